@@ -1,0 +1,200 @@
+"""DetCLIPv2-T forward+backward time and peak memory per data kind at the paper's resolutions.
+
+Detection / grounding at 1333×800 (batch of 4 per GPU in the paper), image-text at 320² and the
+Table 4 sweep 224/256/320/384, classification (IN1k variant) at 320². Each case runs in a fresh
+subprocess so its peak memory is its own: CUDA → ``torch.cuda.max_memory_allocated``; CPU →
+peak RSS growth over the built model (``ru_maxrss``). Weights are random (timings do not depend
+on them). Synthetic inputs: M = 150 concepts per image for detection, 100 for grounding, a
+caption + 3 noun phrases per image-text pair.
+
+    python benchmarks/model_bench.py --quick          # CPU: batch 1 / 2, 2 measured reps
+    python benchmarks/model_bench.py --device cuda    # paper per-GPU batches, bf16 autocast
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _cases(args) -> list[dict]:
+    det_b, it_b = args.batch_det, args.batch_it
+    cases = [
+        {"kind": "detection", "h": 800, "w": 1333, "batch": det_b, "concepts": 150},
+        {"kind": "grounding", "h": 800, "w": 1333, "batch": det_b, "concepts": 100},
+    ]
+    cases += [{"kind": "image_text", "h": s, "w": s, "batch": it_b, "concepts": 4} for s in (224, 256, 320, 384)]
+    cases.append({"kind": "classification", "h": 320, "w": 320, "batch": it_b, "concepts": 1})
+    return cases
+
+
+def _synthetic_batch(case: dict, seed: int = 0):
+    import torch
+
+    from detclip_bench.schema import DataKind
+    from reference_model.detclipv2 import TrainBatch
+
+    g = torch.Generator().manual_seed(seed)
+    b, h, w, m = case["batch"], case["h"], case["w"], case["concepts"]
+    kind = DataKind(case["kind"])
+    images = torch.randn(b, 3, -(-h // 32) * 32, -(-w // 32) * 32, generator=g)
+    sizes = [(h, w)] * b
+    if kind in (DataKind.DETECTION, DataKind.GROUNDING):
+        concepts = [f"concept {i} of image {j}, a thing with a definition" for j in range(b) for i in range(m)]
+        boxes, labels = [], []
+        for j in range(b):
+            xy = torch.rand(8, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
+            wh = 16 + torch.rand(8, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3])
+            boxes.append(torch.cat([xy, xy + wh], 1))
+            labels.append(torch.arange(8) + j * m)
+        return TrainBatch(kind=kind, images=images, image_sizes=sizes, concepts=concepts, boxes=boxes, labels=labels)
+    if kind is DataKind.IMAGE_TEXT:
+        concepts, rows = [], []
+        for j in range(b):
+            rows.append(list(range(len(concepts), len(concepts) + 4)))
+            concepts += [f"phrase {k} of caption {j}" for k in range(3)] + [f"a caption number {j} about things"]
+        return TrainBatch(kind=kind, images=images, image_sizes=sizes, concepts=concepts, caption_concepts=rows)
+    concepts = [f"class {j}" for j in range(b)]
+    return TrainBatch(
+        kind=kind, images=images, image_sizes=sizes, concepts=concepts, caption_concepts=[[j] for j in range(b)]
+    )
+
+
+def _run_case(case: dict, args_dict: dict, queue) -> None:
+    import torch
+
+    from reference_model.detclipv2 import create_model
+
+    torch.set_num_threads(args_dict["threads"]) if args_dict["device"] == "cpu" else None
+    device = torch.device(args_dict["device"])
+    model = create_model("detclipv2-swin-t", grad_checkpointing=args_dict["grad_ckpt"]).to(device).train()
+    batch = _synthetic_batch(case).to(device)
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for rep in range(args_dict["warmup"] + args_dict["reps"]):
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        with amp:
+            losses = model(batch)
+        losses["loss"].backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if rep >= args_dict["warmup"]:
+            times.append(time.perf_counter() - t0)
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        mem_kind = "cuda max_memory_allocated"
+    else:
+        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
+        mem_kind = "peak RSS growth over the built model"
+    queue.put(
+        {
+            **case,
+            "device": str(device),
+            "step_s_median": statistics.median(times),
+            "step_s_all": times,
+            "images_per_s": case["batch"] / statistics.median(times),
+            "peak_memory_mib": round(peak_mb, 1),
+            "memory_metric": mem_kind,
+            "loss": float(losses["loss"]),
+            "params_m": model.num_parameters() / 1e6,
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="batch 1 det / 2 image-text, 1 warm-up + 2 reps")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
+    parser.add_argument("--batch-det", type=int, default=None)
+    parser.add_argument("--batch-it", type=int, default=None)
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (1 avoids oversubscription)")
+    parser.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (the paper uses it)")
+    parser.add_argument("--out", default=str(RESULTS / "model_bench"))
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    gpu = args.device.startswith("cuda")
+    args.batch_det = args.batch_det or (1 if args.quick or not gpu else 4)
+    args.batch_it = args.batch_it or (2 if args.quick else (192 if gpu else 8))
+    args.reps = args.reps or (2 if args.quick else 5)
+    args_dict = {
+        "device": args.device,
+        "threads": args.threads,
+        "grad_ckpt": args.grad_ckpt,
+        "reps": args.reps,
+        "warmup": 1,
+    }
+    ctx = mp.get_context("spawn")
+    rows = []
+    from tqdm import tqdm
+
+    for case in tqdm(_cases(args), desc="model_bench"):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run_case, args=(case, args_dict, queue))
+        proc.start()
+        try:
+            rows.append(queue.get(timeout=3600))
+        except Exception as exc:  # an OOM kill or crash: record it, keep going
+            rows.append({**case, "error": f"{type(exc).__name__}: {exc}"})
+        proc.join()
+    meta = {
+        "model": "detclipv2-swin-t (random init; Swin-T + FPN P3-P7 256 + ATSS head + CLIP-shaped text 12x512)",
+        "quick": args.quick,
+        "device": args.device,
+        "threads": args.threads,
+        "grad_checkpointing": args.grad_ckpt,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if gpu else None,
+        "reps": args.reps,
+    }
+    out = Path(args.out)
+    from detclip_bench.io import atomic_write_json, atomic_write_text
+
+    atomic_write_json(out.with_suffix(".json"), {"meta": meta, "results": rows})
+    atomic_write_text(out.with_suffix(".md"), _markdown(meta, rows))
+    print(_markdown(meta, rows))
+    return 0
+
+
+def _markdown(meta: dict, rows: list[dict]) -> str:
+    lines = [
+        f"# model_bench: DetCLIPv2-T forward+backward ({meta['device']}, threads={meta['threads']}, "
+        f"quick={meta['quick']}, grad_ckpt={meta['grad_checkpointing']})",
+        "",
+        f"{meta['model']}; torch {meta['torch']}; memory = {rows[0].get('memory_metric', '-') if rows else '-'}",
+        "",
+        "| kind | input | batch | concepts/img | step s (median) | img/s | peak MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['error']} | | |")
+            continue
+        lines.append(
+            f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['step_s_median']:.2f} | "
+            f"{r['images_per_s']:.2f} | {r['peak_memory_mib']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

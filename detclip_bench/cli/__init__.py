@@ -1,0 +1,1 @@
+"""The ``detclip-bench`` command line: one module per verb (see :mod:`detclip_bench.cli.main`)."""

@@ -1,0 +1,3 @@
+from detclip_bench.cli.main import main
+
+raise SystemExit(main())

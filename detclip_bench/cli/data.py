@@ -1,0 +1,133 @@
+"""``detclip-bench data inspect|validate|make-mini``: look at, check, or generate datasets."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+
+__all__ = ["add_parser", "run"]
+
+EXAMPLES = """examples:
+  detclip-bench data inspect data/o365/annotations/zhiyuan_objv2_val.json --out sample.png
+  detclip-bench data inspect data/cc/cc12m.tsv                      # column order detected
+  detclip-bench data inspect data/cc/cc3m.tsv --option columns=caption,url
+  detclip-bench data inspect data/imagenet --format imagenet-kaggle --option split=val
+  detclip-bench data validate data/lvis/lvis_v1_minival.json --option image_root=data/coco
+  detclip-bench data validate mini_world                            # every part of a mini world
+  detclip-bench data make-mini --out mini_world --scale 0.5 --seed 0
+"""
+
+
+def _options(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --option expects KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def draw_sample(sample, out_path: str) -> None:
+    """The sample's image with its boxes and concept names (caption underneath when present)."""
+    from PIL import ImageDraw
+
+    img = sample.load_image().copy()
+    draw = ImageDraw.Draw(img)
+    palette = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
+    for box, label in zip(sample.boxes.tolist(), sample.labels.tolist(), strict=True):
+        color = palette[label % len(palette)]
+        draw.rectangle(box, outline=color, width=2)
+        draw.text((box[0] + 2, box[1] + 1), sample.concepts[label].name, fill=color)
+    if sample.caption:
+        draw.text((2, max(0, img.height - 12)), sample.caption[:120], fill=(255, 255, 0))
+    from detclip_bench.io import atomic_path
+
+    with atomic_path(out_path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def _inspect(args) -> int:
+    from detclip_bench.datasets import detect_format, open_dataset
+    from detclip_bench.datasets.base import MapSource
+
+    fmt = args.format or detect_format(args.path)
+    source = open_dataset(args.path, fmt, **_options(args.option))
+    info = source.summary()
+    if isinstance(source, MapSource):
+        sample = source[args.index] if len(source) else None
+    else:  # count a stream without decoding images (up to --limit records)
+        sample, n = None, 0
+        for n, s in enumerate(itertools.islice(iter(source), args.limit), 1):
+            sample = s if n == args.index + 1 else sample
+        info["records"] = n if n < args.limit else f">={args.limit}"
+        info["skipped"] = source.skips.report()
+    if sample is not None:
+        info["sample"] = {
+            "record_id": sample.record_id, "image": sample.image.describe(), "size": [sample.width, sample.height],
+            "caption": sample.caption, "concepts": [c.name for c in sample.concepts], "boxes": sample.boxes.tolist(),
+        }
+        if args.out and (sample.image.path or sample.image.data):
+            draw_sample(sample, args.out)
+            info["drawn_to"] = args.out
+        elif args.out:
+            info["drawn_to"] = None
+            print("note: this format carries no image bytes; nothing drawn", file=sys.stderr)
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def _validate(args) -> int:
+    from detclip_bench.datasets.validate import validate_path
+
+    reports = validate_path(args.path, args.format, decode_images=not args.no_decode, **_options(args.option))
+    total = 0
+    for rep in reports:
+        status = "ok" if not rep.problems else f"{len(rep.problems)} problem(s)"
+        print(f"{rep.name}: {rep.records} records, {status}")
+        for problem in rep.problems:
+            print(f"  {problem}")
+        for note in rep.notes:
+            print(f"  note: {note}")
+        total += len(rep.problems)
+    print(f"{len(reports)} dataset(s) checked, {total} problem(s)")
+    return 1 if total else 0
+
+
+def _make_mini(args) -> int:
+    from detclip_bench.mini_world import generate
+
+    manifest = generate(args.out, scale=args.scale, seed=args.seed)
+    print(f"mini world written to {args.out} ({len(manifest.get('parts', []))} parts)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"inspect": _inspect, "validate": _validate, "make-mini": _make_mini}[args.data_cmd](args)
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="inspect, validate or generate datasets", epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="data_cmd", metavar="CMD", required=True)
+    for name, helptext in (("inspect", "counts, classes and one sample drawn with its boxes"),
+                           ("validate", "check every record; list problems; exit 1 if any")):
+        p = sub.add_parser(name, help=helptext, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("path", help="annotation file, shard folder, dataset root (or mini-world root for validate)")
+        p.add_argument("--format", help="dataset format (see `detclip-bench ls formats`); detected when omitted")
+        p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                       help="loader option, e.g. image_root=DIR, split=val, columns=caption,url (repeatable)")
+        if name == "inspect":
+            p.add_argument("--out", help="write one sample drawn with its boxes to this PNG")
+            p.add_argument("--index", type=int, default=0, help="which record to show (default 0)")
+            p.add_argument("--limit", type=int, default=100_000, help="stop counting a stream after this many")
+        else:
+            p.add_argument("--no-decode", action="store_true", help="skip decoding images (faster)")
+    p = sub.add_parser("make-mini", help="generate the mini world (small datasets in the real formats)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies every image count")
+    p.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)

@@ -1,0 +1,48 @@
+"""``detclip-bench leaderboard``: the paper's published numbers beside the toolkit's own results."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+examples:
+  detclip-bench leaderboard                              # every table, results from leaderboards/results/
+  detclip-bench leaderboard --suite odinw13 --out runs/lb
+  detclip-bench leaderboard --results runs/mini/results --out runs/mini/leaderboard
+  detclip-bench leaderboard --no-plots                  # markdown + JSON only
+
+Writes leaderboard.md, leaderboard.json and PNG plots into --out. Mini-world results are
+rendered in their own section, never inside a paper table. Printed averages are recomputed
+from per-dataset rows; disagreements are flagged.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "leaderboard", help="render paper tables + toolkit results as markdown, JSON and plots",
+        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--suite", default=None, help="only this suite family (lvis-minival, lvis-val, odinw13; "
+                   "toolkit names like mini-odinw13-finetune map to their family)")
+    p.add_argument("--results", default=None, help="folder of toolkit result JSON files (default: leaderboards/results/)")
+    p.add_argument("--data", default=None, help="folder of paper table JSON files (default: leaderboards/data/)")
+    p.add_argument("--out", default="runs/leaderboard", help="output folder (default: runs/leaderboard)")
+    p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from leaderboards.paper import load_paper_tables
+    from leaderboards.render import write_leaderboard
+    from leaderboards.results import load_results
+
+    tables = load_paper_tables(args.data)
+    results = [r.to_entry(str(path)) for path, r in load_results(args.results)]
+    written = write_leaderboard(args.out, tables, results, suite=args.suite, plots=not args.no_plots)
+    n_mini = sum(r.scale == "mini" for r in results)
+    print(f"leaderboard: {len(tables)} paper tables, {len(results)} toolkit results ({n_mini} mini-world)")
+    for check in written["checks"]:
+        if not check.ok:
+            print(f"warning: average mismatch: {check.describe()}")
+    print(f"wrote {written['markdown']}, {written['json']}" + "".join(f", {p.name}" for p in written["plots"]))
+    return 0

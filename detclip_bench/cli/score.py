@@ -1,0 +1,49 @@
+"""``detclip-bench score``: score a COCO/LVIS results file against its GT json."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out fixed_ap.json
+  detclip-bench score --gt lvis_v1_val.json --pred results.json --protocol lvis          # standard AP, 300/image
+  detclip-bench score --gt odinw/aquarium/test.json --pred aquarium.json --protocol coco --max-dets 100
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="score a results json (COCO AP, LVIS AP, LVIS Fixed AP)",
+        description="Score a standard COCO/LVIS results file. The output always names the protocol: "
+        "coco = pycocotools COCOeval; lvis = lvis-api standard AP (top 300 per image); "
+        "lvis-fixed = Fixed AP (top K per category, no per-image cap).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--gt", required=True, help="GT json (COCO or LVIS v1 layout)")
+    p.add_argument("--pred", required=True, help="results json: list of {image_id, category_id, bbox xywh, score}")
+    p.add_argument("--protocol", required=True, choices=["coco", "lvis", "lvis-fixed"])
+    p.add_argument("--out", help="write the result JSON here (metrics, protocol, K, counts, per-category table)")
+    p.add_argument("--topk", type=int, default=None, help="lvis-fixed: detections kept per category (default 10000)")
+    p.add_argument("--max-dets", type=int, default=None,
+                   help="per-image cap across categories (lvis default 300; coco default none, i.e. pycocotools as is)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from detclip_bench.io import atomic_write_text
+    from detclip_bench.metrics import score_files
+
+    try:
+        result = score_files(args.gt, args.pred, args.protocol, topk=args.topk, max_dets=args.max_dets)
+    except ValueError as exc:
+        if type(exc) is not ValueError:
+            raise
+        print(f"error: {exc}")
+        return 2
+    print(result.to_markdown())
+    print(result.summary_line())
+    if args.out:
+        atomic_write_text(args.out, result.to_json() + "\n")
+    return 0

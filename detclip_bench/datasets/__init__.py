@@ -1,0 +1,64 @@
+"""Loaders for the on-disk formats DetCLIPv2's corpora and benchmarks ship in, behind one Sample schema.
+
+One module per *format* (not per dataset name). ``DATASET_FORMATS`` maps a format name to the
+class that opens it; :func:`open_dataset` opens a path (format given or auto-detected).
+
+Registered format names (use these in a mini-world ``manifest.json`` ``"format"`` field):
+
+=======================  ======================================================  =================
+name                     ``path`` points at                                      kind
+=======================  ======================================================  =================
+``coco``                 a COCO detection json (images beside it or image_root)   detection
+``o365``                 Objects365 v1/v2 json (``annotations/zhiyuan_objv2_*``)  detection
+``lvis``                 LVIS v1 train/val json or MDETR's minival json           detection
+``odinw``                a Roboflow COCO export json (raw or GLIP's w/o bg)       detection
+``mdetr``                MDETR ``final_mixed_train*.json`` / ``final_flickr_*``   grounding
+``odvg``                 ODVG jsonl (detection or grounding; label_map option)    detection/grounding
+``cc-tsv``               CC3M (caption,url) or CC12M (url,caption) TSV            image_text (no pixels)
+``img2dataset-wds``      a folder of img2dataset webdataset tars (or one tar)     image_text
+``img2dataset-parquet``  a folder of img2dataset parquet shards (or one file)     image_text
+``hf-webdataset``        a local copy of a hub webdataset repo (pixparse layout)  image_text
+``imagenet-folder``      ILSVRC root with ``train/<wnid>/*.JPEG`` (``split=``)    classification
+``imagenet-kaggle``      Kaggle root with ``LOC_synset_mapping.txt``              classification
+``imagenet-hf-parquet``  a folder of HF ``imagenet-1k`` parquet shards            classification
+=======================  ======================================================  =================
+
+Options that name folders (``image_root``, ``vg_root``, ``coco_root``, ``label_map``,
+``synset_mapping``) are relative to the manifest's folder when they come from a manifest.
+"""
+
+from __future__ import annotations
+
+from detclip_bench.registry import Registry
+
+__all__ = ["DATASET_FORMATS", "detect_format", "open_dataset"]
+
+_P = "detclip_bench.datasets"
+
+DATASET_FORMATS: Registry = Registry("dataset format")
+DATASET_FORMATS.add("coco", f"{_P}.coco:CocoDetection")
+DATASET_FORMATS.add("o365", f"{_P}.coco:Objects365")
+DATASET_FORMATS.add("lvis", f"{_P}.lvis:LvisV1")
+DATASET_FORMATS.add("odinw", f"{_P}.odinw:RoboflowCoco")
+DATASET_FORMATS.add("mdetr", f"{_P}.mdetr:MdetrGrounding")
+DATASET_FORMATS.add("odvg", f"{_P}.odvg:OdvgJsonl")
+DATASET_FORMATS.add("cc-tsv", f"{_P}.cc_tsv:ConceptualCaptionsTsv")
+DATASET_FORMATS.add("img2dataset-wds", f"{_P}.webdataset_tars:Img2DatasetTars")
+DATASET_FORMATS.add("img2dataset-parquet", f"{_P}.cc_parquet:Img2DatasetParquet")
+DATASET_FORMATS.add("hf-webdataset", f"{_P}.webdataset_tars:HubWebDataset")
+DATASET_FORMATS.add("imagenet-folder", f"{_P}.imagenet:ImageNetFolder")
+DATASET_FORMATS.add("imagenet-kaggle", f"{_P}.imagenet:ImageNetKaggle")
+DATASET_FORMATS.add("imagenet-hf-parquet", f"{_P}.imagenet:ImageNetHfParquet")
+
+
+def open_dataset(path, format: str | None = None, **options):
+    """Open ``path`` with the named format's loader (auto-detected when ``format`` is None)."""
+    name = format or detect_format(path)
+    return DATASET_FORMATS.get(name)(path, **options)
+
+
+def detect_format(path) -> str:
+    """The registered format name that ``path`` is in; DataError asking for --format if unclear."""
+    from detclip_bench.datasets.detect import detect_format as _detect
+
+    return _detect(path)

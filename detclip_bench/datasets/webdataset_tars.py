@@ -1,0 +1,116 @@
+"""img2dataset webdataset tars and hub webdataset repos (``pixparse/cc3m-wds``) → IMAGE_TEXT streams.
+
+* ``img2dataset-wds``: a folder of ``NNNNN.tar`` shards (each ``<key>.jpg/.txt/.json``; the
+  ``.parquet``/``_stats.json`` sidecars are ignored), read with the ``webdataset`` library.
+* ``hf-webdataset``: a local copy (or mount) of a hub webdataset repo, read through
+  ``datasets.load_dataset("webdataset", data_files=..., streaming=True)`` exactly as a hub
+  stream would be; ``split="train"`` picks ``*-train-*.tar`` shards when the names carry splits.
+
+Images stay undecoded bytes until a transform asks. Samples without an image or with an empty
+caption are counted skips; an unreadable tar is a DataError naming the shard.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from detclip_bench.datasets.base import StreamSource
+from detclip_bench.datasets.image_text import image_text_sample
+from detclip_bench.errors import DataError
+from detclip_bench.schema import DataKind, Sample
+
+__all__ = ["HubWebDataset", "Img2DatasetTars", "list_shards"]
+
+
+def list_shards(path: Path, suffix: str) -> list[str]:
+    if path.is_file():
+        return [str(path)]
+    if not path.is_dir():
+        raise DataError(str(path), "-", "no such file or folder")
+    shards = sorted(str(p) for p in path.glob(f"*{suffix}"))
+    if not shards:
+        raise DataError(str(path), "-", f"no *{suffix} shards in this folder")
+    return shards
+
+
+def _meta(raw) -> dict:
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+
+
+class Img2DatasetTars(StreamSource):
+    format_name = "img2dataset-wds"
+    kind = DataKind.IMAGE_TEXT
+
+    def __init__(self, path, *, skip_log=None) -> None:
+        super().__init__(path, skip_log)
+        self._shards = list_shards(self.path, ".tar")
+
+    def shards(self) -> list[str]:
+        return self._shards
+
+    def iter_shard(self, shard: str, part: tuple[int, int] = (0, 1)) -> Iterator[Sample]:
+        import webdataset as wds
+
+        pipeline = wds.DataPipeline(wds.SimpleShardList([shard]), wds.tarfile_to_samples())
+        k, n = part
+        try:
+            for i, rec in enumerate(pipeline):
+                if i % n != k:
+                    continue
+                meta = _meta(rec.get("json"))
+                sample = image_text_sample(
+                    source=self.format_name, shard=shard, key=rec["__key__"], image=rec.get("jpg"),
+                    caption=rec.get("txt"), meta=meta, skips=self.skips,
+                    width=meta.get("width") or 0, height=meta.get("height") or 0)
+                if sample is not None:
+                    yield sample
+        except (tarfile.TarError, OSError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(shard, "-", f"unreadable webdataset shard: {exc}") from exc
+
+
+class HubWebDataset(StreamSource):
+    format_name = "hf-webdataset"
+    kind = DataKind.IMAGE_TEXT
+
+    def __init__(self, path, *, split: str = "train", skip_log=None) -> None:
+        super().__init__(path, skip_log)
+        shards = list_shards(self.path, ".tar")
+        named = [s for s in shards if f"-{split}-" in Path(s).name]
+        self.split = split
+        self._shards = named or shards
+
+    def shards(self) -> list[str]:
+        return self._shards
+
+    def iter_shard(self, shard: str, part: tuple[int, int] = (0, 1)) -> Iterator[Sample]:
+        from datasets import Image, load_dataset
+
+        ds = load_dataset("webdataset", data_files={self.split: [shard]}, split=self.split, streaming=True)
+        image_col = next((c for c in ("jpg", "jpeg", "png", "webp") if c in (ds.features or {})), "jpg")
+        if ds.features and image_col in ds.features:
+            ds = ds.cast_column(image_col, Image(decode=False))
+        k, n = part
+        for i, rec in enumerate(ds):
+            if i % n != k:
+                continue
+            img = rec.get(image_col)
+            meta = _meta(rec.get("json"))
+            sample = image_text_sample(
+                source=self.format_name, shard=shard, key=str(rec.get("__key__", i)),
+                image=img.get("bytes") if isinstance(img, dict) else img, caption=rec.get("txt"), meta=meta,
+                skips=self.skips, width=meta.get("width") or 0, height=meta.get("height") or 0)
+            if sample is not None:
+                yield sample

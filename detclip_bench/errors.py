@@ -1,0 +1,52 @@
+"""Errors that name the file and the record, and counted skips for known-bad real data."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["DataError", "SkipLog"]
+
+log = logging.getLogger("detclip_bench")
+
+
+class DataError(ValueError):
+    """Bad input: always says which file and which record, so a user can go and look."""
+
+    def __init__(self, path: str, record: object, message: str) -> None:
+        self.path = str(path)
+        self.record = record
+        self.reason = message
+        super().__init__(f"{self.path}: record {record}: {message}")
+
+
+@dataclass
+class SkipLog:
+    """Counts records skipped on purpose (e.g. O365's three images missing on disk).
+
+    Skips are logged once each (up to ``max_logged``) and summarised by :meth:`report`,
+    so nothing is dropped silently.
+    """
+
+    name: str
+    max_logged: int = 20
+    counts: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def skip(self, path: str, record: object, reason: str) -> None:
+        self.counts[reason] += 1
+        if len(self.examples) < self.max_logged:
+            msg = f"{path}: record {record}: skipped: {reason}"
+            self.examples.append(msg)
+            log.warning("%s: %s", self.name, msg)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def report(self) -> str:
+        if not self.total:
+            return f"{self.name}: no records skipped"
+        parts = ", ".join(f"{n} × {reason}" for reason, n in self.counts.most_common())
+        return f"{self.name}: skipped {self.total} records ({parts})"

@@ -1,0 +1,13 @@
+"""Exact, fast COCO AP, LVIS standard AP and LVIS Fixed AP, streaming and mergeable across ranks.
+
+The engine is hotcoco (chosen by measurement, see ``benchmarks/eval_bench.py``); pycocotools and
+lvis-api remain the oracles the tests compare against.
+"""
+
+from detclip_bench.metrics.coco_ap import CocoEvaluator
+from detclip_bench.metrics.lvis_ap import LvisEvaluator
+from detclip_bench.metrics.results import PROTOCOLS, CategoryRow, EvalResult
+from detclip_bench.metrics.score import make_evaluator, read_results, score_files
+
+__all__ = ["PROTOCOLS", "CategoryRow", "CocoEvaluator", "EvalResult", "LvisEvaluator", "make_evaluator",
+           "read_results", "score_files"]

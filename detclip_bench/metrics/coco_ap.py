@@ -1,0 +1,34 @@
+"""COCO bbox AP (the ODinW metric), exactly pycocotools' ``COCOeval``.
+
+pycocotools truncates per (image, category) at ``maxDets`` = [1, 10, 100]; that stays. GLIP/
+mmdetection additionally keep the 100 best detections per image across categories in
+post-processing: that is ``max_dets_per_image`` here (default 100, ``None`` for pure pycocotools
+on whatever you feed it). Ties at the per-image cut go to the detection that arrived first.
+"""
+
+from __future__ import annotations
+
+import os
+
+from detclip_bench.metrics.engine import accumulate, coco_summary, per_category_ap
+from detclip_bench.metrics.results import EvalResult
+from detclip_bench.metrics.streaming import StreamingEvaluator
+from detclip_bench.metrics.topk import GroupTopK
+
+__all__ = ["COCO_MAX_DETS", "CocoEvaluator"]
+
+COCO_MAX_DETS = [1, 10, 100]
+
+
+class CocoEvaluator(StreamingEvaluator):
+    def __init__(self, gt: dict | str | os.PathLike, *, max_dets_per_image: int | None = 100) -> None:
+        if max_dets_per_image is not None and max_dets_per_image < 1:
+            raise ValueError(f"max_dets_per_image must be >= 1 or None, got {max_dets_per_image}")
+        super().__init__(gt, lvis=False, pool=GroupTopK(max_dets_per_image, "image"))
+        self.max_dets_per_image = max_dets_per_image
+
+    def compute(self) -> EvalResult:
+        rows = self.pool.result()
+        acc = accumulate(self.gt, rows, max_dets=COCO_MAX_DETS)
+        return self._result("coco", coco_summary(acc, COCO_MAX_DETS), per_category_ap(acc), rows, topk=None,
+                            max_dets_per_image=self.max_dets_per_image, extra_warnings=[])

@@ -1,0 +1,67 @@
+"""LVIS AP: standard (lvis-api, top 300 per image) and Fixed AP (Dave et al. 2021, top K per category).
+
+Both use lvis-api's federated rules and r/c/f groups; they differ only in which detections enter:
+
+* ``standard``: ``LVISResults.limit_dets_per_image`` — the 300 best per image across categories
+  (stable: the earlier detection wins a tie at the cut).
+* ``fixed``: the large-vocab-devil recipe — the K best per category over the whole split, stable,
+  cut *before* federated filtering (detections on unverified images still use up budget), then
+  ``LVISResults(max_dets=-1)``: no per-image cap. Kept as a bounded per-category top-K while
+  predictions stream in, so the ~12M-detection pool never exists in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+
+from detclip_bench.metrics.engine import accumulate, lvis_summary, per_category_ap
+from detclip_bench.metrics.results import EvalResult
+from detclip_bench.metrics.streaming import StreamingEvaluator
+from detclip_bench.metrics.topk import GroupTopK
+
+__all__ = ["LvisEvaluator"]
+
+
+class LvisEvaluator(StreamingEvaluator):
+    def __init__(
+        self,
+        gt: dict | str | os.PathLike,
+        *,
+        protocol: Literal["fixed", "standard"] = "fixed",
+        topk_per_category: int = 10000,
+        max_dets_per_image: int = 300,
+    ) -> None:
+        if protocol == "fixed":
+            if topk_per_category < 1:
+                raise ValueError(f"topk_per_category must be >= 1, got {topk_per_category}")
+            pool = GroupTopK(topk_per_category, "category")
+        elif protocol == "standard":
+            # lvis-api: max_dets < 0 means no cap.
+            pool = GroupTopK(max_dets_per_image if max_dets_per_image >= 0 else None, "image")
+        else:
+            raise ValueError(f"unknown LVIS protocol {protocol!r}; expected 'fixed' or 'standard'")
+        super().__init__(gt, lvis=True, pool=pool)
+        self.protocol = protocol
+        self.topk_per_category = topk_per_category
+        self.max_dets_per_image = max_dets_per_image
+
+    def compute(self) -> EvalResult:
+        rows = self.pool.result()
+        acc = accumulate(self.gt, rows, max_dets=None)
+        fixed = self.protocol == "fixed"
+        # lvis-api labels AR with params.max_dets: 300 for standard, -1 in the Fixed-AP recipe.
+        metrics = lvis_summary(acc, self.gt, ar_label=-1 if fixed else self.max_dets_per_image)
+        notes = []
+        if fixed:
+            present = np.bincount(np.searchsorted(self.gt.category_ids, rows["category_ids"]),
+                                  minlength=len(self.gt.category_ids))
+            short = int((present < self.topk_per_category).sum())
+            if short:
+                notes.append(f"{short} of {len(present)} categories have fewer than K={self.topk_per_category} "
+                             "detections; Fixed AP will be artificially low (emit more low-score detections)")
+        return self._result(f"lvis-{self.protocol}", metrics, per_category_ap(acc), rows,
+                            topk=self.topk_per_category if fixed else None,
+                            max_dets_per_image=None if fixed else self.max_dets_per_image, extra_warnings=notes)

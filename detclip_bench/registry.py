@@ -1,0 +1,59 @@
+"""A small typed name → object registry with lazy ``"module:attr"`` targets.
+
+Three registries exist in the project (dataset formats, suites, models); layers and losses are
+imported, never registered. Lazy targets keep ``--help`` and ``ls`` fast: heavy modules are
+imported only when their name is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["Registry"]
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T | str] = {}
+
+    def add(self, name: str, target: T | str) -> None:
+        """Register ``target`` (an object, or a lazy ``"package.module:attr"`` string)."""
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = target
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        try:
+            target = self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+        if isinstance(target, str) and ":" in target:
+            module, attr = target.split(":", 1)
+            target = getattr(importlib.import_module(module), attr)
+            self._entries[name] = target
+        return target  # type: ignore[return-value]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,34 @@
+"""LVIS suites: minival (MDETR's 5k subset, Fixed AP — the paper's headline) and full val."""
+
+from __future__ import annotations
+
+from detclip_bench.suites.suite import Suite, SuiteMember
+
+_DOWNLOAD = (
+    "LVIS v1 val json from the LVIS site (lvis_v1_val.json.zip) into <root>/lvis/; MDETR's minival "
+    "(lvis_v1_minival.json, or GLIP's lvis_v1_minival_inserted_image_name.json renamed) into <root>/lvis/; "
+    "COCO 2017 train+val images into <root>/coco/{train2017,val2017}/ (LVIS val draws from both)."
+)
+
+
+def _member(name: str, ann: str) -> SuiteMember:
+    return SuiteMember(name=name, loader_format="lvis", eval_split="val", files={"val": ((ann, "coco"),)})
+
+
+def lvis_suite(name: str, *, minival: bool, mini: bool) -> Suite:
+    ann = "lvis/lvis_v1_minival.json" if minival else "lvis/lvis_v1_val.json"
+    return Suite(
+        name=name,
+        version="1.0",
+        description=(
+            ("LVIS v1 minival (MDETR subset without COCO-train images)" if minival else "LVIS v1 val (19,809 images)")
+            + ", zero-shot, 'name, definition' prompts for all categories, 300 detections per image"
+            + (" — on the generated mini world" if mini else "")
+        ),
+        members=(_member("lvis-minival" if minival else "lvis-val", ann),),
+        metrics=("lvis-fixed",) if minival else ("lvis-fixed", "lvis-standard"),
+        prompt_style="name-definition",
+        max_dets_per_image=300,
+        mini=mini,
+        download="detclip-bench data make-mini --out DIR" if mini else _DOWNLOAD,
+    )

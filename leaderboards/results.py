@@ -1,0 +1,154 @@
+"""Results this toolkit produces: one JSON file per (model checkpoint, suite, setting).
+
+File format (``schema_version`` 1), written by :func:`add_result`::
+
+    {
+      "schema_version": 1,
+      "model": "detclipv2-swin-t",          # name shown on the leaderboard
+      "checkpoint": "runs/t/model.safetensors",  # path or hub id, as the user passed it
+      "checkpoint_sha256": "9f2c…",         # identity of the weights ("" only for hub ids with a revision)
+      "suite": "mini-odinw13-finetune",     # toolkit suite name; its paper family is suite_family(suite)
+      "suite_version": "1",
+      "protocol": "coco",                   # lvis-fixed | lvis-standard | coco | lvis-ar
+      "setting": "fine-tuned",              # zero-shot | fine-tuned | supervised
+      "scale": "mini",                      # mini (synthetic mini world) | full (real data)
+      "metrics_unit": "percent",            # always percent: AP 31.3, never 0.313
+      "metrics": {"AP": 41.2, "APr": ...},  # for multi-dataset suites "AP" is the average
+      "per_dataset": {"Aquarium": {"AP": 50.1}, ...},
+      "evaluated_by": "ours",               # ours | peer-adapter
+      "git_hash": "…", "date": "2025-01-01T12:00:00+00:00",
+      "backbone": null, "pretrain_data": null, "note": ""
+    }
+
+Mini-world results are never comparable with the paper's numbers; the renderer keeps them in a
+section of their own, and a ``mini-*`` suite name with ``scale: "full"`` is rejected.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from detclip_bench.errors import DataError
+from detclip_bench.io import atomic_write_json, read_json
+from leaderboards.schema import Entry, EvaluatedBy, Protocol, Scale, Setting, Source, canonical_dataset, suite_family
+from leaderboards.validate import build, to_jsonable
+
+__all__ = ["RESULTS_DIR", "ToolkitResult", "add_result", "load_result", "load_results", "result_filename"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SCHEMA_VERSION = 1
+
+
+def current_git_hash() -> str:
+    """HEAD of the checkout this package runs from, or ``"unknown"`` outside a git work tree."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class ToolkitResult:
+    model: str
+    checkpoint: str
+    checkpoint_sha256: str
+    suite: str
+    suite_version: str
+    protocol: Protocol
+    setting: Setting
+    scale: Scale
+    metrics: dict[str, float]
+    per_dataset: dict[str, dict[str, float]] = field(default_factory=dict)
+    evaluated_by: EvaluatedBy = "ours"
+    metrics_unit: Literal["percent"] = "percent"
+    git_hash: str = field(default_factory=current_git_hash)
+    date: str = field(default_factory=_now)
+    backbone: str | None = None
+    pretrain_data: str | None = None
+    note: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported (expected {SCHEMA_VERSION})")
+        if self.evaluated_by == "paper":
+            raise ValueError("toolkit results are evaluated_by 'ours' or 'peer-adapter'; paper rows live in leaderboards/data")
+        if self.suite.startswith("mini-") and self.scale != "mini":
+            raise ValueError(f"suite {self.suite!r} is a mini-world suite but scale is {self.scale!r}")
+        if not self.model.strip() or not self.suite.strip():
+            raise ValueError("model and suite must be non-empty")
+        if self.checkpoint_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.checkpoint_sha256):
+            raise ValueError(f"checkpoint_sha256 must be 64 lowercase hex digits, got {self.checkpoint_sha256!r}")
+        try:
+            _dt.datetime.fromisoformat(self.date)
+        except ValueError as exc:
+            raise ValueError(f"date must be ISO 8601, got {self.date!r}") from exc
+        self.to_entry("-")  # metric range and name checks live in Entry
+
+    def to_entry(self, path: str) -> Entry:
+        """The leaderboard row for this result; ``path`` is the file it was read from.
+
+        ODinW member names are mapped to the appendix's column names so our rows line up with the paper's.
+        """
+        per_dataset = self.per_dataset
+        if suite_family(self.suite) == "odinw13":
+            per_dataset = {canonical_dataset(k): v for k, v in self.per_dataset.items()}
+            if len(per_dataset) != len(self.per_dataset):
+                raise ValueError(f"per_dataset names collide after canonicalisation: {sorted(self.per_dataset)}")
+        return Entry(
+            table="ours",
+            source=Source("results", Path(path).name, self.model, "all", str(path)),
+            model=self.model, suite=self.suite, protocol=self.protocol,
+            protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})",
+            setting=self.setting, metrics=self.metrics, evaluated_by=self.evaluated_by,
+            backbone=self.backbone, pretrain_data=self.pretrain_data, per_dataset=per_dataset,
+            scale=self.scale, note=self.note,
+        )
+
+
+def result_filename(result: ToolkitResult) -> str:
+    ident = (result.checkpoint_sha256 or re.sub(r"[^A-Za-z0-9]+", "-", result.checkpoint))[:12]
+    stem = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (result.suite, result.model, ident, result.setting))
+    return f"{stem}.json"
+
+
+def add_result(result: ToolkitResult, results_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``result`` atomically into ``results_dir`` (default ``leaderboards/results``); returns the path.
+
+    The same (suite, model, checkpoint, setting) overwrites its previous file: a re-run replaces
+    the old number rather than adding a duplicate row.
+    """
+    path = Path(results_dir or RESULTS_DIR) / result_filename(result)
+    atomic_write_json(path, to_jsonable(result))
+    return path
+
+
+def load_result(path: str | os.PathLike) -> ToolkitResult:
+    path = Path(path)
+    return build(ToolkitResult, read_json(path), str(path), "result")
+
+
+def load_results(results_dir: str | os.PathLike | None = None) -> list[tuple[Path, ToolkitResult]]:
+    """Every ``*.json`` in ``results_dir`` (sorted); a missing default folder simply has none."""
+    results_dir = Path(results_dir) if results_dir else RESULTS_DIR
+    if not results_dir.exists():
+        if results_dir == RESULTS_DIR:
+            return []
+        raise DataError(str(results_dir), "-", "results folder does not exist")
+    if not results_dir.is_dir():
+        raise DataError(str(results_dir), "-", "results path is not a folder")
+    return [(p, load_result(p)) for p in sorted(results_dir.glob("*.json"))]

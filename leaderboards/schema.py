@@ -1,0 +1,169 @@
+"""Typed leaderboard rows: the paper's printed numbers and the toolkit's own results.
+
+Units: **every metric is a percentage** (0–100), exactly as the paper prints it, for paper
+rows and toolkit results alike, so the two can sit in one table without a silent ×100 slip.
+
+Every row names how it was evaluated (``evaluated_by``): ``paper`` (copied from the paper,
+including the baselines the paper itself copied), ``ours`` (this toolkit's model and evaluator)
+or ``peer-adapter`` (a public model scored by this toolkit through an adapter).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "PROTOCOLS",
+    "SUITES",
+    "Entry",
+    "PaperTable",
+    "Source",
+    "canonical_dataset",
+    "suite_family",
+]
+
+Document = Literal["appendix", "main", "results"]
+Setting = Literal["zero-shot", "fine-tuned", "supervised"]
+EvaluatedBy = Literal["paper", "ours", "peer-adapter"]
+Scale = Literal["full", "mini"]
+Protocol = Literal["lvis-fixed", "lvis-standard", "coco", "lvis-ar"]
+
+#: suite families the paper reports; toolkit suite names map onto them with :func:`suite_family`.
+SUITES: dict[str, str] = {
+    "lvis-minival": "LVIS minival (5k images)",
+    "lvis-val": "LVIS v1 val (20k images, 1203 categories)",
+    "odinw13": "ODinW13 (13 datasets, Avg = mean of per-dataset COCO AP)",
+}
+PROTOCOLS: dict[str, str] = {
+    "lvis-fixed": "LVIS Fixed AP (Dave et al. 2021: top-k detections per category, no per-image cap)",
+    "lvis-standard": "LVIS standard AP (300 detections per image)",
+    "coco": "COCO AP@[.5:.95] per dataset",
+    "lvis-ar": "LVIS average recall",
+}
+
+_METRIC_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_@./-]*$")
+
+# GLIP/Roboflow folder names and short forms → the column names the appendix prints.
+_ODINW_ALIASES = {
+    "aerialmaritimedrone": "AerialDrone",
+    "cottontailrabbits": "Rabbits",
+    "thermaldogsandpeople": "Thermal",
+    "vehiclesopenimages": "Vehicles",
+    "shellfishopenimages": "Shellfish",
+    "pascalvoc": "PascalVOC",
+    "egohands": "EgoHands",
+}
+
+
+def canonical_dataset(name: str) -> str:
+    """Map an ODinW member name (``odinw13/aquarium``, ``AerialMaritimeDrone``) to the appendix column."""
+    base = name.rsplit("/", 1)[-1]
+    key = re.sub(r"[^a-z0-9]", "", base.lower())
+    if key in _ODINW_ALIASES:
+        return _ODINW_ALIASES[key]
+    return base[:1].upper() + base[1:] if base.islower() else base
+
+
+def suite_family(suite: str) -> str:
+    """``mini-odinw13-finetune`` → ``odinw13``: the paper suite a toolkit suite corresponds to."""
+    name = suite.removeprefix("mini-")
+    return name.removesuffix("-finetune")
+
+
+def _check_metrics(metrics: dict[str, float], what: str) -> None:
+    for key, value in metrics.items():
+        if not _METRIC_KEY.match(key):
+            raise ValueError(f"{what}: bad metric name {key!r}")
+        if not 0.0 <= value <= 100.0:
+            raise ValueError(f"{what}: {key}={value} is not a percentage in [0, 100] (metrics are percent, not fractions)")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a row's numbers were read: document, table, printed row label and columns."""
+
+    document: Document
+    table: str  # "Table 7" as printed in that document, or a results file name
+    row: str  # the row label exactly as printed
+    columns: str  # which printed columns the numbers come from
+    transcribed_from: str  # the file they were typed from (relative to the shared folder) or written to
+
+    def __post_init__(self) -> None:
+        if not self.row.strip() or not self.transcribed_from.strip():
+            raise ValueError("source.row and source.transcribed_from must be non-empty")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One printed row (or, for tables with two settings side by side, one row × setting)."""
+
+    table: str  # table id, "appendix-7", "main-6" or "ours"
+    source: Source
+    model: str
+    suite: str
+    protocol: Protocol
+    protocol_stated: str  # what the paper itself says about the protocol, verbatim or close
+    setting: Setting
+    metrics: dict[str, float]
+    evaluated_by: EvaluatedBy
+    backbone: str | None = None  # None: not stated in the source
+    detector: str | None = None
+    pretrain_data: str | None = None
+    per_dataset: dict[str, dict[str, float]] = field(default_factory=dict)
+    config: dict[str, str | int | float] = field(default_factory=dict)  # the knob a table varies
+    cost: dict[str, float] = field(default_factory=dict)  # gpu_memory_gb, gpu_hours
+    scale: Scale = "full"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        what = f"{self.table} {self.source.row!r}"
+        if suite_family(self.suite) not in SUITES and self.evaluated_by == "paper":
+            raise ValueError(f"{what}: unknown suite {self.suite!r}; paper suites: {sorted(SUITES)}")
+        if not self.metrics and not self.per_dataset:
+            raise ValueError(f"{what}: no metrics")
+        _check_metrics(self.metrics, what)
+        for name, row in self.per_dataset.items():
+            _check_metrics(row, f"{what} [{name}]")
+        if self.evaluated_by == "paper" and self.scale != "full":
+            raise ValueError(f"{what}: paper rows are full scale")
+
+    @property
+    def key(self) -> str:
+        """Unique id of the row across all tables."""
+        return f"{self.table}:{self.suite}:{self.source.row}:{self.setting}"
+
+    @property
+    def label(self) -> str:
+        extra = f" [{self.pretrain_data}]" if self.pretrain_data else ""
+        return f"{self.model}{extra}"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """One data file: a table of the paper, its caption and the inconsistencies we found in it."""
+
+    id: str  # "appendix-7"
+    document: Literal["appendix", "main"]
+    number: int
+    title: str
+    caption: str
+    transcribed_from: str
+    entries: tuple[Entry, ...]
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.id != f"{self.document}-{self.number}":
+            raise ValueError(f"table id {self.id!r} must be '{self.document}-{self.number}'")
+        if not self.entries:
+            raise ValueError(f"table {self.id} has no entries")
+        keys = [e.key for e in self.entries]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rows {dupes}")
+        for e in self.entries:
+            if e.table != self.id or e.source.document != self.document:
+                raise ValueError(f"row {e.source.row!r} says table {e.table!r}/{e.source.document}, file is {self.id}")
+            if e.evaluated_by != "paper":
+                raise ValueError(f"row {e.source.row!r}: paper tables hold only evaluated_by='paper' rows")

@@ -1,0 +1,39 @@
+"""Appendix Table 2: LVIS fine-tuning (24 epochs = 2x, cosine, lr 4e-5 / text 4e-6, batch 64, M = 150).
+
+Starts from a Table 1 checkpoint (``--model``); everything not listed follows pre-training
+(appendix B: "we follow most settings of pre-training"), so the loss weights are Table 1's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from detclip_bench.schema import DataKind
+from recipes.table1_pretrain import FULL_T, MULTISCALE_SHORT
+from reference_model.train.config import DataSourceConfig, OptimConfig, ScheduleConfig, TrainConfig
+
+FULL = TrainConfig(
+    name="table2-lvis-finetune",
+    model=FULL_T.model,
+    data=(DataSourceConfig("lvis", "lvis/lvis_v1_train.json", "lvis", DataKind.DETECTION, 64, (1333, 800),
+                           MULTISCALE_SHORT, flip=True, concepts_per_image=150),),
+    optim=OptimConfig(lr=4e-5, text_lr_mult=0.1, betas=(0.9, 0.999), weight_decay=0.05),
+    schedule=ScheduleConfig(kind="cosine", epochs=24, warmup_iters=1000),
+    suite="lvis",
+    gpus=16,
+    amp=True,
+    grad_checkpointing=True,
+)
+
+MINI = replace(
+    FULL,
+    name="table2-lvis-finetune-mini",
+    model=replace(FULL.model, variant="detclipv2-mini", drop_path=0.1),
+    data=(replace(FULL.data[0], path="lvis/annotations/lvis_v1_train.json", batch_size=8, size=(320, 256),
+                  multiscale_short=(224, 256)),),
+    optim=replace(FULL.optim, lr=1e-4),
+    schedule=replace(FULL.schedule, epochs=3, warmup_iters=10),
+    gpus=1,
+    amp=False,
+    grad_checkpointing=False,
+)

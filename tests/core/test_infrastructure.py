@@ -1,0 +1,72 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from detclip_bench.compat import import_lvis
+from detclip_bench.errors import DataError, SkipLog
+from detclip_bench.io import atomic_path, atomic_write_json, read_json
+from detclip_bench.registry import Registry
+
+
+def test_registry_lazy_target_and_helpful_error():
+    reg: Registry = Registry("dataset format")
+    reg.add("json-loads", "json:loads")
+    reg.register("double")(lambda x: 2 * x)
+    assert reg.get("json-loads") is json.loads
+    assert reg.get("double")(3) == 6
+    assert reg.names() == ["double", "json-loads"]
+    with pytest.raises(KeyError, match="unknown dataset format 'nope'; known: double, json-loads"):
+        reg.get("nope")
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("double", print)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "ckpt.json"
+    atomic_write_json(target, {"step": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("crash mid-write")
+    assert read_json(target) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.json"]  # no temp file left behind
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    bad = tmp_path / "truncated.json"
+    bad.write_text('{"images": [1, 2')
+    with pytest.raises(DataError, match="malformed JSON") as info:
+        read_json(bad)
+    assert str(bad) in str(info.value)
+    with pytest.raises(DataError, match="cannot read"):
+        read_json(tmp_path / "absent.json")
+
+
+def test_skiplog_counts_and_reports(caplog):
+    log = SkipLog("o365", max_logged=1)
+    with caplog.at_level(logging.WARNING):
+        log.skip("a.json", 1, "image missing on disk")
+        log.skip("a.json", 2, "image missing on disk")
+        log.skip("a.json", 3, "no valid box")
+    assert log.total == 3
+    assert log.report() == "o365: skipped 3 records (2 × image missing on disk, 1 × no valid box)"
+    assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 1
+
+
+def test_lvis_shim_makes_accumulate_work_on_modern_numpy(tmp_path):
+    lvis = import_lvis()
+    assert np.float is float  # the alias lvis 0.5.3 needs, and nothing more
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100, "neg_category_ids": [], "not_exhaustive_category_ids": []}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400.0,
+                         "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]]}],
+        "categories": [{"id": 1, "name": "a", "frequency": "f", "image_count": 1, "instance_count": 1}],
+    }
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    api = lvis.LVIS(str(path))
+    res = lvis.LVISResults(api, [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9}])
+    evaluator = lvis.LVISEval(api, res, "bbox")
+    evaluator.run()  # accumulate uses np.float: raises AttributeError without the shim
+    assert evaluator.results["AP"] == pytest.approx(1.0)

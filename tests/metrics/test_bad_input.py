@@ -1,0 +1,93 @@
+"""Bad GT or predictions: a DataError naming file and record, or the oracles' result plus a warning."""
+
+import json
+
+import numpy as np
+import pytest
+
+from detclip_bench.errors import DataError
+from detclip_bench.metrics import CocoEvaluator, LvisEvaluator, score_files
+from detclip_bench.metrics.synthetic import make_coco_like, make_lvis_like
+
+
+@pytest.fixture
+def gt():
+    return make_coco_like(5, 3, seed=1)
+
+
+BOX = np.array([[10.0, 10.0, 50.0, 60.0]])
+
+
+@pytest.mark.parametrize(
+    ("image_id", "box", "score", "cat", "match"),
+    [
+        (999, BOX, [0.5], [1], "image_id is not in the GT"),
+        (1, BOX, [0.5], [77], "category_id is not a GT category"),
+        (1, BOX, [float("nan")], [1], "NaN or infinite"),
+        (1, BOX, [float("inf")], [1], "NaN or infinite"),
+        (1, np.array([[10.0, np.nan, 50.0, 60.0]]), [0.5], [1], "NaN or infinite coordinate"),
+        (1, np.array([[50.0, 10.0, 10.0, 60.0]]), [0.5], [1], "negative width"),
+    ],
+)
+def test_bad_detections_raise(gt, image_id, box, score, cat, match):
+    ev = CocoEvaluator(gt)
+    with pytest.raises(DataError, match=match):
+        ev.update(image_id, box, score, cat)
+
+
+def test_length_mismatch(gt):
+    with pytest.raises(DataError, match="length mismatch"):
+        CocoEvaluator(gt).update(1, np.zeros((2, 4)), [0.1, 0.2], [1])
+
+
+def test_duplicate_gt_ids(tmp_path, gt):
+    gt["annotations"][1]["id"] = gt["annotations"][0]["id"]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    with pytest.raises(DataError, match="duplicate annotations id") as err:
+        CocoEvaluator(path)
+    assert str(path) in str(err.value)
+
+
+def test_duplicate_image_ids(gt):
+    gt["images"][1]["id"] = gt["images"][0]["id"]
+    with pytest.raises(DataError, match="duplicate images id"):
+        CocoEvaluator(gt)
+
+
+def test_lvis_gt_needs_federated_fields():
+    gt = make_lvis_like(3, 5, seed=0)
+    del gt["images"][0]["neg_category_ids"]
+    with pytest.raises(DataError, match="neg_category_ids"):
+        LvisEvaluator(gt)
+
+
+def test_empty_prediction_file(tmp_path, gt):
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text("[]")
+    with pytest.raises(DataError, match="empty results list"):
+        score_files(tmp_path / "gt.json", tmp_path / "pred.json", "coco")
+
+
+def test_no_detections_in_stream_warns_and_scores_zero(gt):
+    with pytest.warns(UserWarning, match="no detections"):
+        result = CocoEvaluator(gt).compute()
+    assert result.metrics["AP"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("record", "match"),
+    [
+        ({"image_id": 1, "category_id": 1, "bbox": [1, 2, 3], "score": 0.5}, "not a bbox detection"),
+        ({"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, "not a bbox detection"),
+        ({"image_id": 1, "category_id": 1, "bbox": [1, 2, -3, 4], "score": 0.5}, "negative box width"),
+        ({"image_id": 12345, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}, "not in the GT"),
+    ],
+)
+def test_bad_results_file_names_record(tmp_path, gt, record, match):
+    good = {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.9}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps([good, record]))
+    with pytest.raises(DataError, match=match) as err:
+        score_files(tmp_path / "gt.json", tmp_path / "pred.json", "coco")
+    assert "pred.json" in str(err.value) and "1" in str(err.value.record)

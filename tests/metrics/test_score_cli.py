@@ -1,0 +1,61 @@
+"""``detclip-bench score`` and the typed result's renderings."""
+
+import json
+
+import pytest
+
+from detclip_bench.cli.main import main
+from detclip_bench.metrics import score_files
+from detclip_bench.metrics.synthetic import make_detections, make_lvis_like
+
+from .oracles import assert_same, devil_fixed_ap, lvis_standard
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("score")
+    gt = make_lvis_like(40, 25, gt_per_image=6, seed=3)
+    res = make_detections(gt, 320, seed=4).to_results()
+    (tmp / "gt.json").write_text(json.dumps(gt))
+    (tmp / "pred.json").write_text(json.dumps(res))
+    return tmp, gt, res
+
+
+@pytest.mark.parametrize("protocol", ["lvis", "lvis-fixed"])
+def test_cli_writes_protocol_metrics_and_counts(files, protocol, capsys):
+    tmp, gt, res = files
+    out = tmp / f"{protocol}.json"
+    argv = ["score", "--gt", str(tmp / "gt.json"), "--pred", str(tmp / "pred.json"), "--protocol", protocol,
+            "--out", str(out)]
+    if protocol == "lvis-fixed":
+        argv += ["--topk", "100"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    name = "lvis-fixed" if protocol == "lvis-fixed" else "lvis-standard"
+    assert data["protocol"] == name and f"[{name}]" in printed
+    ref, _ = devil_fixed_ap(gt, res, 100) if protocol == "lvis-fixed" else lvis_standard(gt, res)
+    assert_same(data["metrics"], ref)
+    assert data["topk_per_category"] == (100 if protocol == "lvis-fixed" else None)
+    assert data["num_detections_received"] == len(res)
+    assert len(data["categories"]) == 25
+
+
+def test_cli_bad_file_is_error_line(files, capsys):
+    tmp, _, _ = files
+    (tmp / "bad.json").write_text("{not json")
+    rc = main(["score", "--gt", str(tmp / "gt.json"), "--pred", str(tmp / "bad.json"), "--protocol", "coco"])
+    assert rc == 1 and "bad.json" in capsys.readouterr().err
+
+
+def test_result_renderings_state_protocol(files):
+    tmp, _, _ = files
+    result = score_files(tmp / "gt.json", tmp / "pred.json", "lvis-fixed", topk=50)
+    df = result.to_dataframe()
+    assert list(df.columns) == ["name", "frequency", "ap", "num_gt", "num_dets"]
+    assert df["num_dets"].sum() == result.num_detections_evaluated
+    assert set(df["frequency"]) <= {"r", "c", "f"}
+    md = result.to_markdown()
+    assert "lvis-fixed" in md and "K=50/category" in md
+    assert json.loads(result.to_json())["protocol"] == "lvis-fixed"
+    assert all(0 <= v <= 1 for v in result.metrics.values() if v != -1)

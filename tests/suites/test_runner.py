@@ -1,0 +1,135 @@
+"""End-to-end suite evaluation on a tiny LVIS-layout data root, checked against lvis-api."""
+
+import hashlib
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detclip_bench.adapters.base import Prediction
+from detclip_bench.compat import import_lvis
+from detclip_bench.errors import DataError
+from detclip_bench.suites import get_suite
+from detclip_bench.suites.runner import evaluate_suite
+
+CATS = [
+    {"id": 1, "name": "red_disc", "def": "a red circle", "frequency": "f", "synset": "a.n.01", "synonyms": ["red_disc"],
+     "image_count": 9, "instance_count": 9},
+    {"id": 2, "name": "bat_(animal)", "def": "a flying mammal", "frequency": "c", "synset": "b.n.01",
+     "synonyms": ["bat"], "image_count": 5, "instance_count": 5},
+    {"id": 3, "name": "kazoo", "def": "a toy instrument", "frequency": "r", "synset": "c.n.01", "synonyms": ["kazoo"],
+     "image_count": 1, "instance_count": 1},
+]
+
+
+def _make_root(tmp_path, n_images=6):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    (root / "coco" / "val2017").mkdir(parents=True)
+    (root / "lvis").mkdir()
+    images, anns = [], []
+    for i in range(1, n_images + 1):
+        w, h = 64 + 8 * i, 48 + 4 * i
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            root / "coco" / "val2017" / f"{i:012d}.jpg", quality=95)
+        images.append({"id": i, "width": w, "height": h, "coco_url": f"http://images.cocodataset.org/val2017/{i:012d}.jpg",
+                       "neg_category_ids": [3] if i % 2 else [], "not_exhaustive_category_ids": [2] if i == 2 else []})
+        for k in range(1 + i % 3):
+            x, y = float(rng.integers(0, w - 20)), float(rng.integers(0, h - 20))
+            bw, bh = float(rng.integers(6, 20)), float(rng.integers(6, 20))
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1 + (i + k) % 2, "bbox": [x, y, bw, bh],
+                         "area": bw * bh, "segmentation": [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]})
+    gt = {"images": images, "annotations": anns, "categories": CATS}
+    for name in ("lvis_v1_minival.json", "lvis_v1_val.json"):
+        (root / "lvis" / name).write_text(json.dumps(gt))
+    return root, gt
+
+
+class KeyedDetector:
+    """Returns pre-set detections per image, found by pixel hash (tests never rely on call order)."""
+
+    name = "keyed-test-detector"
+
+    def __init__(self, by_hash):
+        self.by_hash = by_hash
+        self.calls = 0
+        self.seen_prompts = None
+
+    def identity(self):
+        return "keyed-" + hashlib.sha256(repr(sorted(self.by_hash)).encode()).hexdigest()
+
+    def predict(self, images, prompts, *, max_dets_per_image=100):
+        self.calls += 1
+        self.seen_prompts = list(prompts)
+        return [self.by_hash[hashlib.sha256(im.tobytes()).hexdigest()] for im in images]
+
+
+def _detector_from(root, gt, noise_seed=None):
+    rng = np.random.default_rng(noise_seed)
+    by_hash = {}
+    dets = []
+    for img in gt["images"]:
+        im = Image.open(root / "coco" / "val2017" / f"{img['id']:012d}.jpg").convert("RGB")
+        boxes, scores, labels = [], [], []
+        for a in (a for a in gt["annotations"] if a["image_id"] == img["id"]):
+            x, y, w, h = a["bbox"]
+            jitter = rng.normal(0, 3, 4) if noise_seed is not None else np.zeros(4)
+            box = [x + jitter[0], y + jitter[1], x + w + abs(jitter[2]), y + h + abs(jitter[3])]
+            for label in range(3):  # every category, so unverified/negative ones are exercised
+                s = float(rng.uniform(0.05, 1.0)) if noise_seed is not None else (0.9 if label + 1 == a["category_id"] else 0.1)
+                boxes.append(box)
+                scores.append(s)
+                labels.append(label)
+                dets.append({"image_id": img["id"], "category_id": label + 1, "score": s,
+                             "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+        by_hash[hashlib.sha256(im.tobytes()).hexdigest()] = Prediction(boxes, scores, labels)
+    return KeyedDetector(by_hash), dets
+
+
+def test_perfect_detector_scores_one_and_prompts_use_definitions(tmp_path):
+    root, gt = _make_root(tmp_path)
+    det, _ = _detector_from(root, gt)
+    res = evaluate_suite(det, get_suite("mini-lvis"), root, out_dir=tmp_path / "out", progress=False)
+    assert res.aggregate()["AP"] == pytest.approx(1.0)
+    assert det.seen_prompts == ["red disc, a red circle", "bat (animal), a flying mammal", "kazoo, a toy instrument"]
+    written = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert written["suite"] == "mini-lvis" and written["metrics"] == ["lvis-fixed"]
+    assert written["aggregate"]["protocol"] == "lvis-fixed"
+    assert (tmp_path / "out" / "lvis-minival-lvis-fixed.csv").is_file()
+
+
+def test_suite_numbers_equal_lvis_api_on_noisy_detections(tmp_path):
+    lvis = import_lvis()
+    root, gt = _make_root(tmp_path)
+    det, dets = _detector_from(root, gt, noise_seed=3)
+    res = evaluate_suite(det, get_suite("mini-lvis-val"), root, progress=False)
+    api = lvis.LVIS(str(root / "lvis" / "lvis_v1_val.json"))
+    for protocol, max_dets in (("lvis-fixed", -1), ("lvis-standard", 300)):
+        ev = lvis.LVISEval(api, lvis.LVISResults(api, dets, max_dets=max_dets), "bbox")
+        ev.run()
+        ours = res.members["lvis-val"][protocol].metrics
+        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"):
+            assert ours[key] == pytest.approx(ev.results[key], abs=1e-6), (protocol, key)
+
+
+def test_cached_predictions_are_rescored_without_running_the_model(tmp_path):
+    root, gt = _make_root(tmp_path)
+    det, _ = _detector_from(root, gt, noise_seed=1)
+    suite = get_suite("mini-lvis")
+    first = evaluate_suite(det, suite, root, cache_dir=tmp_path / "cache", progress=False)
+    calls = det.calls
+    second = evaluate_suite(det, suite, root, cache_dir=tmp_path / "cache", progress=False)
+    assert det.calls == calls  # no new forward pass
+    assert second.aggregate() == first.aggregate()
+    # a different detection budget invalidates the cache
+    evaluate_suite(det, replace(suite, max_dets_per_image=5), root, cache_dir=tmp_path / "cache", progress=False)
+    assert det.calls > calls
+
+
+def test_missing_suite_data_lists_every_missing_path(tmp_path):
+    with pytest.raises(DataError) as info:
+        evaluate_suite(KeyedDetector({}), get_suite("lvis-minival"), tmp_path, progress=False)
+    msg = str(info.value)
+    assert "lvis/lvis_v1_minival.json" in msg and "coco" in msg and "How to get it" in msg
