@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import platform
 import resource
 import statistics
@@ -68,6 +69,13 @@ def _synthetic_batch(case: dict, seed: int = 0):
     )
 
 
+def _sync(device) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def _run_case(case: dict, args_dict: dict, queue) -> None:
     import torch
 
@@ -84,36 +92,65 @@ def _run_case(case: dict, args_dict: dict, queue) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    fwd_times, bwd_times = [], []
     for rep in range(args_dict["warmup"] + args_dict["reps"]):
         model.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
         with amp:
             losses = model(batch)
+        _sync(device)
+        t1 = time.perf_counter()
         losses["loss"].backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         if rep >= args_dict["warmup"]:
-            times.append(time.perf_counter() - t0)
+            fwd_times.append(t1 - t0)
+            bwd_times.append(time.perf_counter() - t1)
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
         mem_kind = "cuda max_memory_allocated"
     else:
         peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
         mem_kind = "peak RSS growth over the built model"
+    steps = [f + b for f, b in zip(fwd_times, bwd_times, strict=True)]
     queue.put(
         {
             **case,
             "device": str(device),
-            "step_s_median": statistics.median(times),
-            "step_s_all": times,
-            "images_per_s": case["batch"] / statistics.median(times),
+            "forward_s_median": statistics.median(fwd_times),
+            "backward_s_median": statistics.median(bwd_times),
+            "step_s_median": statistics.median(steps),
+            "step_s_all": steps,
+            "images_per_s": case["batch"] / statistics.median(steps),
             "peak_memory_mib": round(peak_mb, 1),
             "memory_metric": mem_kind,
-            "loss": float(losses["loss"]),
+            "loss": losses["loss"].detach().item(),
             "params_m": model.num_parameters() / 1e6,
         }
     )
+
+
+def _in_subprocess(ctx, case: dict, args_dict: dict, timeout_s: float = 3600.0) -> dict:
+    """Run one case in a fresh process; a crash, OOM kill or timeout becomes an ``error`` row, never a hang."""
+    import queue as queue_mod
+
+    results = ctx.Queue()
+    proc = ctx.Process(target=_run_case, args=(case, args_dict, results))
+    proc.start()
+    deadline = time.monotonic() + timeout_s
+    row = None
+    while row is None and time.monotonic() < deadline:
+        try:
+            row = results.get(timeout=2.0)
+        except queue_mod.Empty:
+            if not proc.is_alive():  # died without reporting (exit code -9: killed for memory)
+                break
+    if row is None:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        return {**case, "error": f"no result (exit code {proc.exitcode})"}
+    proc.join()
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1 avoids oversubscription)")
     parser.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (the paper uses it)")
+    parser.add_argument("--kinds", default=None, help="comma-separated subset: detection,grounding,image_text,classification")
     parser.add_argument("--out", default=str(RESULTS / "model_bench"))
     args = parser.parse_args(argv)
     import torch
@@ -146,15 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     from tqdm import tqdm
 
-    for case in tqdm(_cases(args), desc="model_bench"):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_run_case, args=(case, args_dict, queue))
-        proc.start()
-        try:
-            rows.append(queue.get(timeout=3600))
-        except Exception as exc:  # an OOM kill or crash: record it, keep going
-            rows.append({**case, "error": f"{type(exc).__name__}: {exc}"})
-        proc.join()
+    cases = [c for c in _cases(args) if not args.kinds or c["kind"] in args.kinds.split(",")]
+    load_before = os.getloadavg()
+    for case in tqdm(cases, desc="model_bench"):
+        rows.append(_in_subprocess(ctx, case, args_dict))
     meta = {
         "model": "detclipv2-swin-t (random init; Swin-T + FPN P3-P7 256 + ATSS head + CLIP-shaped text 12x512)",
         "quick": args.quick,
@@ -165,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "gpu": torch.cuda.get_device_name(0) if gpu else None,
         "reps": args.reps,
+        "cpu_count": os.cpu_count(),
+        "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     out = Path(args.out)
     from detclip_bench.io import atomic_write_json, atomic_write_text
@@ -182,18 +217,33 @@ def _markdown(meta: dict, rows: list[dict]) -> str:
         "",
         f"{meta['model']}; torch {meta['torch']}; memory = {rows[0].get('memory_metric', '-') if rows else '-'}",
         "",
-        "| kind | input | batch | concepts/img | step s (median) | img/s | peak MiB |",
-        "|---|---|---|---|---|---|---|",
+        "| kind | input | batch | concepts/img | forward s | backward s | step s (median) | img/s | peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['error']} | | |")
+            lines.append(f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['error']} | | | | |")
             continue
         lines.append(
-            f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['step_s_median']:.2f} | "
+            f"| {r['kind']} | {r['w']}×{r['h']} | {r['batch']} | {r['concepts']} | {r['forward_s_median']:.2f} | "
+            f"{r['backward_s_median']:.2f} | {r['step_s_median']:.2f} | "
             f"{r['images_per_s']:.2f} | {r['peak_memory_mib']:.0f} |"
         )
+    lines += ["", *_notes(meta)]
     return "\n".join(lines) + "\n"
+
+
+def _notes(meta: dict) -> list[str]:
+    if meta["gpu"]:
+        return [f"GPU: {meta['gpu']}, bf16 autocast; memory is torch.cuda.max_memory_allocated."]
+    load = meta.get("loadavg_1m_before_after")
+    return [
+        f"Machine: {meta['cpu_count']} CPU cores, **shared** with other jobs while this ran (1-minute load "
+        f"average {load[0]} before, {load[1]} after), {meta['threads']} thread(s) per case: the timings are "
+        "noisy upper bounds, good for relative comparisons within this table only.",
+        "No GPU was available here. The same script runs on a GPU with `--device cuda` (paper per-GPU batches: "
+        "4 detection/grounding images, 192 image-text pairs; bf16 autocast; CUDA peak memory).",
+    ]
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from leaderboards.paper import load_paper_tables
 from leaderboards.render import write_leaderboard
 from leaderboards.results import ToolkitResult, add_result, load_results
 from leaderboards.schema import Entry, PaperTable, Source
+from leaderboards.suite_runs import add_suite_run, results_from_run
 
 __all__ = [
-    "AverageCheck", "Entry", "PaperTable", "Source", "ToolkitResult", "add_result", "check_averages",
-    "load_paper_tables", "load_results", "write_leaderboard",
+    "AverageCheck", "Entry", "PaperTable", "Source", "ToolkitResult", "add_result", "add_suite_run", "check_averages",
+    "load_paper_tables", "load_results", "results_from_run", "write_leaderboard",
 ]

@@ -24,7 +24,7 @@ from leaderboards.averages import AverageCheck, check_averages
 from leaderboards.schema import PROTOCOLS, SUITES, Entry, PaperTable, suite_family
 from leaderboards.validate import to_jsonable
 
-__all__ = ["Section", "build_sections", "markdown_table", "render_markdown", "write_leaderboard"]
+__all__ = ["Section", "build_sections", "how_evaluated", "markdown_table", "render_markdown", "write_leaderboard"]
 
 _METRIC_ORDER = ("AP", "APr", "APc", "APf", "AR", "ARs", "ARm", "ARl")
 _BY = {"paper": "paper", "ours": "**ours (this toolkit)**", "peer-adapter": "**peer via adapter**"}
@@ -93,6 +93,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def how_evaluated(entry: Entry) -> str:
+    """The "How evaluated" cell: paper-reported (where), or what detclip-bench ran (model spec, suite, protocol)."""
+    if entry.evaluated_by == "paper":
+        return f"paper-reported ({entry.source.document.capitalize()} {entry.source.table})"
+    spec = f"`{entry.model_spec}`" if entry.model_spec else "(model spec not recorded)"
+    return f"{_BY[entry.evaluated_by]}: evaluated by detclip-bench, --model {spec}, {entry.protocol_stated}"
+
+
 def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
     es = section.entries
     metrics = [m for m in _METRIC_ORDER if any(m in e.metrics for e in es)]
@@ -107,7 +115,7 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
               *datasets, *[(avg_label if m == "AP" else m) for m in metrics]]
     if has_checks:
         header += ["Avg (recomputed)", "Check"]
-    header += ["Row (as printed)", "By"]
+    header += ["Row (as printed)", "How evaluated"]
     rows = []
     for e in es:
         row: list[object] = [e.model, e.backbone, e.pretrain_data, e.setting]
@@ -118,7 +126,7 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
             c = checks.get(e.key)
             flag = "" if c is None else ("ok" if c.ok else f"⚠ **MISMATCH** ({c.printed:.1f} printed vs {c.recomputed:.2f})")
             row += [None if c is None else round(c.recomputed, 2), flag]
-        row += [e.source.row if e.evaluated_by == "paper" else e.source.table, _BY[e.evaluated_by]]
+        row += [e.source.row if e.evaluated_by == "paper" else e.source.table, how_evaluated(e)]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -127,7 +135,9 @@ def render_markdown(sections: Sequence[Section], checks: Sequence[AverageCheck],
     by_key = {c.entry_key: c for c in checks}
     out = ["# DetCLIPv2 leaderboard", "",
            "All metrics are percentages as printed. `paper` rows are the paper's published numbers; "
-           "rows marked **ours (this toolkit)** or **peer via adapter** were produced by detclip-bench. "
+           "rows marked **ours (this toolkit)** (the DetCLIPv2 reference model) or **peer via adapter** (a public "
+           "detector, `--model hf:<id>`) were evaluated by detclip-bench; their *How evaluated* cell names the model "
+           "spec, suite (with version) and protocol. "
            "Averages are recomputed from the per-dataset rows; a gap larger than rounding is flagged ⚠.", ""]
     bad = [c for c in checks if not c.ok]
     if bad:

@@ -7,6 +7,7 @@ File format (``schema_version`` 1), written by :func:`add_result`::
       "model": "detclipv2-swin-t",          # name shown on the leaderboard
       "checkpoint": "runs/t/model.safetensors",  # path or hub id, as the user passed it
       "checkpoint_sha256": "9f2c…",         # identity of the weights ("" only for hub ids with a revision)
+      "model_identity": "9f2c…",            # the detector's identity() from the suite run ("" if unknown)
       "suite": "mini-odinw13-finetune",     # toolkit suite name; its paper family is suite_family(suite)
       "suite_version": "1",
       "protocol": "coco",                   # lvis-fixed | lvis-standard | coco | lvis-ar
@@ -15,7 +16,7 @@ File format (``schema_version`` 1), written by :func:`add_result`::
       "metrics_unit": "percent",            # always percent: AP 31.3, never 0.313
       "metrics": {"AP": 41.2, "APr": ...},  # for multi-dataset suites "AP" is the average
       "per_dataset": {"Aquarium": {"AP": 50.1}, ...},
-      "evaluated_by": "ours",               # ours | peer-adapter
+      "evaluated_by": "ours",               # ours (DetCLIPv2 via this toolkit) | peer-adapter (hf:<model>)
       "git_hash": "…", "date": "2025-01-01T12:00:00+00:00",
       "backbone": null, "pretrain_data": null, "note": ""
     }
@@ -80,6 +81,7 @@ class ToolkitResult:
     backbone: str | None = None
     pretrain_data: str | None = None
     note: str = ""
+    model_identity: str = ""  # Detector.identity() of the run (DetCLIPv2 hashes are 16 hex digits)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -116,12 +118,12 @@ class ToolkitResult:
             protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})",
             setting=self.setting, metrics=self.metrics, evaluated_by=self.evaluated_by,
             backbone=self.backbone, pretrain_data=self.pretrain_data, per_dataset=per_dataset,
-            scale=self.scale, note=self.note,
+            scale=self.scale, note=self.note, model_spec=self.checkpoint,
         )
 
 
 def result_filename(result: ToolkitResult) -> str:
-    ident = (result.checkpoint_sha256 or re.sub(r"[^A-Za-z0-9]+", "-", result.checkpoint))[:12]
+    ident = (result.checkpoint_sha256 or result.model_identity or re.sub(r"[^A-Za-z0-9]+", "-", result.checkpoint))[:12]
     stem = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (result.suite, result.model, ident, result.setting))
     return f"{stem}.json"
 

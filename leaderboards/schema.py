@@ -116,6 +116,7 @@ class Entry:
     cost: dict[str, float] = field(default_factory=dict)  # gpu_memory_gb, gpu_hours
     scale: Scale = "full"
     note: str = ""
+    model_spec: str | None = None  # toolkit rows: the --model spec it was evaluated with (checkpoint or hf:<id>)
 
     def __post_init__(self) -> None:
         what = f"{self.table} {self.source.row!r}"

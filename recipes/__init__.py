@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["RECIPES", "get_recipe", "recipe_names"]
+__all__ = ["EXPERIMENTS", "RECIPES", "get_experiment", "get_recipe", "recipe_names"]
 
 RECIPES: dict[str, tuple[str, str, str]] = {
     "table1-pretrain-t": ("recipes.table1_pretrain", "FULL_T", "MINI_T"),
@@ -29,3 +29,21 @@ def get_recipe(name: str, scale: str = "full"):
         raise ValueError(f"scale must be 'full' or 'mini', got {scale!r}")
     module, full, mini = RECIPES[name]
     return getattr(importlib.import_module(module), full if scale == "full" else mini)
+
+
+#: results tables (appendix Tables 4–7, and the main paper's data-scaling claim) -> module with FULL / MINI
+EXPERIMENTS: dict[str, str] = {
+    "claims": "recipes.claims",
+    "4": "recipes.table4_resolution",
+    "5": "recipes.table5_classification",
+    "6": "recipes.table6_lvis_val",
+    "7": "recipes.table7_odinw13",
+}
+
+
+def get_experiment(table: str, scale: str = "mini"):
+    if table not in EXPERIMENTS:
+        raise KeyError(f"unknown table {table!r}; known: {', '.join(EXPERIMENTS)}")
+    if scale not in ("full", "mini"):
+        raise ValueError(f"scale must be 'full' or 'mini', got {scale!r}")
+    return getattr(importlib.import_module(EXPERIMENTS[table]), "FULL" if scale == "full" else "MINI")

@@ -29,13 +29,17 @@ MULTISCALE_SHORT = tuple(range(480, 801, 32))
 
 
 def _sources(det_batch: int) -> tuple[DataSourceConfig, ...]:
+    """O365 + GoldG (MDETR's mixed w/o COCO + Flickr30k entities) + CC15M, paths under the data root."""
     return (
-        DataSourceConfig("o365", "objects365/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, det_batch,
+        DataSourceConfig("o365", "o365/annotations/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, det_batch,
                          (1333, 800), MULTISCALE_SHORT, flip=True, concepts_per_image=150),
-        DataSourceConfig("goldg", "mdetr_annotations/final_mixed_train_no_coco.json", "mdetr", DataKind.GROUNDING,
-                         det_batch, (1333, 800), MULTISCALE_SHORT, flip=True, concepts_per_image=100),
-        DataSourceConfig("cc15m", "cc15m/{00000..01500}.tar", "webdataset", DataKind.IMAGE_TEXT, 6144,
-                         (320, 320), (), flip=False),
+        DataSourceConfig("goldg", "goldg/mdetr_annotations/final_mixed_train_no_coco.json", "mdetr",
+                         DataKind.GROUNDING, det_batch, (1333, 800), MULTISCALE_SHORT, flip=True,
+                         concepts_per_image=100, options=(("vg_root", "goldg/gqa/images"),)),
+        DataSourceConfig("goldg-flickr", "goldg/mdetr_annotations/final_flickr_separateGT_train.json", "mdetr",
+                         DataKind.GROUNDING, det_batch, (1333, 800), MULTISCALE_SHORT, flip=True,
+                         concepts_per_image=100, options=(("image_root", "goldg/flickr30k_images"),)),
+        DataSourceConfig("cc15m", "cc15m", "img2dataset-wds", DataKind.IMAGE_TEXT, 6144, (320, 320), (), flip=False),
     )
 
 
@@ -61,17 +65,21 @@ FULL_L = _full("swin-l", gpus=64, det_batch=256, lr=4e-4)
 MINI_T = replace(
     FULL_T,
     name="table1-pretrain-mini",
-    model=replace(FULL_T.model, variant="detclipv2-mini", drop_path=0.1),
+    model=replace(FULL_T.model, variant="detclipv2-mini", drop_path=0.0),
     data=(
-        DataSourceConfig("o365", "o365/annotations/train.json", "o365", DataKind.DETECTION, 8, (320, 256),
-                         (224, 256), flip=True, concepts_per_image=150),
-        DataSourceConfig("goldg", "goldg/final_mixed_train_no_coco.json", "mdetr", DataKind.GROUNDING, 8,
-                         (320, 256), (224, 256), flip=True, concepts_per_image=100),
-        DataSourceConfig("cc", "cc/shards/{00000..00003}.tar", "webdataset", DataKind.IMAGE_TEXT, 32, (128, 128),
-                         flip=False, micro_batch=16, epoch_size=512),
+        DataSourceConfig("o365", "o365/annotations/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, 8,
+                         (192, 160), (128, 144, 160), flip=True, concepts_per_image=150),
+        DataSourceConfig("goldg", "goldg/mdetr_annotations/final_mixed_train_no_coco.json", "mdetr",
+                         DataKind.GROUNDING, 8, (192, 160), (128, 144, 160), flip=True, concepts_per_image=100,
+                         options=(("vg_root", "goldg/gqa/images"),)),
+        DataSourceConfig("goldg-flickr", "goldg/mdetr_annotations/final_flickr_separateGT_train.json", "mdetr",
+                         DataKind.GROUNDING, 8, (192, 160), (128, 144, 160), flip=True, concepts_per_image=100,
+                         options=(("image_root", "goldg/flickr30k_images"),)),
+        DataSourceConfig("cc15m", "cc/wds", "img2dataset-wds", DataKind.IMAGE_TEXT, 16, (160, 160), flip=False),
     ),
-    optim=replace(FULL_T.optim, lr=4e-4),
-    schedule=replace(FULL_T.schedule, epochs=6, warmup_iters=20),
+    concept_dictionary="vocabulary.json",
+    optim=replace(FULL_T.optim, lr=1e-3),
+    schedule=replace(FULL_T.schedule, epochs=4, warmup_iters=20),
     gpus=1,
     amp=False,
     grad_checkpointing=False,

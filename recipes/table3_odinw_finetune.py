@@ -17,7 +17,7 @@ from reference_model.train.config import DataSourceConfig, EarlyStopConfig, Opti
 FULL = TrainConfig(
     name="table3-odinw13-finetune",
     model=FULL_T.model,
-    data=(DataSourceConfig("odinw", "{member}/train", "roboflow-coco", DataKind.DETECTION, 32, (1333, 800),
+    data=(DataSourceConfig("odinw", "{member}/train", "odinw", DataKind.DETECTION, 32, (1333, 800),
                            MULTISCALE_SHORT, flip=True),),
     optim=OptimConfig(lr=4e-5, text_lr_mult=0.01, betas=(0.9, 0.999), weight_decay=0.05),
     schedule=ScheduleConfig(kind="auto_step", epochs=250, warmup_iters=500),
@@ -31,12 +31,14 @@ FULL = TrainConfig(
 MINI = replace(
     FULL,
     name="table3-odinw13-finetune-mini",
-    model=replace(FULL.model, variant="detclipv2-mini", drop_path=0.1),
-    data=(replace(FULL.data[0], batch_size=4, size=(256, 256), multiscale_short=(224, 256)),),
-    optim=replace(FULL.optim, lr=1e-4),
-    schedule=replace(FULL.schedule, epochs=20, warmup_iters=5),
+    model=replace(FULL.model, variant="detclipv2-mini", drop_path=0.0),
+    data=(replace(FULL.data[0], batch_size=8, size=(192, 160), multiscale_short=(128, 144, 160)),),
+    optim=replace(FULL.optim, lr=2e-4),
+    schedule=replace(FULL.schedule, epochs=12, warmup_iters=5),
+    # the paper's rule with tolerances scaled to a 12-epoch budget: decay after 2 stale epochs, stop
+    # after 2 more once lr reached 1e-6 (t1 = 5 / t2 = 8 / 1e-8 would never trigger in 12 epochs)
     early_stop=EarlyStopConfig(t1=2, t2=2, factor=0.1, min_lr=1e-6),
-    suite="mini-odinw13",
+    suite="mini-odinw13-finetune",
     gpus=1,
     amp=False,
     grad_checkpointing=False,

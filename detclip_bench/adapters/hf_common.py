@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "ImageBatch",
     "ScoreBlock",
     "check_prompts",
+    "load_adapter",
     "load_pretrained",
     "read_model_type",
     "scale_cxcywh",
@@ -88,6 +89,19 @@ def load_pretrained(source: str, model_cls: Any, processor_cls: Any) -> tuple[An
             source, "model", f"cannot load {model_cls.__name__} offline ({type(exc).__name__}: {exc})"
         ) from None
     return model.eval(), processor
+
+
+def load_adapter(
+    detector_cls: type[HFDetector], options: HFOptions | None, source: str, *, device: str | None = None
+) -> HFDetector:
+    """Build ``detector_cls`` from a local dir or the HF cache; ``device`` (if given) overrides ``options.device``."""
+    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+    options = options or detector_cls.options_cls()
+    if device is not None:
+        options = replace(options, device=str(device))
+    model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
+    return detector_cls(model, processor, source, options)
 
 
 def check_prompts(prompts: Sequence[str]) -> list[str]:
@@ -222,8 +236,10 @@ class HFDetector:
     and ``_score_batch(batch, state) -> list[list[ScoreBlock]]`` (per image, one block per vocabulary pass).
     """
 
+    options_cls: type[HFOptions] = HFOptions  # subclasses name their own options dataclass
+
     def __init__(self, model: Any, processor: Any, source: str, options: HFOptions | None = None) -> None:
-        self.options = options or HFOptions()
+        self.options = options or self.options_cls()
         self.model = model.to(self.options.device).eval()
         self.processor = processor
         self.source = source

@@ -27,7 +27,7 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_pretrained,
+    load_adapter,
     scale_cxcywh,
 )
 
@@ -80,8 +80,10 @@ def plan_chunks(token_counts: list[int], budget: int, prompts: list[str]) -> lis
 
 
 class GroundingDinoDetector(HFDetector):
+    options_cls = GroundingDinoOptions
+
     def __init__(self, model: Any, processor: Any, source: str, options: GroundingDinoOptions | None = None) -> None:
-        super().__init__(model, processor, source, options or GroundingDinoOptions())
+        super().__init__(model, processor, source, options)
         self.max_text_len = int(self.model.config.max_text_len)
         budget = self.options.token_budget or self.max_text_len
         if not 3 < budget <= self.max_text_len:
@@ -137,8 +139,6 @@ class GroundingDinoDetector(HFDetector):
         return blocks
 
 
-def load(source: str, options: GroundingDinoOptions | None = None) -> GroundingDinoDetector:
-    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-    model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
-    return GroundingDinoDetector(model, processor, source, options)
+def load(source: str, options: GroundingDinoOptions | None = None, *, device: str | None = None) -> GroundingDinoDetector:
+    """``GroundingDinoDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``."""
+    return load_adapter(GroundingDinoDetector, options, source, device=device)  # type: ignore[return-value]

@@ -22,7 +22,7 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_pretrained,
+    load_adapter,
     scale_cxcywh,
     select_topk,
 )
@@ -39,8 +39,10 @@ class OmDetOptions(HFOptions):
 
 
 class OmDetDetector(HFDetector):
+    options_cls = OmDetOptions
+
     def __init__(self, model: Any, processor: Any, source: str, options: OmDetOptions | None = None) -> None:
-        super().__init__(model, processor, source, options or OmDetOptions())
+        super().__init__(model, processor, source, options)
         self.max_text_len = int(self.model.config.text_config.max_position_embeddings)
 
     def _tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -102,8 +104,6 @@ class OmDetDetector(HFDetector):
         return boxes[keep], scores[keep], labels[keep]
 
 
-def load(source: str, options: OmDetOptions | None = None) -> OmDetDetector:
-    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-    model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
-    return OmDetDetector(model, processor, source, options)
+def load(source: str, options: OmDetOptions | None = None, *, device: str | None = None) -> OmDetDetector:
+    """``OmDetDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``."""
+    return load_adapter(OmDetDetector, options, source, device=device)  # type: ignore[return-value]

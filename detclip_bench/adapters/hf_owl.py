@@ -21,7 +21,7 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_pretrained,
+    load_adapter,
     scale_cxcywh,
 )
 
@@ -36,8 +36,10 @@ class OwlOptions(HFOptions):
 
 
 class OwlDetector(HFDetector):
+    options_cls = OwlOptions
+
     def __init__(self, model: Any, processor: Any, source: str, options: OwlOptions | None = None) -> None:
-        super().__init__(model, processor, source, options or OwlOptions())
+        super().__init__(model, processor, source, options)
         self.base = getattr(self.model, self.model.base_model_prefix)
         self.max_text_len = int(self.model.config.text_config.max_position_embeddings)
         # OWLv2 pads images to a square at the bottom/right, so both axes scale by the longer side;
@@ -87,8 +89,6 @@ class OwlDetector(HFDetector):
         return out
 
 
-def load(source: str, options: OwlOptions | None = None) -> OwlDetector:
-    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-    model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
-    return OwlDetector(model, processor, source, options)
+def load(source: str, options: OwlOptions | None = None, *, device: str | None = None) -> OwlDetector:
+    """``OwlDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``."""
+    return load_adapter(OwlDetector, options, source, device=device)  # type: ignore[return-value]

@@ -10,6 +10,8 @@ examples:
   detclip-bench leaderboard --suite odinw13 --out runs/lb
   detclip-bench leaderboard --results runs/mini/results --out runs/mini/leaderboard
   detclip-bench leaderboard --no-plots                  # markdown + JSON only
+  # file a suite run (from `detclip-bench eval`) as a row, then render: peers sit beside DetCLIPv2
+  detclip-bench leaderboard --add-run runs/eval/owlv2 --label OWLv2-B/16 --results runs/lb/results
 
 Writes leaderboard.md, leaderboard.json and PNG plots into --out. Mini-world results are
 rendered in their own section, never inside a paper table. Printed averages are recomputed
@@ -28,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="folder of paper table JSON files (default: leaderboards/data/)")
     p.add_argument("--out", default="runs/leaderboard", help="output folder (default: runs/leaderboard)")
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    p.add_argument("--add-run", action="append", default=[], metavar="RUN_DIR",
+                   help="a `detclip-bench eval` output folder to file into --results first (repeatable)")
+    p.add_argument("--label", default=None, help="model name shown for --add-run rows (default: its --model spec)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from leaderboards.paper import load_paper_tables
     from leaderboards.render import write_leaderboard
     from leaderboards.results import load_results
+    from leaderboards.suite_runs import add_suite_run
 
+    for run_dir in args.add_run:
+        for path in add_suite_run(run_dir, args.label, args.results):
+            print(f"added {path}")
     tables = load_paper_tables(args.data)
     results = [r.to_entry(str(path)) for path, r in load_results(args.results)]
     written = write_leaderboard(args.out, tables, results, suite=args.suite, plots=not args.no_plots)

@@ -1,4 +1,4 @@
-"""``detclip-bench ls models|formats|suites|recipes``: what each registry knows.
+"""``detclip-bench ls models|formats|suites|recipes|tables``: what each registry knows.
 
 Registries live in modules written by different parts of the project; a module that does not
 exist yet is skipped quietly (found with importlib, never by catching arbitrary import errors).
@@ -10,7 +10,7 @@ import argparse
 import importlib
 import importlib.util
 
-__all__ = ["REGISTRY_LOCATIONS", "add_parser", "list_names", "run"]
+__all__ = ["REGISTRY_LOCATIONS", "add_parser", "list_names", "print_listing", "run"]
 
 EXAMPLES = """examples:
   detclip-bench ls models       # DetCLIPv2 checkpoints and the hf:<model> architectures
@@ -25,6 +25,7 @@ REGISTRY_LOCATIONS: dict[str, tuple[str, ...]] = {
     "formats": ("detclip_bench.datasets.registry:DATASET_FORMATS", "detclip_bench.datasets:DATASET_FORMATS"),
     "suites": ("detclip_bench.suites.registry:SUITES", "detclip_bench.suites:SUITES"),
     "recipes": ("recipes.registry:RECIPES", "recipes:RECIPES"),
+    "tables": ("recipes:EXPERIMENTS",),
 }
 
 MODEL_USAGE = {
@@ -56,18 +57,23 @@ def list_names(what: str) -> list[str]:
     return []
 
 
-def run(args: argparse.Namespace) -> int:
-    names = list_names(args.what)
+def print_listing(what: str) -> int:
+    """Print one registry's names (models with how to pass them to ``--model``); shared with ``models``."""
+    names = list_names(what)
     if not names:
-        print(f"no {args.what} registered yet")
+        print(f"no {what} registered yet")
         return 0
     for name in names:
-        if args.what == "models":
+        if what == "models":
             usage = MODEL_USAGE.get(name, f"--model hf:<hub id or dir>  (config model_type {name!r})")
             print(f"{name:20s} {usage}")
         else:
             print(name)
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return print_listing(args.what)
 
 
 def add_parser(subparsers) -> None:

@@ -21,7 +21,10 @@ VERBS: dict[str, str] = {
     "finetune": "detclip_bench.cli.finetune",
     "eval": "detclip_bench.cli.eval",
     "reproduce": "detclip_bench.cli.reproduce",
+    "analyze": "detclip_bench.cli.analyze",
+    "report": "detclip_bench.cli.report",
     "leaderboard": "detclip_bench.cli.leaderboard",
+    "models": "detclip_bench.cli.models",
     "ls": "detclip_bench.cli.ls",
 }
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyError as exc:
-        if str(exc).startswith("'unknown "):
+        if exc.args and str(exc.args[0]).startswith("unknown "):
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
         raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.errors import DataError
+
 EPILOG = """examples:
   detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out fixed_ap.json
   detclip-bench score --gt lvis_v1_val.json --pred results.json --protocol lvis          # standard AP, 300/image
@@ -45,5 +47,8 @@ def run(args: argparse.Namespace) -> int:
     print(result.to_markdown())
     print(result.summary_line())
     if args.out:
-        atomic_write_text(args.out, result.to_json() + "\n")
+        try:
+            atomic_write_text(args.out, result.to_json() + "\n")
+        except OSError as exc:
+            raise DataError(args.out, "--out", f"cannot write the result ({exc.strerror or exc})") from exc
     return 0

@@ -40,20 +40,6 @@ def resolve_recipe(name: str, args: argparse.Namespace):
     return with_data_root(cfg, args.data_root)
 
 
-def open_sources(cfg) -> list:
-    from detclip_bench.datasets import open_dataset
-
-    return [open_dataset(src.path, format=src.format) for src in cfg.data]
-
-
-def build_model(cfg):
-    from reference_model.detclipv2 import DetCLIPv2, create_model
-
-    if cfg.model.init_from:
-        return DetCLIPv2.from_pretrained(cfg.model.init_from)
-    return create_model(cfg.model.variant)
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -69,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
 
+    from reference_model.train.build import build_model, open_sources
     from reference_model.train.checkpoint import unwrap
     from reference_model.train.distributed import cleanup, init_distributed
     from reference_model.train.engine import Trainer

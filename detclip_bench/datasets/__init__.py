@@ -52,9 +52,28 @@ DATASET_FORMATS.add("imagenet-hf-parquet", f"{_P}.imagenet:ImageNetHfParquet")
 
 
 def open_dataset(path, format: str | None = None, **options):
-    """Open ``path`` with the named format's loader (auto-detected when ``format`` is None)."""
+    """Open ``path`` with the named format's loader (auto-detected when ``format`` is None).
+
+    An unknown format or option is a DataError naming the path and listing what is valid (it
+    usually comes from a manifest or ``--option``), not a KeyError/TypeError traceback.
+    """
+    import inspect
+
+    from detclip_bench.errors import DataError
+
     name = format or detect_format(path)
-    return DATASET_FORMATS.get(name)(path, **options)
+    try:
+        loader = DATASET_FORMATS.get(name)
+    except KeyError as exc:
+        raise DataError(str(path), "-", str(exc.args[0])) from exc
+    params = inspect.signature(loader).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        valid = sorted(k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise DataError(str(path), "-", f"format {name!r} has no option {', '.join(map(repr, unknown))}; "
+                            f"its options: {', '.join(valid) or 'none'}")
+    return loader(path, **options)
 
 
 def detect_format(path) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 from detclip_bench.datasets.base import MapSource, first_existing
 from detclip_bench.datasets.boxes import check_boxes
 from detclip_bench.datasets.coco_index import IndexSpec, load_or_build_index
+from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, ImageRef, Sample
 
 __all__ = ["KNOWN_MISSING_REASON", "O365_KNOWN_MISSING", "O365_TYPO_FIXES", "CocoDetection", "Objects365", "clean_o365_name"]
@@ -91,7 +92,11 @@ class CocoDetection(MapSource):
         self._ann_vocab = np.searchsorted(self._cat_ids, a["ann_cat"]) if len(self._cat_ids) else a["ann_cat"] * 0
 
     def image_path(self, i: int) -> Path:
-        return self.image_root / self.relative_file(i)
+        relative = self.relative_file(i)
+        if not relative.strip():  # would resolve to the image root itself and pass the on-disk check
+            raise DataError(str(self.path), f"image {int(self.index.a['img_id'][i])}",
+                            "no file name for the image (needs 'file_name', or 'coco_url' for LVIS)")
+        return self.image_root / relative
 
     def _images_on_disk(self, candidates: np.ndarray) -> np.ndarray:
         """One directory listing per image folder instead of one stat per image."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
@@ -115,7 +116,15 @@ def _first_duplicate(path: Path, ids: np.ndarray, kind: str) -> None:
 def _check_ann(a) -> None:
     if len(a["bbox"]) != 4:
         raise ValueError(f"bbox has {len(a['bbox'])} numbers, expected 4")
-    float(a["bbox"][0]), int(a["image_id"]), int(a["category_id"]), int(a["id"])
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in a["bbox"]):
+        raise ValueError(f"bbox must be 4 numbers, got {a['bbox']!r}")
+    int(a["image_id"]), int(a["category_id"]), int(a["id"])
+
+
+def _check_int_list(im: dict, field: str) -> None:
+    value = im.get(field) or []
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{field!r} must be a list of integer ids, got {str(value)[:80]!r}")
 
 
 def _ann_columns(path: Path, anns: list, spec: IndexSpec) -> dict[str, np.ndarray]:
@@ -181,7 +190,10 @@ def build(path: Path, spec: IndexSpec, chunk_bytes: int = 64 << 20, chunk_min: i
     for field in spec.image_str:
         out[f"img_{field}_buf"], out[f"img_{field}_off"] = pack_strings([str(im.get(field) or "") for im in images])
     for field in spec.image_ragged:
-        out[f"img_{field}"], out[f"img_{field}_off"] = _ragged([im.get(field) or [] for im in images], np.int64)
+        values = [im.get(field) or [] for im in images]
+        if not all(type(v) is list and all(type(c) is int for c in v) for v in values):  # "3" would read as [3]
+            raise _locate(path, images, "image", lambda r, f=field: _check_int_list(r, f))
+        out[f"img_{field}"], out[f"img_{field}_off"] = _ragged(values, np.int64)
     ann_id, ann_img, ann_cat, bbox = cols["id"], cols["img"], cols["cat"], cols["bbox"]
     extra = {f: cols[f"int_{f}"] for f in spec.ann_int}
     spans = {f: (cols[f"span_{f}"], cols[f"spanoff_{f}"]) for f in spec.ann_spans}
@@ -196,7 +208,10 @@ def build(path: Path, spec: IndexSpec, chunk_bytes: int = 64 << 20, chunk_min: i
     if len(missing):
         j = missing[0]
         raise DataError(str(path), f"annotation {int(ann_id[j])}", f"image_id {int(ann_img[j])} is not in 'images'")
-    cat_ids = np.array(sorted(int(c["id"]) for c in cats), np.int64)
+    try:
+        cat_ids = np.array(sorted(int(c["id"]) for c in cats), np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _locate(path, cats, "category", lambda c: int(c["id"])) from exc
     if spec.check_categories:
         unknown = np.flatnonzero(~np.isin(ann_cat, cat_ids))
         if len(unknown):
@@ -237,7 +252,7 @@ def load_or_build_index(path, spec: IndexSpec, cache: bool = True, cache_path=No
             with np.load(cache_file, allow_pickle=False) as z:
                 if bytes(z["stamp"]).decode("utf-8") == stamp:
                     return CocoIndex({k: z[k] for k in z.files if k != "stamp"})
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a truncated npz is a BadZipFile
             log.warning("ignoring unreadable index cache %s", cache_file)
     arrays = build(path, spec, **build_options)
     if cache:

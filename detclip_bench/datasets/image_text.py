@@ -1,5 +1,5 @@
 """What every image-text stream shares: turning (key, image bytes, caption) into a Sample, with the
-real-data skips counted (failed downloads, missing image, empty caption) instead of raised.
+real-data skips counted (failed downloads, missing image, missing or empty caption) instead of raised.
 
 Corrupt image bytes are not detected here (decoding is lazy): ``ImageRef.open`` raises a
 DataError naming the shard and key when a transform decodes them, and ``data validate``
@@ -17,12 +17,15 @@ __all__ = ["image_text_sample"]
 def image_text_sample(*, source: str, shard: str, key: str, image: bytes | None, caption, meta: dict,
                       skips: SkipLog, width: int = 0, height: int = 0) -> Sample | None:
     """A sample, or None after counting why it was skipped."""
-    if isinstance(caption, bytes):
-        caption = caption.decode("utf-8", errors="replace")
-    caption = (caption or "").strip()
     if not image:
         skips.skip(shard, key, "no image bytes (failed download)")
         return None
+    if caption is None:
+        skips.skip(shard, key, "no caption (the record has no .txt member)")
+        return None
+    if isinstance(caption, bytes):
+        caption = caption.decode("utf-8", errors="replace")
+    caption = caption.strip()
     if not caption:
         skips.skip(shard, key, "empty caption")
         return None

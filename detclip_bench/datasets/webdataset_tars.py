@@ -1,7 +1,8 @@
 """img2dataset webdataset tars and hub webdataset repos (``pixparse/cc3m-wds``) → IMAGE_TEXT streams.
 
-* ``img2dataset-wds``: a folder of ``NNNNN.tar`` shards (each ``<key>.jpg/.txt/.json``; the
-  ``.parquet``/``_stats.json`` sidecars are ignored), read with the ``webdataset`` library.
+* ``img2dataset-wds``: a folder of ``NNNNN.tar`` shards (each ``<key>.jpg/.txt/.json``), read
+  with the ``webdataset`` library. The ``NNNNN_stats.json`` sidecars give the number of samples
+  (``successes``) without reading the tars, so a training epoch can be sized up front.
 * ``hf-webdataset``: a local copy (or mount) of a hub webdataset repo, read through
   ``datasets.load_dataset("webdataset", data_files=..., streaming=True)`` exactly as a hub
   stream would be; ``split="train"`` picks ``*-train-*.tar`` shards when the names carry splits.
@@ -58,6 +59,17 @@ class Img2DatasetTars(StreamSource):
 
     def shards(self) -> list[str]:
         return self._shards
+
+    def declared_size(self) -> int | None:
+        """Sum of img2dataset's ``successes`` over the shards' stats sidecars (None if any is missing)."""
+        total = 0
+        for shard in self._shards:
+            stats = Path(shard).with_name(Path(shard).stem + "_stats.json")
+            try:
+                total += int(orjson.loads(stats.read_bytes())["successes"])
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return None
+        return total
 
     def iter_shard(self, shard: str, part: tuple[int, int] = (0, 1)) -> Iterator[Sample]:
         import webdataset as wds

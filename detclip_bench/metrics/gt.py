@@ -60,8 +60,10 @@ class GroundTruth:
                 frequency[cat["id"]] = cat["frequency"]
             for k, img in enumerate(dataset["images"]):
                 for key in ("neg_category_ids", "not_exhaustive_category_ids"):
-                    if not isinstance(img.get(key), list):
-                        raise DataError(source, f"images[{k}] (id {img['id']})", f"LVIS image needs a {key} list")
+                    ids = img.get(key)
+                    if not isinstance(ids, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in ids):
+                        raise DataError(source, f"images[{k}] (id {img['id']})",
+                                        f"LVIS image needs a {key} list of integer category ids, got {str(ids)[:80]}")
         names = {c["id"]: str(c.get("name", c["id"])) for c in dataset["categories"]}
         return cls(dataset, source, lvis, np.sort(image_ids), np.sort(cat_ids), names, frequency, num_gt)
 

@@ -21,6 +21,8 @@ from detclip_bench.metrics.streaming import StreamingEvaluator
 __all__ = ["CLI_PROTOCOLS", "make_evaluator", "read_results", "score_files"]
 
 CLI_PROTOCOLS = ("coco", "lvis", "lvis-fixed")
+_INT = {int}  # JSON integers only (not true/false, not 1.0, not "1")
+_NUMBER = {int, float}
 
 
 def make_evaluator(gt, protocol: str, *, topk: int | None = None, max_dets: int | None = None) -> StreamingEvaluator:
@@ -45,14 +47,19 @@ def read_results(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
     if not records:
         raise DataError(str(path), "-", "empty results list: nothing to score (pycocotools/lvis-api crash on it too)")
     try:
+        # numpy would silently coerce "1", 1.5 or true into an id or a score: check the JSON types first.
+        for key, allowed in (("image_id", _INT), ("category_id", _INT), ("score", _NUMBER)):
+            if not {type(r[key]) for r in records} <= allowed:
+                raise TypeError(key)
         image_ids = np.fromiter((r["image_id"] for r in records), np.int64, len(records))
         cats = np.fromiter((r["category_id"] for r in records), np.int64, len(records))
         scores = np.fromiter((r["score"] for r in records), np.float64, len(records))
-        xywh = np.array([r["bbox"] for r in records], dtype=np.float64)
+        xywh = np.array([r["bbox"] for r in records])
     except (KeyError, TypeError, ValueError) as exc:
         raise _first_bad_record(path, records) from exc
-    if xywh.ndim != 2 or xywh.shape[1] != 4:
+    if xywh.ndim != 2 or xywh.shape[1] != 4 or xywh.dtype.kind not in "iuf":
         raise _first_bad_record(path, records)
+    xywh = xywh.astype(np.float64, copy=False)
     if (xywh[:, 2:] < 0).any():
         j = int(np.flatnonzero((xywh[:, 2:] < 0).any(1))[0])
         raise DataError(str(path), j, f"negative box width/height in bbox {records[j]['bbox']}")
@@ -65,9 +72,8 @@ def _first_bad_record(path, records: list) -> DataError:
         ok = isinstance(r, dict) and all(k in r for k in ("image_id", "category_id", "bbox", "score"))
         if ok:
             box = r["bbox"]
-            ok = (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)
-                  and isinstance(r["score"], int | float) and isinstance(r["image_id"], int)
-                  and isinstance(r["category_id"], int))
+            ok = (isinstance(box, list) and len(box) == 4 and all(type(v) in _NUMBER for v in box)
+                  and type(r["score"]) in _NUMBER and type(r["image_id"]) in _INT and type(r["category_id"]) in _INT)
         if not ok:
             return DataError(str(path), j, f"not a bbox detection {{image_id:int, category_id:int, bbox:[x,y,w,h], "
                                            f"score:number}}: {str(r)[:200]}")

@@ -42,7 +42,11 @@ class StreamingEvaluator:
         """
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         n = len(scores)
-        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(n, 4) if n else np.zeros((0, 4))
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+        if boxes.size != 4 * n:
+            raise DataError(self.source, f"image {image_id}", f"boxes must be (N, 4) xyxy for {n} scores, "
+                            f"got shape {boxes.shape}")
+        boxes = boxes.reshape(n, 4)
         cats = np.asarray(category_ids).reshape(-1)
         image_ids = np.asarray(image_id).reshape(-1)
         if image_ids.size == 1 and n != 1:

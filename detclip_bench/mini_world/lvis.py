@@ -1,6 +1,6 @@
 """LVIS-like federated eval set in the LVIS v1 format, covering every concept group.
 
-``lvis/lvis_v1_val.json`` (no ``file_name``; ``coco_url`` under val2017 *or* train2017, as real
+``lvis/lvis_v1_train.json`` (fine-tuning), ``lvis/lvis_v1_val.json`` (no ``file_name``; ``coco_url`` under val2017 *or* train2017, as real
 LVIS val draws from both) and ``lvis/lvis_v1_minival.json`` (MDETR's rule: the val images not in
 COCO train, i.e. the val2017 ones). Images live at ``coco/{val2017,train2017}/<12-digit id>.jpg``.
 
@@ -24,6 +24,7 @@ from detclip_bench.mini_world.vocabulary import CONCEPTS, FrequencyRule, frequen
 __all__ = ["lvis_name", "write_lvis"]
 
 BASE_VAL_IMAGES = 200
+BASE_TRAIN_IMAGES = 240
 _NOT_EXHAUSTIVE_RATE = 0.1
 
 
@@ -42,20 +43,12 @@ def _categories(train: PartOutput, rule: FrequencyRule) -> list[dict]:
     return cats
 
 
-def write_lvis(out_dir: Path, seed: int, scale: float, difficulty: Difficulty, train: PartOutput,
-               rule: FrequencyRule = FrequencyRule()) -> PartOutput:
-    """``train`` carries the box statistics of the training parts (for r/c/f)."""
-    out = PartOutput()
-    rng = part_rng(seed, "lvis")
-    categories = _categories(train, rule)
-    cat_id = {c.name: cat["id"] for c, cat in zip(sorted(CONCEPTS, key=lambda c: lvis_name(c.name)), categories,
-                                                     strict=True)}
-    pool = [replace(c, weight=1.0) for c in CONCEPTS]  # every concept equally often at eval time
-    n = scaled(BASE_VAL_IMAGES, scale, minimum=4)
-    coco_ids = sorted(int(v) for v in rng.choice(581_000, size=n, replace=False) + 1)
+def _federated_split(out_dir: Path, rng, coco_ids: list[int], splits: list[str], difficulty: Difficulty,
+                     cat_id: dict[str, int]) -> tuple[list[dict], list[dict]]:
+    """Render one image per id and annotate it with LVIS's federated fields (pos / neg / not exhaustive)."""
+    pool = [replace(c, weight=1.0) for c in CONCEPTS]  # every concept equally often
     images, anns = [], []
-    for k, image_id in enumerate(coco_ids):
-        split = "val2017" if k % 2 == 0 else "train2017"
+    for image_id, split in zip(coco_ids, splits, strict=True):
         img, objects = main_scene(rng, pool, difficulty)
         write_jpeg(out_dir / "coco" / split / f"{image_id:012d}.jpg", img)
         present = Counter(cat_id[o.concept.name] for o in objects)
@@ -80,6 +73,25 @@ def write_lvis(out_dir: Path, seed: int, scale: float, difficulty: Difficulty, t
             x, y, w, h = bbox
             anns.append({"area": area, "id": len(anns) + 1, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
                          "image_id": image_id, "bbox": bbox, "category_id": cat_id[o.concept.name]})
+    return images, anns
+
+
+def write_lvis(out_dir: Path, seed: int, scale: float, difficulty: Difficulty, train: PartOutput,
+               rule: FrequencyRule = FrequencyRule()) -> PartOutput:
+    """``train`` carries the box statistics of the training parts (for r/c/f).
+
+    Writes val, minival and an LVIS-like *train* split (fine-tuning, appendix Table 2/6), whose
+    images are all under ``train2017`` with ids disjoint from val's.
+    """
+    out = PartOutput()
+    rng = part_rng(seed, "lvis")
+    categories = _categories(train, rule)
+    cat_id = {c.name: cat["id"] for c, cat in zip(sorted(CONCEPTS, key=lambda c: lvis_name(c.name)), categories,
+                                                     strict=True)}
+    n = scaled(BASE_VAL_IMAGES, scale, minimum=4)
+    coco_ids = sorted(int(v) for v in rng.choice(581_000, size=n, replace=False) + 1)
+    splits = ["val2017" if k % 2 == 0 else "train2017" for k in range(n)]
+    images, anns = _federated_split(out_dir, rng, coco_ids, splits, difficulty, cat_id)
     info = {"description": "detclip-bench mini world LVIS-like eval", "version": "1.0", "year": 2026}
     licenses = [{"id": i, "name": f"license {i}", "url": ""} for i in range(1, 7)]
     doc = {"info": info, "annotations": anns, "images": images, "licenses": licenses, "categories": categories}
@@ -88,8 +100,22 @@ def write_lvis(out_dir: Path, seed: int, scale: float, difficulty: Difficulty, t
     mini = {**doc, "images": [im for im in images if im["id"] in mini_ids],
             "annotations": [a for a in anns if a["image_id"] in mini_ids]}
     atomic_write_json(out_dir / "lvis" / "lvis_v1_minival.json", mini, indent=None)
+
+    train_rng = part_rng(seed, "lvis", sub=1)
+    n_train = scaled(BASE_TRAIN_IMAGES, scale, minimum=4)
+    taken = set(coco_ids)
+    free = [int(v) + 1 for v in train_rng.choice(581_000, size=n_train + len(taken), replace=False)]
+    train_ids = sorted(i for i in free if i not in taken)[:n_train]
+    train_images, train_anns = _federated_split(out_dir, train_rng, train_ids, ["train2017"] * len(train_ids),
+                                                difficulty, cat_id)
+    train_doc = {**doc, "info": {**info, "description": "detclip-bench mini world LVIS-like train"},
+                 "images": train_images, "annotations": train_anns}
+    atomic_write_json(out_dir / "lvis" / "lvis_v1_train.json", train_doc, indent=None)
+
     out.counts.update(lvis_val_images=len(images), lvis_val_boxes=len(anns), lvis_minival_images=len(mini["images"]),
-                      lvis_minival_boxes=len(mini["annotations"]))
+                      lvis_minival_boxes=len(mini["annotations"]), lvis_train_images=len(train_images),
+                      lvis_train_boxes=len(train_anns))
+    out.add_part("lvis-train", "lvis", "lvis/lvis_v1_train.json", image_root="coco")
     out.add_part("lvis-val", "lvis", "lvis/lvis_v1_val.json", image_root="coco")
     out.add_part("lvis-minival", "lvis", "lvis/lvis_v1_minival.json", image_root="coco")
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ class PredictionArrays:
             with np.load(path, allow_pickle=False) as z:
                 arrays = cls(z["image_ids"], z["boxes"], z["scores"], z["category_ids"])
                 meta = json.loads(str(z["meta"]))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise DataError(str(path), "-", f"unreadable prediction cache ({exc}); delete it to recompute") from exc
         return arrays, meta
 

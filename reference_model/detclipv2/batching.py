@@ -18,6 +18,7 @@ from PIL import Image
 
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, Sample
+from reference_model.detclipv2.concept_dictionary import ConceptDictionary
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -130,11 +131,13 @@ def collate_train(
     vocabulary: Sequence[Concept] = (),
     rng: np.random.Generator,
     noun_phrases=None,
+    dictionary: ConceptDictionary | None = None,
 ) -> TrainBatch:
     """Load, augment (multi-scale resize, flip), normalise and pad; build the batch concepts.
 
     ``noun_phrases`` is a :class:`NounPhraseExtractor` for image-text captions (default model
-    when omitted).
+    when omitted). ``dictionary`` fills in definitions (concept enrichment) for concepts,
+    negatives and caption noun phrases that come without one.
     """
     if not samples:
         raise ValueError("collate_train needs at least one sample")
@@ -146,7 +149,11 @@ def collate_train(
         from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 
         noun_phrases = NounPhraseExtractor()
+    if dictionary is not None:
+        vocabulary = dictionary.enrich_all(vocabulary)
     for s in samples:
+        if dictionary is not None and s.concepts:
+            s = replace(s, concepts=dictionary.enrich_all(s.concepts))
         if s.kind is not kind:
             raise DataError(s.source, s.record_id, f"{s.kind.value} sample in a {kind.value} batch")
         img = s.load_image()
@@ -176,7 +183,10 @@ def collate_train(
             boxes.append(b[keep].float())
             labels.append(lab[keep])
         elif kind is DataKind.IMAGE_TEXT:
-            phrases = [*noun_phrases.extract(s.caption), s.caption]
+            phrases = noun_phrases.extract(s.caption)
+            if dictionary is not None:
+                phrases = [dictionary.phrase_prompt(p) for p in phrases]
+            phrases = [*phrases, s.caption]
             caption_concepts.append(list(dict.fromkeys(table.add(p) for p in phrases)))
         else:  # classification: the class, then sampled other classes for the CE denominator
             (concept,) = s.concepts

@@ -83,6 +83,7 @@ class DataSourceConfig:
     repeat: int = 1
     micro_batch: int = 0
     epoch_size: int = 0
+    options: tuple[tuple[str, str], ...] = ()  # loader keyword options, e.g. (("image_root", "o365/train"),)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DataKind(self.kind))
@@ -167,6 +168,7 @@ class TrainConfig:
     gpus: int = 1
     amp: bool = False
     grad_checkpointing: bool = False
+    concept_dictionary: str = ""  # json of name -> definition used for "name, definition" prompts (method.md §1)
     seed: int = 0
     deterministic: bool = False
     num_workers: int = 0
@@ -205,12 +207,18 @@ def config_to_dict(cfg: Any) -> Any:
 
 
 def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
-    """Anchor relative data paths (recipes store them relative to a data / mini-world root)."""
+    """Anchor relative data paths and path-valued loader options under a data / mini-world root."""
     from pathlib import Path
 
-    data = tuple(d if Path(d.path).is_absolute() else dataclasses.replace(d, path=str(Path(root) / d.path))
+    from detclip_bench.datasets.validate import PATH_OPTIONS
+
+    def anchor(value: str) -> str:
+        return value if not value or Path(value).is_absolute() else str(Path(root) / value)
+
+    data = tuple(dataclasses.replace(d, path=anchor(d.path),
+                                     options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options))
                  for d in cfg.data)
-    return dataclasses.replace(cfg, data=data)
+    return dataclasses.replace(cfg, data=data, concept_dictionary=anchor(cfg.concept_dictionary))
 
 
 def apply_overrides(cfg: TrainConfig, assignments: typing.Iterable[str]) -> TrainConfig:

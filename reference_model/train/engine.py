@@ -34,7 +34,7 @@ from detclip_bench.schema import DataKind
 from reference_model.train.checkpoint import find_latest, load_checkpoint, prune_checkpoints, save_checkpoint
 from reference_model.train.config import TrainConfig, config_to_dict
 from reference_model.train.distributed import DistContext, init_distributed, wrap_ddp
-from reference_model.train.loader import Collator, HybridLoader, StepBatch, default_collator, source_length
+from reference_model.train.loader import Collator, DetCLIPv2Collator, HybridLoader, StepBatch, source_length
 from reference_model.train.optim import build_optimizer
 from reference_model.train.sampler import HybridSampler
 from reference_model.train.schedule import build_scheduler, group_lrs
@@ -59,7 +59,7 @@ def _step_seed(*parts: int) -> int:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, model: nn.Module, datasets: Sequence[Any], out_dir: str | Path, *,
-                 ctx: DistContext | None = None, collate: Collator = default_collator,
+                 ctx: DistContext | None = None, collate: Collator | None = None,
                  on_epoch_end: EpochCallback | None = None, progress: bool = True) -> None:
         if len(datasets) != len(cfg.data):
             raise ValueError(f"{len(cfg.data)} data sources configured but {len(datasets)} datasets given")
@@ -84,6 +84,7 @@ class Trainer:
         lengths = [source_length(d, s) for d, s in zip(datasets, cfg.data, strict=True)]
         self.sampler = HybridSampler(lengths, [s.batch_size for s in cfg.data], [s.repeat for s in cfg.data],
                                      schedule=cfg.sampler, seed=cfg.seed)
+        collate = collate or DetCLIPv2Collator(cfg.concept_dictionary)
         self.loader = HybridLoader(datasets, cfg.data, self.sampler, collate=collate, rank=self.ctx.rank,
                                    world_size=self.ctx.world_size, seed=cfg.seed, num_workers=cfg.num_workers)
         self.steps_per_epoch = len(self.sampler)

@@ -24,18 +24,53 @@ from reference_model.train.config import DataSourceConfig
 from reference_model.train.distributed import shard_stream
 from reference_model.train.sampler import HybridSampler, PlannedStep, rank_share
 
-__all__ = ["Collator", "HybridLoader", "StepBatch", "default_collator", "is_map_style", "source_length"]
+__all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "default_collator", "is_map_style", "source_length"]
 
 Collator = Callable[[list, DataSourceConfig, Any, np.random.Generator], Any]
 
 
-def default_collator(samples: list, source: DataSourceConfig, dataset: Any, rng: np.random.Generator) -> Any:
-    """The DetCLIPv2 model's own collate (resize, multi-scale, flip, concept sampling)."""
-    from reference_model.detclipv2 import InputSpec, collate_train
+class DetCLIPv2Collator:
+    """The DetCLIPv2 model's own collate (resize, multi-scale, flip, concept sampling, enrichment).
 
-    spec = InputSpec(kind=source.kind, size=source.size, multiscale_short=source.multiscale_short,
-                     flip=source.flip, concepts_per_image=source.concepts_per_image)
-    return collate_train(samples, spec, vocabulary=getattr(dataset, "vocabulary", ()), rng=rng)
+    ``concept_dictionary`` names a json of definitions (:class:`ConceptDictionary`); it is read
+    once per process, lazily, so the collator pickles cheaply into DataLoader workers.
+    """
+
+    def __init__(self, concept_dictionary: str = "") -> None:
+        self.concept_dictionary = concept_dictionary
+        self._dictionary = None
+        self._vocabularies: dict[int, tuple] = {}
+
+    def __getstate__(self) -> dict:
+        return {"concept_dictionary": self.concept_dictionary, "_dictionary": None, "_vocabularies": {}}
+
+    def vocabulary(self, dataset: Any) -> tuple:
+        """The dataset's concepts (negatives are sampled from them), enriched once per dataset."""
+        key = id(dataset)
+        if key not in self._vocabularies:
+            vocab = getattr(dataset, "vocabulary", ())
+            vocab = tuple(vocab() if callable(vocab) else vocab)
+            dictionary = self.dictionary()
+            self._vocabularies[key] = dictionary.enrich_all(vocab) if dictionary is not None else vocab
+        return self._vocabularies[key]
+
+    def dictionary(self):
+        if self.concept_dictionary and self._dictionary is None:
+            from reference_model.detclipv2.concept_dictionary import ConceptDictionary
+
+            self._dictionary = ConceptDictionary.from_file(self.concept_dictionary)
+        return self._dictionary
+
+    def __call__(self, samples: list, source: DataSourceConfig, dataset: Any, rng: np.random.Generator) -> Any:
+        from reference_model.detclipv2 import InputSpec, collate_train
+
+        spec = InputSpec(kind=source.kind, size=source.size, multiscale_short=source.multiscale_short,
+                         flip=source.flip, concepts_per_image=source.concepts_per_image)
+        return collate_train(samples, spec, vocabulary=self.vocabulary(dataset), rng=rng,
+                             dictionary=self.dictionary())
+
+
+default_collator = DetCLIPv2Collator()
 
 
 def is_map_style(dataset: Any) -> bool:
@@ -47,7 +82,10 @@ def source_length(dataset: Any, source: DataSourceConfig) -> int:
         return source.epoch_size
     if hasattr(dataset, "__len__"):
         return len(dataset)
-    raise ValueError(f"data source {source.name!r} is a stream without len(): set epoch_size in its config")
+    declared = dataset.declared_size() if hasattr(dataset, "declared_size") else None
+    if declared:
+        return declared  # e.g. img2dataset's _stats.json successes
+    raise ValueError(f"data source {source.name!r} is a stream without a known size: set epoch_size in its config")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -100,3 +101,14 @@ def test_config_mismatch_is_a_data_error(tmp_path):
         DetCLIPv2.from_pretrained(str(tmp_path / "a"), embed_dim=8)
     with pytest.raises(DataError, match="unknown DetCLIPv2Config"):
         DetCLIPv2.from_pretrained(str(tmp_path / "a"), no_such_field=1)
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    _trained_model().save_pretrained(tmp_path / "a")
+    config = tmp_path / "a" / CONFIG_NAME
+    raw = json.loads(config.read_text())
+    assert raw["format_version"] == 1
+    for bad in (2, None, "1"):
+        config.write_text(json.dumps({**raw, "format_version": bad}))
+        with pytest.raises(DataError, match=r"checkpoint format .* is not supported"):
+            DetCLIPv2.from_pretrained(str(tmp_path / "a"))

@@ -1,0 +1,311 @@
+"""Evaluator benchmark: our COCO / LVIS / Fixed-AP evaluators against the reference tools, same input.
+
+    python benchmarks/eval_bench.py [--quick]
+
+Two generated workloads (``detclip_bench.metrics.synthetic``; the real LVIS/ODinW files cannot be
+downloaded here): an LVIS-val-like one (long-tailed 1,203 categories, federated fields, a pool of
+``dets_per_image`` detections per image, also used as the Fixed-AP pool with K = 10,000 per
+category) and a COCO/ODinW-like one. Every engine runs in a fresh subprocess on the same files and
+reports wall time (load GT + load predictions + evaluate + summarise; imports excluded) and the
+process's peak RSS. Every reported key is compared with the oracle — lvis-api for standard LVIS AP,
+the large-vocab-devil recipe through lvis-api (per-class stable top-K, ``LVISResults(max_dets=-1)``)
+for Fixed AP, pycocotools for COCO AP — so the benchmark also checks exactness at scale.
+
+Our two paths: ``stream`` (predictions already arrays, as they leave the model, fed image by image
+to the streaming evaluator) and ``score`` (``detclip-bench score`` on the results JSON file).
+Writes benchmarks/results/eval_bench.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+from tqdm import tqdm
+
+RESULTS = Path(__file__).parent / "results"
+K_FIXED = 10000
+
+SIZES = {  # case -> (images, categories, GT per image, detections per image)
+    "full": {"lvis": (5000, 1203, 12.0, 300), "coco": (2000, 13, 6.0, 100)},
+    "quick": {"lvis": (1000, 1203, 12.0, 300), "coco": (500, 13, 6.0, 100)},
+}
+# (case, protocol) -> engines; the first is the oracle every other engine is compared with.
+ENGINES = {
+    ("lvis", "lvis-standard"): ["lvis-api", "ours-stream", "ours-score", "hotcoco", "faster-coco-eval"],
+    ("lvis", "lvis-fixed"): ["lvis-api", "ours-stream", "ours-score", "hotcoco", "faster-coco-eval"],
+    ("coco", "coco"): ["pycocotools", "ours-stream", "ours-score", "hotcoco", "faster-coco-eval"],
+}
+COCO_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+
+
+# ---- the engines (each runs alone in a worker process) -----------------------------------------------
+def _devil_topk(results: list[dict], k: int) -> list[dict]:
+    """large-vocab-devil's per-class ``sorted(..., reverse=True)[:K]`` (stable), as GLIP/mmdet feed lvis-api."""
+    by_cat: dict[int, list[dict]] = {}
+    for r in results:
+        by_cat.setdefault(r["category_id"], []).append(r)
+    return [d for dets in by_cat.values() for d in sorted(dets, key=lambda d: d["score"], reverse=True)[:k]]
+
+
+def _run_ours_stream(case: Path, protocol: str) -> dict:
+    from detclip_bench.metrics import make_evaluator
+
+    ev = make_evaluator(case / "gt.json", {"lvis-standard": "lvis"}.get(protocol, protocol))
+    with np.load(case / "dets.npz") as npz:
+        arr = {k: npz[k] for k in npz.files}
+    ids = arr["image_ids"]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], len(ids)], strict=True):
+        ev.update(int(ids[a]), arr["boxes"][a:b], arr["scores"][a:b], arr["category_ids"][a:b])
+    return ev.compute().metrics
+
+
+def _run_ours_score(case: Path, protocol: str) -> dict:
+    from detclip_bench.metrics import score_files
+
+    return score_files(case / "gt.json", case / "pred.json", {"lvis-standard": "lvis"}.get(protocol, protocol)).metrics
+
+
+def _run_lvis_api(case: Path, protocol: str) -> dict:
+    from detclip_bench.compat import import_lvis
+
+    lvis = import_lvis()
+    logging.getLogger().setLevel(logging.WARNING)
+    gt = lvis.LVIS(str(case / "gt.json"))
+    if protocol == "lvis-fixed":
+        res = lvis.LVISResults(gt, _devil_topk(orjson.loads((case / "pred.json").read_bytes()), K_FIXED), max_dets=-1)
+        max_dets = -1
+    else:
+        res, max_dets = lvis.LVISResults(gt, str(case / "pred.json"), max_dets=300), 300
+    ev = lvis.LVISEval(gt, res, "bbox")
+    ev.params.max_dets = max_dets
+    ev.run()
+    return {k: float(v) for k, v in ev.results.items()}
+
+
+def _run_pycocotools(case: Path, protocol: str) -> dict:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(case / "gt.json"))
+        ev = COCOeval(gt, gt.loadRes(str(case / "pred.json")), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(COCO_KEYS, map(float, ev.stats), strict=True))
+
+
+def _run_hotcoco(case: Path, protocol: str) -> dict:
+    import hotcoco
+
+    gt = hotcoco.COCO(str(case / "gt.json"))
+    if protocol == "coco":
+        ev = hotcoco.COCOeval(gt, gt.load_res(str(case / "pred.json")), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev.summarize()
+        return dict(zip(COCO_KEYS, map(float, ev.stats[:12]), strict=True))
+    if protocol == "lvis-fixed":
+        dt = hotcoco.LVISResults(gt, _devil_topk(orjson.loads((case / "pred.json").read_bytes()), K_FIXED), -1)
+    else:
+        dt = hotcoco.LVISResults(gt, str(case / "pred.json"), 300)
+    ev = hotcoco.LVISEval(gt, dt, "bbox")
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.run()
+    label = "@-1" if protocol == "lvis-fixed" else "@300"  # hotcoco always labels AR "@300"; lvis-api uses max_dets
+    return {k.replace("@300", label): float(v) for k, v in ev.get_results().items()}
+
+
+def _run_faster_coco_eval(case: Path, protocol: str) -> dict:
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    gt = COCO(str(case / "gt.json"))
+    preds = orjson.loads((case / "pred.json").read_bytes())
+    if protocol == "lvis-fixed":
+        preds = _devil_topk(preds, K_FIXED)
+    elif protocol == "lvis-standard":  # lvis-api's LVISResults per-image cap, applied the same way
+        by_img: dict[int, list[dict]] = {}
+        for r in preds:
+            by_img.setdefault(r["image_id"], []).append(r)
+        preds = [d for v in by_img.values() for d in sorted(v, key=lambda d: d["score"], reverse=True)[:300]]
+    ev = COCOeval_faster(gt, gt.loadRes(preds), "bbox", lvis_style=protocol != "coco", print_function=lambda *a: None)
+    if protocol != "coco":  # the pool is already capped as lvis-api would cap it: no further per-image cap
+        ev.params.maxDets = [int(np.unique([r["image_id"] for r in preds], return_counts=True)[1].max())]
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    if protocol == "coco":
+        return dict(zip(COCO_KEYS, map(float, ev.stats[:12]), strict=True))
+    out = {k: float(v) for k, v in ev.stats_as_dict.items()}
+    return {"AP": out["AP_all"], "AP50": out["AP_50"], "AP75": out["AP_75"], "APs": out["AP_small"],
+            "APm": out["AP_medium"], "APl": out["AP_large"], "APr": out["APr"], "APc": out["APc"], "APf": out["APf"]}
+
+
+RUNNERS = {"ours-stream": _run_ours_stream, "ours-score": _run_ours_score, "lvis-api": _run_lvis_api,
+           "pycocotools": _run_pycocotools, "hotcoco": _run_hotcoco, "faster-coco-eval": _run_faster_coco_eval}
+IMPORTS = {"ours-stream": ["detclip_bench.metrics", "hotcoco"], "ours-score": ["detclip_bench.metrics", "hotcoco"],
+           "lvis-api": ["detclip_bench.compat", "lvis"], "pycocotools": ["pycocotools.cocoeval"],
+           "hotcoco": ["hotcoco"], "faster-coco-eval": ["faster_coco_eval"]}
+
+
+def _peak_rss_mib() -> float:
+    """This process's high-water RSS. VmHWM, not ru_maxrss: the latter carries the forking parent's
+    peak across exec, which would floor every worker at the driver's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(engine: str, case: Path, protocol: str) -> None:
+    """Run one engine once; print {"seconds", "peak_rss_mib", "metrics"} as the last stdout line."""
+    import importlib
+    import warnings
+
+    warnings.simplefilter("ignore")
+    for mod in IMPORTS[engine]:
+        if mod == "lvis":
+            from detclip_bench.compat import import_lvis
+
+            import_lvis()
+        else:
+            importlib.import_module(mod)
+    rss_before = _peak_rss_mib()
+    start = time.perf_counter()
+    metrics = RUNNERS[engine](case, protocol)
+    seconds = time.perf_counter() - start
+    peak = _peak_rss_mib()
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_after_imports_mib": rss_before,
+                      "metrics": metrics}))
+
+
+# ---- the driver ------------------------------------------------------------------------------------
+def make_case(root: Path, name: str, size: tuple) -> dict:
+    from detclip_bench.metrics.synthetic import make_coco_like, make_detections, make_lvis_like
+
+    n_img, n_cat, gt_per_image, dets_per_image = size
+    make = make_lvis_like if name == "lvis" else make_coco_like
+    gt = make(n_img, n_cat, gt_per_image=gt_per_image, seed=1)
+    dets = make_detections(gt, dets_per_image, seed=2)
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "gt.json").write_bytes(orjson.dumps(gt))
+    (folder / "pred.json").write_bytes(orjson.dumps(dets.to_results()))
+    np.savez(folder / "dets.npz", image_ids=dets.image_ids, boxes=dets.boxes_xyxy, scores=dets.scores,
+             category_ids=dets.category_ids)
+    return {"images": n_img, "categories": n_cat, "gt_boxes": len(gt["annotations"]), "detections": len(dets),
+            "pred_json_mib": round((folder / "pred.json").stat().st_size / 2**20, 1)}
+
+
+def run_engine(engine: str, case: Path, protocol: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", engine, "--case", str(case), "--protocol", protocol],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def max_delta(got: dict, ref: dict) -> tuple[float, int]:
+    """(max |Δ| over the keys both report, number of such keys)."""
+    shared = [k for k in ref if k in got]
+    return max((abs(got[k] - ref[k]) for k in shared), default=float("nan")), len(shared)
+
+
+def render(report: dict) -> str:
+    lines = ["# Evaluator benchmark", "",
+             f"Machine: {report['machine']}. Mode: {report['mode']}. Each engine runs once in a fresh subprocess; "
+             "time = load GT + load predictions + evaluate + summarise (imports excluded); peak RSS of that process. "
+             "max |Δ| = largest difference over every key the engine reports, against the oracle (first row).", ""]
+    for case, info in report["cases"].items():
+        lines += [f"**{case}**: {info['images']:,} images, {info['categories']:,} categories, "
+                  f"{info['gt_boxes']:,} GT boxes, {info['detections']:,} detections "
+                  f"(results JSON {info['pred_json_mib']} MiB).", ""]
+    lines += ["| workload | protocol | engine | seconds | peak RSS (MiB) | × faster than oracle | max abs Δ vs oracle (keys) |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for row in report["rows"]:
+        if "error" in row:
+            lines.append(f"| {row['case']} | {row['protocol']} | {row['engine']} | failed: {row['error']} | | | |")
+            continue
+        lines.append(f"| {row['case']} | {row['protocol']} | {row['engine']} | {row['seconds']:.2f} | "
+                     f"{row['peak_rss_mib']:.0f} | {row['speedup_vs_oracle']:.1f} | "
+                     f"{row['max_abs_delta']:.2e} ({row['keys_compared']}) |")
+    lines += ["", "## Engine choice", "", report["engine_note"], ""]
+    return "\n".join(lines)
+
+
+def engine_note(rows: list[dict]) -> str:
+    def get(protocol: str, engine: str) -> dict:
+        return next((r for r in rows if r["protocol"] == protocol and r["engine"] == engine and "error" not in r), {})
+
+    parts = []
+    for protocol in ("lvis-fixed", "lvis-standard", "coco"):
+        cells = []
+        for engine in ("lvis-api", "pycocotools", "faster-coco-eval", "hotcoco", "ours-score", "ours-stream"):
+            r = get(protocol, engine)
+            if r:
+                cells.append(f"{engine} {r['seconds']:.1f} s / {r['peak_rss_mib']:.0f} MiB")
+        parts.append(f"{protocol}: " + ", ".join(cells))
+    return ("detclip_bench.metrics uses **hotcoco** (Rust, pycocotools/lvis-api compatible) as its evaluate/"
+            "accumulate engine, fed detection columns directly (no JSON round trip), with the per-image / per-category "
+            "caps and the validation done by our streaming top-K in numpy. Why: of the engines that implement the "
+            "reference semantics, hotcoco is the fastest and leanest here, and its numbers equal the oracles on every "
+            "key (the Δ column); faster-coco-eval is faster than lvis-api/pycocotools but slower and heavier than "
+            "hotcoco. What remains of the oracles' cost in hotcoco's own path is JSON loading, which our stream path "
+            "skips entirely. Measured in this run — " + "; ".join(parts) + ".")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--protocol", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.case, args.protocol)
+    mode = "quick" if args.quick else "full"
+    rows, cases = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, size in tqdm(SIZES[mode].items(), desc="generate"):
+            cases[name] = make_case(Path(tmp), name, size)
+        jobs = [(c, p, e) for (c, p), engines in ENGINES.items() for e in engines]
+        oracle: dict[tuple[str, str], dict] = {}
+        for case, protocol, engine in tqdm(jobs, desc="engines"):
+            out = run_engine(engine, Path(tmp) / case, protocol)
+            row = {"case": case, "protocol": protocol, "engine": engine, **out}
+            if "error" not in out:
+                ref = oracle.setdefault((case, protocol), out)
+                row["max_abs_delta"], row["keys_compared"] = max_delta(out["metrics"], ref["metrics"])
+                row["speedup_vs_oracle"] = ref["seconds"] / out["seconds"]
+            rows.append(row)
+            tqdm.write(f"{case:5s} {protocol:14s} {engine:17s} " + (
+                f"{out['seconds']:7.2f} s {out['peak_rss_mib']:7.0f} MiB Δ={row['max_abs_delta']:.1e}"
+                if "error" not in out else f"failed: {out['error']}"))
+    report = {"mode": mode, "sizes": SIZES[mode], "k_fixed": K_FIXED, "cases": cases, "rows": rows,
+              "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores (shared with other jobs; run under nice)",
+              "engine_note": engine_note(rows)}
+    RESULTS.mkdir(exist_ok=True)
+    from detclip_bench.io import atomic_write_json, atomic_write_text
+
+    atomic_write_json(RESULTS / "eval_bench.json", report)
+    atomic_write_text(RESULTS / "eval_bench.md", render(report))
+    print(render(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""``detclip-bench report``: a static HTML/markdown page for an eval run (no FiftyOne)."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  detclip-bench report runs/eval/mini-lvis            # -> runs/eval/mini-lvis/report/report.html (+ .md)
+  detclip-bench report runs/eval/odinw13 --data-root /data --out /tmp/odinw-report
+
+The page: the run's breakdown (AP/AP50/AP75 and APr/APc/APf, copied from results.json), PR
+curves at IoU 0.5 and per-category AP bars from our evaluator, and the most confident false
+positives drawn with their boxes. Images come from the data root (as for `eval`).
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="static HTML/markdown report of an eval run", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
+    p.add_argument("--data-root", help="data root (default: as `eval`)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/report)")
+    p.add_argument("--gallery", type=int, default=12, help="number of false positives shown (default 12)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from detclip_bench.analysis.report import write_report
+    from detclip_bench.analysis.run_dir import load_run
+
+    rep = write_report(load_run(args.run_dir, data_root=args.data_root), args.out, gallery=args.gallery)
+    print(f"report: {rep.html} (+ {rep.markdown.name}, {len(rep.figures)} figures)")
+    return 0

@@ -1,0 +1,97 @@
+"""``detclip-bench reproduce``: run a results table's recipe and lay it out beside the paper's numbers."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  detclip-bench reproduce --scale mini --out runs/mini          # the mini reproduction (README main job)
+  detclip-bench reproduce --table 5 --scale mini --out runs/t5  # appendix Table 5 on the mini world
+  detclip-bench reproduce --table 4 --scale mini --out runs/t4  # image-text resolution sweep + cost
+  torchrun --nproc-per-node 8 -m detclip_bench.cli.main reproduce --table 7 --scale full --data-root /data --out runs/t7
+
+Tables: claims (default; main paper Table 4's data-scaling claim), 4, 5, 6, 7 (appendix). At mini
+scale the mini world is generated into OUT/mini_world unless --data-root names one. Finished runs
+in OUT are reused and interrupted ones resume, so re-running only does what is missing.
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("reproduce", help="reproduce a paper table (mini world by default)", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table", default="claims", help="claims | 4 | 5 | 6 | 7 (default: claims)")
+    p.add_argument("--scale", choices=("mini", "full"), default="mini")
+    p.add_argument("--out", default="runs/reproduce", help="output folder (checkpoints, results, tables, plots)")
+    p.add_argument("--data-root", default=None, help="data root (full scale: required; mini: OUT/mini_world)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass in evaluation")
+    p.add_argument("--seed", type=int, default=0, help="mini-world seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of every training config, e.g. schedule.epochs=1 (smoke runs)")
+    p.add_argument("--members", nargs="*", default=None, help="fine-tune only these suite members")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _data_root(args, out):
+    from pathlib import Path
+
+    from detclip_bench.errors import DataError
+
+    if args.data_root:
+        return Path(args.data_root)
+    if args.scale == "full":
+        raise DataError("--data-root", "-", "full-scale reproduction needs --data-root (see README 'Data layout')")
+    root = out / "mini_world"
+    if not (root / "manifest.json").is_file():
+        from detclip_bench.mini_world import generate
+
+        generate(root, seed=args.seed, overwrite=root.exists())
+    return root
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+    import time
+    from pathlib import Path
+
+    from recipes import get_experiment
+
+    try:
+        exp = get_experiment(args.table, args.scale)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    logging.getLogger("detclip_bench").setLevel(logging.INFO)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    root = _data_root(args, out)
+
+    from recipes.reproduce import Reproduction
+
+    repro = Reproduction(exp, args.scale, root, out, device=args.device, batch_size=args.batch_size,
+                         overrides=tuple(args.overrides), members=args.members)
+    report = repro.run()
+    if not repro.ctx.is_main:
+        return 0
+    paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots)
+    minutes = (time.perf_counter() - t0) / 60
+    print(Path(paths["table"]).read_text())
+    print(f"{exp.name}: done in {minutes:.1f} min — table {paths['table']}, leaderboard {paths['leaderboard']}")
+    return 0
+
+
+def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True) -> dict:
+    """Result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
+    from leaderboards.paper import load_paper_tables
+    from leaderboards.render import write_leaderboard
+    from leaderboards.results import add_result
+    from recipes.paper_layout import write_table
+
+    tables = {t.id: t for t in load_paper_tables()}
+    paper = tables.get(paper_table_id)
+    entries = [r.to_entry(str(add_result(r, out / "results"))) for r in results]
+    table = write_table(report, results, out, paper)
+    board = write_leaderboard(out / "leaderboard", [paper] if paper else [], entries, plots=plots)
+    return {"table": table["markdown"], "leaderboard": board["markdown"]}

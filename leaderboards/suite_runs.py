@@ -1,0 +1,126 @@
+"""Turn a suite run directory (``results.json`` from ``detclip-bench eval``) into leaderboard results.
+
+This is how peer models get onto the leaderboard: ``detclip-bench eval --model hf:<owlv2 dir>``
+writes a run directory; :func:`add_suite_run` files it as a toolkit result marked
+``peer-adapter`` (or ``ours`` for a DetCLIPv2 checkpoint), keeping the model spec, suite,
+suite version and protocol, so the rendered row says exactly how it was evaluated.
+
+Units: suite runs store fractions (COCO/LVIS tools' convention, -1 = undefined); leaderboard
+results are percentages. Undefined metrics are left out, never written as 0 or -100.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from detclip_bench.errors import DataError
+from detclip_bench.io import read_json
+from leaderboards.results import ToolkitResult, add_result
+from leaderboards.schema import EvaluatedBy
+
+__all__ = ["HF_PREFIX", "add_suite_run", "results_from_run"]
+
+HF_PREFIX = "hf:"  # the --model prefix of transformers peer detectors (detclip_bench.adapters.registry)
+# the metrics the paper's tables print; AP50/AP75/APs/... stay in the run directory
+KEPT_METRICS = ("AP", "APr", "APc", "APf")
+_SETTINGS = {"zero-shot": "zero-shot", "finetune": "fine-tuned"}
+
+
+def _percent(metrics: dict, path: Path, where: str) -> dict[str, float]:
+    out = {}
+    for key in KEPT_METRICS:
+        value = metrics.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value < 0:
+            continue  # undefined (e.g. no rare categories): left out
+        if value > 1:
+            raise DataError(str(path), where, f"{key}={value} is not a fraction in [0, 1]")
+        out[key] = 100.0 * float(value)
+    return out
+
+
+def _protocol_metrics(run: dict, protocol: str, path: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Suite-level metrics and per-member rows for one protocol; the suite AP is recomputed and checked."""
+    members = {m: res[protocol]["metrics"] for m, res in run["members"].items()}
+    per_member = {m: _percent(met, path, f"members[{m!r}][{protocol!r}]") for m, met in members.items()}
+    if len(per_member) == 1:  # a single-dataset suite (LVIS): its numbers are the suite's
+        (metrics,) = per_member.values()
+        return metrics, {}
+    aps = [row["AP"] for row in per_member.values() if "AP" in row]
+    if len(aps) != len(per_member):
+        raise DataError(str(path), protocol, "a member has no AP, so the suite average is undefined")
+    metrics = {"AP": sum(aps) / len(aps)}
+    stored = run["aggregate"]["metrics"].get("AP") if run["aggregate"].get("protocol") == protocol else None
+    if stored is not None and abs(100 * stored - metrics["AP"]) > 1e-9:
+        raise DataError(str(path), "aggregate", f"stored Avg {100 * stored:.4f} != mean of members {metrics['AP']:.4f}")
+    return metrics, {m: {"AP": row["AP"]} for m, row in per_member.items()}
+
+
+def _read_run(run_dir: Path) -> tuple[Path, dict]:
+    path = run_dir / "results.json" if run_dir.is_dir() else run_dir
+    run = read_json(path)
+    required = ("model", "model_identity", "suite", "version", "setting", "metrics", "aggregate", "members", "date")
+    missing = [k for k in required if k not in run]
+    if missing or not isinstance(run["aggregate"], dict) or not run["members"]:
+        raise DataError(str(path), "results.json", f"not a suite run (missing or empty: {missing or ['aggregate/members']}); "
+                        "expected the results.json that `detclip-bench eval` writes")
+    if run["setting"] not in _SETTINGS:
+        raise DataError(str(path), "setting", f"unknown setting {run['setting']!r}; expected {sorted(_SETTINGS)}")
+    return path, run
+
+
+def results_from_run(
+    run_dir: str | os.PathLike,
+    model_label: str | None = None,
+    *,
+    evaluated_by: EvaluatedBy | None = None,
+    backbone: str | None = None,
+    pretrain_data: str | None = None,
+    note: str = "",
+) -> list[ToolkitResult]:
+    """One :class:`ToolkitResult` per protocol the run scored (LVIS suites: Fixed and standard AP).
+
+    ``model_label`` is the row's name (default: the ``--model`` spec); ``checkpoint`` is that spec; ``evaluated_by`` defaults to ``peer-adapter`` for
+    ``hf:`` models and ``ours`` otherwise. Mini-world runs are recorded with ``scale="mini"``.
+    """
+    path, run = _read_run(Path(run_dir))
+    spec = str(run["model"])
+    identity = str(run["model_identity"])
+    results = []
+    for protocol in run["metrics"]:
+        metrics, per_dataset = _protocol_metrics(run, protocol, path)
+        try:
+            results.append(ToolkitResult(
+                model=model_label or spec, checkpoint=spec, model_identity=identity,
+                checkpoint_sha256=identity if re.fullmatch(r"[0-9a-f]{64}", identity) else "",
+                suite=run["suite"], suite_version=str(run["version"]), protocol=protocol,
+                setting=_SETTINGS[run["setting"]], scale=_scale(run["suite"]),
+                metrics=metrics, per_dataset=per_dataset,
+                evaluated_by=evaluated_by or ("peer-adapter" if spec.startswith(HF_PREFIX) else "ours"),
+                git_hash=run.get("git_hash") or "unknown", date=run["date"],
+                backbone=backbone, pretrain_data=pretrain_data, note=note,
+            ))
+        except ValueError as exc:
+            raise DataError(str(path), protocol, f"cannot make a leaderboard result: {exc}") from exc
+    return results
+
+
+def _scale(suite_name: str) -> str:
+    """``mini`` for suites on the generated mini world (the suite registry knows; the name prefix otherwise)."""
+    from detclip_bench.suites import SUITES
+
+    if suite_name in SUITES:
+        return "mini" if SUITES.get(suite_name).mini else "full"
+    return "mini" if suite_name.startswith("mini-") else "full"
+
+
+def add_suite_run(
+    run_dir: str | os.PathLike,
+    model_label: str | None = None,
+    results_dir: str | os.PathLike | None = None,
+    **kwargs,
+) -> list[Path]:
+    """File a suite run into ``results_dir`` (default ``leaderboards/results``); returns the written paths."""
+    return [add_result(r, results_dir) for r in results_from_run(run_dir, model_label, **kwargs)]

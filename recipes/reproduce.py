@@ -1,0 +1,219 @@
+"""Execute an :class:`~recipes.experiment.Experiment`: pre-train, evaluate, fine-tune, lay out the table.
+
+Everything lands in one output folder::
+
+    OUT/mini_world/                  generated data (mini scale, unless --data-root is given)
+    OUT/pretrain/<run>/              training run (checkpoints/, metrics.jsonl, config.json)
+    OUT/pretrain/<run>/model/        safetensors + config: ``detclip-bench eval --model`` loads it
+    OUT/eval/<run>-<suite>/          suite results (results.json/.md, per-category CSV)
+    OUT/finetune/<run>-<suite>/      per-member fine-tuning (each member's model/ kept)
+    OUT/results/                     one leaderboard result file per number
+    OUT/<experiment>.md / .json      the paper's table with our rows beside its rows
+    OUT/leaderboard/                 leaderboard.md + plots
+
+A finished run (``done.json`` next to ``model/``, with the same config) is reused, and an
+interrupted one resumes from its latest checkpoint, so re-running a table only does what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from detclip_bench.io import atomic_write_json, read_json
+from recipes.experiment import Experiment, Pretrain
+
+__all__ = ["Reproduction", "config_digest"]
+
+log = logging.getLogger("detclip_bench.reproduce")
+
+
+def config_digest(cfg) -> str:
+    from reference_model.train.config import config_to_dict
+
+    return hashlib.sha256(json.dumps(config_to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA allocator peak on GPU, sampled process RSS growth on CPU."""
+
+    def __init__(self, device) -> None:
+        self.device = device
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        import psutil
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        proc, base = psutil.Process(), psutil.Process().memory_info().rss
+
+        def sample() -> None:
+            while not self._stop.wait(0.05):
+                self.peak_bytes = max(self.peak_bytes, proc.memory_info().rss - base)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            self.peak_bytes = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+
+
+class Reproduction:
+    def __init__(self, experiment: Experiment, scale: str, data_root: Path, out: Path, *, device: str = "auto",
+                 batch_size: int = 16, progress: bool = True, overrides: tuple[str, ...] = (),
+                 members: list[str] | None = None) -> None:
+        """``overrides`` (``--set key=value``) apply to every training config; ``members`` limits fine-tuning."""
+        from reference_model.train.distributed import init_distributed
+
+        self.exp, self.scale, self.root, self.out = experiment, scale, Path(data_root), Path(out)
+        self.batch_size, self.progress, self.overrides, self.members = batch_size, progress, overrides, members
+        self.ctx = init_distributed(device)
+        self.model_dirs: dict[str, Path] = {}
+        self.costs: dict[str, dict[str, float]] = {}
+        self.results: list[Any] = []  # leaderboards.results.ToolkitResult
+
+    # ------------------------------------------------------------------ steps
+
+    def pretrain(self, run: Pretrain) -> Path:
+        from reference_model.train.build import build_model, open_sources
+        from reference_model.train.checkpoint import unwrap
+        from reference_model.train.config import apply_overrides, with_data_root
+        from reference_model.train.engine import Trainer
+
+        cfg = with_data_root(apply_overrides(run.config, self.overrides), str(self.root))
+        run_dir = self.out / "pretrain" / run.key
+        done = run_dir / "done.json"
+        digest = config_digest(cfg)
+        if done.is_file() and read_json(done).get("config_digest") == digest:
+            log.info("reusing finished run %s", run_dir)
+            self.costs[run.key] = read_json(done)["cost"]
+            return run_dir / "model"
+        model = build_model(cfg)
+        t0 = time.perf_counter()
+        with PeakMemory(self.ctx.device) as mem:
+            trainer = Trainer(cfg, model, open_sources(cfg), run_dir, ctx=self.ctx, progress=self.progress)
+            summary = trainer.fit(resume=True)
+        seconds = time.perf_counter() - t0
+        cost = {"train_seconds": round(seconds, 1), "peak_memory_gb": round(mem.peak_bytes / 2**30, 3),
+                "device": self.ctx.device.type, "steps": summary["steps"]}
+        if self.ctx.is_main:
+            unwrap(model).save_pretrained(run_dir / "model")
+            atomic_write_json(done, {"config_digest": digest, "cost": cost, "summary": summary})
+        self.costs[run.key] = cost
+        return run_dir / "model"
+
+    def evaluate(self, run: Pretrain, suite_name: str, model_dir: Path, setting: str) -> dict | None:
+        from detclip_bench.suites import get_suite
+        from detclip_bench.suites.runner import evaluate_suite
+        from reference_model.detclipv2 import DetCLIPv2
+
+        suite = get_suite(suite_name)
+        model = DetCLIPv2.from_pretrained(str(model_dir)).to(self.ctx.device).eval()
+        tag = "zero-shot" if setting == "zero-shot" else "finetuned"
+        result = evaluate_suite(model, suite, self.root, out_dir=self.out / "eval" / f"{run.key}-{tag}-{suite_name}",
+                                cache_dir=self.out / "cache", batch_size=self.batch_size, progress=self.progress)
+        if result is None:
+            return None
+        metrics = {k: 100 * v for k, v in result.aggregate().items() if v >= 0}
+        self._record(run, suite, setting, metrics, {}, model_dir, result.identity)
+        return {"metrics": metrics, "groups": self._group_ap(result)}
+
+    def finetune(self, run: Pretrain, suite_name: str, recipe, model_dir: Path) -> dict | None:
+        from detclip_bench.suites import get_suite
+        from detclip_bench.suites.finetune import finetune_suite
+        from reference_model.train.config import apply_overrides
+
+        suite = get_suite(suite_name)
+        cfg = apply_overrides(recipe, self.overrides)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_from=str(model_dir)))
+        out = self.out / "finetune" / f"{run.key}-{suite_name}"
+        report = finetune_suite(cfg, suite, self.root, out, ctx=self.ctx, batch_size=self.batch_size,
+                                progress=self.progress, members=self.members)
+        if suite.setting != "finetune":  # LVIS: one member; score its fine-tuned model on the whole suite
+            (member_model,) = report["models"].values()
+            return self.evaluate(run, suite_name, Path(member_model), "fine-tuned")
+        per_dataset = {r["dataset"]: {"AP": 100 * r["test_ap"]} for r in report["rows"]}
+        metrics = {"AP": 100 * report["average_test_ap"]}
+        self._record(run, suite, "fine-tuned", metrics, per_dataset, out, "")
+        return {"metrics": metrics, "per_dataset": per_dataset}
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _group_ap(self, result) -> dict[str, float]:
+        """Mean AP per mini-world vocabulary group (detection / grounding / caption-only), when known."""
+        vocab = self.root / "vocabulary.json"
+        if not vocab.is_file():
+            return {}
+        group = {c["name"].replace(" ", "_"): c["group"] for c in read_json(vocab).get("concepts", [])}
+        rows = [c for member in result.members.values() for c in member[result.primary].categories]
+        out: dict[str, list[float]] = {}
+        for row in rows:
+            if row.name in group and row.ap == row.ap:  # NaN: no GT
+                out.setdefault(group[row.name], []).append(row.ap)
+        return {g: 100 * sum(v) / len(v) for g, v in sorted(out.items())}
+
+    def _record(self, run: Pretrain, suite, setting: str, metrics: dict, per_dataset: dict, checkpoint: Path,
+                identity: str) -> None:
+        from leaderboards.results import ToolkitResult
+
+        self.results.append(ToolkitResult(
+            model=run.model or self.exp.model, checkpoint=str(checkpoint.relative_to(self.out)), checkpoint_sha256="",
+            suite=suite.name, suite_version=suite.version, protocol=suite.metrics[0], setting=setting,
+            scale=self.scale, metrics=metrics, per_dataset=per_dataset, backbone=run.backbone or self.exp.backbone,
+            pretrain_data=run.pretrain_data, model_identity=identity,
+            note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else ""),
+        ))
+
+    # ------------------------------------------------------------------ all
+
+    def random_init(self, suite_name: str) -> dict[str, Any]:
+        """The first run's model before any training step: the floor every trained row must clear."""
+        import torch
+
+        from reference_model.train.build import build_model
+
+        first = self.exp.pretrain[0]
+        run = dataclasses.replace(first, key="random-init", pretrain_data="none (random init)", row="")
+        model_dir = self.out / "pretrain" / run.key / "model"
+        if not (model_dir / "config.json").is_file() and self.ctx.is_main:
+            torch.manual_seed(first.config.seed)
+            build_model(first.config).save_pretrained(model_dir)
+        return {"run": run.key, "row": "", "pretrain_data": run.pretrain_data, "model": run.model or self.exp.model,
+                "cost": {}, "config": first.config.name,
+                f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir, "zero-shot")}
+
+    def run(self) -> dict[str, Any]:
+        rows: dict[str, dict[str, Any]] = {}
+        if self.exp.random_init_baseline:
+            rows["random-init"] = self.random_init(self.exp.random_init_baseline)
+        for run in self.exp.pretrain:
+            self.model_dirs[run.key] = self.pretrain(run)
+            rows[run.key] = {"run": run.key, "row": run.row, "pretrain_data": run.pretrain_data,
+                             "model": run.model or self.exp.model, "cost": self.costs[run.key],
+                             "config": run.config.name}
+        for z in self.exp.zero_shot:
+            rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite,
+                                                               self.model_dirs[z.run], "zero-shot")
+        for f in self.exp.finetune:
+            rows[f.run][f"fine-tuned {f.suite}"] = self.finetune(self.exp.run(f.run), f.suite, f.config,
+                                                                self.model_dirs[f.run])
+        return {"experiment": self.exp.name, "title": self.exp.title, "scale": self.scale,
+                "measure_cost": self.exp.measure_cost,
+                "paper_table": self.exp.paper_table, "notes": list(self.exp.notes), "runs": list(rows.values())}

@@ -1,0 +1,32 @@
+"""A recipe's config → the model and the opened datasets (shared by ``train``, ``finetune`` and ``reproduce``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference_model.train.config import TrainConfig
+
+__all__ = ["build_model", "model_overrides", "open_sources"]
+
+
+def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """The recipe's training-time model knobs, as DetCLIPv2Config fields."""
+    m = cfg.model
+    return {"drop_path": m.drop_path, "max_text_tokens": m.max_text_tokens, "loss_center": m.loss_center,
+            "loss_giou": m.loss_giou, "loss_contrastive": m.loss_contrastive, "label_smoothing": m.label_smoothing,
+            "grad_checkpointing": cfg.grad_checkpointing}
+
+
+def build_model(cfg: TrainConfig):
+    """A fresh variant, or ``model.init_from`` (a save_pretrained dir or hub id) for fine-tuning."""
+    from reference_model.detclipv2 import DetCLIPv2, create_model
+
+    if cfg.model.init_from:
+        return DetCLIPv2.from_pretrained(cfg.model.init_from, **model_overrides(cfg))
+    return create_model(cfg.model.variant, **model_overrides(cfg))
+
+
+def open_sources(cfg: TrainConfig) -> list:
+    from detclip_bench.datasets import open_dataset
+
+    return [open_dataset(src.path, format=src.format, **dict(src.options)) for src in cfg.data]
