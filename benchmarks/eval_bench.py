@@ -39,7 +39,7 @@ RESULTS = Path(__file__).parent / "results"
 K_FIXED = 10000
 
 SIZES = {  # case -> (images, categories, GT per image, detections per image)
-    "full": {"lvis": (5000, 1203, 12.0, 300), "coco": (2000, 13, 6.0, 100)},
+    "full": {"lvis": (19809, 1203, 12.0, 300), "coco": (2000, 13, 6.0, 100)},  # LVIS v1 val's size
     "quick": {"lvis": (1000, 1203, 12.0, 300), "coco": (500, 13, 6.0, 100)},
 }
 # (case, protocol) -> engines; the first is the oracle every other engine is compared with.
@@ -272,6 +272,8 @@ def engine_note(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument("--engines", nargs="*", default=None,
+                        help="only these engines (the first one run per case is the reference for the Δ column)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--protocol", help=argparse.SUPPRESS)
@@ -283,7 +285,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, size in tqdm(SIZES[mode].items(), desc="generate"):
             cases[name] = make_case(Path(tmp), name, size)
-        jobs = [(c, p, e) for (c, p), engines in ENGINES.items() for e in engines]
+        jobs = [(c, p, e) for (c, p), engines in ENGINES.items() for e in engines
+                if not args.engines or e in args.engines]
         oracle: dict[tuple[str, str], dict] = {}
         for case, protocol, engine in tqdm(jobs, desc="engines"):
             out = run_engine(engine, Path(tmp) / case, protocol)
@@ -302,8 +305,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     from detclip_bench.io import atomic_write_json, atomic_write_text
 
-    atomic_write_json(RESULTS / "eval_bench.json", report)
-    atomic_write_text(RESULTS / "eval_bench.md", render(report))
+    stem = "eval_bench" if mode == "quick" else "eval_bench_full"
+    atomic_write_json(RESULTS / f"{stem}.json", report)
+    atomic_write_text(RESULTS / f"{stem}.md", render(report))
     print(render(report))
 
 

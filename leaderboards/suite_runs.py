@@ -61,6 +61,9 @@ def _protocol_metrics(run: dict, protocol: str, path: Path) -> tuple[dict[str, f
 def _read_run(run_dir: Path) -> tuple[Path, dict]:
     path = run_dir / "results.json" if run_dir.is_dir() else run_dir
     run = read_json(path)
+    info = path.with_name("run_info.json")  # date and git hash live beside results.json
+    if info.is_file():
+        run = {**read_json(info), **run}
     required = ("model", "model_identity", "suite", "version", "setting", "metrics", "aggregate", "members", "date")
     missing = [k for k in required if k not in run]
     if missing or not isinstance(run["aggregate"], dict) or not run["members"]:

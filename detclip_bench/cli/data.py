@@ -26,8 +26,21 @@ def _options(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"error: --option expects KEY=VALUE, got {pair!r}")
-        out[key.strip().replace("-", "_")] = value
+        out[key.strip().replace("-", "_")] = _option_value(value.strip())
     return out
+
+
+def _option_value(text: str):
+    """``true``/``false``/numbers become Python values (``check_images=0`` must mean False, not "0")."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on", "false", "no", "off"):
+        return lowered in ("true", "yes", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def draw_sample(sample, out_path: str) -> None:

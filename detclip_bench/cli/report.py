@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """examples:
   detclip-bench report runs/eval/mini-lvis            # -> runs/eval/mini-lvis/report/report.html (+ .md)
-  detclip-bench report runs/eval/odinw13 --data-root /data --out /tmp/odinw-report
+  detclip-bench report runs/eval/odinw13 --data-root /data --out runs/odinw-report
 
 The page: the run's breakdown (AP/AP50/AP75 and APr/APc/APf, copied from results.json), PR
 curves at IoU 0.5 and per-category AP bars from our evaluator, and the most confident false

@@ -23,6 +23,23 @@ __all__ = ["StreamingEvaluator"]
 log = logging.getLogger("detclip_bench.metrics")
 
 
+def _membership(ids: np.ndarray):
+    """``ids`` membership test for many small updates: a dense lookup table when ids are small, else ``np.isin``."""
+    if len(ids) and ids.min() >= 0 and ids.max() < 50_000_000:
+        table = np.zeros(int(ids.max()) + 1, bool)
+        table[ids] = True
+
+        def known(values: np.ndarray) -> np.ndarray:
+            if not np.issubdtype(np.asarray(values).dtype, np.integer):
+                return np.isin(values, ids)  # 1.5 must not pass as image 1
+            v = np.asarray(values, dtype=np.int64)
+            inside = (v >= 0) & (v < len(table))
+            return inside & table[np.where(inside, v, 0)]
+
+        return known
+    return lambda values: np.isin(values, ids)
+
+
 class StreamingEvaluator:
     """Base class: subclasses set ``self.gt`` and ``self.pool`` and implement :meth:`compute`."""
 
@@ -31,8 +48,8 @@ class StreamingEvaluator:
     def __init__(self, gt: dict | str | os.PathLike, *, lvis: bool, pool: GroupTopK) -> None:
         self.gt = GroundTruth.load(gt, lvis=lvis)
         self.pool = pool
-        self._image_set = self.gt.image_ids
-        self._cat_set = self.gt.category_ids
+        self._image_known = _membership(self.gt.image_ids)
+        self._cat_known = _membership(self.gt.category_ids)
 
     # -- input -------------------------------------------------------------------------------
     def update(self, image_id, boxes_xyxy, scores, category_ids) -> None:
@@ -75,10 +92,10 @@ class StreamingEvaluator:
         bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
         if bad.any():
             fail(bad, "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)")
-        bad = ~np.isin(image_ids, self._image_set)
+        bad = ~self._image_known(image_ids)
         if bad.any():
             fail(bad, "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)")
-        bad = ~np.isin(cats, self._cat_set)
+        bad = ~self._cat_known(cats)
         if bad.any():
             fail(bad, "category_id is not a GT category (pycocotools would silently drop it)")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json
 from detclip_bench.mini_world.captions import write_cc
 from detclip_bench.mini_world.goldg import write_goldg
@@ -45,6 +46,8 @@ _OWNED = ("o365", "goldg", "cc", "imagenet", "lvis", "coco", "odinw", VOCABULARY
 def _prepare(out: Path, overwrite: bool) -> None:
     """Refuse a non-empty folder (stale shards from a bigger run would be read as data) unless
     ``overwrite``; then remove only what a previous run wrote."""
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "--out", "exists and is not a folder; the mini world needs a folder")
     out.mkdir(parents=True, exist_ok=True)
     existing = sorted(p.name for p in out.iterdir())
     if not existing:

@@ -62,8 +62,6 @@ class SuiteResult:
             "model": self.model,
             "model_identity": self.identity,
             **self.suite.manifest(),
-            "git_hash": _git_hash(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "aggregate": {"protocol": self.primary, "metrics": self.aggregate()},
             "members": {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()},
             "summary": self.summary_line(),
@@ -139,9 +137,16 @@ def evaluate_suite(
     return result
 
 
+def run_info() -> dict:
+    """What changes between two runs of the same evaluation; kept out of results.json so that file is reproducible."""
+    return {"git_hash": _git_hash(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
 def write_results(result: SuiteResult, out_dir: Path) -> None:
+    """results.json is byte-identical for the same model, suite and data; run_info.json says when and from what code."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", result.to_dict())
+    atomic_write_json(out_dir / "run_info.json", run_info())
     atomic_write_json(out_dir / "prompts.json", result.prompts)
     atomic_write_text(out_dir / "results.md", result.to_markdown())
     for member, res in result.members.items():

@@ -108,3 +108,11 @@ def test_cli_make_mini_then_validate_every_part(tmp_path, capsys):
         for split in ("train", "val", "test"):
             ds = member.open(out / "odinw", split)
             assert len(ds) > 0 and [c.name for c in ds.vocabulary()] == list(member.classes)
+
+
+def test_cli_options_are_typed_so_zero_means_false():
+    from detclip_bench.cli.data import _options
+
+    opts = _options(["check_images=0", "cache=false", "split=train", "min-size=2.5"])
+    assert opts == {"check_images": 0, "cache": False, "split": "train", "min_size": 2.5}
+    assert not opts["check_images"]

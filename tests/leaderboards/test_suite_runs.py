@@ -45,7 +45,7 @@ def runs(tmp_path_factory):
 
 
 def _run(path):
-    return json.loads((path / "results.json").read_text())
+    return {**json.loads((path / "run_info.json").read_text()), **json.loads((path / "results.json").read_text())}
 
 
 def test_peer_and_ours_results_carry_the_run(runs, tmp_path):

@@ -96,3 +96,11 @@ def test_refuses_a_non_empty_folder_and_overwrite_leaves_no_stale_files(tmp_path
     with pytest.raises(FileExistsError, match="does not write"):
         generate(tmp_path / "mine", scale=0.03, progress=False, overwrite=True)
     assert (tmp_path / "mine/notes.txt").read_text() == "keep me"
+
+
+def test_out_path_that_is_a_file_is_a_clear_error(tmp_path):
+    from detclip_bench.cli.main import main
+
+    target = tmp_path / "taken"
+    target.write_text("x")
+    assert main(["data", "make-mini", "--out", str(target)]) == 1  # `error: ...`, not a traceback

@@ -133,3 +133,14 @@ def test_missing_suite_data_lists_every_missing_path(tmp_path):
         evaluate_suite(KeyedDetector({}), get_suite("lvis-minival"), tmp_path, progress=False)
     msg = str(info.value)
     assert "lvis/lvis_v1_minival.json" in msg and "coco" in msg and "How to get it" in msg
+
+
+def test_the_same_evaluation_twice_writes_byte_identical_results(tmp_path):
+    root, gt = _make_root(tmp_path)
+    suite = get_suite("mini-lvis-val")
+    for run in ("a", "b"):
+        evaluate_suite(_detector_from(root, gt, noise_seed=3)[0], suite, root, out_dir=tmp_path / run, progress=False)
+    for name in ("results.json", "results.md", "prompts.json", "lvis-val-lvis-fixed.csv", "lvis-val-lvis-standard.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    info = json.loads((tmp_path / "a" / "run_info.json").read_text())
+    assert set(info) == {"git_hash", "date"}  # the only volatile fields, kept out of results.json
