@@ -36,9 +36,9 @@ def _one_epoch(cfg):
     return replace(cfg, schedule=replace(cfg.schedule, epochs=1))
 
 
-# fine-tuning inside the same budget: at most 5 epochs, the auto-step rule with t1 = t2 = 1
+# fine-tuning inside the same budget: at most 4 epochs, the auto-step rule with t1 = t2 = 1
 ODINW_QUICK = replace(table3.MINI, name="table3-odinw13-finetune-quick",
-                      schedule=replace(table3.MINI.schedule, epochs=5),
+                      schedule=replace(table3.MINI.schedule, epochs=4),
                       early_stop=replace(table3.MINI.early_stop, t1=1, t2=1, min_lr=2e-6))
 
 MINI = Experiment(

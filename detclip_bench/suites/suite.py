@@ -107,7 +107,7 @@ class Suite:
             "prompt_style": self.prompt_style,
             "max_dets_per_image": self.max_dets_per_image,
             "topk_per_category": self.topk_per_category,
-            "aggregate": self.aggregate,
+            "aggregate_rule": self.aggregate,  # "single" | "mean"; results.json's "aggregate" holds the numbers
             "members": [{"name": m.name, "split": m.eval_split, "files": [list(c) for c in m.files[m.eval_split]]}
                         for m in self.members],
         }
