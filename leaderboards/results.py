@@ -113,7 +113,8 @@ class ToolkitResult:
                 raise ValueError(f"per_dataset names collide after canonicalisation: {sorted(self.per_dataset)}")
         return Entry(
             table="ours",
-            source=Source("results", Path(path).name, self.model, "all", str(path)),
+            # row = the result file (unique per suite/model/checkpoint/setting), so rows never merge by model name
+            source=Source("results", Path(path).name, Path(path).stem if path != "-" else self.model, "all", str(path)),
             model=self.model, suite=self.suite, protocol=self.protocol,
             protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})",
             setting=self.setting, metrics=self.metrics, evaluated_by=self.evaluated_by,

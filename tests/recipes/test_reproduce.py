@@ -39,7 +39,10 @@ def test_table_has_paper_rows_with_ours_beneath(reproduction):
     assert ft["metrics"]["AP"] == pytest.approx(sum(v["AP"] for v in ft["per_dataset"].values()) / 2)
     results = sorted(p.name for p in (out / "results").glob("*.json"))
     assert len(results) == 4  # random init + two zero-shot rows + one fine-tuned row
-    assert (out / "leaderboard" / "leaderboard.md").is_file()
+    board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
+    mini_lvis = [r for sec in board["sections"] if sec["kind"] == "toolkit-mini" for r in sec["rows"]
+                 if r["suite"] == "mini-lvis"]
+    assert sorted(r["pretrain_data"] for r in mini_lvis) == ["O365+GoldG", "O365+GoldG+CC3M", "none (random init)"]
 
 
 def test_checkpoints_load_in_eval_and_give_the_same_numbers(reproduction, tmp_path):
