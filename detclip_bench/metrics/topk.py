@@ -48,6 +48,10 @@ class GroupTopK:
     num_seen: int = 0
     _buffer: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
+    # Fast path: while every group arrived in one chunk of at most k rows, nothing can be dropped,
+    # so compaction is a concatenation (the per-image cap of standard LVIS AP, fed image by image).
+    _groups_seen: set = field(default_factory=set, repr=False)
+    _needs_select: bool = False
 
     def add(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, category_ids: np.ndarray) -> None:
         n = len(scores)
@@ -55,6 +59,7 @@ class GroupTopK:
             return
         seq = np.arange(self.num_seen, self.num_seen + n, dtype=np.int64)
         self.num_seen += n
+        self._note_groups(image_ids, category_ids, n)
         self._buffer.append(
             {"image_ids": image_ids, "boxes": boxes, "scores": scores, "category_ids": category_ids, "seq": seq}
         )
@@ -62,12 +67,22 @@ class GroupTopK:
         if self._buffered >= max(_MIN_BUFFER, len(self.held["seq"])):
             self._compact()
 
+    def _note_groups(self, image_ids: np.ndarray, category_ids: np.ndarray, n: int) -> None:
+        if self.k is None or self._needs_select:
+            return
+        key = category_ids if self.group == "category" else image_ids
+        first = int(key[0])
+        if n > self.k or first in self._groups_seen or (n > 1 and not (key == first).all()):
+            self._needs_select = True  # a group may exceed k: select exactly at compaction
+        else:
+            self._groups_seen.add(first)
+
     def _compact(self) -> None:
         if not self._buffer:
             return
         rows = _concat([self.held, *self._buffer])
         self._buffer, self._buffered = [], 0
-        self.held = self._select(rows)
+        self.held = self._select(rows) if self._needs_select else rows
 
     def _select(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.k is None:
@@ -104,6 +119,6 @@ class GroupTopK:
             held["seq"] = held["seq"] + offset
             parts.append(held)
             offset += int(s["num_seen"])
-        out = cls(k, group, num_seen=offset)
+        out = cls(k, group, num_seen=offset, _needs_select=True)
         out.held = out._select(_concat(parts))
         return out

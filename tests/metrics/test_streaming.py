@@ -92,3 +92,27 @@ def test_synchronize_is_noop_without_process_group(coco_case):
     before = ev.compute().metrics
     ev.synchronize()
     assert ev.compute().metrics == before
+
+
+def _rows(rng, image, n):
+    return (np.full(n, image, np.int64), rng.random((n, 4)), np.round(rng.random(n), 1), rng.integers(1, 4, n))
+
+
+def test_per_image_fast_path_equals_exact_selection():
+    """Images fed once with ≤ k rows skip the sort; a repeated image or a big chunk falls back to it."""
+    rng = np.random.default_rng(0)
+    chunks = [_rows(rng, i, n) for i, n in ((1, 3), (2, 2), (3, 3))]
+    fast = GroupTopK(3, "image")
+    for c in chunks:
+        fast.add(*c)
+    assert not fast._needs_select
+    exact = GroupTopK(3, "image")
+    exact._needs_select = True
+    for c in chunks:
+        exact.add(*c)
+    for col in ("image_ids", "scores", "seq"):
+        assert np.array_equal(fast.result()[col], exact.result()[col])
+    fast.add(*_rows(rng, 2, 3))  # image 2 again: now 5 rows for it, only 3 may survive
+    assert fast._needs_select
+    kept = fast.result()
+    assert (kept["image_ids"] == 2).sum() == 3 and len(kept["scores"]) == 9
