@@ -15,8 +15,9 @@ from pathlib import Path
 from detclip_bench.analysis.plots import plot_category_ap, plot_false_positive, plot_pr_curves
 from detclip_bench.analysis.pr import pr_curve
 from detclip_bench.analysis.records import category_names, iter_records
-from detclip_bench.analysis.run_dir import LoadedRun, member_file_stem
+from detclip_bench.analysis.run_dir import LoadedRun
 from detclip_bench.io import atomic_write_text
+from detclip_bench.suites.suite import member_file_stem
 
 __all__ = ["BREAKDOWN_KEYS", "Report", "write_report"]
 

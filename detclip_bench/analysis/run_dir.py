@@ -15,14 +15,9 @@ import numpy as np
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
 from detclip_bench.suites.predict import PredictionArrays, cache_path
-from detclip_bench.suites.suite import EvalTarget, Suite
+from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
-__all__ = ["LoadedRun", "MemberRun", "group_by_image", "load_run", "member_file_stem"]
-
-
-def member_file_stem(member: str) -> str:
-    """How the runner turns a member name into a file name (``odinw13/Aquarium`` → ``odinw13_Aquarium``)."""
-    return member.replace("/", "_").replace(" ", "_")
+__all__ = ["LoadedRun", "MemberRun", "group_by_image", "load_run"]
 
 
 @dataclass

@@ -17,15 +17,11 @@ from typing import Any
 from detclip_bench.io import atomic_write_json
 from detclip_bench.suites.predict import predict_target
 from detclip_bench.suites.runner import score_target
-from detclip_bench.suites.suite import EvalTarget, Suite
+from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = ["finetune_suite", "member_config", "primary_ap"]
 
 log = logging.getLogger("detclip_bench.suites")
-
-
-def member_dirname(member: str) -> str:
-    return member.replace("/", "_").replace(" ", "_")
 
 
 def member_config(cfg, suite: Suite, target: EvalTarget):
@@ -33,7 +29,7 @@ def member_config(cfg, suite: Suite, target: EvalTarget):
     if len(cfg.data) != 1:
         raise ValueError(f"fine-tuning recipes take one data source, {cfg.name} has {len(cfg.data)}")
     options = (("image_root", str(target.images)), *target.options)
-    source = dataclasses.replace(cfg.data[0], name=member_dirname(target.member), path=str(target.annotations),
+    source = dataclasses.replace(cfg.data[0], name=member_file_stem(target.member), path=str(target.annotations),
                                  format=target.loader_format, options=options)
     return dataclasses.replace(cfg, data=(source,), suite=suite.name)
 
@@ -63,7 +59,7 @@ def finetune_suite(cfg, suite: Suite, root: Path, out_dir: Path, *, members: lis
         val_t = member.target(root, "val") if "val" in member.files and suite.setting == "finetune" else None
         mcfg = member_config(cfg, suite, train_t)
         model = build_model(mcfg)
-        out = out_dir / member_dirname(member.name)
+        out = out_dir / member_file_stem(member.name)
         log.info("fine-tuning %s on %s", member.name, train_t.annotations)
         result = finetune(
             mcfg, model, open_sources(mcfg)[0], out, member=member.name, ctx=ctx, progress=progress,
@@ -74,6 +70,6 @@ def finetune_suite(cfg, suite: Suite, root: Path, out_dir: Path, *, members: lis
             unwrap(model).save_pretrained(out / "model")
         results.append(result)
     report = write_suite_report(results, out_dir, suite.name)
-    report["models"] = {r.member: str(out_dir / member_dirname(r.member) / "model") for r in results}
+    report["models"] = {r.member: str(out_dir / member_file_stem(r.member) / "model") for r in results}
     atomic_write_json(out_dir / "finetune_suite.json", report)
     return report

@@ -21,7 +21,7 @@ from detclip_bench.adapters.base import Detector
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_path
 from detclip_bench.schema import Concept
-from detclip_bench.suites.suite import EvalTarget, Suite
+from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = ["PredictionArrays", "open_target", "predict_target", "prompts_for"]
 
@@ -79,8 +79,8 @@ def prompts_for(suite: Suite, vocabulary: tuple[Concept, ...]) -> list[str]:
 
 
 def cache_path(cache_dir: Path, identity: str, suite: Suite, target: EvalTarget) -> Path:
-    member = target.member.replace("/", "_").replace(" ", "_")
-    return cache_dir / identity[:16] / f"{suite.name}-v{suite.version}" / f"{member}-{target.split}.npz"
+    name = f"{member_file_stem(target.member)}-{target.split}.npz"
+    return cache_dir / identity[:16] / f"{suite.name}-v{suite.version}" / name
 
 
 def predict_target(

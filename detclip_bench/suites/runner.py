@@ -19,7 +19,7 @@ from detclip_bench.adapters.base import Detector
 from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
 from detclip_bench.metrics import CocoEvaluator, EvalResult, LvisEvaluator
 from detclip_bench.suites.predict import PredictionArrays, predict_target
-from detclip_bench.suites.suite import EvalTarget, Suite
+from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = ["SuiteResult", "evaluate_suite", "score_target"]
 
@@ -151,6 +151,6 @@ def write_results(result: SuiteResult, out_dir: Path) -> None:
     atomic_write_text(out_dir / "results.md", result.to_markdown())
     for member, res in result.members.items():
         for protocol, r in res.items():
-            name = member.replace("/", "_").replace(" ", "_")
+            name = member_file_stem(member)
             with atomic_path(out_dir / f"{name}-{protocol}.csv") as tmp:
                 r.to_dataframe().to_csv(tmp)

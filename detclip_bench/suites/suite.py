@@ -14,13 +14,18 @@ from typing import Literal
 
 from detclip_bench.errors import DataError
 
-__all__ = ["EvalTarget", "Suite", "SuiteMember", "resolve_data_root"]
+__all__ = ["EvalTarget", "Suite", "SuiteMember", "member_file_stem", "resolve_data_root"]
 
 Metric = Literal["lvis-fixed", "lvis-standard", "coco"]
 PromptStyle = Literal["name-definition", "verbatim"]
 
 DATA_ENV = "DETCLIP_BENCH_DATA"
 MINI_ENV = "DETCLIP_BENCH_MINI"
+
+
+def member_file_stem(member: str) -> str:
+    """A member name as a file/folder name (``odinw13/Aquarium`` → ``odinw13_Aquarium``): CSVs, caches, runs."""
+    return member.replace("/", "_").replace(" ", "_")
 
 
 @dataclass(frozen=True)
