@@ -38,16 +38,16 @@ def _fmt(v: Any) -> str:
     return "–" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
 
 
-def write_table(report: dict, results: Sequence[Any], out: Path, paper_table: Any | None) -> dict:
-    """``<experiment>.md`` / ``.json`` in ``out``; rows without a paper counterpart are listed after the table."""
+def write_table(report: dict, results: Sequence[tuple[str, Any]], out: Path, paper_table: Any | None) -> dict:
+    """``<experiment>.md`` / ``.json`` in ``out`` from ``(run key, ToolkitResult)`` pairs; rows without a
+    paper counterpart are listed after the table."""
     paper_entries = list(paper_table.entries) if paper_table else []
     runs = {r["run"]: r for r in report["runs"]}
-    ours = []
-    for res in results:
-        run_key = res.note.split(" run ", 1)[1].split(" ")[0] if " run " in res.note else ""
-        row_label = runs.get(run_key, {}).get("row", "")
-        ours.append((res, match_paper_row(paper_entries, res, row_label), runs.get(run_key, {})))
-    metric_cols, dataset_cols = _columns([*paper_entries, *(r.to_entry("-") for r, _, _ in ours)])
+    ours = []  # (result, its leaderboard entry (canonical ODinW names), matching paper row, run record)
+    for run_key, res in results:
+        run = runs.get(run_key, {})
+        ours.append((res, res.to_entry("-"), match_paper_row(paper_entries, res, run.get("row", "")), run))
+    metric_cols, dataset_cols = _columns([*paper_entries, *(entry for _, entry, _, _ in ours)])
     header = ["row", "model", "pretrain data", "setting", *metric_cols, *dataset_cols]
     cost_cols = [c for c in _COST_COLUMNS if any(c in e.cost for e in paper_entries)]
     if cost_cols or report.get("measure_cost"):
@@ -63,13 +63,13 @@ def write_table(report: dict, results: Sequence[Any], out: Path, paper_table: An
     body, placed = [], set()
     for e in paper_entries:
         body.append(line(e.source.row, e.model, e.pretrain_data, e.setting, e.metrics, e.per_dataset, e.cost, {}))
-        for res, match, run in ours:
+        for res, entry, match, run in ours:
             if match is e:
                 placed.add(id(res))
                 body.append(line(f"↳ ours ({res.scale})", res.model, res.pretrain_data, res.setting, res.metrics,
-                                 res.to_entry("-").per_dataset, {}, run.get("cost", {})))
-    extra = [line("ours (no paper row)", r.model, r.pretrain_data, r.setting, r.metrics, r.to_entry("-").per_dataset,
-                  {}, run.get("cost", {})) for r, _, run in ours if id(r) not in placed]
+                                 entry.per_dataset, {}, run.get("cost", {})))
+    extra = [line("ours (no paper row)", r.model, r.pretrain_data, r.setting, r.metrics, entry.per_dataset,
+                  {}, run.get("cost", {})) for r, entry, _, run in ours if id(r) not in placed]
     title = f"# {report['title']} — {report['experiment']}"
     source = (f"Paper rows: {paper_table.document} Table {paper_table.number} ({paper_table.transcribed_from}); "
               "AP in %." if paper_table else "No paper table.")

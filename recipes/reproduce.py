@@ -87,7 +87,7 @@ class Reproduction:
         self.ctx = init_distributed(device)
         self.model_dirs: dict[str, Path] = {}
         self.costs: dict[str, dict[str, float]] = {}
-        self.results: list[Any] = []  # leaderboards.results.ToolkitResult
+        self.results: list[tuple[str, Any]] = []  # (run key, leaderboards.results.ToolkitResult)
 
     # ------------------------------------------------------------------ steps
 
@@ -173,13 +173,13 @@ class Reproduction:
                 identity: str) -> None:
         from leaderboards.results import ToolkitResult
 
-        self.results.append(ToolkitResult(
+        self.results.append((run.key, ToolkitResult(
             model=run.model or self.exp.model, checkpoint=str(checkpoint.relative_to(self.out)), checkpoint_sha256="",
             suite=suite.name, suite_version=suite.version, protocol=suite.metrics[0], setting=setting,
             scale=self.scale, metrics=metrics, per_dataset=per_dataset, backbone=run.backbone or self.exp.backbone,
             pretrain_data=run.pretrain_data, model_identity=identity,
             note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else ""),
-        ))
+        )))
 
     # ------------------------------------------------------------------ all
 

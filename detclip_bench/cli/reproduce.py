@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True) -> dict:
-    """Result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
+    """``results``: (run key, ToolkitResult) pairs → result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
     from leaderboards.paper import load_paper_tables
     from leaderboards.render import write_leaderboard
     from leaderboards.results import add_result
@@ -91,7 +91,7 @@ def publish(report: dict, results: list, out, paper_table_id: str, plots: bool =
 
     tables = {t.id: t for t in load_paper_tables()}
     paper = tables.get(paper_table_id)
-    entries = [r.to_entry(str(add_result(r, out / "results"))) for r in results]
+    entries = [r.to_entry(str(add_result(r, out / "results"))) for _, r in results]
     table = write_table(report, results, out, paper)
     board = write_leaderboard(out / "leaderboard", [paper] if paper else [], entries, plots=plots)
     return {"table": table["markdown"], "leaderboard": board["markdown"]}
