@@ -14,7 +14,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from detclip_bench.io import atomic_write_json
 from detclip_bench.suites.predict import predict_target
 from detclip_bench.suites.runner import score_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
@@ -69,7 +68,5 @@ def finetune_suite(cfg, suite: Suite, root: Path, out_dir: Path, *, members: lis
         if ctx is None or ctx.is_main:
             unwrap(model).save_pretrained(out / "model")
         results.append(result)
-    report = write_suite_report(results, out_dir, suite.name)
-    report["models"] = {r.member: str(out_dir / member_file_stem(r.member) / "model") for r in results}
-    atomic_write_json(out_dir / "finetune_suite.json", report)
-    return report
+    models = {r.member: str(out_dir / member_file_stem(r.member) / "model") for r in results}
+    return write_suite_report(results, out_dir, suite.name, extra={"models": models})

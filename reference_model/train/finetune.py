@@ -24,7 +24,7 @@ from reference_model.train.config import TrainConfig
 from reference_model.train.distributed import DistContext
 from reference_model.train.early_stop import AutoStepEarlyStop
 from reference_model.train.engine import Trainer
-from reference_model.train.loader import Collator, default_collator
+from reference_model.train.loader import Collator
 from reference_model.train.schedule import set_decay
 
 __all__ = ["FinetuneResult", "finetune", "suite_average", "write_suite_report"]
@@ -54,7 +54,7 @@ def _evaluate(model: nn.Module, fn: Evaluate) -> float:
 
 
 def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: str | Path, *, member: str,
-             evaluate_val: Evaluate | None, evaluate_test: Evaluate, collate: Collator = default_collator,
+             evaluate_val: Evaluate | None, evaluate_test: Evaluate, collate: Collator | None = None,
              ctx: DistContext | None = None, resume: bool = False, progress: bool = True) -> FinetuneResult:
     """Fine-tune one dataset; ``auto_step`` recipes need ``evaluate_val`` (it drives the early stop)."""
     if len(cfg.data) != 1:
@@ -106,11 +106,13 @@ def suite_average(results: Sequence[FinetuneResult]) -> float:
     return sum(r.test_ap for r in results) / len(results)
 
 
-def write_suite_report(results: Sequence[FinetuneResult], out_dir: str | Path, suite: str) -> dict[str, Any]:
-    """Per-dataset table (markdown + JSON) with the average recomputed from the rows."""
+def write_suite_report(results: Sequence[FinetuneResult], out_dir: str | Path, suite: str,
+                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-dataset table (markdown + JSON) with the average recomputed from the rows; ``extra`` joins the JSON."""
     rows = [{"dataset": r.member, "test_ap": r.test_ap, "best_val_ap": r.best_val_ap, "best_epoch": r.best_epoch,
              "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "lr_decays": r.num_decays} for r in results]
-    report = {"suite": suite, "rows": rows, "average_test_ap": suite_average(results), "aggregation": "unweighted mean"}
+    report = {"suite": suite, "rows": rows, "average_test_ap": suite_average(results), "aggregation": "unweighted mean",
+              **(extra or {})}
     atomic_write_json(Path(out_dir) / "finetune_suite.json", report)
     lines = [f"# {suite} fine-tuning (test AP of the best-val checkpoint)", "",
              "| dataset | test AP | best val AP | best epoch | epochs run | early stop | LR decays |",

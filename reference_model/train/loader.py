@@ -24,7 +24,7 @@ from reference_model.train.config import DataSourceConfig
 from reference_model.train.distributed import shard_stream
 from reference_model.train.sampler import HybridSampler, PlannedStep, rank_share
 
-__all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "default_collator", "is_map_style", "source_length"]
+__all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "is_map_style", "source_length"]
 
 Collator = Callable[[list, DataSourceConfig, Any, np.random.Generator], Any]
 
@@ -70,9 +70,6 @@ class DetCLIPv2Collator:
                              dictionary=self.dictionary())
 
 
-default_collator = DetCLIPv2Collator()
-
-
 def is_map_style(dataset: Any) -> bool:
     return hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")
 
@@ -99,12 +96,12 @@ class StepBatch:
 
 class HybridLoader:
     def __init__(self, datasets: Sequence[Any], sources: Sequence[DataSourceConfig], sampler: HybridSampler,
-                 *, collate: Collator = default_collator, rank: int = 0, world_size: int = 1,
+                 *, collate: Collator | None = None, rank: int = 0, world_size: int = 1,
                  seed: int = 0, num_workers: int = 0) -> None:
         self.datasets = list(datasets)
         self.sources = list(sources)
         self.sampler = sampler
-        self.collate = collate
+        self.collate = collate or DetCLIPv2Collator()
         self.rank, self.world_size, self.seed = rank, world_size, seed
         has_stream = any(not is_map_style(d) for d in self.datasets)
         self.num_workers = 0 if has_stream else num_workers  # stream cursors live in this process
