@@ -13,6 +13,7 @@ synonyms}]}``), an LVIS json (``categories`` with ``def`` and ``synonyms``), or 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -40,6 +41,8 @@ class ConceptDictionary:
 
     def __init__(self, definitions: Mapping[str, str]) -> None:
         self.definitions = {_key(k): v.strip() for k, v in definitions.items() if k.strip() and v and v.strip()}
+        # every training batch asks for the same concept names; bounded, since caption phrases never repeat
+        self.lookup = functools.lru_cache(maxsize=1 << 16)(self._lookup)
 
     def __len__(self) -> int:
         return len(self.definitions)
@@ -67,14 +70,11 @@ class ConceptDictionary:
                 out.setdefault(str(name), str(definition))
         return cls(out)
 
-    def lookup(self, phrase: str) -> str:
+    def _lookup(self, phrase: str) -> str:
         """The definition of ``phrase`` or of its longest suffix in the dictionary ("" if none)."""
         words = _key(phrase).split(" ")
-        for start in range(len(words)):
-            definition = self.definitions.get(" ".join(words[start:]))
-            if definition:
-                return definition
-        return ""
+        suffixes = (" ".join(words[start:]) for start in range(len(words)))
+        return next((self.definitions[s] for s in suffixes if s in self.definitions), "")
 
     def enrich(self, concept: Concept) -> Concept:
         """``concept`` with a definition filled in (an existing one is kept)."""

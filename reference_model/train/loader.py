@@ -45,13 +45,13 @@ class DetCLIPv2Collator:
         return {"concept_dictionary": self.concept_dictionary, "_dictionary": None, "_vocabularies": {}}
 
     def vocabulary(self, dataset: Any) -> tuple:
-        """The dataset's concepts (negatives are sampled from them), enriched once per dataset."""
+        """The dataset's concepts (negatives are sampled from them), read once per dataset.
+
+        Enrichment happens in :func:`collate_train`, the one place that applies the dictionary."""
         key = id(dataset)
         if key not in self._vocabularies:
             vocab = getattr(dataset, "vocabulary", ())
-            vocab = tuple(vocab() if callable(vocab) else vocab)
-            dictionary = self.dictionary()
-            self._vocabularies[key] = dictionary.enrich_all(vocab) if dictionary is not None else vocab
+            self._vocabularies[key] = tuple(vocab() if callable(vocab) else vocab)
         return self._vocabularies[key]
 
     def dictionary(self):
