@@ -41,13 +41,10 @@ def _evaluator(suite: Suite, member: MemberRun, protocol: str):
 
 
 def pr_curve(suite: Suite, member: MemberRun, protocol: str) -> PRCurve:
-    from detclip_bench.metrics.coco_ap import COCO_MAX_DETS
-    from detclip_bench.metrics.engine import accumulate
-
     ev = _evaluator(suite, member, protocol)
     p = member.predictions
     ev.update(p.image_ids, p.boxes, p.scores, p.category_ids)
-    acc = accumulate(ev.gt, ev.pool.result(), max_dets=COCO_MAX_DETS if protocol == "coco" else None)
+    _, acc = ev.accumulated()
     prec = acc.precision[0, :, :, 0, -1]  # IoU 0.5, all recall points, every category, area all, largest cap
     per_cat = {int(c): prec[:, k] for k, c in enumerate(acc.category_ids.tolist()) if (prec[:, k] > -1).all()}
     mean = np.mean(np.stack(list(per_cat.values())), axis=0) if per_cat else np.zeros(101)

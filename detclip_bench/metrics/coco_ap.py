@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from detclip_bench.metrics.engine import accumulate, coco_summary, per_category_ap
+from detclip_bench.metrics.engine import coco_summary, per_category_ap
 from detclip_bench.metrics.results import EvalResult
 from detclip_bench.metrics.streaming import StreamingEvaluator
 from detclip_bench.metrics.topk import GroupTopK
@@ -27,8 +27,9 @@ class CocoEvaluator(StreamingEvaluator):
         super().__init__(gt, lvis=False, pool=GroupTopK(max_dets_per_image, "image"))
         self.max_dets_per_image = max_dets_per_image
 
+    engine_max_dets = COCO_MAX_DETS  # pycocotools' per-(image, category) caps stay the engine's
+
     def compute(self) -> EvalResult:
-        rows = self.pool.result()
-        acc = accumulate(self.gt, rows, max_dets=COCO_MAX_DETS)
+        rows, acc = self.accumulated()
         return self._result("coco", coco_summary(acc, COCO_MAX_DETS), per_category_ap(acc), rows, topk=None,
                             max_dets_per_image=self.max_dets_per_image, extra_warnings=[])

@@ -1,10 +1,15 @@
-"""The evaluate/accumulate engine: hotcoco (Rust), fed columns, never JSON.
+"""The evaluate/accumulate engine: hotcoco (Rust), fed one float64 array, never JSON.
+
+The array is the streaming top-K's own buffer (rows ``image_id, x, y, w, h, score, category_id``),
+handed over without a copy; for LVIS only the rows on verified (image, category) pairs, since
+lvis-api ignores the rest.
 
 Why hotcoco: measured in ``benchmarks/eval_bench.py`` it is the fastest of lvis-api, pycocotools,
 faster-coco-eval and hotcoco on the same input, and ``tests/metrics`` check it against lvis-api and
 pycocotools to 1e-6 on every key. Its two caveats are neutralised before it sees the data:
 per-(image, category) ``maxDets`` truncation (we pre-cap ourselves and pass an unbounded cap for
-LVIS), and crowd handling for LVIS GT (stripped in :class:`GroundTruth`).
+LVIS), and crowd handling for LVIS GT (never passed: :class:`GroundTruth` builds the engine's GT
+from columns without ``iscrowd`` for LVIS).
 
 The summary (which precision cells are averaged into which key) is computed here from the engine's
 ``precision``/``recall`` arrays with the oracles' own rule: the mean over entries > -1.
@@ -31,17 +36,10 @@ class Accumulated:
     category_ids: np.ndarray  # K, sorted
 
 
-def accumulate(gt: GroundTruth, rows: dict[str, np.ndarray], *, max_dets: list[int] | None) -> Accumulated:
-    """Run evaluate + accumulate on detection columns (xyxy boxes). ``max_dets=None`` means no cap."""
+def accumulate(gt: GroundTruth, arr: np.ndarray, *, max_dets: list[int] | None) -> Accumulated:
+    """Run evaluate + accumulate on detection rows in the engine layout (see ``topk``). ``max_dets=None``: no cap."""
     import hotcoco
 
-    boxes = rows["boxes"]
-    arr = np.empty((len(boxes), 7), np.float64)
-    arr[:, 0] = rows["image_ids"]
-    arr[:, 1:3] = boxes[:, :2]
-    arr[:, 3:5] = boxes[:, 2:] - boxes[:, :2]
-    arr[:, 5] = rows["scores"]
-    arr[:, 6] = rows["category_ids"]
     if gt.lvis:
         dt = hotcoco.LVISResults(gt.engine_gt, arr, -1)
         ev = hotcoco.LVISEval(gt.engine_gt, dt, "bbox")

@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from detclip_bench.metrics.engine import accumulate, lvis_summary, per_category_ap
+from detclip_bench.metrics.engine import lvis_summary, per_category_ap
 from detclip_bench.metrics.results import EvalResult
 from detclip_bench.metrics.streaming import StreamingEvaluator
-from detclip_bench.metrics.topk import GroupTopK
+from detclip_bench.metrics.topk import CATEGORY, IMAGE, DetectionRows, GroupTopK
 
 __all__ = ["LvisEvaluator"]
 
@@ -48,20 +48,25 @@ class LvisEvaluator(StreamingEvaluator):
         self.topk_per_category = topk_per_category
         self.max_dets_per_image = max_dets_per_image
 
+    def engine_rows(self, rows: DetectionRows) -> np.ndarray:
+        # Federated filtering before the engine (lvis-api does it in LVISEval._prepare): on LVIS-val-like
+        # pools most detections sit on categories the image was never checked for, so most never get built.
+        e = rows.engine
+        return e[self.gt.federated_mask(e[:, IMAGE], e[:, CATEGORY])]
+
     def compute(self) -> EvalResult:
-        rows = self.pool.result()
-        acc = accumulate(self.gt, rows, max_dets=None)
+        rows, acc = self.accumulated()
         fixed = self.protocol == "fixed"
         # lvis-api labels AR with params.max_dets: 300 for standard, -1 in the Fixed-AP recipe.
         metrics = lvis_summary(acc, self.gt, ar_label=-1 if fixed else self.max_dets_per_image)
         notes = []
+        present = self.detections_per_category(rows)
         if fixed:
-            present = np.bincount(np.searchsorted(self.gt.category_ids, rows["category_ids"]),
-                                  minlength=len(self.gt.category_ids))
             short = int((present < self.topk_per_category).sum())
             if short:
                 notes.append(f"{short} of {len(present)} categories have fewer than K={self.topk_per_category} "
                              "detections; Fixed AP will be artificially low (emit more low-score detections)")
         return self._result(f"lvis-{self.protocol}", metrics, per_category_ap(acc), rows,
                             topk=self.topk_per_category if fixed else None,
-                            max_dets_per_image=None if fixed else self.max_dets_per_image, extra_warnings=notes)
+                            max_dets_per_image=None if fixed else self.max_dets_per_image, extra_warnings=notes,
+                            per_category=present)

@@ -14,42 +14,81 @@ import warnings
 import numpy as np
 
 from detclip_bench.errors import DataError
+from detclip_bench.metrics.engine import Accumulated, accumulate
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.results import CategoryRow, EvalResult
-from detclip_bench.metrics.topk import GroupTopK
+from detclip_bench.metrics.topk import CATEGORY, DetectionRows, GroupTopK
 
 __all__ = ["StreamingEvaluator"]
 
 log = logging.getLogger("detclip_bench.metrics")
+_EXACT_FLOAT_INT = 2**53
 
 
-def _membership(ids: np.ndarray):
-    """``ids`` membership test for many small updates: a dense lookup table when ids are small, else ``np.isin``."""
-    if len(ids) and ids.min() >= 0 and ids.max() < 50_000_000:
-        table = np.zeros(int(ids.max()) + 1, bool)
-        table[ids] = True
+class _IdSet:
+    """Membership in the GT's ids, tuned for many small updates: a dense lookup table when ids are small."""
 
-        def known(values: np.ndarray) -> np.ndarray:
-            if not np.issubdtype(np.asarray(values).dtype, np.integer):
-                return np.isin(values, ids)  # 1.5 must not pass as image 1
-            v = np.asarray(values, dtype=np.int64)
-            inside = (v >= 0) & (v < len(table))
-            return inside & table[np.where(inside, v, 0)]
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self.members = frozenset(ids.tolist())
+        small = len(ids) and ids.min() >= 0 and ids.max() < 50_000_000
+        self.table = np.zeros(int(ids.max()) + 1, bool) if small else None
+        if self.table is not None:
+            self.table[ids] = True
+            # With a False on each side, values clipped into range (below 0, beyond the largest id) read False.
+            self._padded = np.r_[False, self.table, False]
 
-        return known
-    return lambda values: np.isin(values, ids)
+    def all_known(self, values: np.ndarray) -> bool:
+        """True when every value is a known id; False may also mean "look closer" (non-integer dtype)."""
+        if values.dtype.kind not in "iu":
+            return False
+        if len(values) == 1:
+            return int(values[0]) in self.members
+        if self.table is None:
+            return bool(np.isin(values, self.ids).all())
+        return bool(self._padded.take(values + 1, mode="clip").all())
+
+    def count(self, values: np.ndarray) -> np.ndarray:
+        """How often each id (in sorted order) occurs in ``values``, which must all be known ids."""
+        v = values.astype(np.int64)
+        if self.table is None:
+            return np.bincount(np.searchsorted(self.ids, v), minlength=len(self.ids))
+        return np.bincount(v, minlength=len(self.table))[self.ids]
+
+    def known(self, values: np.ndarray) -> np.ndarray:
+        """Per value: is it a known id (1.5 must not pass as image 1)."""
+        if not np.issubdtype(values.dtype, np.integer) or self.table is None:
+            return np.isin(values, self.ids)
+        v = values.astype(np.int64)
+        inside = (v >= 0) & (v < len(self.table))
+        return inside & self.table[np.where(inside, v, 0)]
 
 
 class StreamingEvaluator:
     """Base class: subclasses set ``self.gt`` and ``self.pool`` and implement :meth:`compute`."""
 
     source = "predictions"  # named in DataError; score_files sets the results file path
+    engine_max_dets: list[int] | None = None  # the engine's own per-(image, category) caps; None: none
+
+    def engine_rows(self, rows: DetectionRows) -> np.ndarray:
+        """The rows the engine must see (all of them, unless a protocol drops some it would ignore anyway)."""
+        return rows.engine
+
+    def accumulated(self) -> tuple[DetectionRows, Accumulated]:
+        """The kept rows and the engine's precision/recall over them."""
+        rows = self.pool.result()
+        return rows, accumulate(self.gt, self.engine_rows(rows), max_dets=self.engine_max_dets)
 
     def __init__(self, gt: dict | str | os.PathLike, *, lvis: bool, pool: GroupTopK) -> None:
         self.gt = GroundTruth.load(gt, lvis=lvis)
         self.pool = pool
-        self._image_known = _membership(self.gt.image_ids)
-        self._cat_known = _membership(self.gt.category_ids)
+        for name, ids in (("image", self.gt.image_ids), ("category", self.gt.category_ids)):
+            if len(ids) and np.abs(ids).max() >= _EXACT_FLOAT_INT:
+                raise DataError(self.gt.source, f"{name} ids", "ids at or beyond 2**53 cannot be passed to the engine "
+                                "exactly (its detection array is float64)")
+        pool.reserve_for(len(self.gt.image_ids) if pool.group == "image" else len(self.gt.category_ids))
+        self._image_ids = _IdSet(self.gt.image_ids)
+        self._category_ids = _IdSet(self.gt.category_ids)
 
     # -- input -------------------------------------------------------------------------------
     def update(self, image_id, boxes_xyxy, scores, category_ids) -> None:
@@ -65,16 +104,27 @@ class StreamingEvaluator:
                             f"got shape {boxes.shape}")
         boxes = boxes.reshape(n, 4)
         cats = np.asarray(category_ids).reshape(-1)
-        image_ids = np.asarray(image_id).reshape(-1)
-        if image_ids.size == 1 and n != 1:
-            image_ids = np.full(n, image_ids[0] if image_ids.size else 0)
-        if len(cats) != n or len(image_ids) != n:
+        one_image = isinstance(image_id, int | np.integer) and not isinstance(image_id, bool)
+        image_ids = image_id if one_image else np.asarray(image_id).reshape(-1)
+        if not one_image and image_ids.size == 1:
+            image_ids, one_image = image_ids[0], True
+        if np.asarray(image_ids).dtype == bool or cats.dtype == bool:
+            raise DataError(self.source, f"image {image_id}", "image and category ids must be integers, not booleans")
+        if len(cats) != n or (not one_image and len(image_ids) != n):
             raise DataError(self.source, f"image {image_id}", f"length mismatch: {n} scores, {len(cats)} category ids, "
-                            f"{len(image_ids)} image ids")
+                            f"{1 if one_image else len(image_ids)} image ids")
         if n == 0:
             return
-        self._validate(image_ids, boxes, scores, cats)
-        self.pool.add(image_ids.astype(np.int64), boxes, scores, cats.astype(np.int64))
+        rows = self.pool.stage(image_ids, boxes, scores, cats)
+        # One pass over the written rows: every value finite (a sum is NaN/inf otherwise) and
+        # w, h >= 0 (the min is NaN, so the test fails, if any is NaN). Only a suspicious update is looked at
+        # value by value, by _validate, which names the offender (or lets a false alarm through).
+        plainly_valid = (np.isfinite(rows.sum()) and rows[:, 3:5].min() >= 0
+                         and (image_ids in self._image_ids.members if one_image else self._image_ids.all_known(image_ids))
+                         and self._category_ids.all_known(cats))
+        if not plainly_valid:
+            self._validate(np.full(n, image_ids) if one_image else image_ids, boxes, scores, cats)
+        self.pool.commit(image_ids, cats)
 
     def _validate(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, cats: np.ndarray) -> None:
         def fail(mask: np.ndarray, message: str) -> None:
@@ -92,10 +142,10 @@ class StreamingEvaluator:
         bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
         if bad.any():
             fail(bad, "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)")
-        bad = ~self._image_known(image_ids)
+        bad = ~self._image_ids.known(image_ids)
         if bad.any():
             fail(bad, "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)")
-        bad = ~self._cat_known(cats)
+        bad = ~self._category_ids.known(cats)
         if bad.any():
             fail(bad, "category_id is not a GT category (pycocotools would silently drop it)")
 
@@ -116,17 +166,22 @@ class StreamingEvaluator:
             self.merge(dist.all_gather_object(self.state_dict()))
 
     # -- output ------------------------------------------------------------------------------
-    def _result(self, protocol: str, metrics: dict[str, float], ap: dict[int, float], rows: dict[str, np.ndarray],
-                *, topk: int | None, max_dets_per_image: int | None, extra_warnings: list[str]) -> EvalResult:
+    def detections_per_category(self, rows: DetectionRows) -> np.ndarray:
+        """Kept detections per GT category, aligned with ``gt.category_ids``."""
+        return self._category_ids.count(rows.engine[:, CATEGORY])
+
+    def _result(self, protocol: str, metrics: dict[str, float], ap: dict[int, float], rows: DetectionRows,
+                *, topk: int | None, max_dets_per_image: int | None, extra_warnings: list[str],
+                per_category: np.ndarray | None = None) -> EvalResult:
         gt = self.gt
-        cat_ids, counts = np.unique(rows["category_ids"], return_counts=True)
-        dets = dict(zip(cat_ids.tolist(), counts.tolist(), strict=True))
-        table = [CategoryRow(int(c), gt.category_names[int(c)], gt.frequency.get(int(c)), ap.get(int(c), float("nan")),
-                             gt.num_gt[int(c)], int(dets.get(int(c), 0))) for c in gt.category_ids]
+        if per_category is None:
+            per_category = self.detections_per_category(rows)
+        table = [CategoryRow(c, gt.category_names[c], gt.frequency.get(c), ap.get(c, float("nan")), gt.num_gt[c], n)
+                 for c, n in zip(gt.category_ids.tolist(), per_category.tolist(), strict=True)]
         warns = list(extra_warnings)
         if self.pool.num_seen == 0:
             warns.append("no detections at all: every AP with GT is 0 (pycocotools/lvis-api crash on an empty results list)")
         for w in warns:
             warnings.warn(w, stacklevel=3)
         return EvalResult(protocol, metrics, topk, max_dets_per_image, len(gt.image_ids), len(gt.category_ids),
-                          len(gt.dataset["annotations"]), self.pool.num_seen, len(rows["scores"]), table, warns)
+                          gt.num_annotations, self.pool.num_seen, len(rows), table, warns)

@@ -35,6 +35,27 @@ def test_bad_detections_raise(gt, image_id, box, score, cat, match):
         ev.update(image_id, box, score, cat)
 
 
+@pytest.mark.parametrize("image_id", [1, np.int32(1), [1, 1], 1.0])
+def test_a_refused_update_leaves_nothing_behind(gt, image_id):
+    """A refused update was written to the buffer for checking, but never kept: the next update and the
+    result are as if it had not happened. Accepted image-id forms: int, numpy int, per-row array, 1.0."""
+    boxes = np.array([[10.0, 10.0, 50.0, 60.0], [5.0, 5.0, 20.0, 20.0]])
+    clean, dirty = CocoEvaluator(gt), CocoEvaluator(gt)
+    with pytest.raises(DataError, match="NaN"):
+        dirty.update(image_id, boxes, [0.5, float("nan")], [1, 2])
+    for ev in (clean, dirty):
+        ev.update(image_id, boxes, [0.5, 0.4], [1, 2])
+    assert dirty.pool.num_seen == 2
+    np.testing.assert_array_equal(dirty.pool.result().engine, clean.pool.result().engine)
+    assert dirty.compute().metrics == clean.compute().metrics
+
+
+@pytest.mark.parametrize("image_id", [1.5, True, "1"])
+def test_image_id_must_be_a_gt_id(gt, image_id):
+    with pytest.raises((DataError, ValueError)):
+        CocoEvaluator(gt).update(image_id, BOX, [0.5], [1])
+
+
 def test_length_mismatch(gt):
     with pytest.raises(DataError, match="length mismatch"):
         CocoEvaluator(gt).update(1, np.zeros((2, 4)), [0.1, 0.2], [1])

@@ -59,3 +59,12 @@ def test_result_renderings_state_protocol(files):
     assert "lvis-fixed" in md and "K=50/category" in md
     assert json.loads(result.to_json())["protocol"] == "lvis-fixed"
     assert all(0 <= v <= 1 for v in result.metrics.values() if v != -1)
+
+
+def test_results_records_may_carry_other_keys(files):
+    """Detectron2/mmdetection results carry ids or segmentations too: ignored, same numbers."""
+    tmp, gt, res = files
+    extra = [{**r, "id": k, "segmentation": {"size": [4, 4], "counts": "x"}} for k, r in enumerate(res)]
+    (tmp / "pred_extra.json").write_text(json.dumps(extra))
+    plain = score_files(tmp / "gt.json", tmp / "pred.json", "lvis")
+    assert score_files(tmp / "gt.json", tmp / "pred_extra.json", "lvis").metrics == plain.metrics

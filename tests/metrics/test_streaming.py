@@ -12,9 +12,9 @@ from detclip_bench.metrics.topk import GroupTopK
 from .conftest import feed_by_image
 
 
-def _same_rows(a: dict, b: dict) -> None:
-    for col in a:
-        np.testing.assert_array_equal(a[col], b[col])
+def _same_rows(a, b) -> None:
+    np.testing.assert_array_equal(a.engine, b.engine)
+    np.testing.assert_array_equal(a.seq, b.seq)
 
 
 @pytest.mark.parametrize("protocol", ["fixed", "standard"])
@@ -34,14 +34,17 @@ def test_shards_merge_to_one_shot(lvis_case, protocol):
     assert merged.compute().metrics == one.compute().metrics
 
 
-def test_compaction_keeps_exact_topk(monkeypatch):
+@pytest.mark.parametrize("id_offset", [0, 10**9])  # counted groups / sorted groups (ids too large to count)
+def test_compaction_keeps_exact_topk(monkeypatch, id_offset):
     """Force a compaction after every update: the held set must equal a one-shot stable top-K."""
     import detclip_bench.metrics.topk as topk
 
     monkeypatch.setattr(topk, "_MIN_BUFFER", 1)
     rng = np.random.default_rng(0)
     n = 5000
-    cats = rng.integers(0, 7, n)
+    cats = rng.integers(0, 7, n) + id_offset
+    cats[cats == 6 + id_offset] = 5 + id_offset
+    cats[:20] = 6 + id_offset  # one group never exceeds k: it must survive whole
     scores = np.round(rng.random(n), 1)
     boxes = np.zeros((n, 4))
     streamed = GroupTopK(25, "category")
@@ -49,7 +52,7 @@ def test_compaction_keeps_exact_topk(monkeypatch):
         b = min(n, a + 97)
         streamed.add(np.arange(a, b), boxes[a:b], scores[a:b], cats[a:b])
     expect = []
-    for c in range(7):
+    for c in range(id_offset, id_offset + 7):
         idx = [i for i in range(n) if cats[i] == c]
         expect += sorted(idx, key=lambda i: scores[i], reverse=True)[:25]
     assert sorted(streamed.result()["image_ids"].tolist()) == sorted(expect)
@@ -116,3 +119,46 @@ def test_per_image_fast_path_equals_exact_selection():
     assert fast._needs_select
     kept = fast.result()
     assert (kept["image_ids"] == 2).sum() == 3 and len(kept["scores"]) == 9
+
+
+def test_buffer_growth_keeps_every_row_in_engine_layout():
+    """An uncapped pool grows past its first capacity many times; every row comes back, xyxy round-trips."""
+    rng = np.random.default_rng(3)
+    pool = GroupTopK(None, "image")
+    chunks = [_rows(rng, i, int(rng.integers(0, 900))) for i in range(40)]
+    for c in chunks:
+        pool.add(*c)
+    kept = pool.result()
+    image_ids, boxes, scores, cats = (np.concatenate(col) for col in zip(*chunks, strict=True))
+    assert len(kept) == len(scores) == pool.num_seen
+    np.testing.assert_array_equal(kept["image_ids"], image_ids)
+    np.testing.assert_array_equal(kept["scores"], scores)
+    np.testing.assert_array_equal(kept["category_ids"], cats)
+    np.testing.assert_array_equal(kept["seq"], np.arange(len(scores)))
+    np.testing.assert_allclose(kept["boxes"], boxes, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(kept.engine[:, 3:5], boxes[:, 2:] - boxes[:, :2])  # w, h as the oracles get them
+
+
+def test_reserved_pool_equals_unreserved(lvis_case):
+    """Reserving capacity up front (what the evaluators do) changes nothing about what is kept."""
+    gt, dets = lvis_case
+    pools = [GroupTopK(40, "category"), GroupTopK(40, "category")]
+    pools[0].reserve_for(60)
+    for pool in pools:
+        for a in range(0, len(dets), 500):
+            part = dets.select(np.arange(a, min(a + 500, len(dets))))
+            pool.add(part.image_ids, part.boxes_xyxy, part.scores, part.category_ids)
+    _same_rows(pools[0].result(), pools[1].result())
+
+
+def test_ids_beyond_float64_exactness_are_refused():
+    from detclip_bench.errors import DataError
+    from detclip_bench.metrics.synthetic import make_coco_like
+
+    gt = make_coco_like(3, 2, seed=1)
+    gt["images"][0]["id"] = 2**53 + 1
+    for ann in gt["annotations"]:
+        if ann["image_id"] == 1:
+            ann["image_id"] = 2**53 + 1
+    with pytest.raises(DataError, match="2\\*\\*53"):
+        CocoEvaluator(gt)
