@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -79,9 +80,11 @@ class GroundTruth:
         engine = hotcoco.COCO.from_arrays(dataset["images"], dataset["categories"], ids=ann_ids, **columns)
         verified = None
         if lvis:
-            negatives = [(img["id"], c) for img in dataset["images"] for c in img["neg_category_ids"]]
-            neg_images, neg_cats = (np.array(col, np.int64) for col in zip(*negatives, strict=True)) if negatives \
-                else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+            images = dataset["images"]
+            counts = np.fromiter((len(img["neg_category_ids"]) for img in images), np.int64, len(images))
+            neg_images = np.repeat(image_ids, counts)  # image_ids is in file order here
+            neg_cats = np.fromiter(chain.from_iterable(img["neg_category_ids"] for img in images), np.int64,
+                                   int(counts.sum()))
             verified = VerifiedPairs(np.sort(image_ids), sorted_cats,
                                      np.r_[columns["image_ids"], neg_images], np.r_[columns["category_ids"], neg_cats])
         return cls(source, lvis, np.sort(image_ids), sorted_cats, names, frequency, num_gt, len(ann_ids), engine,

@@ -22,6 +22,7 @@ from detclip_bench.metrics.topk import CATEGORY, DetectionRows, GroupTopK
 __all__ = ["StreamingEvaluator"]
 
 log = logging.getLogger("detclip_bench.metrics")
+_BLOCK = 4096  # detections per vectorised value check (small updates wait for their block)
 _EXACT_FLOAT_INT = 2**53
 
 
@@ -65,7 +66,7 @@ class _IdSet:
 
 
 class StreamingEvaluator:
-    """Base class: subclasses set ``self.gt`` and ``self.pool`` and implement :meth:`compute`."""
+    """Base class: subclasses pass the :class:`GroupTopK` their protocol keeps and implement :meth:`compute`."""
 
     source = "predictions"  # named in DataError; score_files sets the results file path
     engine_max_dets: list[int] | None = None  # the engine's own per-(image, category) caps; None: none
@@ -81,20 +82,32 @@ class StreamingEvaluator:
 
     def __init__(self, gt: dict | str | os.PathLike, *, lvis: bool, pool: GroupTopK) -> None:
         self.gt = GroundTruth.load(gt, lvis=lvis)
-        self.pool = pool
         for name, ids in (("image", self.gt.image_ids), ("category", self.gt.category_ids)):
             if len(ids) and np.abs(ids).max() >= _EXACT_FLOAT_INT:
                 raise DataError(self.gt.source, f"{name} ids", "ids at or beyond 2**53 cannot be passed to the engine "
                                 "exactly (its detection array is float64)")
         pool.reserve_for(len(self.gt.image_ids) if pool.group == "image" else len(self.gt.category_ids))
+        self._pool = pool
+        self._pending: list[tuple] = []  # updates not yet checked: (image id(s), one_image, boxes, scores, cats)
+        self._pending_rows = 0
         self._image_ids = _IdSet(self.gt.image_ids)
         self._category_ids = _IdSet(self.gt.category_ids)
+
+    @property
+    def pool(self) -> GroupTopK:
+        """The kept detections (pending updates are checked and kept first)."""
+        self.flush()
+        return self._pool
 
     # -- input -------------------------------------------------------------------------------
     def update(self, image_id, boxes_xyxy, scores, category_ids) -> None:
         """Add one image's detections (or a batch, with ``image_id`` an array of per-row ids).
 
-        Boxes are xyxy in original pixels; category ids are the GT json's ids.
+        Boxes are xyxy in original pixels; category ids are the GT json's ids. Shapes are checked at
+        once; values (finite, x2 >= x1, known ids) are checked in blocks of ~4,096 detections, since one
+        vectorised check per block costs less than the update calls themselves. A bad value raises a
+        DataError naming the detection and its image from the update call that completes its block
+        (or :meth:`flush` / :meth:`compute`); the offending update is dropped, all others are kept.
         """
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         n = len(scores)
@@ -115,39 +128,69 @@ class StreamingEvaluator:
                             f"{1 if one_image else len(image_ids)} image ids")
         if n == 0:
             return
-        rows = self.pool.stage(image_ids, boxes, scores, cats)
-        # One pass over the written rows: every value finite (a sum is NaN/inf otherwise) and
-        # w, h >= 0 (the min is NaN, so the test fails, if any is NaN). Only a suspicious update is looked at
-        # value by value, by _validate, which names the offender (or lets a false alarm through).
-        plainly_valid = (np.isfinite(rows.sum()) and rows[:, 3:5].min() >= 0
-                         and (image_ids in self._image_ids.members if one_image else self._image_ids.all_known(image_ids))
-                         and self._category_ids.all_known(cats))
-        if not plainly_valid:
-            self._validate(np.full(n, image_ids) if one_image else image_ids, boxes, scores, cats)
-        self.pool.commit(image_ids, cats)
+        self._pending.append((image_ids, one_image, boxes, scores, cats))
+        self._pending_rows += n
+        if self._pending_rows >= _BLOCK:
+            self.flush()
 
-    def _validate(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, cats: np.ndarray) -> None:
-        def fail(mask: np.ndarray, message: str) -> None:
-            j = int(np.flatnonzero(mask)[0])
-            raise DataError(self.source, f"detection {self.pool.num_seen + j} (image_id {image_ids[j]})",
-                            f"{message}; first offender: box {boxes[j].tolist()}, score {scores[j]}, "
-                            f"category_id {cats[j]} ({int(mask.sum())} such detections in this update)")
+    def flush(self) -> None:
+        """Check and keep every pending update now (compute, state_dict and merge do this themselves)."""
+        while self._pending:
+            self._check_and_keep()
 
-        bad = ~np.isfinite(scores)
-        if bad.any():
-            fail(bad, "score is NaN or infinite")
-        bad = ~np.isfinite(boxes).all(1)
-        if bad.any():
-            fail(bad, "box has a NaN or infinite coordinate")
-        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-        if bad.any():
-            fail(bad, "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)")
-        bad = ~self._image_ids.known(image_ids)
-        if bad.any():
-            fail(bad, "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)")
-        bad = ~self._category_ids.known(cats)
-        if bad.any():
-            fail(bad, "category_id is not a GT category (pycocotools would silently drop it)")
+    def _check_and_keep(self) -> None:
+        entries, pool = self._pending, self._pool
+        sizes = np.fromiter((len(e[3]) for e in entries), np.int64, len(entries))
+        if all(e[1] for e in entries):
+            image_ids = np.repeat(np.array([e[0] for e in entries]), sizes)
+            chunk_groups = np.array([e[0] for e in entries])
+        else:
+            image_ids = np.concatenate([np.full(len(e[3]), e[0]) if e[1] else e[0] for e in entries])
+            firsts = [e[0] if e[1] else e[0][0] for e in entries]
+            uniform = all(e[1] or (e[0] == e[0][0]).all() for e in entries)
+            chunk_groups = np.array(firsts) if uniform else None
+        boxes, scores, cats = (np.concatenate([e[k] for e in entries]) if len(entries) > 1 else entries[0][k]
+                               for k in (2, 3, 4))
+        rows = pool.stage(image_ids, boxes, scores, cats)
+        # One pass over the written rows: every value finite (a sum is NaN/inf otherwise) and w, h >= 0 (the
+        # min is NaN, so the test fails, if any is NaN). Only a suspicious block is looked at value by value.
+        problem = None
+        if not (np.isfinite(rows.sum()) and rows[:, 3:5].min() >= 0 and self._image_ids.all_known(image_ids)
+                and self._category_ids.all_known(cats)):
+            problem = self._first_problem(image_ids, boxes, scores, cats)
+        if problem is None:
+            pool.commit(len(scores), chunk_groups if pool.group == "image" else None, sizes)
+            self._pending, self._pending_rows = [], 0
+            return
+        j, mask, message = problem
+        ends = np.cumsum(sizes)
+        bad = int(np.searchsorted(ends, j, side="right"))  # the update holding detection j
+        begin = int(ends[bad - 1]) if bad else 0
+        first_index = pool.num_seen + j
+        pool.commit(begin, None if chunk_groups is None or pool.group != "image" else chunk_groups[:bad], sizes[:bad])
+        self._pending = entries[bad + 1:]
+        self._pending_rows = int(sum(len(e[3]) for e in self._pending))
+        raise DataError(self.source, f"detection {first_index} (image_id {image_ids[j]})",
+                        f"{message}; first offender: box {boxes[j].tolist()}, score {scores[j]}, category_id "
+                        f"{cats[j]} ({int(mask[begin:ends[bad]].sum())} such detections in this update)")
+
+    def _first_problem(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                       cats: np.ndarray) -> tuple[int, np.ndarray, str] | None:
+        """(first bad row, mask of such rows, what is wrong) for the first check that fails, or None."""
+        checks = (
+            (lambda: ~np.isfinite(scores), "score is NaN or infinite"),
+            (lambda: ~np.isfinite(boxes).all(1), "box has a NaN or infinite coordinate"),
+            (lambda: (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
+             "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)"),
+            (lambda: ~self._image_ids.known(image_ids),
+             "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)"),
+            (lambda: ~self._category_ids.known(cats), "category_id is not a GT category (pycocotools would silently drop it)"),
+        )
+        for check, message in checks:
+            mask = check()
+            if mask.any():
+                return int(np.flatnonzero(mask)[0]), mask, message
+        return None
 
     # -- ranks -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -156,7 +199,8 @@ class StreamingEvaluator:
 
     def merge(self, states: list[dict]) -> None:
         """Replace this evaluator's stream by ``states`` concatenated in order (rank 0 first)."""
-        self.pool = GroupTopK.merged(states)
+        self._pending, self._pending_rows = [], 0
+        self._pool = GroupTopK.merged(states)
 
     def synchronize(self) -> None:
         """All-gather every rank's state (torch.distributed) and merge in rank order; no-op in one process."""

@@ -72,8 +72,11 @@ class GroupTopK:
 
     def add(self, image_ids, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray) -> None:
         """Keep these rows (``image_ids``: one id per row, or one id for all of them)."""
+        n = len(scores)
         self.stage(image_ids, boxes_xyxy, scores, category_ids)
-        self.commit(image_ids, category_ids)
+        key = np.asarray(category_ids if self.group == "category" else image_ids).reshape(-1)
+        uniform = len(key) == 1 or (n > 0 and bool((key == key[0]).all()))
+        self.commit(n, np.asarray([key[0]]) if uniform and n else None, np.asarray([n]))
 
     def stage(self, image_ids, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray) -> np.ndarray:
         """Write rows after the kept ones, in the engine layout, without keeping them yet: the caller can check
@@ -91,16 +94,19 @@ class GroupTopK:
         self._staged = n
         return rows
 
-    def commit(self, image_ids, category_ids: np.ndarray) -> None:
-        """Keep the rows the last :meth:`stage` wrote (the same ids passed again, for the group bookkeeping)."""
-        n, start = self._staged, self._filled
+    def commit(self, n: int, chunk_groups: np.ndarray | None = None, chunk_sizes: np.ndarray | None = None) -> None:
+        """Keep the first ``n`` rows the last :meth:`stage` wrote. When they are consecutive chunks each of a single
+        group, ``chunk_groups``/``chunk_sizes`` say so (the fast path); None means rows of any groups."""
+        if not 0 <= n <= self._staged:
+            raise ValueError(f"commit({n}) after staging {self._staged} rows")
+        start = self._filled
+        self._staged = 0
         if n == 0:
             return
-        self._note_groups(image_ids, category_ids, n)
+        self._note_groups(chunk_groups, chunk_sizes)
         self._seq[start:start + n] = np.arange(self.num_seen, self.num_seen + n)
         self.num_seen += n
         self._filled += n
-        self._staged = 0
         if self._needs_select and self._filled - self._held >= max(_MIN_BUFFER, self._held):
             self._compact()
 
@@ -121,19 +127,15 @@ class GroupTopK:
             held = num_groups * self.k
             self.reserve(min(held if self.group == "image" else 2 * held + _MIN_BUFFER, _MAX_RESERVE))
 
-    def _note_groups(self, image_ids, category_ids: np.ndarray, n: int) -> None:
+    def _note_groups(self, chunk_groups: np.ndarray | None, chunk_sizes: np.ndarray | None) -> None:
         if self.k is None or self._needs_select:
             return
-        key = category_ids if self.group == "category" else image_ids
-        if np.ndim(key) == 0:  # one image id for every row
-            first, uniform = int(key), True
-        else:
-            first = int(key[0])
-            uniform = n == 1 or bool((key == first).all())
-        if n > self.k or first in self._groups_seen or not uniform:
+        groups = [] if chunk_groups is None else chunk_groups.tolist()
+        if (chunk_groups is None or (chunk_sizes > self.k).any() or len(set(groups)) < len(groups)
+                or not self._groups_seen.isdisjoint(groups)):
             self._needs_select = True  # a group may exceed k: select exactly at compaction
         else:
-            self._groups_seen.add(first)
+            self._groups_seen.update(groups)
 
     def _compact(self) -> None:
         if self._needs_select and self._filled > self._held:

@@ -31,8 +31,9 @@ BOX = np.array([[10.0, 10.0, 50.0, 60.0]])
 )
 def test_bad_detections_raise(gt, image_id, box, score, cat, match):
     ev = CocoEvaluator(gt)
+    ev.update(image_id, box, score, cat)  # values are checked per block of detections, or at flush/compute
     with pytest.raises(DataError, match=match):
-        ev.update(image_id, box, score, cat)
+        ev.flush()
 
 
 @pytest.mark.parametrize("image_id", [1, np.int32(1), [1, 1], 1.0])
@@ -41,8 +42,9 @@ def test_a_refused_update_leaves_nothing_behind(gt, image_id):
     result are as if it had not happened. Accepted image-id forms: int, numpy int, per-row array, 1.0."""
     boxes = np.array([[10.0, 10.0, 50.0, 60.0], [5.0, 5.0, 20.0, 20.0]])
     clean, dirty = CocoEvaluator(gt), CocoEvaluator(gt)
+    dirty.update(image_id, boxes, [0.5, float("nan")], [1, 2])
     with pytest.raises(DataError, match="NaN"):
-        dirty.update(image_id, boxes, [0.5, float("nan")], [1, 2])
+        dirty.flush()
     for ev in (clean, dirty):
         ev.update(image_id, boxes, [0.5, 0.4], [1, 2])
     assert dirty.pool.num_seen == 2
@@ -52,8 +54,27 @@ def test_a_refused_update_leaves_nothing_behind(gt, image_id):
 
 @pytest.mark.parametrize("image_id", [1.5, True, "1"])
 def test_image_id_must_be_a_gt_id(gt, image_id):
+    ev = CocoEvaluator(gt)
     with pytest.raises((DataError, ValueError)):
-        CocoEvaluator(gt).update(image_id, BOX, [0.5], [1])
+        ev.update(image_id, BOX, [0.5], [1])
+        ev.flush()
+
+
+def test_bad_update_inside_a_block_names_its_detection_and_keeps_the_rest(gt):
+    """Image 3's NaN is found when the block is checked: the error names detection 5 (the sixth fed) on
+    image 3, images 1, 2 and 4 are kept, and the stream goes on."""
+    boxes = np.array([[10.0, 10.0, 50.0, 60.0], [5.0, 5.0, 20.0, 20.0]])
+    ev, clean = CocoEvaluator(gt), CocoEvaluator(gt)
+    for image_id in (1, 2, 3, 4):
+        ev.update(image_id, boxes, [0.5, float("nan") if image_id == 3 else 0.4], [1, 2])
+        if image_id != 3:
+            clean.update(image_id, boxes, [0.5, 0.4], [1, 2])
+    with pytest.raises(DataError, match="NaN") as err:
+        ev.flush()
+    assert err.value.record == "detection 5 (image_id 3)"
+    assert ev.pool.num_seen == 6
+    np.testing.assert_array_equal(ev.pool.result().engine, clean.pool.result().engine)
+    assert ev.compute().metrics == clean.compute().metrics
 
 
 def test_length_mismatch(gt):

@@ -63,7 +63,7 @@ def test_result_renderings_state_protocol(files):
 
 def test_results_records_may_carry_other_keys(files):
     """Detectron2/mmdetection results carry ids or segmentations too: ignored, same numbers."""
-    tmp, gt, res = files
+    tmp, _, res = files
     extra = [{**r, "id": k, "segmentation": {"size": [4, 4], "counts": "x"}} for k, r in enumerate(res)]
     (tmp / "pred_extra.json").write_text(json.dumps(extra))
     plain = score_files(tmp / "gt.json", tmp / "pred.json", "lvis")

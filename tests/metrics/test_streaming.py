@@ -141,7 +141,7 @@ def test_buffer_growth_keeps_every_row_in_engine_layout():
 
 def test_reserved_pool_equals_unreserved(lvis_case):
     """Reserving capacity up front (what the evaluators do) changes nothing about what is kept."""
-    gt, dets = lvis_case
+    _, dets = lvis_case
     pools = [GroupTopK(40, "category"), GroupTopK(40, "category")]
     pools[0].reserve_for(60)
     for pool in pools:

@@ -38,7 +38,11 @@ def _gt(mutate, lvis=False):
 def _stream(boxes, scores, cats, image_id=1):
     def build(tmp):
         ev = CocoEvaluator(make_coco_like(4, 3, seed=5))
-        return lambda: ev.update(image_id, np.asarray(boxes, float), scores, cats)
+
+        def feed_then_score():  # values are checked per block of detections, at the latest by compute()
+            ev.update(image_id, np.asarray(boxes, float), scores, cats)
+            return ev.compute()
+        return feed_then_score
     return build
 
 
