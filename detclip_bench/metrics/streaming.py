@@ -176,21 +176,23 @@ class StreamingEvaluator:
 
     def _first_problem(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
                        cats: np.ndarray) -> tuple[int, np.ndarray, str] | None:
-        """(first bad row, mask of such rows, what is wrong) for the first check that fails, or None."""
+        """(earliest bad row, mask of rows with the same fault, what is wrong), or None when all is well.
+        The earliest row, whatever its fault: every update before it is then known to be clean."""
         checks = (
-            (lambda: ~np.isfinite(scores), "score is NaN or infinite"),
-            (lambda: ~np.isfinite(boxes).all(1), "box has a NaN or infinite coordinate"),
-            (lambda: (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
+            (~np.isfinite(scores), "score is NaN or infinite"),
+            (~np.isfinite(boxes).all(1), "box has a NaN or infinite coordinate"),
+            ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
              "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)"),
-            (lambda: ~self._image_ids.known(image_ids),
+            (~self._image_ids.known(image_ids),
              "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)"),
-            (lambda: ~self._category_ids.known(cats), "category_id is not a GT category (pycocotools would silently drop it)"),
+            (~self._category_ids.known(cats), "category_id is not a GT category (pycocotools would silently drop it)"),
         )
-        for check, message in checks:
-            mask = check()
-            if mask.any():
-                return int(np.flatnonzero(mask)[0]), mask, message
-        return None
+        bad = np.logical_or.reduce([mask for mask, _ in checks])
+        if not bad.any():
+            return None
+        j = int(np.flatnonzero(bad)[0])
+        mask, message = next((mask, message) for mask, message in checks if mask[j])
+        return j, mask, message
 
     # -- ranks -------------------------------------------------------------------------------
     def state_dict(self) -> dict:

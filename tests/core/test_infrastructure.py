@@ -43,6 +43,26 @@ def test_read_json_errors_name_the_file(tmp_path):
         read_json(tmp_path / "absent.json")
 
 
+def test_read_json_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """The collector is paused while parsing (a speed-up), and restored afterwards, on errors too."""
+    import gc
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"a": [1, 2]}')
+    bad.write_text('{"a": [1,')
+    assert gc.isenabled()
+    read_json(good)
+    with pytest.raises(DataError):
+        read_json(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_json(good)
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+
+
 def test_skiplog_counts_and_reports(caplog):
     log = SkipLog("o365", max_logged=1)
     with caplog.at_level(logging.WARNING):

@@ -133,3 +133,20 @@ def test_bad_results_file_names_record(tmp_path, gt, record, match):
     with pytest.raises(DataError, match=match) as err:
         score_files(tmp_path / "gt.json", tmp_path / "pred.json", "coco")
     assert "pred.json" in str(err.value) and "1" in str(err.value.record)
+
+
+def test_the_earliest_bad_update_is_reported_first_whatever_its_fault(gt):
+    """An unknown category on image 2 comes before a NaN score on image 4: image 2 is named (and dropped)
+    first, image 4 at the next check, and nothing bad is ever kept."""
+    boxes = np.array([[10.0, 10.0, 50.0, 60.0]])
+    ev = CocoEvaluator(gt)
+    for image_id, score, cat in ((1, 0.5, 1), (2, 0.5, 77), (3, 0.5, 1), (4, float("nan"), 1), (5, 0.5, 2)):
+        ev.update(image_id, boxes, [score], [cat])
+    with pytest.raises(DataError, match="category_id is not a GT category") as first:
+        ev.flush()
+    assert first.value.record == "detection 1 (image_id 2)"
+    with pytest.raises(DataError, match="NaN") as second:
+        ev.flush()
+    assert second.value.record == "detection 2 (image_id 4)"  # counted among kept detections: 1 and 3
+    kept = ev.pool.result()
+    assert kept["image_ids"].tolist() == [1, 3, 5]
