@@ -120,8 +120,8 @@ class VerifiedPairs:
 def _positions(sorted_ids: np.ndarray):
     """id -> position in ``sorted_ids`` for arrays of known ids: a dense table when ids are small
     (one gather, ~20x faster than a binary search over millions of values), else a binary search."""
-    if len(sorted_ids) and sorted_ids[0] >= 0 and sorted_ids[-1] < 50_000_000:
-        table = np.zeros(int(sorted_ids[-1]) + 1, np.int64)
+    if len(sorted_ids) and sorted_ids[0] >= 0 and sorted_ids[-1] < max(1 << 22, 16 * len(sorted_ids)):
+        table = np.zeros(int(sorted_ids[-1]) + 1, np.int32)  # at most 16 MiB, or 64 B per id
         table[sorted_ids] = np.arange(len(sorted_ids))
         return lambda values: table[np.asarray(values).astype(np.int64)]
     return lambda values: np.searchsorted(sorted_ids, values)

@@ -140,9 +140,10 @@ class GroupTopK:
     def _compact(self) -> None:
         if self._needs_select and self._filled > self._held:
             keep = self._select(self._engine[:self._filled], self._seq[:self._filled])
-            self._engine[:len(keep)] = self._engine[keep]
-            self._seq[:len(keep)] = self._seq[keep]
-            self._filled = len(keep)
+            if len(keep) < self._filled:  # else nothing was dropped: no need to move anything
+                self._engine[:len(keep)] = self._engine[keep]
+                self._seq[:len(keep)] = self._seq[keep]
+                self._filled = len(keep)
         self._held = self._filled
 
     def _select(self, engine: np.ndarray, seq: np.ndarray) -> np.ndarray:
@@ -154,7 +155,7 @@ class GroupTopK:
             return np.arange(len(seq))
         key = engine[:, CATEGORY if self.group == "category" else IMAGE]
         ids = key.astype(np.int64)
-        if len(ids) and ids.min() >= 0 and ids.max() < 50_000_000:
+        if len(ids) and ids.min() >= 0 and ids.max() < max(1 << 22, 4 * len(ids)):  # a count array of bounded size
             crowded = np.bincount(ids)[ids] > self.k
             if not crowded.any():
                 return np.arange(len(seq))
