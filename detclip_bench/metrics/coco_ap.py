@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from detclip_bench.metrics.engine import coco_summary, per_category_ap
+from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.results import EvalResult
 from detclip_bench.metrics.streaming import StreamingEvaluator
 from detclip_bench.metrics.topk import GroupTopK
@@ -21,7 +22,7 @@ COCO_MAX_DETS = [1, 10, 100]
 
 
 class CocoEvaluator(StreamingEvaluator):
-    def __init__(self, gt: dict | str | os.PathLike, *, max_dets_per_image: int | None = 100) -> None:
+    def __init__(self, gt: dict | str | os.PathLike | GroundTruth, *, max_dets_per_image: int | None = 100) -> None:
         if max_dets_per_image is not None and max_dets_per_image < 1:
             raise ValueError(f"max_dets_per_image must be >= 1 or None, got {max_dets_per_image}")
         super().__init__(gt, lvis=False, pool=GroupTopK(max_dets_per_image, "image"))

@@ -6,10 +6,12 @@ record instead of an assertion from deep inside pycocotools / lvis-api / hotcoco
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,13 @@ class GroundTruth:
         if self.verified is None:
             raise ValueError("federated_mask is for LVIS ground truth")
         return self.verified.contains(image_ids, category_ids)
+
+    @classmethod
+    def cached(cls, path: str | os.PathLike, *, lvis: bool) -> GroundTruth:
+        """:meth:`load` once per file version: fine-tuning scores the same val file every epoch, and a suite
+        scores one file under several protocols. A file rewritten since (size or mtime) is loaded again."""
+        stat = Path(path).stat()
+        return _load_cached(str(Path(path).resolve()), lvis, stat.st_mtime_ns, stat.st_size)
 
     @classmethod
     def load(cls, gt: dict | str | os.PathLike, *, lvis: bool) -> GroundTruth:
@@ -89,6 +98,11 @@ class GroundTruth:
                                      np.r_[columns["image_ids"], neg_images], np.r_[columns["category_ids"], neg_cats])
         return cls(source, lvis, np.sort(image_ids), sorted_cats, names, frequency, num_gt, len(ann_ids), engine,
                    verified)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, lvis: bool, mtime_ns: int, size: int) -> GroundTruth:
+    return GroundTruth.load(path, lvis=lvis)
 
 
 class VerifiedPairs:

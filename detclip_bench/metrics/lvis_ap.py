@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from detclip_bench.metrics.engine import lvis_summary, per_category_ap
+from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.results import EvalResult
 from detclip_bench.metrics.streaming import StreamingEvaluator
 from detclip_bench.metrics.topk import CATEGORY, IMAGE, DetectionRows, GroupTopK
@@ -28,7 +29,7 @@ __all__ = ["LvisEvaluator"]
 class LvisEvaluator(StreamingEvaluator):
     def __init__(
         self,
-        gt: dict | str | os.PathLike,
+        gt: dict | str | os.PathLike | GroundTruth,
         *,
         protocol: Literal["fixed", "standard"] = "fixed",
         topk_per_category: int = 10000,

@@ -80,8 +80,10 @@ class StreamingEvaluator:
         rows = self.pool.result()
         return rows, accumulate(self.gt, self.engine_rows(rows), max_dets=self.engine_max_dets)
 
-    def __init__(self, gt: dict | str | os.PathLike, *, lvis: bool, pool: GroupTopK) -> None:
-        self.gt = GroundTruth.load(gt, lvis=lvis)
+    def __init__(self, gt: dict | str | os.PathLike | GroundTruth, *, lvis: bool, pool: GroupTopK) -> None:
+        if isinstance(gt, GroundTruth) and gt.lvis != lvis:
+            raise ValueError(f"{gt.source} was loaded as {'LVIS' if gt.lvis else 'COCO'} ground truth")
+        self.gt = gt if isinstance(gt, GroundTruth) else GroundTruth.load(gt, lvis=lvis)
         for name, ids in (("image", self.gt.image_ids), ("category", self.gt.category_ids)):
             if len(ids) and np.abs(ids).max() >= _EXACT_FLOAT_INT:
                 raise DataError(self.gt.source, f"{name} ids", "ids at or beyond 2**53 cannot be passed to the engine "

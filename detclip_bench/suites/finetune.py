@@ -36,7 +36,8 @@ def member_config(cfg, suite: Suite, target: EvalTarget):
 def primary_ap(model, suite: Suite, target: EvalTarget, batch_size: int = 8) -> float:
     """The suite's first metric's AP on ``target`` (no prediction cache: the weights keep changing)."""
     arrays, _ = predict_target(model, suite, target, cache_dir=None, batch_size=batch_size, progress=False)
-    return float(score_target(suite, target, arrays)[suite.metrics[0]].metrics["AP"])
+    primary = suite.metrics[0]
+    return float(score_target(suite, target, arrays, protocols=(primary,))[primary].metrics["AP"])
 
 
 def finetune_suite(cfg, suite: Suite, root: Path, out_dir: Path, *, members: list[str] | None = None,

@@ -18,6 +18,7 @@ from detclip_bench import dist
 from detclip_bench.adapters.base import Detector
 from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
 from detclip_bench.metrics import CocoEvaluator, EvalResult, LvisEvaluator
+from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.suites.predict import PredictionArrays, predict_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
@@ -94,14 +95,16 @@ def _git_hash() -> str | None:
     return out.stdout.strip() or None
 
 
-def score_target(suite: Suite, target: EvalTarget, arrays: PredictionArrays) -> dict[str, EvalResult]:
-    """Score one target's predictions under every protocol the suite reports."""
+def score_target(suite: Suite, target: EvalTarget, arrays: PredictionArrays,
+                 protocols: tuple[str, ...] | None = None) -> dict[str, EvalResult]:
+    """Score one target's predictions under every protocol the suite reports (or only ``protocols``)."""
     results: dict[str, EvalResult] = {}
-    for protocol in suite.metrics:
+    for protocol in protocols or suite.metrics:
+        gt = GroundTruth.cached(target.annotations, lvis=protocol != "coco")
         if protocol == "coco":
-            ev = CocoEvaluator(str(target.annotations), max_dets_per_image=suite.max_dets_per_image)
+            ev = CocoEvaluator(gt, max_dets_per_image=suite.max_dets_per_image)
         else:
-            ev = LvisEvaluator(str(target.annotations), protocol=protocol.removeprefix("lvis-"),
+            ev = LvisEvaluator(gt, protocol=protocol.removeprefix("lvis-"),
                                topk_per_category=suite.topk_per_category, max_dets_per_image=suite.max_dets_per_image)
         ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
         results[protocol] = ev.compute()

@@ -162,3 +162,33 @@ def test_ids_beyond_float64_exactness_are_refused():
             ann["image_id"] = 2**53 + 1
     with pytest.raises(DataError, match="2\\*\\*53"):
         CocoEvaluator(gt)
+
+
+def test_ground_truth_is_loaded_once_per_file_version(tmp_path, monkeypatch, coco_case):
+    """Fine-tuning scores the same val file every epoch: one load, until the file changes."""
+    import copy
+    import json
+    import os
+
+    from detclip_bench.metrics.gt import GroundTruth
+
+    gt, dets = copy.deepcopy(coco_case)
+    path = tmp_path / "val.json"
+    path.write_text(json.dumps(gt))
+    loads = []
+    real = GroundTruth.load.__func__
+    monkeypatch.setattr(GroundTruth, "load", classmethod(lambda cls, g, *, lvis: loads.append(g) or real(cls, g, lvis=lvis)))
+    first = GroundTruth.cached(path, lvis=False)
+    assert GroundTruth.cached(path, lvis=False) is first and len(loads) == 1
+    scores = []
+    for source in (first, first, gt):  # the shared GT twice (evaluation must not change it), then fresh
+        ev = CocoEvaluator(source)
+        ev.update(dets.image_ids, dets.boxes_xyxy, dets.scores, dets.category_ids)
+        scores.append(ev.compute().metrics)
+    assert scores[0] == scores[1] == scores[2]
+    gt["annotations"] = gt["annotations"][:-1]
+    path.write_text(json.dumps(gt))
+    os.utime(path, ns=(first_ns := path.stat().st_mtime_ns + 10**9, first_ns))
+    assert GroundTruth.cached(path, lvis=False).num_annotations == first.num_annotations - 1
+    with pytest.raises(ValueError, match="COCO ground truth"):
+        LvisEvaluator(first)
