@@ -18,6 +18,7 @@ import numpy as np
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
+from detclip_bench.metrics.dense import dense_table_fits
 
 __all__ = ["GroundTruth"]
 
@@ -71,7 +72,7 @@ class GroundTruth:
         cat_ids = _unique_ids(source, "categories", dataset["categories"])
         ann_ids = _unique_ids(source, "annotations", dataset["annotations"])
         columns = _annotation_columns(source, dataset["annotations"], image_ids, cat_ids, crowd=not lvis)
-        sorted_cats = np.sort(cat_ids)
+        sorted_images, sorted_cats = np.sort(image_ids), np.sort(cat_ids)
         counts = np.bincount(np.searchsorted(sorted_cats, columns["category_ids"]), minlength=len(sorted_cats))
         num_gt = dict(zip(sorted_cats.tolist(), counts.tolist(), strict=True))
         frequency: dict[int, str] = {}
@@ -94,9 +95,9 @@ class GroundTruth:
             neg_images = np.repeat(image_ids, counts)  # image_ids is in file order here
             neg_cats = np.fromiter(chain.from_iterable(img["neg_category_ids"] for img in images), np.int64,
                                    int(counts.sum()))
-            verified = VerifiedPairs(np.sort(image_ids), sorted_cats,
+            verified = VerifiedPairs(sorted_images, sorted_cats,
                                      np.r_[columns["image_ids"], neg_images], np.r_[columns["category_ids"], neg_cats])
-        return cls(source, lvis, np.sort(image_ids), sorted_cats, names, frequency, num_gt, len(ann_ids), engine,
+        return cls(source, lvis, sorted_images, sorted_cats, names, frequency, num_gt, len(ann_ids), engine,
                    verified)
 
 
@@ -134,8 +135,8 @@ class VerifiedPairs:
 def _positions(sorted_ids: np.ndarray):
     """id -> position in ``sorted_ids`` for arrays of known ids: a dense table when ids are small
     (one gather, ~20x faster than a binary search over millions of values), else a binary search."""
-    if len(sorted_ids) and sorted_ids[0] >= 0 and sorted_ids[-1] < max(1 << 22, 16 * len(sorted_ids)):
-        table = np.zeros(int(sorted_ids[-1]) + 1, np.int32)  # at most 16 MiB, or 64 B per id
+    if len(sorted_ids) and dense_table_fits(int(sorted_ids[0]), int(sorted_ids[-1]), len(sorted_ids)):
+        table = np.zeros(int(sorted_ids[-1]) + 1, np.int32)
         table[sorted_ids] = np.arange(len(sorted_ids))
         return lambda values: table[np.asarray(values).astype(np.int64)]
     return lambda values: np.searchsorted(sorted_ids, values)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from detclip_bench.errors import DataError
+from detclip_bench.metrics.dense import dense_table_fits
 from detclip_bench.metrics.engine import Accumulated, accumulate
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.results import CategoryRow, EvalResult
@@ -27,12 +28,11 @@ _EXACT_FLOAT_INT = 2**53
 
 
 class _IdSet:
-    """Membership in the GT's ids, tuned for many small updates: a dense lookup table when ids are small."""
+    """Membership in the GT's ids, checked per block of detections: a dense lookup table when ids are small."""
 
     def __init__(self, ids: np.ndarray) -> None:
         self.ids = ids
-        self.members = frozenset(ids.tolist())
-        small = len(ids) and ids.min() >= 0 and ids.max() < 50_000_000
+        small = len(ids) and dense_table_fits(int(ids.min()), int(ids.max()), len(ids))
         self.table = np.zeros(int(ids.max()) + 1, bool) if small else None
         if self.table is not None:
             self.table[ids] = True
@@ -43,8 +43,6 @@ class _IdSet:
         """True when every value is a known id; False may also mean "look closer" (non-integer dtype)."""
         if values.dtype.kind not in "iu":
             return False
-        if len(values) == 1:
-            return int(values[0]) in self.members
         if self.table is None:
             return bool(np.isin(values, self.ids).all())
         return bool(self._padded.take(values + 1, mode="clip").all())
@@ -151,6 +149,8 @@ class StreamingEvaluator:
             firsts = [e[0] if e[1] else e[0][0] for e in entries]
             uniform = all(e[1] or (e[0] == e[0][0]).all() for e in entries)
             chunk_groups = np.array(firsts) if uniform else None
+        if pool.group != "image":
+            chunk_groups = None  # the fast path knows image chunks only
         boxes, scores, cats = (np.concatenate([e[k] for e in entries]) if len(entries) > 1 else entries[0][k]
                                for k in (2, 3, 4))
         rows = pool.stage(image_ids, boxes, scores, cats)
@@ -161,7 +161,7 @@ class StreamingEvaluator:
                 and self._category_ids.all_known(cats)):
             problem = self._first_problem(image_ids, boxes, scores, cats)
         if problem is None:
-            pool.commit(len(scores), chunk_groups if pool.group == "image" else None, sizes)
+            pool.commit(len(scores), chunk_groups, sizes)
             self._pending, self._pending_rows = [], 0
             return
         j, mask, message = problem
@@ -169,7 +169,7 @@ class StreamingEvaluator:
         bad = int(np.searchsorted(ends, j, side="right"))  # the update holding detection j
         begin = int(ends[bad - 1]) if bad else 0
         first_index = pool.num_seen + j
-        pool.commit(begin, None if chunk_groups is None or pool.group != "image" else chunk_groups[:bad], sizes[:bad])
+        pool.commit(begin, None if chunk_groups is None else chunk_groups[:bad], sizes[:bad])
         self._pending = entries[bad + 1:]
         self._pending_rows = int(sum(len(e[3]) for e in self._pending))
         raise DataError(self.source, f"detection {first_index} (image_id {image_ids[j]})",

@@ -18,6 +18,8 @@ from typing import Literal
 
 import numpy as np
 
+from detclip_bench.metrics.dense import dense_table_fits
+
 __all__ = ["COLUMNS", "DetectionRows", "GroupTopK"]
 
 COLUMNS = ("image_ids", "boxes", "scores", "category_ids", "seq")
@@ -155,7 +157,7 @@ class GroupTopK:
             return np.arange(len(seq))
         key = engine[:, CATEGORY if self.group == "category" else IMAGE]
         ids = key.astype(np.int64)
-        if len(ids) and ids.min() >= 0 and ids.max() < max(1 << 22, 4 * len(ids)):  # a count array of bounded size
+        if len(ids) and dense_table_fits(int(ids.min()), int(ids.max()), len(ids)):
             crowded = np.bincount(ids)[ids] > self.k
             if not crowded.any():
                 return np.arange(len(seq))
