@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import platform
 import resource
@@ -175,10 +176,8 @@ IMPORTS = {"ours-stream": ["detclip_bench.metrics", "hotcoco"], "ours-score": ["
 def _peak_rss_mib() -> float:
     """This process's high-water RSS. VmHWM, not ru_maxrss: the latter carries the forking parent's
     peak across exec, which would floor every worker at the driver's size."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    hwm = _meminfo_mib("VmHWM", "/proc/self/status")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if math.isnan(hwm) else hwm
 
 
 def worker(engine: str, case: Path, protocol: str) -> None:
@@ -232,6 +231,7 @@ def make_case(root: Path, name: str, size: tuple) -> dict:
 
 
 def _meminfo_mib(key: str, path: str = "/proc/meminfo") -> float:
+    """One ``key:  N kB`` line of a /proc file, in MiB (NaN when absent)."""
     for line in Path(path).read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
