@@ -54,7 +54,10 @@ class GroundTruth:
     def cached(cls, path: str | os.PathLike, *, lvis: bool) -> GroundTruth:
         """:meth:`load` once per file version: fine-tuning scores the same val file every epoch, and a suite
         scores one file under several protocols. A file rewritten since (size or mtime) is loaded again."""
-        stat = Path(path).stat()
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return cls.load(path, lvis=lvis)  # the DataError naming the file comes from there
         return _load_cached(str(Path(path).resolve()), lvis, stat.st_mtime_ns, stat.st_size)
 
     @classmethod

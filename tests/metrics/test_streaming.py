@@ -192,3 +192,12 @@ def test_ground_truth_is_loaded_once_per_file_version(tmp_path, monkeypatch, coc
     assert GroundTruth.cached(path, lvis=False).num_annotations == first.num_annotations - 1
     with pytest.raises(ValueError, match="COCO ground truth"):
         LvisEvaluator(first)
+
+
+def test_cached_ground_truth_of_a_missing_file_is_a_data_error(tmp_path):
+    from detclip_bench.errors import DataError
+    from detclip_bench.metrics.gt import GroundTruth
+
+    with pytest.raises(DataError, match="cannot read") as err:
+        GroundTruth.cached(tmp_path / "absent.json", lvis=True)
+    assert "absent.json" in str(err.value)
