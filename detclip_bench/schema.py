@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ import numpy as np
 from detclip_bench.errors import DataError
 
 __all__ = ["Concept", "DataKind", "ImageRef", "Sample"]
+
+# a fixed (w, h) or a function of the stored (width, height) returning one (or None: no draft)
+DraftSize = tuple[int, int] | Callable[[int, int], tuple[int, int] | None] | None
 
 
 class DataKind(str, enum.Enum):
@@ -78,11 +82,13 @@ class ImageRef:
         except OSError as exc:
             raise DataError(self.path, record, f"cannot read image: {exc.strerror or exc}") from exc
 
-    def open(self, record: str = "?", draft: tuple[int, int] | None = None):
+    def open(self, record: str = "?", draft: DraftSize = None):
         """Decode to an RGB ``PIL.Image``.
 
         ``draft=(w, h)`` lets JPEG decoding skip work via DCT scaling when the target is small
         (e.g. 320² image-text inputs); the result is at least that large, never smaller.
+        ``draft`` may also be a callable ``(width, height) -> (w, h) | None`` given the stored
+        (header) size, for targets that depend on it, such as a keep-ratio resize.
         """
         from PIL import Image, UnidentifiedImageError
 
@@ -90,7 +96,9 @@ class ImageRef:
         try:
             img = Image.open(io.BytesIO(raw))
             if draft is not None and img.format == "JPEG":
-                img.draft("RGB", draft)
+                request = draft(*img.size) if callable(draft) else draft
+                if request is not None:
+                    img.draft("RGB", (max(1, int(request[0])), max(1, int(request[1]))))
             img.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise DataError(self.describe(), record, f"corrupt or unreadable image: {exc}") from exc
@@ -142,5 +150,5 @@ class Sample:
         """The concept of every box, in box order."""
         return [self.concepts[i] for i in self.labels.tolist()]
 
-    def load_image(self, draft: tuple[int, int] | None = None):
+    def load_image(self, draft: DraftSize = None):
         return self.image.open(self.record_id, draft=draft)

@@ -88,7 +88,7 @@ class Source:
     table: str  # "Table 7" as printed in that document, or a results file name
     row: str  # the row label exactly as printed
     columns: str  # which printed columns the numbers come from
-    transcribed_from: str  # the file they were typed from (relative to the shared folder) or written to
+    transcribed_from: str  # what they were typed from (docs/method.md §5, or the appendix text) or written to
 
     def __post_init__(self) -> None:
         if not self.row.strip() or not self.transcribed_from.strip():

@@ -1,7 +1,8 @@
 """Verbatim cells of the DetCLIPv2 appendix Tables 1–3 (Config → Value), the recipes' specification.
 
-Kept in the repository so the recipe test runs on any clone; when ``../shared/paper`` is present
-the test also checks this copy against the extracted appendix text.
+Kept in the repository so the recipe test runs on any clone (docs/method.md explains the table
+numbering); where the extracted appendix text is available outside the repository, the test also
+checks this copy against it.
 """
 
 TABLE1_PRETRAIN: dict[str, str] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from detclip_bench.schema import DataKind
 from reference_model.train.config import DataSourceConfig, TrainConfig
 
-__all__ = ["Experiment", "Finetune", "Pretrain", "ZeroShot", "with_sources"]
+__all__ = ["Experiment", "Finetune", "Pretrain", "ZeroShot", "with_model_overrides", "with_sources"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Pretrain:
     row: str = ""  # paper row label (Table 4: "224 × 224"), "" when the row is found by pretrain_data
     model: str = ""  # overrides the experiment's model label (Table 5 rows #6–#7 are Swin-L)
     backbone: str = ""
+    seed: int | None = None  # the training seed when the experiment runs several (``with_seeds``)
+    arm: str = ""  # paired ablations: the arm label shared by every seed of a run ("without pairs")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Experiment:
     finetune: tuple[Finetune, ...] = ()
     measure_cost: bool = False  # Table 4: peak memory and training time of every run
     random_init_baseline: str = ""  # a suite to score the untrained model of the first run on ("" = none)
+    seeds: tuple[int, ...] = ()  # training seeds the experiment runs by default (``with_seeds``); () = one run
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -67,6 +70,28 @@ class Experiment:
     def run(self, key: str) -> Pretrain:
         return next(p for p in self.pretrain if p.key == key)
 
+    def with_seeds(self, seeds: tuple[int, ...]) -> Experiment:
+        """Every pre-training run once per training seed (model initialisation and batch order).
+
+        Run keys gain ``-s<seed>``; zero-shot evaluations follow every seed, fine-tuning only the
+        first (its per-dataset early stop is the costly part, and the claim is about pre-training).
+        """
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"training seeds must be distinct and non-empty, got {seeds}")
+
+        def key(run: str, seed: int) -> str:
+            return f"{run}-s{seed}"
+
+        runs = tuple(dataclasses.replace(p, key=key(p.key, s), seed=s,
+                                         config=dataclasses.replace(p.config, seed=s, name=f"{p.config.name}-s{s}"))
+                     for s in seeds for p in self.pretrain)
+        return dataclasses.replace(
+            self, pretrain=runs,
+            zero_shot=tuple(dataclasses.replace(z, run=key(z.run, s)) for s in seeds for z in self.zero_shot),
+            finetune=tuple(dataclasses.replace(f, run=key(f.run, seeds[0])) for f in self.finetune),
+            seeds=(),  # applied
+        )
+
 
 def with_sources(cfg: TrainConfig, name: str, keep: tuple[str, ...], extra: tuple[DataSourceConfig, ...] = (),
                  image_text_size: int | None = None) -> TrainConfig:
@@ -79,3 +104,9 @@ def with_sources(cfg: TrainConfig, name: str, keep: tuple[str, ...], extra: tupl
         data = tuple(dataclasses.replace(d, size=(image_text_size, image_text_size))
                      if d.kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION) else d for d in data)
     return dataclasses.replace(cfg, name=name, data=data)
+
+
+def with_model_overrides(model, **fields):
+    """``model`` (a ModelConfig) with these DetCLIPv2Config fields set, the others left to the variant."""
+    merged = {**dict(model.overrides), **fields}
+    return dataclasses.replace(model, overrides=tuple(sorted(merged.items())))

@@ -29,7 +29,7 @@ from typing import Any
 from detclip_bench.io import atomic_write_json, read_json
 from recipes.experiment import Experiment, Pretrain
 
-__all__ = ["Reproduction", "config_digest"]
+__all__ = ["Reproduction", "config_digest", "plan_overrides"]
 
 log = logging.getLogger("detclip_bench.reproduce")
 
@@ -38,6 +38,35 @@ def config_digest(cfg) -> str:
     from reference_model.train.config import config_to_dict
 
     return hashlib.sha256(json.dumps(config_to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_overrides(experiment: Experiment, assignments: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Which ``--set`` assignments apply to which training config, checked before any work starts.
+
+    A ``data.<source>.…`` key applies to the runs that have that source and is skipped for the others;
+    every other key applies to every run. A key that applies to no run, an unknown field or a badly
+    typed value is an error here, not after the world is generated and the first model scored.
+    Keys: pre-training run keys, and ``finetune:<run>`` for fine-tuning configs.
+    """
+    from reference_model.train.config import UnknownDataSource, apply_overrides
+
+    configs = {run.key: run.config for run in experiment.pretrain}
+    configs.update({f"finetune:{f.run}": f.config for f in experiment.finetune})
+    plan: dict[str, list[str]] = {key: [] for key in configs}
+    for item in assignments:
+        applies = []
+        for key, cfg in configs.items():
+            try:
+                apply_overrides(cfg, [item])
+            except UnknownDataSource:
+                continue
+            applies.append(key)
+            plan[key].append(item)
+        if not applies:
+            raise ValueError(f"--set {item}: no run of {experiment.name} has that data source "
+                             f"(runs: {', '.join(configs)})")
+        log.info("--set %s applies to: %s", item, ", ".join(applies))
+    return {key: tuple(items) for key, items in plan.items()}
 
 
 class PeakMemory:
@@ -85,6 +114,7 @@ class Reproduction:
         self.exp, self.scale, self.root, self.out = experiment, scale, Path(data_root), Path(out)
         self.batch_size, self.progress, self.overrides, self.members = batch_size, progress, overrides, members
         self.ctx = init_distributed(device)
+        self.run_overrides = plan_overrides(experiment, overrides)  # checked before any work
         self.model_dirs: dict[str, Path] = {}
         self.costs: dict[str, dict[str, float]] = {}
         self.results: list[tuple[str, Any]] = []  # (run key, leaderboards.results.ToolkitResult)
@@ -97,7 +127,7 @@ class Reproduction:
         from reference_model.train.config import apply_overrides, with_data_root
         from reference_model.train.engine import Trainer
 
-        cfg = with_data_root(apply_overrides(run.config, self.overrides), str(self.root))
+        cfg = with_data_root(apply_overrides(run.config, self.run_overrides[run.key]), str(self.root))
         run_dir = self.out / "pretrain" / run.key
         done = run_dir / "done.json"
         digest = config_digest(cfg)
@@ -105,6 +135,9 @@ class Reproduction:
             log.info("reusing finished run %s", run_dir)
             self.costs[run.key] = read_json(done)["cost"]
             return run_dir / "model"
+        import torch
+
+        torch.manual_seed(cfg.seed)  # paired arms start from the same weights (the seed is the run's)
         model = build_model(cfg)
         t0 = time.perf_counter()
         with PeakMemory(self.ctx.device) as mem:
@@ -141,7 +174,7 @@ class Reproduction:
         from reference_model.train.config import apply_overrides
 
         suite = get_suite(suite_name)
-        cfg = apply_overrides(recipe, self.overrides)
+        cfg = apply_overrides(recipe, self.run_overrides[f"finetune:{run.key}"])
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_from=str(model_dir)))
         out = self.out / "finetune" / f"{run.key}-{suite_name}"
         report = finetune_suite(cfg, suite, self.root, out, ctx=self.ctx, batch_size=self.batch_size,
@@ -178,7 +211,8 @@ class Reproduction:
             suite=suite.name, suite_version=suite.version, protocol=suite.metrics[0], setting=setting,
             scale=self.scale, metrics=metrics, per_dataset=per_dataset, backbone=run.backbone or self.exp.backbone,
             pretrain_data=run.pretrain_data, model_identity=identity,
-            note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else ""),
+            note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else "")
+            + (f", training seed {run.seed}" if run.seed is not None else ""),
         )))
 
     # ------------------------------------------------------------------ all
@@ -207,7 +241,7 @@ class Reproduction:
             self.model_dirs[run.key] = self.pretrain(run)
             rows[run.key] = {"run": run.key, "row": run.row, "pretrain_data": run.pretrain_data,
                              "model": run.model or self.exp.model, "cost": self.costs[run.key],
-                             "config": run.config.name}
+                             "config": run.config.name, "seed": run.config.seed, "arm": run.arm}
         for z in self.exp.zero_shot:
             rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite,
                                                                self.model_dirs[z.run], "zero-shot")

@@ -6,10 +6,16 @@ side 480–800 step 32 with long side ≤ 1333 (GLIP/ATSS); image-text pairs are
 multi-scaled nor flipped (flipping would contradict "left"/"right" in captions); the stored
 LR is the printed, rounded value (2.8e-4 = 1e-4·sqrt(128/16) ≈ 2.83e-4; set ``optim.lr_rule=sqrt``
 to recompute it from the batch). Loss weights α = 1 (centerness), β = 2 (GIoU), λ = 0.1: Table 1's
-values; the main text's α = 2, β = 1 contradicts it (method.md §2).
+values; the main text's α = 2, β = 1 contradicts it (method.md §2). Prompts are "name, definition"
+with definitions from ``<data root>/concept_dictionary.json`` (WordNet glosses of the training names
+and phrases, built by ``detclip-bench data make-dictionary``; also the grounding negatives, M = 100).
+MINI_T enriches from the mini world's ``vocabulary.json`` instead: that is its evaluation
+vocabulary, so it enriches prompts but is never sampled for grounding negatives.
 
 ``MINI_T`` is a ``replace`` of ``FULL_T`` that runs on 2 CPU cores in minutes on the mini world
-(paths relative to the mini-world root given at run time).
+(paths relative to the mini-world root given at run time); its model is ``detclipv2-mini`` with the
+variant's own settings. The full models start from ImageNet Swin and the CLIP text tower
+(docs/inits.md).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from reference_model.train.config import (
 )
 
 MULTISCALE_SHORT = tuple(range(480, 801, 32))
+CONCEPT_DICTIONARY = "concept_dictionary.json"  # under the data root (with_data_root anchors it)
 
 
 def _sources(det_batch: int) -> tuple[DataSourceConfig, ...]:
@@ -46,12 +53,15 @@ def _sources(det_batch: int) -> tuple[DataSourceConfig, ...]:
 def _full(variant: str, gpus: int, det_batch: int, lr: float) -> TrainConfig:
     return TrainConfig(
         name=f"table1-pretrain-{variant[-1]}",
-        model=ModelConfig(variant=f"detclipv2-swin-{variant[-1]}", drop_path=0.2, max_text_tokens=16,
-                          loss_center=1.0, loss_giou=2.0, loss_contrastive=0.1, label_smoothing=0.1),
+        model=ModelConfig.of(f"detclipv2-swin-{variant[-1]}", drop_path=0.2, max_text_tokens=16,
+                             loss_center=1.0, loss_giou=2.0, loss_contrastive=0.1, label_smoothing=0.1),
         data=_sources(det_batch),
         optim=OptimConfig(lr=lr, text_lr_mult=0.1, lr_rule="fixed", base_lr=1e-4, reference_batch=16,
                           betas=(0.9, 0.999), weight_decay=0.05),
         schedule=ScheduleConfig(kind="cosine", epochs=12, warmup_iters=1000),
+        # "name, definition" prompts [P] and grounding negatives [A]: WordNet glosses of the training names and
+        # phrases, never the LVIS list; built by `detclip-bench data make-dictionary` (docs/concept_dictionary.md)
+        concept_dictionary=CONCEPT_DICTIONARY,
         gpus=gpus,
         amp=True,
         grad_checkpointing=True,
@@ -65,7 +75,10 @@ FULL_L = _full("swin-l", gpus=64, det_batch=256, lr=4e-4)
 MINI_T = replace(
     FULL_T,
     name="table1-pretrain-mini",
-    model=replace(FULL_T.model, variant="detclipv2-mini", drop_path=0.0),
+    # mini ablations (Tables 4, 5 and the claim) compare arms: the same detection/grounding batches at
+    # the same LRs in every arm, box-free steps in between (HybridSampler's 'paired' plan)
+    sampler="paired",
+    model=ModelConfig.of("detclipv2-mini"),  # the variant's own defaults (drop_path 0.0, see variants.py)
     data=(
         DataSourceConfig("o365", "o365/annotations/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, 8,
                          (192, 160), (128, 144, 160), flip=True, concepts_per_image=150),

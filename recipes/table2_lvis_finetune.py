@@ -2,6 +2,8 @@
 
 Starts from a Table 1 checkpoint (``--model``); everything not listed follows pre-training
 (appendix B: "we follow most settings of pre-training"), so the loss weights are Table 1's.
+No concept dictionary: LVIS categories carry their own ``def`` fields, the same texts the LVIS
+suites prompt with.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import replace
 
 from detclip_bench.schema import DataKind
 from recipes.table1_pretrain import FULL_T, MULTISCALE_SHORT
-from reference_model.train.config import DataSourceConfig, OptimConfig, ScheduleConfig, TrainConfig
+from reference_model.train.config import DataSourceConfig, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig
 
 FULL = TrainConfig(
     name="table2-lvis-finetune",
@@ -28,7 +30,7 @@ FULL = TrainConfig(
 MINI = replace(
     FULL,
     name="table2-lvis-finetune-mini",
-    model=replace(FULL.model, variant="detclipv2-mini", drop_path=0.0),
+    model=ModelConfig.of("detclipv2-mini"),  # the variant's own defaults
     data=(replace(FULL.data[0], batch_size=8, size=(192, 160), multiscale_short=(128, 144, 160),
                   options=(("image_root", "coco"),)),),
     optim=replace(FULL.optim, lr=2e-4),

@@ -17,6 +17,8 @@ MINI_SIZES = (112, 128, 160, 192)
 
 CC3M_FULL = DataSourceConfig("cc3m", "cc3m", "img2dataset-wds", DataKind.IMAGE_TEXT, 6144, (320, 320), flip=False)
 CC3M_MINI = DataSourceConfig("cc3m", "cc/wds", "img2dataset-wds", DataKind.IMAGE_TEXT, 16, (160, 160), flip=False)
+CC12M_MINI = DataSourceConfig("cc12m", "cc/parquet", "img2dataset-parquet", DataKind.IMAGE_TEXT, 16, (160, 160),
+                              flip=False)
 
 
 def _experiment(scale: str) -> Experiment:

@@ -35,7 +35,11 @@ class Prediction:
 
 @runtime_checkable
 class Detector(Protocol):
-    """A model that can be evaluated on any suite."""
+    """A model that can be evaluated on any suite.
+
+    Optional, not part of the protocol: a ``provenance()`` method returning a JSON-able dict (e.g.
+    which parts started from random weights); suites copy it into results.json as ``model_provenance``.
+    """
 
     name: str
 
@@ -49,4 +53,5 @@ class Detector(Protocol):
         prompts: Sequence[str],
         *,
         max_dets_per_image: int = 100,
+        score_thresh: float | None = None,  # drop detections scoring at or below it (None: the model's own)
     ) -> list[Prediction]: ...

@@ -269,12 +269,16 @@ class HFDetector:
         return select_topk(blocks, k)
 
     @torch.inference_mode()
-    def predict(self, images: Sequence, prompts: Sequence[str], *, max_dets_per_image: int = 100) -> list[Prediction]:
+    def predict(self, images: Sequence, prompts: Sequence[str], *, max_dets_per_image: int = 100,
+                score_thresh: float | None = None) -> list[Prediction]:
         prompts = check_prompts(prompts)
         state = self._encode_prompts(prompts)
         results: list[Prediction | None] = [None] * len(images)
         for batch in iter_image_batches(images, self._preprocess, self.options.batch_size, self.options.device):
             for index, size, blocks in zip(batch.indices, batch.sizes, self._score_batch(batch, state), strict=True):
                 boxes, scores, labels = self._select(blocks, max_dets_per_image)
+                if score_thresh is not None:
+                    above = scores > score_thresh
+                    boxes, scores, labels = boxes[above], scores[above], labels[above]
                 results[index] = make_prediction(boxes, scores, labels, size)
         return results  # type: ignore[return-value]

@@ -1,6 +1,6 @@
 """Serve the FiftyOne App on loopback only, and always shut it down.
 
-The trap (ecosystem.md §1): if the launching Python dies by SIGTERM, the App's server processes
+The trap (docs/analysis.md, ``--launch``): if the launching Python dies by SIGTERM, the App's server processes
 are orphaned and keep the port. :func:`serving` closes the session in ``finally`` and turns
 SIGTERM into a normal exit, so ``session.close()`` always runs.
 """

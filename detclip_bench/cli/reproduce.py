@@ -25,7 +25,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data-root", default=None, help="data root (full scale: required; mini: OUT/mini_world)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass in evaluation")
-    p.add_argument("--seed", type=int, default=0, help="mini-world seed")
+    p.add_argument("--seed", type=int, default=0, help="mini-world seed (the generated data; see --train-seeds)")
+    p.add_argument("--train-seeds", type=int, nargs="+", default=None, metavar="N",
+                   help="training seeds (model initialisation and batch order); every pre-training run is "
+                        "repeated per seed (default: the table's own, e.g. 0 1 for the mini claims)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of every training config, e.g. schedule.epochs=1 (smoke runs)")
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these suite members")
@@ -57,20 +60,21 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recipes import get_experiment
+    from recipes.reproduce import Reproduction, plan_overrides
 
-    try:
-        exp = get_experiment(args.table, args.scale)
-    except (KeyError, ValueError) as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
     logging.getLogger("detclip_bench").setLevel(logging.INFO)
     out = Path(args.out)
     t0 = time.perf_counter()
-    root = _data_root(args, out)
-
-    from recipes.reproduce import Reproduction
-
-    repro = Reproduction(exp, args.scale, root, out, device=args.device, batch_size=args.batch_size,
+    try:
+        exp = get_experiment(args.table, args.scale)
+        seeds = tuple(args.train_seeds or exp.seeds)
+        if seeds:
+            exp = exp.with_seeds(seeds)
+        plan_overrides(exp, tuple(args.overrides))  # every --set checked before any data or model work
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    repro = Reproduction(exp, args.scale, _data_root(args, out), out, device=args.device, batch_size=args.batch_size,
                          overrides=tuple(args.overrides), members=args.members)
     report = repro.run()
     if not repro.ctx.is_main:
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots)
     minutes = (time.perf_counter() - t0) / 60
     print(Path(paths["table"]).read_text())
+    if paths["paired"]:
+        print(Path(paths["paired"]).read_text())
     print(f"{exp.name}: done in {minutes:.1f} min — table {paths['table']}, leaderboard {paths['leaderboard']}")
     return 0
 
@@ -87,6 +93,7 @@ def publish(report: dict, results: list, out, paper_table_id: str, plots: bool =
     from leaderboards.paper import load_paper_tables
     from leaderboards.render import write_leaderboard
     from leaderboards.results import add_result
+    from recipes.paired_report import write_paired_report
     from recipes.paper_layout import write_table
 
     tables = {t.id: t for t in load_paper_tables()}
@@ -94,4 +101,5 @@ def publish(report: dict, results: list, out, paper_table_id: str, plots: bool =
     entries = [r.to_entry(str(add_result(r, out / "results"))) for _, r in results]
     table = write_table(report, results, out, paper)
     board = write_leaderboard(out / "leaderboard", [paper] if paper else [], entries, plots=plots)
-    return {"table": table["markdown"], "leaderboard": board["markdown"]}
+    paired = write_paired_report(report, out, plots=plots)
+    return {"table": table["markdown"], "leaderboard": board["markdown"], "paired": paired}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from detclip_bench.datasets.base import StreamSource
 from detclip_bench.datasets.image_text import image_text_sample
-from detclip_bench.datasets.webdataset_tars import list_shards
+from detclip_bench.datasets.webdataset_tars import img2dataset_declared_size, list_shards
 from detclip_bench.errors import DataError
 from detclip_bench.schema import DataKind, Sample
 
@@ -32,6 +32,9 @@ class Img2DatasetParquet(StreamSource):
 
     def shards(self) -> list[str]:
         return self._shards
+
+    def declared_size(self) -> int | None:
+        return img2dataset_declared_size(self._shards)
 
     def iter_shard(self, shard: str, part: tuple[int, int] = (0, 1)) -> Iterator[Sample]:
         import pyarrow as pa

@@ -59,7 +59,9 @@ class MdetrGrounding(CocoDetection):
         return self._flickr_default
 
     def vocabulary(self) -> tuple[Concept, ...]:
-        return ()  # grounding concepts are per-caption phrases (the json's categories are placeholders)
+        # grounding concepts are per-caption phrases (the json's categories are placeholders); a trainer
+        # draws grounding negatives from a training concept dictionary (docs/concept_dictionary.md)
+        return ()
 
     def image_path(self, i: int) -> Path:
         source = self.index.image_str("data_source", i)

@@ -24,7 +24,7 @@ from detclip_bench.datasets.image_text import image_text_sample
 from detclip_bench.errors import DataError
 from detclip_bench.schema import DataKind, Sample
 
-__all__ = ["HubWebDataset", "Img2DatasetTars", "list_shards"]
+__all__ = ["HubWebDataset", "Img2DatasetTars", "img2dataset_declared_size", "list_shards"]
 
 
 def list_shards(path: Path, suffix: str) -> list[str]:
@@ -36,6 +36,18 @@ def list_shards(path: Path, suffix: str) -> list[str]:
     if not shards:
         raise DataError(str(path), "-", f"no *{suffix} shards in this folder")
     return shards
+
+
+def img2dataset_declared_size(shards: list[str]) -> int | None:
+    """Sum of img2dataset's ``successes`` over the shards' ``_stats.json`` sidecars (None if any is missing)."""
+    total = 0
+    for shard in shards:
+        stats = Path(shard).with_name(Path(shard).stem + "_stats.json")
+        try:
+            total += int(orjson.loads(stats.read_bytes())["successes"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+    return total
 
 
 def _meta(raw) -> dict:
@@ -61,15 +73,7 @@ class Img2DatasetTars(StreamSource):
         return self._shards
 
     def declared_size(self) -> int | None:
-        """Sum of img2dataset's ``successes`` over the shards' stats sidecars (None if any is missing)."""
-        total = 0
-        for shard in self._shards:
-            stats = Path(shard).with_name(Path(shard).stem + "_stats.json")
-            try:
-                total += int(orjson.loads(stats.read_bytes())["successes"])
-            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                return None
-        return total
+        return img2dataset_declared_size(self._shards)
 
     def iter_shard(self, shard: str, part: tuple[int, int] = (0, 1)) -> Iterator[Sample]:
         import webdataset as wds

@@ -100,7 +100,8 @@ def predict_target(
     path = cache_path(cache_dir, detector.identity(), suite, target) if cache_dir is not None else None
     if path is not None and path.is_file():
         arrays, meta = PredictionArrays.load(path)
-        if meta.get("prompt_hash") == prompt_hash and meta.get("max_dets_per_image") == suite.max_dets_per_image:
+        if meta.get("prompt_hash") == prompt_hash and meta.get("max_dets_per_image") == suite.max_dets_per_image \
+                and meta.get("score_threshold") == suite.score_threshold:
             log.info("%s [%s]: %d cached predictions from %s", target.member, target.split, len(arrays), path)
             return arrays, prompts
         log.info("%s: cache %s was made with other prompts or budget; recomputing", target.member, path)
@@ -114,7 +115,8 @@ def predict_target(
     for start in range(0, len(indices), batch_size):
         samples = [dataset[i] for i in indices[start:start + batch_size]]
         images = [s.load_image() for s in samples]
-        preds = detector.predict(images, prompts, max_dets_per_image=suite.max_dets_per_image)
+        preds = detector.predict(images, prompts, max_dets_per_image=suite.max_dets_per_image,
+                                 score_thresh=suite.score_threshold)
         for sample, pred in zip(samples, preds, strict=True):
             if len(pred.labels) and (pred.labels.min() < 0 or pred.labels.max() >= len(prompts)):
                 raise DataError(detector.name, sample.record_id, "detector returned a label outside the prompt list")
@@ -127,5 +129,6 @@ def predict_target(
         arrays = PredictionArrays.concat(dist.all_gather_object(arrays))
     if path is not None and dist.is_main_process():
         arrays.save(path, {"prompt_hash": prompt_hash, "max_dets_per_image": suite.max_dets_per_image,
+                           "score_threshold": suite.score_threshold,
                            "model": detector.name, "identity": detector.identity()})
     return arrays, prompts

@@ -1,8 +1,9 @@
 """Evaluate a detector on a suite: predict (or reuse cached predictions), score, aggregate, write.
 
-Outputs in ``out_dir``: ``results.json`` (suite manifest + version, model identity, git hash, every
-metric named by its protocol, per-member rows, the recomputed aggregate), ``results.md``, one
-``<member>-<protocol>.csv`` per-category table per member and protocol, and the one-line summary.
+Outputs in ``out_dir``: ``results.json`` (suite manifest + version, model identity, the model's own
+provenance record when it offers one, git hash, every metric named by its protocol, per-member rows,
+the recomputed aggregate), ``results.md``, one ``<member>-<protocol>.csv`` per-category table per
+member and protocol, and the one-line summary.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class SuiteResult:
     identity: str
     members: dict[str, dict[str, EvalResult]] = field(default_factory=dict)  # member -> protocol -> result
     prompts: dict[str, list[str]] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)  # the detector's own record of its weights (model_provenance)
 
     @property
     def primary(self) -> str:
@@ -62,6 +64,7 @@ class SuiteResult:
         return {
             "model": self.model,
             "model_identity": self.identity,
+            **({"model_provenance": self.provenance} if self.provenance else {}),
             **self.suite.manifest(),
             "aggregate": {"protocol": self.primary, "metrics": self.aggregate()},
             "members": {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()},
@@ -124,7 +127,7 @@ def evaluate_suite(
 ) -> SuiteResult | None:
     """Run ``detector`` on every member of ``suite``; returns the result on rank 0 (None elsewhere)."""
     suite.check_files(data_root, (split,))
-    result = SuiteResult(suite, detector.name, detector.identity())
+    result = SuiteResult(suite, detector.name, detector.identity(), provenance=model_provenance(detector))
     for target in suite.targets(data_root, split):
         arrays, prompts = predict_target(detector, suite, target, cache_dir=cache_dir, batch_size=batch_size,
                                          progress=progress)
@@ -138,6 +141,15 @@ def evaluate_suite(
     if out_dir is not None:
         write_results(result, out_dir)
     return result
+
+
+def model_provenance(detector: Detector) -> dict:
+    """A detector's optional ``provenance()`` dict (e.g. which towers started from random weights), else {}.
+
+    Optional and duck-typed so the core never needs to know a model's package.
+    """
+    hook = getattr(detector, "provenance", None)
+    return dict(hook()) if callable(hook) else {}
 
 
 def run_info() -> dict:

@@ -75,6 +75,9 @@ class Suite:
     mini: bool = False
     download: str = ""
     topk_per_category: int = 10000
+    # the score threshold asked of every model (None: the model's own); LVIS lowers it so Fixed AP's
+    # per-class pool of 10,000 detections is not starved of low-scoring rare-class boxes
+    score_threshold: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,7 @@ class Suite:
             "prompt_style": self.prompt_style,
             "max_dets_per_image": self.max_dets_per_image,
             "topk_per_category": self.topk_per_category,
+            "score_threshold": self.score_threshold,
             "aggregate_rule": self.aggregate,  # "single" | "mean"; results.json's "aggregate" holds the numbers
             "members": [{"name": m.name, "split": m.eval_split, "files": [list(c) for c in m.files[m.eval_split]]}
                         for m in self.members],

@@ -23,14 +23,34 @@ __all__ = [
     "classification_loss",
     "contrastive_loss",
     "cosine",
+    "max_cosine",
     "select_proposals",
     "word_region_scores",
 ]
 
 
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))  # fp16/bf16 → fp32, fp64 stays fp64
+
+
 def cosine(regions: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
-    """(…, D) × (M, D) → (…, M) cosine similarities."""
-    return F.normalize(regions.float(), dim=-1) @ F.normalize(texts.float(), dim=-1).T
+    """(…, D) × (M, D) → (…, M) cosine similarities (in fp32, or fp64 for fp64 inputs)."""
+    return F.normalize(_at_least_fp32(regions), dim=-1) @ F.normalize(_at_least_fp32(texts), dim=-1).T
+
+
+@torch.no_grad()
+def max_cosine(regions: torch.Tensor, texts: torch.Tensor, max_elements: int = 1 << 26) -> torch.Tensor:
+    """``cosine(regions, texts).amax(-1)`` in concept chunks, so a large batch concept list never
+    materialises the whole (…, M) fp32 similarity tensor."""
+    n = max(1, regions[..., 0].numel())
+    step = max(1, max_elements // n)
+    best = None
+    for start in range(0, texts.shape[0], step):
+        part = cosine(regions, texts[start : start + step]).amax(-1)
+        best = part if best is None else torch.maximum(best, part)
+    if best is None:
+        raise ValueError("max_cosine needs at least one text")
+    return best
 
 
 class RegionTextLogits(nn.Module):
@@ -84,7 +104,7 @@ def word_region_scores(
     sim = cosine(regions, texts)  # (N, k, M)
     sim = sim.masked_fill(~valid[..., None], float("-inf"))
     best = sim.amax(dim=1)  # (N, M): each concept's best region per image
-    weights = torch.zeros((len(caption_concepts), texts.shape[0]), device=texts.device)
+    weights = torch.zeros((len(caption_concepts), texts.shape[0]), dtype=best.dtype, device=texts.device)
     for c, rows in enumerate(caption_concepts):
         if not rows:
             raise ValueError(f"caption {c} has no concepts")

@@ -16,9 +16,17 @@ __all__ = ["atss_assign", "centerness_targets"]
 
 
 def atss_assign(
-    anchors_per_level: list[torch.Tensor], gt_boxes: torch.Tensor, topk: int = 9, eps: float = 0.01
+    anchors_per_level: list[torch.Tensor],
+    gt_boxes: torch.Tensor,
+    topk: int = 9,
+    eps: float = 0.01,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Matched ground-truth index for every anchor (all levels concatenated); -1 = background."""
+    """Matched ground-truth index for every anchor (all levels concatenated); -1 = background.
+
+    ``valid`` (K,) bool excludes anchors (centred in batch padding) from the candidates, like
+    mmdetection's valid flags; they stay background.
+    """
     anchors = torch.cat(anchors_per_level)
     num_anchors, num_gt = len(anchors), len(gt_boxes)
     matched = torch.full((num_anchors,), -1, dtype=torch.long, device=anchors.device)
@@ -28,13 +36,19 @@ def atss_assign(
     anchor_ctr = (anchors[:, :2] + anchors[:, 2:]) / 2
     gt_ctr = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
     dist = torch.cdist(anchor_ctr, gt_ctr)  # (A, G)
+    if valid is not None:
+        dist = dist.masked_fill(~valid[:, None], float("inf"))
 
     candidates, start = [], 0
     for level in anchors_per_level:
-        k = min(topk, len(level))
-        _, idx = dist[start : start + len(level)].topk(k, dim=0, largest=False)  # (k, G)
-        candidates.append(idx + start)
+        n_level = len(level) if valid is None else int(valid[start : start + len(level)].sum())
+        k = min(topk, n_level)
+        if k > 0:
+            _, idx = dist[start : start + len(level)].topk(k, dim=0, largest=False)  # (k, G)
+            candidates.append(idx + start)
         start += len(level)
+    if not candidates:
+        return matched
     cand = torch.cat(candidates)  # (C, G)
     cand_ious = ious.gather(0, cand)
     thresh = cand_ious.mean(0) + cand_ious.std(0, unbiased=True)  # mmdetection uses torch.std (unbiased)

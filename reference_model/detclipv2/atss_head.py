@@ -24,7 +24,7 @@ from torchvision.ops import DeformConv2d, generalized_box_iou_loss, sigmoid_foca
 
 from reference_model.detclipv2.alignment import RegionTextLogits
 from reference_model.detclipv2.assigner import atss_assign, centerness_targets
-from reference_model.detclipv2.box_coder import DeltaBoxCoder
+from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside
 from reference_model.detclipv2.distributed import mean_over_ranks
 
 __all__ = ["ATSSHead", "HeadOutputs", "Scale"]
@@ -142,18 +142,28 @@ class ATSSHead(nn.Module):
         focal_gamma: float = 2.0,
         box_loss: bool = True,
         center_loss: bool = True,
+        image_sizes: list[tuple[int, int]] | None = None,
+        negative_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Focal alignment loss on S vs the ATSS targets G, plus GIoU and centerness on positives.
 
         ``logits`` (B, K, M) scores every anchor against every batch concept; ``gt_labels`` index
         its columns. Normalised by the positive count averaged over ranks (mmdetection habit);
-        GIoU is weighted by the centerness target and normalised by its sum.
+        GIoU is weighted by the centerness target and normalised by its sum averaged over ranks,
+        clamped at 1 (mmdetection's ``bbox_avg_factor``).
+
+        ``image_sizes`` (h, w) per image: anchors centred in the batch padding are neither ATSS
+        candidates nor focal negatives (mmdetection's valid flags). ``negative_mask`` (B, M) bool:
+        where False, image b's unmatched anchors are not negatives for column m (federated LVIS
+        labels: a concept the image was not verified for); positives always count.
         """
         anchors = torch.cat(anchors_per_level)
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp16/bf16 → fp32; fp64 stays
         targets = torch.zeros_like(logits)
+        inside = None if image_sizes is None else anchors_inside(anchors, image_sizes)
         pos_img, pos_anchor, pos_gt_boxes = [], [], []
         for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels, strict=True)):
-            matched = atss_assign(anchors_per_level, boxes, topk)
+            matched = atss_assign(anchors_per_level, boxes, topk, valid=None if inside is None else inside[i])
             pos = torch.nonzero(matched >= 0).squeeze(1)
             targets[i, pos, labels[matched[pos]]] = 1.0
             pos_img.append(torch.full_like(pos, i))
@@ -162,12 +172,17 @@ class ATSSHead(nn.Module):
         img_idx, anchor_idx, matched_boxes = torch.cat(pos_img), torch.cat(pos_anchor), torch.cat(pos_gt_boxes)
         num_pos = mean_over_ranks(torch.tensor(float(len(anchor_idx)), device=logits.device)).clamp(min=1.0)
 
-        losses = {
-            "loss_align": sigmoid_focal_loss(
-                logits.float(), targets, alpha=focal_alpha, gamma=focal_gamma, reduction="sum"
-            )
-            / num_pos
-        }
+        if inside is None and negative_mask is None:
+            focal = sigmoid_focal_loss(logits, targets, alpha=focal_alpha, gamma=focal_gamma, reduction="sum")
+        else:
+            counted = torch.ones_like(targets, dtype=torch.bool)
+            if negative_mask is not None:
+                counted = (targets > 0) | negative_mask[:, None, :].to(targets.device)
+            if inside is not None:
+                counted = counted & inside[:, :, None]
+            focal = sigmoid_focal_loss(logits, targets, alpha=focal_alpha, gamma=focal_gamma, reduction="none")
+            focal = torch.where(counted, focal, torch.zeros_like(focal)).sum()
+        losses = {"loss_align": focal / num_pos}
         if not (box_loss or center_loss):
             return losses
         pos_anchors = anchors[anchor_idx]
@@ -176,7 +191,7 @@ class ATSSHead(nn.Module):
         if box_loss:
             pred_boxes = coder.decode(outputs.deltas[img_idx, anchor_idx], pos_anchors)
             giou = generalized_box_iou_loss(pred_boxes, matched_boxes, reduction="none")
-            weight_sum = mean_over_ranks(ctr_target.sum()).clamp(min=1e-6)
+            weight_sum = mean_over_ranks(ctr_target.sum()).clamp(min=1.0)  # mmdetection clamps at 1
             losses["loss_giou"] = (giou * ctr_target).sum() / weight_sum
         if center_loss:
             bce = F.binary_cross_entropy_with_logits(

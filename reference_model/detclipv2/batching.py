@@ -9,6 +9,7 @@ repeating a positive's name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -18,7 +19,7 @@ from PIL import Image
 
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, Sample
-from reference_model.detclipv2.concept_dictionary import ConceptDictionary
+from reference_model.detclipv2.concept_dictionary import ConceptDictionary, concept_variants
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -62,6 +63,11 @@ class TrainBatch:
     labels: list[torch.Tensor] = field(default_factory=list)  # (N_i,) indices into concepts
     caption_concepts: list[list[int]] = field(default_factory=list)  # image-text / classification
     record_ids: list[str] = field(default_factory=list)
+    # per image: prompts whose unmatched anchors are focal negatives (federated LVIS labels);
+    # None (or an empty list) = every column, i.e. exhaustively annotated data such as O365
+    verified_negatives: list[frozenset[str] | None] = field(default_factory=list)
+    concepts_per_image: list[int] = field(default_factory=list)  # M of each image (logged per step)
+    defined_per_image: list[int] = field(default_factory=list)  # how many of them carry a definition
 
     def to(self, device: torch.device | str) -> TrainBatch:
         return replace(
@@ -81,9 +87,30 @@ def resize_scale(width: int, height: int, size: tuple[int, int]) -> float:
     return min(short / min(width, height), long_max / max(width, height))
 
 
+def load_for_resize(sample: Sample, size: tuple[int, int], draft: bool) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded image and its stored ``(width, height)``, before the keep-ratio resize to ``size``.
+
+    With ``draft`` a JPEG is decoded by DCT scaling at 1/2, 1/4 or 1/8 of its stored size, the
+    smallest of those still at least the resize target (PIL's draft never goes below the size it
+    is asked for), so resizing it gives the same target size as the full decode. The returned
+    size is always the stored one: the target and the box scaling are computed from it.
+    """
+    header: list[tuple[int, int]] = []
+
+    def target(w0: int, h0: int) -> tuple[int, int]:
+        header.append((w0, h0))
+        scale = resize_scale(w0, h0, size)
+        return max(1, round(w0 * scale)), max(1, round(h0 * scale))
+
+    img = sample.load_image(draft=target if draft else None)
+    return img, (header[0] if header else img.size)
+
+
 def to_tensor(img: Image.Image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
-    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    # uint8 HWC → float CHW in one pass, then in place: the same operations as (x / 255 - mean) / std, bit for bit
+    x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+    x = x.to(torch.float32, memory_format=torch.contiguous_format)
+    return x.div_(255.0).sub_(torch.tensor(mean)[:, None, None]).div_(torch.tensor(std)[:, None, None])
 
 
 def pad_stack(tensors: list[torch.Tensor], divisor: int, min_hw: tuple[int, int] = (0, 0)) -> torch.Tensor:
@@ -91,10 +118,22 @@ def pad_stack(tensors: list[torch.Tensor], divisor: int, min_hw: tuple[int, int]
     h = max(min_hw[0], *(t.shape[1] for t in tensors))
     w = max(min_hw[1], *(t.shape[2] for t in tensors))
     h, w = -(-h // divisor) * divisor, -(-w // divisor) * divisor
-    out = torch.zeros((len(tensors), 3, h, w))
+    out = _batch_buffer((len(tensors), 3, h, w))
     for i, t in enumerate(tensors):
         out[i, :, : t.shape[1], : t.shape[2]] = t
+        out[i, :, : t.shape[1], t.shape[2] :] = 0
+        out[i, :, t.shape[1] :, :] = 0
     return out
+
+
+def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised float tensor; in a DataLoader worker it lives in shared memory from the start,
+    so handing the batch to the main process does not copy it once more (torch's default_collate
+    does the same)."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape)
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * 4)
+    return torch.empty(0).set_(storage, 0, shape)
 
 
 class _ConceptTable:
@@ -108,20 +147,46 @@ class _ConceptTable:
 
 
 def _sample_negatives(
-    vocabulary: Sequence[Concept], positives: Sequence[Concept], count: int, rng: np.random.Generator
-) -> list[str]:
+    vocabulary: Sequence[Concept], positives: Sequence[Concept], count: int, rng: np.random.Generator,
+    exclude_variants: bool = False,
+) -> list[Concept]:
+    """Up to ``count`` concepts of ``vocabulary`` in random order, never a positive's name or prompt.
+
+    ``exclude_variants`` (grounding, negatives from a concept dictionary): also never a plural/singular
+    or article variant of a positive phrase, nor anything sharing its head noun ("dog", "brown dogs"
+    for the positive "a red dog"), since those are likely present in the image.
+    """
     if count <= 0 or not vocabulary:
         return []
     taken = {c.name.lower() for c in positives} | {c.prompt() for c in positives}
+    variants = frozenset().union(*(concept_variants(c.name) for c in positives)) if exclude_variants else None
     order = rng.permutation(len(vocabulary))
-    out: list[str] = []
+    out: list[Concept] = []
     for i in order:
         c = vocabulary[int(i)]
-        if c.name.lower() not in taken and c.prompt() not in taken:
-            out.append(c.prompt())
+        if c.name.lower() not in taken and c.prompt() not in taken and (
+                variants is None or not variants & concept_variants(c.name)):
+            out.append(c)
             if len(out) == count:
                 break
     return out
+
+
+FEDERATED_META = "neg_category_ids"  # LVIS-style samples carry it (and not_exhaustive_category_ids)
+
+
+def _federated_labels(sample: Sample, vocabulary: Sequence[Concept]) -> tuple[list[Concept], frozenset[str]]:
+    """An LVIS image's verified-absent concepts (its ``neg_category_ids``, the only negatives it
+    samples) and the prompts whose unmatched anchors may be focal negatives: those plus its
+    positives, except positives in ``not_exhaustive_category_ids`` (other instances may be
+    unlabelled). Categories the image was never checked for are neither. Our choice, after the
+    federated protocol's intent; see docs/distributed_and_losses.md."""
+    by_id = {c.category_id: c for c in vocabulary if c.category_id is not None}
+    negatives = [by_id[int(i)] for i in sample.meta.get(FEDERATED_META, ()) if int(i) in by_id]
+    not_exhaustive = {int(i) for i in sample.meta.get("not_exhaustive_category_ids", ())}
+    counted = {c.prompt() for c in negatives}
+    counted |= {c.prompt() for c in sample.concepts if c.category_id is None or c.category_id not in not_exhaustive}
+    return negatives, frozenset(counted)
 
 
 def collate_train(
@@ -145,6 +210,9 @@ def collate_train(
     square = kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION)
     table = _ConceptTable()
     images, sizes, boxes, labels, caption_concepts = [], [], [], [], []
+    verified: list[frozenset[str] | None] = []
+    image_concepts: list[int] = []  # M of each image: positives + sampled negatives (caption: its concepts)
+    defined: list[int] = []  # of those, how many carry a definition (box-supervised and classification kinds)
     if kind is DataKind.IMAGE_TEXT and noun_phrases is None:
         from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 
@@ -156,9 +224,9 @@ def collate_train(
             s = replace(s, concepts=dictionary.enrich_all(s.concepts))
         if s.kind is not kind:
             raise DataError(s.source, s.record_id, f"{s.kind.value} sample in a {kind.value} batch")
-        img = s.load_image()
-        w0, h0 = img.size
         short = int(rng.choice(spec.multiscale_short)) if spec.multiscale_short else spec.size[1]
+        # image-text / classification: decode JPEGs at a reduced (draft) size, never below the target
+        img, (w0, h0) = load_for_resize(s, (spec.size[0], short), draft=square)
         scale = resize_scale(w0, h0, (spec.size[0], short))
         w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
         img = img.resize((w, h), Image.BILINEAR)
@@ -178,8 +246,15 @@ def collate_train(
             local = [table.add(c.prompt()) for c in s.concepts]
             lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
             present = list(s.concepts)
-            for neg in _sample_negatives(vocabulary, present, spec.concepts_per_image - len(present), rng):
-                table.add(neg)
+            federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
+            pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent only
+            negatives = _sample_negatives(pool, present, spec.concepts_per_image - len(present), rng,
+                                          exclude_variants=kind is DataKind.GROUNDING)
+            for neg in negatives:
+                table.add(neg.prompt())
+            image_concepts.append(len(present) + len(negatives))
+            defined.append(sum(bool(c.definition) for c in (*present, *negatives)))
+            verified.append(None if federated is None else federated[1])
             boxes.append(b[keep].float())
             labels.append(lab[keep])
         elif kind is DataKind.IMAGE_TEXT:
@@ -188,11 +263,15 @@ def collate_train(
                 phrases = [dictionary.phrase_prompt(p) for p in phrases]
             phrases = [*phrases, s.caption]
             caption_concepts.append(list(dict.fromkeys(table.add(p) for p in phrases)))
+            image_concepts.append(len(caption_concepts[-1]))
         else:  # classification: the class, then sampled other classes for the CE denominator
             (concept,) = s.concepts
             caption_concepts.append([table.add(concept.prompt())])
-            for neg in _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng):
-                table.add(neg)
+            negatives = _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng)
+            for neg in negatives:
+                table.add(neg.prompt())
+            image_concepts.append(1 + len(negatives))
+            defined.append(sum(bool(c.definition) for c in (concept, *negatives)))
     return TrainBatch(
         kind=kind,
         # image-text / classification inputs are fixed S×S squares [P] (aspect kept, padded [I])
@@ -203,4 +282,7 @@ def collate_train(
         labels=labels,
         caption_concepts=caption_concepts,
         record_ids=[s.record_id for s in samples],
+        verified_negatives=verified,
+        concepts_per_image=image_concepts,
+        defined_per_image=defined,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torchvision.models.detection._utils import BoxCoder
 
-__all__ = ["DeltaBoxCoder", "make_anchors"]
+__all__ = ["DeltaBoxCoder", "anchors_inside", "make_anchors"]
 
 
 class DeltaBoxCoder:
@@ -45,3 +45,14 @@ def make_anchors(
         centers = torch.stack([cx, cy, cx, cy], dim=-1).reshape(-1, 4)
         out.append(centers + torch.tensor([-half, -half, half, half], device=device))
     return out
+
+
+def anchors_inside(anchors: torch.Tensor, image_sizes, device: torch.device | str | None = None) -> torch.Tensor:
+    """(B, K) bool: anchor k's centre lies inside image b's own resized region (not the padding).
+
+    ``anchors`` (K, 4) xyxy, all levels concatenated; ``image_sizes`` (B) of (h, w) as in
+    ``TrainBatch.image_sizes``.
+    """
+    centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+    sizes = torch.as_tensor(image_sizes, dtype=centres.dtype, device=device or anchors.device).reshape(-1, 2)
+    return (centres[None, :, 0] < sizes[:, 1:2]) & (centres[None, :, 1] < sizes[:, 0:1])

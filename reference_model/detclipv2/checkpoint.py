@@ -19,7 +19,7 @@ __all__ = ["CONFIG_NAME", "TEXT_DIR", "WEIGHTS_NAME", "load_pretrained", "resolv
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 TEXT_DIR = "text"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: backbone_init/text_init replace the old weight fields (1 is still read, see from_dict)
 
 
 def save_pretrained(model, directory) -> None:

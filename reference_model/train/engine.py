@@ -39,17 +39,64 @@ from reference_model.train.optim import build_optimizer
 from reference_model.train.sampler import HybridSampler
 from reference_model.train.schedule import build_scheduler, group_lrs
 
-__all__ = ["EpochCallback", "Trainer", "lr_batch_size"]
+__all__ = ["EpochCallback", "Trainer", "lr_batch_size", "warn_missing_definitions", "warn_small_contrastive_batches"]
 
 log = logging.getLogger("detclip_bench.train")
+
+BOX_SUPERVISED = (DataKind.DETECTION, DataKind.GROUNDING)
 
 EpochCallback = Callable[["Trainer", int], bool]  # (trainer, finished epoch) -> stop?
 
 
 def lr_batch_size(cfg: TrainConfig) -> int:
     """The batch the square-root rule uses: the detection/grounding global batch (appendix B)."""
-    boxed = [d.batch_size for d in cfg.data if d.kind in (DataKind.DETECTION, DataKind.GROUNDING)]
+    boxed = [d.batch_size for d in cfg.data if d.kind in BOX_SUPERVISED]
     return max(boxed) if boxed else cfg.data[0].batch_size
+
+
+def warn_small_contrastive_batches(cfg: TrainConfig, world_size: int) -> list[str]:
+    """Warn (once per source) where gradient accumulation shrinks an image-text contrastive batch.
+
+    The contrastive loss of one micro-batch only sees the images gathered in that forward pass as
+    negatives: ``micro_batch`` × world size, not the configured global batch. Returns the warnings.
+    """
+    messages = []
+    for source in cfg.data:
+        if source.kind is not DataKind.IMAGE_TEXT or not source.micro_batch:
+            continue
+        per_rank = source.batch_size // max(1, world_size)
+        if source.micro_batch >= per_rank:
+            continue
+        effective = source.micro_batch * world_size
+        messages.append(
+            f"data source {source.name!r}: gradient accumulation shrinks the image-text contrastive batch to "
+            f"micro_batch {source.micro_batch} x world {world_size} = {effective} images (negatives per caption), "
+            f"not the configured global batch {source.batch_size}; the loss is not the global-batch loss. Raise "
+            f"micro_batch (memory permitting, e.g. with grad_checkpointing) or use more GPUs."
+        )
+    for message in messages:
+        log.warning(message)
+    return messages
+
+
+def warn_missing_definitions(cfg: TrainConfig) -> list[str]:
+    """Warn when a run without a concept dictionary trains detection/grounding prompts as bare names.
+
+    DetCLIPv2 prompts "name, definition" in training and testing, and the LVIS suites evaluate with
+    LVIS definitions. LVIS training data ships its own, and ODinW is evaluated with its names verbatim,
+    so runs on those alone need no dictionary."""
+    if cfg.concept_dictionary:
+        return []
+    bare = [s.name for s in cfg.data if s.kind is DataKind.GROUNDING or (s.kind is DataKind.DETECTION and
+                                                                         s.format not in ("lvis", "odinw"))]
+    if not bare:
+        return []
+    message = (f"{cfg.name}: no concept_dictionary configured, so data sources {', '.join(map(repr, bare))} train "
+               "with bare-name prompts (and grounding images get no sampled negatives) while evaluation prompts "
+               "(LVIS) carry definitions; build one with `detclip-bench data make-dictionary` "
+               "(docs/concept_dictionary.md) and set concept_dictionary")
+    log.warning(message)
+    return [message]
 
 
 def _step_seed(*parts: int) -> int:
@@ -75,6 +122,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
 
         self.model = model.to(self.ctx.device)
+        if self.ctx.is_main and hasattr(model, "init_summary"):  # where the weights started, in every run's log
+            log.info("%s: model %s, initial weights %s", cfg.name, getattr(model, "name", type(model).__name__),
+                     model.init_summary())
         if cfg.grad_checkpointing:
             if not hasattr(model, "set_grad_checkpointing"):
                 raise ValueError("grad_checkpointing=True but the model has no set_grad_checkpointing()")
@@ -83,10 +133,20 @@ class Trainer:
 
         lengths = [source_length(d, s) for d, s in zip(datasets, cfg.data, strict=True)]
         self.sampler = HybridSampler(lengths, [s.batch_size for s in cfg.data], [s.repeat for s in cfg.data],
-                                     schedule=cfg.sampler, seed=cfg.seed)
-        collate = collate or DetCLIPv2Collator(cfg.concept_dictionary)
+                                     schedule=cfg.sampler, seed=cfg.seed, names=[s.name for s in cfg.data],
+                                     anchored=[s.kind in BOX_SUPERVISED for s in cfg.data],
+                                     steps=[s.steps_per_epoch for s in cfg.data])
+        if collate is None:
+            np_model = getattr(getattr(model, "config", None), "noun_phrase_model", None)
+            collate = DetCLIPv2Collator(cfg.concept_dictionary, noun_phrase_model=np_model)
+        if isinstance(collate, DetCLIPv2Collator):
+            collate.dictionary()  # a missing dictionary fails here (naming the command that builds it), not mid-epoch
+            if self.ctx.is_main:
+                warn_missing_definitions(cfg)
         self.loader = HybridLoader(datasets, cfg.data, self.sampler, collate=collate, rank=self.ctx.rank,
                                    world_size=self.ctx.world_size, seed=cfg.seed, num_workers=cfg.num_workers)
+        if self.ctx.is_main:
+            warn_small_contrastive_batches(cfg, self.ctx.world_size)
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.steps_per_epoch * cfg.schedule.epochs
         if cfg.schedule.max_steps:
@@ -94,7 +154,10 @@ class Trainer:
 
         self.optimizer = build_optimizer(self.model, cfg.optim, lr_batch_size(cfg))
         min_lr = cfg.early_stop.min_lr if cfg.schedule.kind == "auto_step" and cfg.early_stop else 0.0
-        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, min_lr=min_lr)
+        # a 'paired' plan's box-free steps hold the schedule still: it runs over the anchored steps only
+        anchored_share = self.sampler.anchored_steps_per_epoch() / self.steps_per_epoch
+        self.schedule_steps = max(1, round(self.total_steps * anchored_share))
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.schedule_steps, min_lr=min_lr)
         amp_on_cuda = cfg.amp and self.ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=amp_on_cuda)
         self.autocast_dtype = torch.float16 if self.ctx.device.type == "cuda" else torch.bfloat16
@@ -102,8 +165,10 @@ class Trainer:
         self.epoch = 0  # current epoch
         self.stopped_early = False
         self.extra_state: dict[str, Any] = {}  # name -> object with state_dict/load_state_dict
+        self.extra_state["loader"] = self.loader  # stream reader layout, checked on resume
         self._cursor = (0, 0)  # (epoch, position) of the next step to run; the loader may prefetch past it
         self._tb = None
+        self._logged_sources: set[str] = set()
 
     # ------------------------------------------------------------------ state
 
@@ -173,7 +238,8 @@ class Trainer:
         n = len(batch.micro)
         sums: dict[str, float] = {}
         for i, micro in enumerate(batch.micro):
-            torch.manual_seed(_step_seed(self.cfg.seed, batch.epoch, batch.position, self.ctx.rank, i))
+            torch.manual_seed(_step_seed(self.cfg.seed, batch.epoch, *(batch.seed_key or (batch.position,)),
+                                         self.ctx.rank, i))
             if hasattr(micro, "to"):
                 micro = micro.to(self.ctx.device)
             sync = i == n - 1 or not self.ctx.distributed
@@ -200,20 +266,25 @@ class Trainer:
         dist.all_reduce(t)
         return {k: float(v) / self.ctx.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
-    def _optimizer_step(self) -> None:
+    def _optimizer_step(self, anchored: bool = True) -> None:
         if self.cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        if anchored:
+            self.scheduler.step()
 
     def _log(self, batch: StepBatch, losses: dict[str, float], lrs: dict[str, float], seconds: float) -> None:
         if not self.ctx.is_main:
             return
         record = {"step": self.step, "epoch": batch.epoch, "position": batch.position, "source": batch.source,
                   "kind": batch.kind.value, **losses, "lr": lrs, "seconds": round(seconds, 4)}
+        if batch.source not in self._logged_sources:  # each source's first step in the run log, facts included
+            self._logged_sources.add(batch.source)
+            log.info("first %s step (source %s): %s", batch.kind.value, batch.source,
+                     ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
         if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
             with open(self.metrics_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -252,7 +323,7 @@ class Trainer:
             t0 = time.perf_counter()
             lrs = {k: float(v) for k, v in group_lrs(self.scheduler, after_warmup=False).items()}
             losses = self._forward_backward(batch)
-            self._optimizer_step()
+            self._optimizer_step(anchored=batch.anchored)
             self.step += 1
             self.epoch = batch.epoch
             at_end = batch.position + 1 == self.steps_per_epoch

@@ -1,9 +1,13 @@
 """AdamW with the paper's parameter groups and the square-root LR scaling rule.
 
-Groups: the text encoder (parameters named ``text_encoder.*``) trains at ``lr * text_lr_mult``
-to keep its pre-trained language knowledge (appendix B); everything else at ``lr``. With
-``no_decay_norm_bias`` every 1-D parameter (norm weights, biases, logit scale/bias) is exempt
-from weight decay, the mmdet/timm habit; this gives up to four groups, each tagged with its
+Groups: the *pretrained* text transformer trains at ``lr * text_lr_mult`` to keep its language
+knowledge (appendix B); everything else at ``lr``, including the newly created text projection and a
+tower that started from random weights (nothing to preserve there). A ``text_encoder`` module says
+which of its parameters are pretrained through ``pretrained_prefixes``; one without that attribute
+counts as pretrained as a whole. With ``no_decay_norm_bias`` every 1-D parameter (norm weights,
+biases, logit scale/bias) is exempt from weight decay, the mmdet/timm habit, and so are the
+parameters named in ``no_decay_names`` (Swin's relative-position bias tables and absolute position
+embedding, as mmdetection's Swin configs do); this gives up to four groups, each tagged with its
 ``name`` so logs and tests can find it.
 """
 
@@ -41,15 +45,33 @@ def _strip_wrappers(name: str) -> str:
     return name
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    for attr in ("module", "_orig_mod"):  # DDP, torch.compile
+        while isinstance(getattr(model, attr, None), nn.Module):
+            model = getattr(model, attr)
+    return model
+
+
+def pretrained_text_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Full parameter-name prefixes (wrappers stripped) that train at the text LR."""
+    encoder = getattr(_unwrap(model), TEXT_PREFIX.rstrip("."), None)
+    own = getattr(encoder, "pretrained_prefixes", None)
+    if own is None:
+        return (TEXT_PREFIX,)
+    return tuple(TEXT_PREFIX + p for p in own)
+
+
 def param_groups(model: nn.Module, cfg: OptimConfig, batch_size: int) -> list[dict]:
     """Parameter groups with ``name``, ``lr`` and ``weight_decay`` set; frozen parameters are left out."""
     lr, text_lr = peak_lrs(cfg, batch_size)
+    text_prefixes = pretrained_text_prefixes(model)
     buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_text = _strip_wrappers(name).startswith(TEXT_PREFIX)
-        no_decay = cfg.no_decay_norm_bias and param.ndim <= 1
+        name = _strip_wrappers(name)
+        is_text = bool(text_prefixes) and name.startswith(text_prefixes)
+        no_decay = (cfg.no_decay_norm_bias and param.ndim <= 1) or name.rsplit(".", 1)[-1] in cfg.no_decay_names
         buckets.setdefault((is_text, no_decay), []).append(param)
     groups = []
     for (is_text, no_decay), params in sorted(buckets.items()):

@@ -9,6 +9,13 @@ The schedule across kinds is not stated; ours is a named config:
   source's own permutation), and the per-source iteration list is shuffled.
 * ``each_once_interleaved``: the same iterations, spread evenly in a fixed order
   (source ``s``'s ``i``-th iteration sits at ``(i + 0.5) / n_s`` of the epoch).
+* ``paired``: for ablations that add a box-free data kind (image-text, classification). The
+  *anchored* sources (detection, grounding) are planned exactly as if they were alone: each
+  source's permutation comes from its own generator keyed by its name, their order from a
+  generator that never sees the other sources. The box-free steps are spread evenly between
+  them, and they carry ``anchored=False`` so the trainer holds the LR schedule still on them.
+  Two runs that differ only in their box-free sources therefore see the same detection and
+  grounding batches, in the same order, with the same augmentation seeds (``seed_key``).
 
 Resumable mid-epoch: every random choice of epoch ``e`` comes from
 ``np.random.default_rng([seed, e])``, so the state is just ``(epoch, position)`` and a resumed
@@ -17,6 +24,7 @@ run rebuilds exactly the same order.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +40,11 @@ class PlannedStep:
     position: int  # index of this iteration within the epoch
     source: int  # index into the sampler's sources
     indices: np.ndarray  # the global batch: dataset indices (or stream offsets) of this source
+    anchored: bool = True  # drives the LR schedule (False: a box-free step of a ``paired`` plan)
+    seed_key: tuple[int, ...] = ()  # seeds this step's augmentation and dropout; () = (position,)
+
+    def rng_key(self) -> tuple[int, ...]:
+        return self.seed_key or (self.position,)
 
 
 def _shuffled(counts: Sequence[int], rng: np.random.Generator) -> np.ndarray:
@@ -45,10 +58,16 @@ def _interleaved(counts: Sequence[int], rng: np.random.Generator) -> np.ndarray:
     return np.array([s for _, s in sorted(keys)], dtype=np.int64)
 
 
-HYBRID_SCHEDULES: dict[str, Callable[[Sequence[int], np.random.Generator], np.ndarray]] = {
+HYBRID_SCHEDULES: dict[str, Callable[[Sequence[int], np.random.Generator], np.ndarray] | None] = {
     "each_once_shuffled": _shuffled,
     "each_once_interleaved": _interleaved,
+    "paired": None,  # planned by HybridSampler._paired_plan
 }
+
+
+def _name_key(name: str) -> int:
+    """A stable 32-bit integer for a source name (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "little")
 
 
 class HybridSampler:
@@ -62,7 +81,12 @@ class HybridSampler:
         *,
         schedule: str = "each_once_shuffled",
         seed: int = 0,
+        names: Sequence[str] | None = None,
+        anchored: Sequence[bool] | None = None,
+        steps: Sequence[int] | None = None,
     ) -> None:
+        """``names``/``anchored`` are needed by the ``paired`` schedule (which sources drive the LR
+        schedule); ``steps`` fixes a source's iterations per epoch (0 = ``ceil(len * repeat / batch)``)."""
         if schedule not in HYBRID_SCHEDULES:
             raise KeyError(f"unknown hybrid schedule {schedule!r}; known: {', '.join(HYBRID_SCHEDULES)}")
         repeats = list(repeats) if repeats is not None else [1] * len(lengths)
@@ -75,25 +99,69 @@ class HybridSampler:
         self.repeats = [int(x) for x in repeats]
         self.schedule = schedule
         self.seed = int(seed)
+        self.names = list(names) if names is not None else [f"source{i}" for i in range(len(self.lengths))]
+        self.anchored = [bool(a) for a in anchored] if anchored is not None else [True] * len(self.lengths)
+        self.steps = [int(s) for s in steps] if steps is not None else [0] * len(self.lengths)
+        if not (len(self.names) == len(self.anchored) == len(self.steps) == len(self.lengths)):
+            raise ValueError("names, anchored and steps must have one entry per source")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"source names must be unique, got {self.names}")
+        if schedule == "paired" and not any(self.anchored):
+            raise ValueError("the 'paired' schedule needs at least one anchored (detection/grounding) source")
         self.epoch = 0
         self.position = 0
 
     def iters_per_source(self) -> list[int]:
-        return [math.ceil(n * r / b) for n, r, b in zip(self.lengths, self.repeats, self.batch_sizes, strict=True)]
+        return [k or math.ceil(n * r / b)
+                for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, self.steps, strict=True)]
+
+    def anchored_steps_per_epoch(self) -> int:
+        """Iterations per epoch that move the LR schedule (all of them unless ``paired``)."""
+        counts = self.iters_per_source()
+        if self.schedule != "paired":
+            return sum(counts)
+        return sum(k for k, a in zip(counts, self.anchored, strict=True) if a)
+
+    def _batches(self, s: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        n, r, b = self.lengths[s], self.repeats[s], self.batch_sizes[s]
+        perm = rng.permutation(np.tile(np.arange(n, dtype=np.int64), r))
+        return np.resize(perm, count * b).reshape(count, b)  # wraps around: the last batch is topped up
+
+    def _paired_plan(self, epoch: int) -> list[PlannedStep]:
+        counts = self.iters_per_source()
+        batches = [self._batches(s, k, np.random.default_rng([self.seed, epoch, _name_key(self.names[s])]))
+                   for s, k in enumerate(counts)]
+        groups = []
+        for anchored in (True, False):
+            members = [s for s in range(len(counts)) if self.anchored[s] == anchored]
+            sub_counts = [counts[s] for s in members]
+            if anchored:
+                order = _shuffled(sub_counts, np.random.default_rng([self.seed, epoch, _name_key("<anchored order>")]))
+            else:
+                order = _interleaved(sub_counts, np.random.default_rng(0))
+            groups.append([members[i] for i in order.tolist()])
+        anchors, free = groups
+        # free step j sits just after the anchor steps before (j + 0.5) / n_free of the epoch
+        keys = [((i + 0.5) / len(anchors), 0, i) for i in range(len(anchors))]
+        keys += [((j + 0.5) / len(free), 1, j) for j in range(len(free))]
+        taken = [0] * len(counts)
+        plan = []
+        for pos, (_, group, j) in enumerate(sorted(keys)):
+            s = (anchors, free)[group][j]
+            plan.append(PlannedStep(epoch, pos, s, batches[s][taken[s]], anchored=group == 0, seed_key=(group, j)))
+            taken[s] += 1
+        return plan
 
     def __len__(self) -> int:
         """Iterations per epoch."""
         return sum(self.iters_per_source())
 
     def epoch_plan(self, epoch: int) -> list[PlannedStep]:
+        if self.schedule == "paired":
+            return self._paired_plan(epoch)
         rng = np.random.default_rng([self.seed, epoch])
         counts = self.iters_per_source()
-        per_source = []
-        for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, counts, strict=True):
-            perm = rng.permutation(np.tile(np.arange(n, dtype=np.int64), r))
-            need = k * b
-            perm = np.resize(perm, need)  # wraps around: the last batch is topped up from the start
-            per_source.append(perm.reshape(k, b))
+        per_source = [self._batches(s, k, rng) for s, k in enumerate(counts)]
         order = HYBRID_SCHEDULES[self.schedule](counts, rng)
         taken = [0] * len(counts)
         plan = []

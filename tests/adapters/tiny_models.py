@@ -1,7 +1,7 @@
 """Tiny randomly initialised transformers detectors, saved with their processors to a directory.
 
 Built from each architecture's config class (no download): the shapes follow
-../shared/docs/ecosystem.md §3, including its traps (Grounding DINO needs >= 2 decoder layers;
+docs/design.md §4, including its traps (Grounding DINO needs >= 2 decoder layers;
 OmDet-Turbo needs a timm backbone and class_embed_dim != decoder_hidden_dim).
 """
 

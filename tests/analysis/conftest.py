@@ -70,7 +70,7 @@ class GtDerivedDetector:
     def identity(self):
         return "gt-derived-" + hashlib.sha256(repr(sorted(self.table)).encode()).hexdigest()
 
-    def predict(self, images, prompts, *, max_dets_per_image=100):
+    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None):
         out = []
         for im in images:
             b, s, lab = self.table[hashlib.sha256(im.tobytes()).hexdigest()]

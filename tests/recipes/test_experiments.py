@@ -18,7 +18,10 @@ def kinds(cfg) -> dict[str, DataKind]:
 def data_label(cfg) -> str:
     """The paper's way of naming a data mix, read back from a config's sources."""
     names = {"o365": "O365", "goldg": "GoldG", "cc15m": "CC15M", "cc3m": "CC3M", "in1k": "IN1k"}
-    return "+".join(names[d.name] for d in cfg.data if d.name in names)
+    present = {d.name for d in cfg.data}
+    if {"cc3m", "cc12m"} <= present:  # CC3M + CC12M is the paper's CC15M
+        present = (present - {"cc3m", "cc12m"}) | {"cc15m"}
+    return "+".join(names[n] for n in names if n in present)
 
 
 @pytest.mark.parametrize("table", sorted(EXPERIMENTS))

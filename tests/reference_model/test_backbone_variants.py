@@ -53,7 +53,7 @@ def test_packaged_efficientnet_weights_map_onto_timm():
     ref = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
     assert list(state) == list(ref) and len(state) == 296
     assert all(state[k].shape == ref[k].shape for k in ref)
-    bb = TimmBackbone("tf_efficientnet_lite0", (2, 3, 4), weights="efficientnet-lite0-package")
+    bb = TimmBackbone("tf_efficientnet_lite0", (2, 3, 4), init="efficientnet-lite0-package")
     torch.testing.assert_close(bb.body.conv_stem.weight, state["conv_stem.weight"])
 
 
@@ -61,7 +61,7 @@ def test_backbone_weights_must_be_safetensors(tmp_path):
     bad = tmp_path / "w.pth"
     bad.write_bytes(b"not read")
     with pytest.raises(DataError, match="safetensors"):
-        TimmBackbone("test_efficientnet", (2, 3, 4), weights=str(bad))
+        TimmBackbone("test_efficientnet", (2, 3, 4), init=str(bad))
 
 
 def test_variants_registry_and_overrides():

@@ -107,8 +107,8 @@ def test_unknown_format_version_is_refused(tmp_path):
     _trained_model().save_pretrained(tmp_path / "a")
     config = tmp_path / "a" / CONFIG_NAME
     raw = json.loads(config.read_text())
-    assert raw["format_version"] == 1
-    for bad in (2, None, "1"):
+    assert raw["format_version"] == 2
+    for bad in (3, None, "1"):
         config.write_text(json.dumps({**raw, "format_version": bad}))
         with pytest.raises(DataError, match=r"checkpoint format .* is not supported"):
             DetCLIPv2.from_pretrained(str(tmp_path / "a"))

@@ -30,21 +30,36 @@ def test_postprocess_classwise_nms_threshold_cap_and_rescale():
             [0.0, 0.01, 0.0],  # below the threshold
         ]
     )
-    pred = model._postprocess(scores, deltas, [level], 0.05, 10, 0.5, (80, 60))
+    ones = torch.ones(4)  # centerness 1: the class probability is the score
+    pred = model._postprocess(scores, ones, deltas, [level], 0.05, 10, 0.5, (80, 60))
     assert pred.labels.tolist() == [0, 2, 1]
     assert pred.scores.tolist() == pytest.approx([0.9, 0.8, 0.6])
     # scale 0.5 → original coordinates are twice the network's; clipped to the 80×60 image
     assert pred.boxes.tolist() == [[0, 0, 20, 20], [0, 0, 20, 20], [60, 60, 80, 60]]
-    capped = model._postprocess(scores, deltas, [level], 0.05, 2, 0.5, (80, 60))
+    capped = model._postprocess(scores, ones, deltas, [level], 0.05, 2, 0.5, (80, 60))
     assert capped.labels.tolist() == [0, 2]
+
+
+def test_threshold_and_topk_use_the_class_probability_before_centerness():
+    """mmdetection ATSS / GLIP order: a 0.06 class probability with centerness 0.5 passes a 0.05
+    threshold and scores 0.03; the per-level top-k ranks by class probability, not the product."""
+    model = _model(pre_nms_topk=1)
+    boxes = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60.0]])
+    probs = torch.tensor([[0.06], [0.04]])
+    pred = model._postprocess(probs, torch.tensor([0.5, 1.0]), torch.zeros(2, 4), [boxes], 0.05, 10, 1.0, (99, 99))
+    assert pred.scores.tolist() == pytest.approx([0.03])  # anchor 1's product 0.04 > 0.03, but 0.04 ≤ threshold
+    ranked = model._postprocess(torch.tensor([[0.9], [0.8]]), torch.tensor([0.1, 1.0]), torch.zeros(2, 4), [boxes],
+                                0.0, 10, 1.0, (99, 99))
+    assert ranked.scores.tolist() == pytest.approx([0.09])  # top-1 by probability (0.9), product 0.09 < 0.8
 
 
 def test_pre_nms_topk_is_per_level():
     model = _model(pre_nms_topk=1)
     boxes = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60.0]])
     scores = torch.tensor([[0.9], [0.8]])
-    one_level = model._postprocess(scores, torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (100, 100))
-    two_levels = model._postprocess(scores, torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10, 1.0, (100, 100))
+    one_level = model._postprocess(scores, torch.ones(2), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (100, 100))
+    two_levels = model._postprocess(scores, torch.ones(2), torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10,
+                                     1.0, (100, 100))
     assert len(one_level.scores) == 1 and len(two_levels.scores) == 2
 
 

@@ -158,13 +158,16 @@ def _batch(kind, samples, size):
 
 
 def test_total_loss_uses_the_documented_weights_per_kind(tiny_model):
+    facts = {"concepts_per_image", "definition_share"}  # logged beside the losses, not part of them
     det = tiny_model(_batch(DataKind.DETECTION, [det_sample(0)], (96, 64)))
-    assert set(det) == {"loss", "loss_align", "loss_giou", "loss_center"}
+    assert set(det) == {"loss", "loss_align", "loss_giou", "loss_center", *facts}
+    assert det["concepts_per_image"].item() == 6
     want = det["loss_align"] + 2.0 * det["loss_giou"] + 1.0 * det["loss_center"]
     assert det["loss"].item() == pytest.approx(want.item(), rel=1e-6)
     grounding = tiny_model(_batch(DataKind.GROUNDING, [det_sample(0, DataKind.GROUNDING)], (96, 64)))
-    assert set(grounding) == {"loss", "loss_align"}
+    assert set(grounding) == {"loss", "loss_align", *facts}
     it = tiny_model(_batch(DataKind.IMAGE_TEXT, [caption_sample(0), caption_sample(1)], (96, 96)))
+    assert it["contrastive_captions"].item() == 2 == it["contrastive_images"].item()  # one process: no gather
     assert it["loss"].item() == pytest.approx(0.1 * it["loss_contrastive"].item(), rel=1e-6)
     cls = tiny_model(_batch(DataKind.CLASSIFICATION, [caption_sample(0, DataKind.CLASSIFICATION)], (96, 96)))
     assert cls["loss"].item() == pytest.approx(0.1 * cls["loss_classification"].item(), rel=1e-6)

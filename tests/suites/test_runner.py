@@ -60,7 +60,7 @@ class KeyedDetector:
     def identity(self):
         return "keyed-" + hashlib.sha256(repr(sorted(self.by_hash)).encode()).hexdigest()
 
-    def predict(self, images, prompts, *, max_dets_per_image=100):
+    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None):
         self.calls += 1
         self.seen_prompts = list(prompts)
         return [self.by_hash[hashlib.sha256(im.tobytes()).hexdigest()] for im in images]

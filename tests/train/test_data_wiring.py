@@ -26,6 +26,17 @@ def test_model_overrides_carry_the_recipe_loss_weights_into_the_model():
     o = model_overrides(cfg)
     assert (o["loss_center"], o["loss_giou"], o["loss_contrastive"]) == (1.0, 2.0, 0.1)  # Table 1: α, β, λ
     assert o["drop_path"] == 0.2 and o["max_text_tokens"] == 16 and o["grad_checkpointing"] is True
+    assert o["label_smoothing"] == 0.1
+
+
+def test_mini_recipe_leaves_the_variant_defaults_alone():
+    """A field the recipe does not name keeps the variant's value (mini: drop_path 0.0, not the full 0.2)."""
+    from reference_model.detclipv2 import get_config
+
+    cfg = get_recipe("table1-pretrain-t", "mini")
+    assert model_overrides(cfg) == {"grad_checkpointing": False}
+    built = get_config(cfg.model.variant, **model_overrides(cfg))
+    assert built.drop_path == get_config("detclipv2-mini").drop_path == 0.0
 
 
 def test_img2dataset_stream_is_sized_from_its_stats_sidecars(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import signal
 import socket
@@ -144,3 +145,26 @@ def test_odinw_style_finetune_with_scripted_val_ap(tmp_path):
     report = write_suite_report(rows, tmp_path, "toy-suite")
     assert report["average_test_ap"] == pytest.approx((res.test_ap + 0.5) / 2) == suite_average(rows)
     assert "| **Avg** |" in (tmp_path / "finetune_suite.md").read_text()
+
+
+def test_warns_when_accumulation_shrinks_the_contrastive_batch(tmp_path, caplog):
+    # pairs: global batch 8, one rank feeding micro-batches of 2 → each contrastive loss sees 2 images
+    with caplog.at_level(logging.WARNING, logger="detclip_bench.train"):
+        Trainer(toy_config(micro=2), ToyModel(), toy_datasets(), tmp_path, collate=toy_collate, progress=False)
+    shrunk = [r.getMessage() for r in caplog.records if "contrastive batch" in r.getMessage()]
+    assert len(shrunk) == 1  # once, for the image-text source only (det accumulates too but has no contrastive loss)
+    assert "'pairs'" in shrunk[0] and "micro_batch 2 x world 1 = 2" in shrunk[0] and "global batch 8" in shrunk[0]
+    assert "more GPUs" in shrunk[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="detclip_bench.train"):
+        Trainer(toy_config(micro=0), ToyModel(), toy_datasets(), tmp_path / "b", collate=toy_collate, progress=False)
+    assert not [r for r in caplog.records if "contrastive batch" in r.getMessage()]
+
+
+def test_contrastive_warning_counts_the_world():
+    from reference_model.train.engine import warn_small_contrastive_batches
+
+    cfg = toy_config(micro=2)  # pairs: global 8
+    assert warn_small_contrastive_batches(cfg, 4) == []  # 8 / 4 ranks = 2 per rank = micro: the full batch
+    (msg,) = warn_small_contrastive_batches(cfg, 2)
+    assert "micro_batch 2 x world 2 = 4" in msg

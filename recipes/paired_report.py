@@ -1,0 +1,123 @@
+"""A paired ablation's arms side by side: per seed, the mean over seeds, and the paired difference.
+
+Input is a reproduction report whose runs carry ``arm`` and ``seed`` (``Experiment.with_seeds``)
+and zero-shot evaluations with metrics and concept-group AP. Output: ``<experiment>-paired.md`` /
+``.json`` and, per evaluation suite, a plot of the caption-only group AP of each arm and seed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from detclip_bench.io import atomic_write_json, atomic_write_text
+
+__all__ = ["paired_summary", "write_paired_report"]
+
+METRICS = ("AP", "APr", "APc", "APf")
+CAPTION = "group:caption"
+GROUP_ORDER = ("caption", "grounding", "detection")  # the mini world's vocabulary groups
+GROUP_LABEL = {"caption": "caption-only", "grounding": "grounding-only", "detection": "detection"}
+
+
+def _values(evaluation: dict[str, Any]) -> dict[str, float]:
+    out = {k: evaluation["metrics"][k] for k in METRICS if k in evaluation["metrics"]}
+    out.update({f"group:{g}": v for g, v in evaluation.get("groups", {}).items()})
+    return out
+
+
+def paired_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """{suite: {"arms": {arm: {seed: values}}, "mean": {arm: values}, "delta": {seed|"mean": values}}}."""
+    table: dict[str, dict[str, dict[int, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
+    for run in report["runs"]:
+        if not run.get("arm"):
+            continue
+        for key, evaluation in run.items():
+            if key.startswith("zero-shot ") and isinstance(evaluation, dict):
+                table[key.removeprefix("zero-shot ")][run["arm"]][run["seed"]] = _values(evaluation)
+    summary: dict[str, Any] = {}
+    for suite, arms in table.items():
+        names = list(arms)
+        means = {arm: {k: mean(v[k] for v in seeds.values()) for k in next(iter(seeds.values()))}
+                 for arm, seeds in arms.items()}
+        entry: dict[str, Any] = {"arms": {a: dict(s) for a, s in arms.items()}, "mean": means}
+        if len(names) == 2:  # treatment minus control, for every seed both arms ran
+            control, treatment = names
+            common = sorted(set(arms[control]) & set(arms[treatment]))
+            entry["delta"] = {str(s): {k: arms[treatment][s][k] - arms[control][s][k] for k in arms[control][s]}
+                              for s in common}
+            entry["delta"]["mean"] = {k: means[treatment][k] - means[control][k] for k in means[control]}
+            entry["contrast"] = f"{treatment} − {control}"
+        summary[suite] = entry
+    return summary
+
+
+def _columns(values: dict[str, float]) -> list[str]:
+    groups = [f"group:{g}" for g in GROUP_ORDER if f"group:{g}" in values]
+    return [k for k in METRICS if k in values] + groups + sorted(set(values) - set(METRICS) - set(groups))
+
+
+def _label(column: str) -> str:
+    group = column.removeprefix("group:")
+    return f"{GROUP_LABEL.get(group, group)} AP" if column.startswith("group:") else column
+
+
+def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -> Path | None:
+    summary = paired_summary(report)
+    if not summary:
+        return None
+    name = report["experiment"]
+    md = [f"# {report['title']}: paired arms per training seed", "",
+          "AP in % (Fixed AP, LVIS-like protocol); group = mean AP over the categories of a concept group of the "
+          "mini world (caption-only concepts are never boxed in training). Δ = treatment − control on the same seed.",
+          ""]
+    md += [f"- {n}" for n in report.get("notes", [])]
+    for suite, entry in summary.items():
+        first = next(iter(next(iter(entry["arms"].values())).values()))
+        cols = _columns(first)
+        md += ["", f"## {suite}", "", "| arm | seed | " + " | ".join(_label(c) for c in cols) + " |",
+               "|" + "---|" * (len(cols) + 2)]
+        for arm, seeds in entry["arms"].items():
+            for seed, values in sorted(seeds.items()):
+                md.append(f"| {arm} | {seed} | " + " | ".join(f"{values[c]:.1f}" for c in cols) + " |")
+            md.append(f"| **{arm}** | mean | " + " | ".join(f"**{entry['mean'][arm][c]:.1f}**" for c in cols) + " |")
+        for seed, values in entry.get("delta", {}).items():
+            md.append(f"| Δ {entry['contrast']} | {seed} | " + " | ".join(f"{values[c]:+.1f}" for c in cols) + " |")
+    path = out / f"{name}-paired.md"
+    atomic_write_text(path, "\n".join(md) + "\n")
+    atomic_write_json(out / f"{name}-paired.json", summary)
+    if plots:
+        _plot(summary, out / f"{name}-caption-only.png", report["title"])
+    return path
+
+
+def _plot(summary: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = [s for s, e in summary.items() if any(CAPTION in v for a in e["arms"].values() for v in a.values())]
+    if not suites:
+        return
+    fig, axes = plt.subplots(1, len(suites), figsize=(4.2 * len(suites), 3.6), squeeze=False)
+    for ax, suite in zip(axes[0], suites, strict=True):
+        arms = summary[suite]["arms"]
+        for i, (arm, seeds) in enumerate(arms.items()):
+            xs = sorted(seeds)
+            ys = [seeds[s][CAPTION] for s in xs]
+            ax.scatter([i] * len(ys), ys, label=arm, zorder=3)
+            ax.hlines(mean(ys), i - 0.25, i + 0.25, colors="black", zorder=4)
+            for s, y in zip(xs, ys, strict=True):
+                ax.annotate(f"seed {s}", (i, y), textcoords="offset points", xytext=(6, 0), fontsize=7)
+        ax.set_xticks(range(len(arms)), list(arms))
+        ax.set_xlim(-0.6, len(arms) - 0.4)
+        ax.set_title(suite)
+        ax.set_ylabel("caption-only concepts: AP (%)")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
