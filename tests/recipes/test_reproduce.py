@@ -11,6 +11,7 @@ import pytest
 from detclip_bench.cli.main import main
 from detclip_bench.mini_world import generate
 
+
 @pytest.fixture(scope="module")
 def reproduction(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
