@@ -27,11 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import loader_bench  # the sibling benchmark (scripts in benchmarks/ run with their own folder on sys.path)
 import numpy as np
 import orjson
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, IterableDataset
 from torchvision.transforms import v2 as T
 
 from detclip_bench.datasets import open_dataset
@@ -137,19 +138,9 @@ class PlainWebdataset(IterableDataset):
             yield TXT_TF(Image.open(io.BytesIO(rec["jpg"])).convert("RGB")), rec["txt"].decode()
 
 
-class PlainCocoDetection(Dataset):
-    """The whole json as dicts, PIL.open, torchvision transforms, boxes scaled to the resized image."""
-
-    def __init__(self, ann: Path, root: Path) -> None:
-        data = json.loads(ann.read_text())
-        self.images = data["images"]
-        self.by_image: dict[int, list] = {}
-        for a in data["annotations"]:
-            self.by_image.setdefault(a["image_id"], []).append(a)
-        self.root = root
-
-    def __len__(self):
-        return len(self.images)
+class PlainCocoDetection(loader_bench.PlainCocoDetection):
+    """loader_bench's baseline (the whole json as dicts, PIL.open), with this benchmark's transform;
+    boxes scaled to the resized image."""
 
     def __getitem__(self, i):
         im = self.images[i]

@@ -10,15 +10,13 @@ import pytest
 from detclip_bench.cli.main import main
 from detclip_bench.dictionary import (
     DictionaryBuilder,
-    WordNet,
-    clean_gloss,
-    find_wordnet,
     make_dictionary,
     meta_path,
     normalize_phrase,
     refuse_evaluation_vocabulary,
 )
 from detclip_bench.errors import DataError
+from detclip_bench.wordnet import WordNet, clean_gloss, find_wordnet
 from tests.datasets.writers import lvis_v1, mdetr_mixed, o365_v2, write_json
 
 REAL_WORDNET = Path("/usr/share/wordnet")
