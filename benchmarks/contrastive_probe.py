@@ -114,7 +114,7 @@ def probe(model_dir: str, world: Path, batches: list, det_batch) -> dict:
     grad_it = statistics.mean(_image_tower_grad_norm(model, b, 1.0) for b in batches[:3])
     grad_det = _image_tower_grad_norm(model, det_batch, 1.0)
     return {
-        "model": model_dir, "tau": tau, "lambda": model.config.loss_contrastive,
+        "model": Path(model_dir).parent.name, "tau": tau,  # the run's name, not a path of this machine "lambda": model.config.loss_contrastive,
         "s_diag_mean": statistics.mean(diag), "s_offdiag_mean": statistics.mean(off),
         "s_gap": statistics.mean(diag) - statistics.mean(off),
         "logit_range_mean": statistics.mean(ranges), "text_to_image_top1": statistics.mean(acc),

@@ -112,6 +112,9 @@ def _plot(summary: dict[str, Any], path: Path, title: str) -> None:
             ax.hlines(mean(ys), i - 0.25, i + 0.25, colors="black", zorder=4)
             for s, y in zip(xs, ys, strict=True):
                 ax.annotate(f"seed {s}", (i, y), textcoords="offset points", xytext=(6, 0), fontsize=7)
+        names = list(arms)
+        for s in set.intersection(*(set(seeds) for seeds in arms.values())):  # the same seed across arms
+            ax.plot(range(len(names)), [arms[a][s][CAPTION] for a in names], color="grey", lw=0.8, zorder=2)
         ax.set_xticks(range(len(arms)), list(arms))
         ax.set_xlim(-0.6, len(arms) - 0.4)
         ax.set_title(suite)
