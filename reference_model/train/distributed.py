@@ -1,4 +1,5 @@
-"""torch.distributed set-up from the ``torchrun`` environment, DDP wrapping, and stream sharding.
+"""torch.distributed set-up from the ``torchrun`` environment and DDP wrapping (streams are split by whole
+shards in :mod:`reference_model.train.loader`).
 
 One process without ``WORLD_SIZE`` in the environment runs undistributed; under ``torchrun``
 (or any launcher exporting ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT``) the process
@@ -7,20 +8,14 @@ group is created with NCCL on GPU and gloo on CPU.
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistContext", "cleanup", "init_distributed", "shard_stream", "wrap_ddp"]
-
-T = TypeVar("T")
-
+__all__ = ["DistContext", "cleanup", "init_distributed", "wrap_ddp"]
 
 @dataclass(frozen=True)
 class DistContext:
@@ -60,11 +55,6 @@ def wrap_ddp(model: nn.Module, ctx: DistContext, find_unused_parameters: bool = 
         return model
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
-
-
-def shard_stream(stream: Iterable[T], rank: int, world_size: int) -> Iterator[T]:
-    """Round-robin split of a stream (webdataset shards, HF streaming) so ranks never see the same record."""
-    return itertools.islice(iter(stream), rank, None, world_size)
 
 
 def cleanup() -> None:
