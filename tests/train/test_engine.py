@@ -1,11 +1,9 @@
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from reference_model.train.checkpoint import find_latest, load_checkpoint
 from reference_model.train.config import EarlyStopConfig, ScheduleConfig
 from reference_model.train.engine import Trainer
 from reference_model.train.finetune import FinetuneResult, finetune, suite_average, write_suite_report
-from tests.train.toy import ToyDataset, ToyModel, toy_collate, toy_config, toy_datasets
+from tests.train.toy import ToyDataset, ToyModel, sigkill_after_steps, toy_collate, toy_config, toy_datasets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,16 +91,8 @@ def test_two_gloo_ranks_equal_one_rank_with_the_same_global_batch(tmp_path):
 def test_sigkill_then_resume_gives_the_same_loss_curve(tmp_path):
     ref = subprocess.run(_cmd(tmp_path / "ref", "--epochs", "3"), env=_env(), capture_output=True, timeout=120)
     assert ref.returncode == 0, ref.stderr
-    victim = subprocess.Popen(_cmd(tmp_path / "run", "--epochs", "3", "--slow"), env=_env(),
-                              stderr=subprocess.DEVNULL)
     metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 7):
-        time.sleep(0.02)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
-    assert victim.returncode == -signal.SIGKILL
-    killed_at = len(metrics.read_text().splitlines())
+    killed_at = sigkill_after_steps(_cmd(tmp_path / "run", "--epochs", "3", "--slow"), _env(), metrics, 7)
     assert 7 <= killed_at < 15
     resumed = subprocess.run(_cmd(tmp_path / "run", "--epochs", "3", "--resume"), env=_env(), capture_output=True,
                              timeout=120)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from reference_model.train.loader import HybridLoader
 from reference_model.train.sampler import HybridSampler
 from tests.datasets.writers import jpeg_bytes, wds_shard
 from tests.train.stream_toy import N_DET, IdToyDataset, OpenLog, id_collate, stream_config
+from tests.train.toy import sigkill_after_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARDS, PER_SHARD = 4, 6
@@ -132,16 +131,9 @@ def test_sigkill_mid_epoch_then_resume_trains_on_the_same_records(tmp_path):
     for epoch in range(2):  # uninterrupted: each epoch trains on every stream record exactly once
         assert Counter(i for ids in stream_steps[6 * epoch:6 * (epoch + 1)] for i in ids) == Counter(keys)
 
-    victim = subprocess.Popen(_cmd(tmp_path / "run", tmp_path / "wds", "--slow"), env=_env(),
-                              stderr=subprocess.DEVNULL)
     metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
-        time.sleep(0.01)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
-    assert victim.returncode == -signal.SIGKILL
-    killed_at = len(metrics.read_text().splitlines())
+    killed_at = sigkill_after_steps(_cmd(tmp_path / "run", tmp_path / "wds", "--slow"), _env(), metrics, 3,
+                                    timeout=120, poll=0.01)
     assert 3 <= killed_at < STEPS_PER_EPOCH - 1  # mid-epoch 0
 
     resumed = subprocess.run(_cmd(tmp_path / "run", tmp_path / "wds", "--resume"), env=_env(), capture_output=True,

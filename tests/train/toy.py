@@ -3,7 +3,12 @@ a ``text_encoder`` submodule, ``set_grad_checkpointing``), so the engine is test
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,3 +103,17 @@ def toy_config(epochs: int = 2, det_batch: int = 4, pair_batch: int = 8, micro: 
 
 def toy_datasets(n_det: int = 10, n_pairs: int = 16):
     return [ToyDataset(n_det, 1), ToyDataset(n_pairs, 2)]
+
+
+def sigkill_after_steps(cmd: list[str], env: dict, metrics: Path, steps: int, timeout: float = 60,
+                        poll: float = 0.02) -> int:
+    """Start a training subprocess, SIGKILL it once ``metrics`` has ``steps`` lines (or at ``timeout``),
+    and return how many steps it had logged: the kill half of every kill-and-resume test."""
+    victim = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < steps):
+        time.sleep(poll)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    return len(metrics.read_text().splitlines())
