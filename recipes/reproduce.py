@@ -106,15 +106,16 @@ class PeakMemory:
 
 class Reproduction:
     def __init__(self, experiment: Experiment, scale: str, data_root: Path, out: Path, *, device: str = "auto",
-                 batch_size: int = 16, progress: bool = True, overrides: tuple[str, ...] = (),
+                 batch_size: int = 16, progress: bool = True, run_overrides: dict[str, tuple[str, ...]] | None = None,
                  members: list[str] | None = None) -> None:
-        """``overrides`` (``--set key=value``) apply to every training config; ``members`` limits fine-tuning."""
+        """``run_overrides``: the ``--set`` items per run, from :func:`plan_overrides` (checked before any work);
+        ``members`` limits fine-tuning."""
         from reference_model.train.distributed import init_distributed
 
         self.exp, self.scale, self.root, self.out = experiment, scale, Path(data_root), Path(out)
-        self.batch_size, self.progress, self.overrides, self.members = batch_size, progress, overrides, members
+        self.batch_size, self.progress, self.members = batch_size, progress, members
         self.ctx = init_distributed(device)
-        self.run_overrides = plan_overrides(experiment, overrides)  # checked before any work
+        self.run_overrides = run_overrides if run_overrides is not None else plan_overrides(experiment, ())
         self.model_dirs: dict[str, Path] = {}
         self.costs: dict[str, dict[str, float]] = {}
         self.results: list[tuple[str, Any]] = []  # (run key, leaderboards.results.ToolkitResult)

@@ -70,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
         seeds = tuple(args.train_seeds or exp.seeds)
         if seeds:
             exp = exp.with_seeds(seeds)
-        plan_overrides(exp, tuple(args.overrides))  # every --set checked before any data or model work
+        plan = plan_overrides(exp, tuple(args.overrides))  # every --set checked before any data or model work
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     repro = Reproduction(exp, args.scale, _data_root(args, out), out, device=args.device, batch_size=args.batch_size,
-                         overrides=tuple(args.overrides), members=args.members)
+                         run_overrides=plan, members=args.members)
     report = repro.run()
     if not repro.ctx.is_main:
         return 0
