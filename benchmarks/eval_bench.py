@@ -76,7 +76,7 @@ def _model_outputs(case: Path) -> list[tuple]:
 def _run_ours_stream(case: Path, protocol: str, outputs: list[tuple]) -> dict:
     from detclip_bench.metrics import make_evaluator
 
-    ev = make_evaluator(case / "gt.json", {"lvis-standard": "lvis"}.get(protocol, protocol))
+    ev = make_evaluator(case / "gt.json", protocol)
     for image_id, boxes, scores, category_ids in outputs:
         ev.update(image_id, boxes, scores, category_ids)
     return ev.compute().metrics
@@ -85,7 +85,7 @@ def _run_ours_stream(case: Path, protocol: str, outputs: list[tuple]) -> dict:
 def _run_ours_score(case: Path, protocol: str) -> dict:
     from detclip_bench.metrics import score_files
 
-    return score_files(case / "gt.json", case / "pred.json", {"lvis-standard": "lvis"}.get(protocol, protocol)).metrics
+    return score_files(case / "gt.json", case / "pred.json", protocol).metrics
 
 
 def _run_lvis_api(case: Path, protocol: str) -> dict:

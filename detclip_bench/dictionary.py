@@ -46,8 +46,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detclip_bench.datasets import open_dataset
+from detclip_bench.datasets.coco import clean_o365_name
+from detclip_bench.datasets.detect import detect_format
 from detclip_bench.errors import DataError
-from detclip_bench.io import atomic_write_json
+from detclip_bench.io import atomic_write_json, read_json
 from detclip_bench.wordnet import PERSON_LEXFILE, Sense, WordNet, find_wordnet
 
 __all__ = [
@@ -335,10 +338,6 @@ def meta_path(out_path: str | os.PathLike) -> Path:
 
 def detection_names(path: str | os.PathLike, format: str | None = None) -> list[tuple[str, ...]]:
     """Category synonym groups of a COCO-style detection json (O365 names cleaned and slash-split)."""
-    from detclip_bench.datasets import open_dataset
-    from detclip_bench.datasets.coco import clean_o365_name
-    from detclip_bench.datasets.detect import detect_format
-
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "-", "annotation file not found")
@@ -352,8 +351,6 @@ def detection_names(path: str | os.PathLike, format: str | None = None) -> list[
 
 def grounding_phrases(path: str | os.PathLike) -> Iterator[str]:
     """Every box phrase of an MDETR/GoldG json (one per annotated phrase per caption)."""
-    from detclip_bench.datasets import open_dataset
-
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "-", "annotation file not found")
@@ -368,8 +365,6 @@ def text_lines(path: str | os.PathLike) -> Iterator[str]:
     """Non-empty lines of a text file (or the strings of a json list); LVIS-like json is refused."""
     path = Path(path)
     if path.suffix == ".json":
-        from detclip_bench.io import read_json
-
         data = read_json(path)
         if isinstance(data, dict):
             refuse_evaluation_vocabulary(path, categories=data.get("categories") or ())
@@ -388,8 +383,6 @@ def captions(path: str | os.PathLike, format: str | None = None, limit: int = 0)
     if path.is_file() and path.suffix == ".txt":
         it: Iterable[str] = text_lines(path)
     else:
-        from detclip_bench.datasets import open_dataset
-
         ds = open_dataset(path, format)
         it = (s.caption for s in ds if s.caption)
     return itertools.islice(it, limit) if limit else iter(it)

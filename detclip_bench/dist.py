@@ -1,10 +1,68 @@
-"""torch.distributed helpers that also work when no process group exists (one process)."""
+"""torch.distributed set-up and helpers that also work when no process group exists (one process).
+
+One process without ``WORLD_SIZE`` in the environment runs undistributed; under ``torchrun`` (or any
+launcher exporting ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT``) :func:`init_distributed`
+creates the process group, NCCL on GPU and gloo on CPU. Evaluation shards images over ranks with
+these helpers; the trainer uses the same :class:`DistContext`. torch is imported inside the functions
+so that importing this module (every CLI verb does) stays cheap.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["all_gather_object", "barrier", "get_rank", "get_world_size", "is_distributed", "is_main_process"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DistContext", "all_gather_object", "barrier", "cleanup", "get_rank", "get_world_size", "init_distributed",
+           "is_distributed", "is_main_process"]
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits: its rank among ``world_size`` processes and the device it computes on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> DistContext:
+    """Create the process group if the environment asks for one; pick the device (``auto``: CUDA when present)."""
+    import torch
+    import torch.distributed as tdist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world_size > 1 and not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
+    return DistContext(rank, world_size, local_rank, dev)
+
+
+def cleanup() -> None:
+    """Destroy the process group, if one exists."""
+    if is_distributed():
+        import torch.distributed as tdist
+
+        tdist.destroy_process_group()
 
 
 def is_distributed() -> bool:

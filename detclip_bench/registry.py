@@ -1,7 +1,9 @@
 """A small typed name → object registry with lazy ``"module:attr"`` targets.
 
-Three registries exist in the project (dataset formats, suites, models); layers and losses are
-imported, never registered. Lazy targets keep ``--help`` and ``ls`` fast: heavy modules are
+The registries of the project: dataset formats (``detclip_bench.datasets.DATASET_FORMATS``),
+suites (``detclip_bench.suites.SUITES``), benchmarked models (``detclip_bench.adapters.registry.MODELS``)
+and the reference model's variants (``reference_model.detclipv2.variants.VARIANTS``); layers and
+losses are imported, never registered. Lazy targets keep ``--help`` and ``ls`` fast: heavy modules are
 imported only when their name is asked for.
 """
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json, atomic_write_text
+from detclip_bench.metrics.protocols import PROTOCOLS
 from leaderboards.averages import AverageCheck, check_averages
-from leaderboards.schema import PROTOCOLS, SUITES, Entry, PaperTable, suite_family
+from leaderboards.plots import make_plots  # matplotlib itself is imported only when plots are drawn
+from leaderboards.schema import SUITES, Entry, PaperTable, suite_family
 from leaderboards.validate import to_jsonable
 
 __all__ = ["Section", "build_sections", "how_evaluated", "markdown_table", "render_markdown", "write_leaderboard"]
@@ -166,8 +168,6 @@ def write_leaderboard(
     checks = check_averages(all_rows)
     pngs: list[Path] = []
     if plots:
-        from leaderboards.plots import make_plots
-
         pngs = make_plots([e for e in all_rows if e.scale == "full"], [e for e in all_rows if e.scale == "mini"], out_dir)
     md = out_dir / "leaderboard.md"
     atomic_write_text(md, render_markdown(sections, checks, [p.name for p in pngs]))

@@ -10,7 +10,7 @@ File format (``schema_version`` 1), written by :func:`add_result`::
       "model_identity": "9f2c…",            # the detector's identity() from the suite run ("" if unknown)
       "suite": "mini-odinw13-finetune",     # toolkit suite name; its paper family is suite_family(suite)
       "suite_version": "1",
-      "protocol": "coco",                   # lvis-fixed | lvis-standard | coco | lvis-ar
+      "protocol": "coco",                   # lvis-fixed | lvis-standard | coco (detclip_bench.metrics.protocols)
       "setting": "fine-tuned",              # zero-shot | fine-tuned | supervised
       "scale": "mini",                      # mini (synthetic mini world) | full (real data)
       "metrics_unit": "percent",            # always percent: AP 31.3, never 0.313
@@ -18,7 +18,8 @@ File format (``schema_version`` 1), written by :func:`add_result`::
       "per_dataset": {"Aquarium": {"AP": 50.1}, ...},
       "evaluated_by": "ours",               # ours (DetCLIPv2 via this toolkit) | peer-adapter (hf:<model>)
       "git_hash": "…", "date": "2025-01-01T12:00:00+00:00",
-      "backbone": null, "pretrain_data": null, "note": ""
+      "backbone": null, "pretrain_data": null, "note": "",
+      "settings": {"adapter": "GroundingDinoDetector", "max_classes_per_chunk": "40", "transformers": "5.1"}
     }
 
 Mini-world results are never comparable with the paper's numbers; the renderer keeps them in a
@@ -30,14 +31,15 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json, read_json
-from leaderboards.schema import Entry, EvaluatedBy, Protocol, Scale, Setting, Source, canonical_dataset, suite_family
+from detclip_bench.metrics.protocols import ComputedProtocol
+from detclip_bench.provenance import git_hash
+from leaderboards.schema import Entry, EvaluatedBy, Scale, Setting, Source, canonical_dataset, suite_family
 from leaderboards.validate import build, to_jsonable
 
 __all__ = ["RESULTS_DIR", "ToolkitResult", "add_result", "load_result", "load_results", "result_filename"]
@@ -46,16 +48,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCHEMA_VERSION = 1
 
 
-def current_git_hash() -> str:
-    """HEAD of the checkout this package runs from, or ``"unknown"`` outside a git work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+def _git_hash_or_unknown() -> str:
+    """The schema wants a string: HEAD of the checkout, or ``"unknown"`` outside a git work tree."""
+    return git_hash() or "unknown"
 
 
 def _now() -> str:
@@ -69,19 +64,21 @@ class ToolkitResult:
     checkpoint_sha256: str
     suite: str
     suite_version: str
-    protocol: Protocol
+    protocol: ComputedProtocol  # the toolkit never produces a paper-only protocol (lvis-ar)
     setting: Setting
     scale: Scale
     metrics: dict[str, float]
     per_dataset: dict[str, dict[str, float]] = field(default_factory=dict)
     evaluated_by: EvaluatedBy = "ours"
     metrics_unit: Literal["percent"] = "percent"
-    git_hash: str = field(default_factory=current_git_hash)
+    git_hash: str = field(default_factory=_git_hash_or_unknown)
     date: str = field(default_factory=_now)
     backbone: str | None = None
     pretrain_data: str | None = None
     note: str = ""
     model_identity: str = ""  # Detector.identity() of the run (DetCLIPv2 hashes are 16 hex digits)
+    # what else decided the numbers: a peer adapter's options and library version, a suite's score threshold
+    settings: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -116,7 +113,8 @@ class ToolkitResult:
             # row = the result file (unique per suite/model/checkpoint/setting), so rows never merge by model name
             source=Source("results", Path(path).name, Path(path).stem if path != "-" else self.model, "all", str(path)),
             model=self.model, suite=self.suite, protocol=self.protocol,
-            protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})",
+            protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})"
+            + "".join(f", {k}={v}" for k, v in sorted(self.settings.items())),
             setting=self.setting, metrics=self.metrics, evaluated_by=self.evaluated_by,
             backbone=self.backbone, pretrain_data=self.pretrain_data, per_dataset=per_dataset,
             scale=self.scale, note=self.note, model_spec=self.checkpoint,
@@ -125,14 +123,15 @@ class ToolkitResult:
 
 def result_filename(result: ToolkitResult) -> str:
     ident = (result.checkpoint_sha256 or result.model_identity or re.sub(r"[^A-Za-z0-9]+", "-", result.checkpoint))[:12]
-    stem = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in (result.suite, result.model, ident, result.setting))
+    parts = (result.suite, result.model, ident, result.setting, result.protocol)
+    stem = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part) for part in parts)
     return f"{stem}.json"
 
 
 def add_result(result: ToolkitResult, results_dir: str | os.PathLike | None = None) -> Path:
     """Write ``result`` atomically into ``results_dir`` (default ``leaderboards/results``); returns the path.
 
-    The same (suite, model, checkpoint, setting) overwrites its previous file: a re-run replaces
+    The same (suite, model, checkpoint, setting, protocol) overwrites its previous file: a re-run replaces
     the old number rather than adding a duplicate row.
     """
     path = Path(results_dir or RESULTS_DIR) / result_filename(result)

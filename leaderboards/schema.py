@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+# one protocol vocabulary for papers and toolkit alike (lvis-ar: paper-only, the toolkit does not compute it)
+from detclip_bench.metrics.protocols import PROTOCOLS, Protocol
+
 __all__ = [
     "PROTOCOLS",
     "SUITES",
@@ -28,19 +31,12 @@ Document = Literal["appendix", "main", "results"]
 Setting = Literal["zero-shot", "fine-tuned", "supervised"]
 EvaluatedBy = Literal["paper", "ours", "peer-adapter"]
 Scale = Literal["full", "mini"]
-Protocol = Literal["lvis-fixed", "lvis-standard", "coco", "lvis-ar"]
 
 #: suite families the paper reports; toolkit suite names map onto them with :func:`suite_family`.
 SUITES: dict[str, str] = {
     "lvis-minival": "LVIS minival (5k images)",
     "lvis-val": "LVIS v1 val (20k images, 1203 categories)",
     "odinw13": "ODinW13 (13 datasets, Avg = mean of per-dataset COCO AP)",
-}
-PROTOCOLS: dict[str, str] = {
-    "lvis-fixed": "LVIS Fixed AP (Dave et al. 2021: top-k detections per category, no per-image cap)",
-    "lvis-standard": "LVIS standard AP (300 detections per image)",
-    "coco": "COCO AP@[.5:.95] per dataset",
-    "lvis-ar": "LVIS average recall",
 }
 
 _METRIC_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_@./-]*$")

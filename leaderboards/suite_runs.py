@@ -1,9 +1,12 @@
-"""Turn a suite run directory (``results.json`` from ``detclip-bench eval``) into leaderboard results.
+"""Turn a suite run directory (``results.json``) into leaderboard results: the one path to a leaderboard row.
 
-This is how peer models get onto the leaderboard: ``detclip-bench eval --model hf:<owlv2 dir>``
-writes a run directory; :func:`add_suite_run` files it as a toolkit result marked
-``peer-adapter`` (or ``ours`` for a DetCLIPv2 checkpoint), keeping the model spec, suite,
-suite version and protocol, so the rendered row says exactly how it was evaluated.
+Every evaluation writes the same run directory (``detclip-bench eval``, ``finetune``, and the
+evaluations inside ``reproduce``); :func:`results_from_run` turns it into rows, and both
+``leaderboard --add-run`` and ``reproduce`` use it. Peer models get onto the leaderboard the same
+way: ``detclip-bench eval --model hf:<owlv2 dir>`` writes a run directory; :func:`add_suite_run`
+files it as a toolkit result marked ``peer-adapter`` (or ``ours`` for a DetCLIPv2 checkpoint),
+keeping the model spec, suite, suite version and protocol, so the rendered row says exactly how
+it was evaluated.
 
 Units: suite runs store fractions (COCO/LVIS tools' convention, -1 = undefined); leaderboard
 results are percentages. Undefined metrics are left out, never written as 0 or -100.
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
+from detclip_bench.suites import SUITES
 from leaderboards.results import ToolkitResult, add_result
 from leaderboards.schema import EvaluatedBy
 
@@ -26,7 +30,8 @@ __all__ = ["HF_PREFIX", "add_suite_run", "results_from_run"]
 HF_PREFIX = "hf:"  # the --model prefix of transformers peer detectors (detclip_bench.adapters.registry)
 # the metrics the paper's tables print; AP50/AP75/APs/... stay in the run directory
 KEPT_METRICS = ("AP", "APr", "APc", "APf")
-_SETTINGS = {"zero-shot": "zero-shot", "finetune": "fine-tuned"}
+# results.json "setting": what was done to the weights before scoring (leaderboard vocabulary)
+_SETTINGS = ("zero-shot", "fine-tuned")
 
 
 def _percent(metrics: dict, path: Path, where: str) -> dict[str, float]:
@@ -58,6 +63,20 @@ def _protocol_metrics(run: dict, protocol: str, path: Path) -> tuple[dict[str, f
     return metrics, {m: {"AP": row["AP"]} for m, row in per_member.items()}
 
 
+# adapter settings that say how a peer was run; the processor dict stays in the run folder's results.json
+_NOT_SHOWN = frozenset({"processor", "batch_size"})
+
+
+def _settings(run: dict) -> dict[str, str]:
+    """The settings a leaderboard row states: a peer adapter's options and transformers version, and the
+    score threshold a suite asks of every model."""
+    adapter = run.get("model_provenance", {}).get("adapter", {})
+    out = {k: str(v) for k, v in adapter.items() if k not in _NOT_SHOWN and v is not None}
+    if run.get("score_threshold") is not None:
+        out["score_threshold"] = str(run["score_threshold"])
+    return out
+
+
 def _read_run(run_dir: Path) -> tuple[Path, dict]:
     path = run_dir / "results.json" if run_dir.is_dir() else run_dir
     run = read_json(path)
@@ -70,7 +89,7 @@ def _read_run(run_dir: Path) -> tuple[Path, dict]:
         raise DataError(str(path), "results.json", f"not a suite run (missing or empty: {missing or ['aggregate/members']}); "
                         "expected the results.json that `detclip-bench eval` writes")
     if run["setting"] not in _SETTINGS:
-        raise DataError(str(path), "setting", f"unknown setting {run['setting']!r}; expected {sorted(_SETTINGS)}")
+        raise DataError(str(path), "setting", f"unknown setting {run['setting']!r}; expected one of {_SETTINGS}")
     return path, run
 
 
@@ -99,11 +118,11 @@ def results_from_run(
                 model=model_label or spec, checkpoint=spec, model_identity=identity,
                 checkpoint_sha256=identity if re.fullmatch(r"[0-9a-f]{64}", identity) else "",
                 suite=run["suite"], suite_version=str(run["version"]), protocol=protocol,
-                setting=_SETTINGS[run["setting"]], scale=_scale(run["suite"]),
+                setting=run["setting"], scale=_scale(run["suite"]),
                 metrics=metrics, per_dataset=per_dataset,
                 evaluated_by=evaluated_by or ("peer-adapter" if spec.startswith(HF_PREFIX) else "ours"),
                 git_hash=run.get("git_hash") or "unknown", date=run["date"],
-                backbone=backbone, pretrain_data=pretrain_data, note=note,
+                backbone=backbone, pretrain_data=pretrain_data, note=note, settings=_settings(run),
             ))
         except ValueError as exc:
             raise DataError(str(path), protocol, f"cannot make a leaderboard result: {exc}") from exc
@@ -112,8 +131,6 @@ def results_from_run(
 
 def _scale(suite_name: str) -> str:
     """``mini`` for suites on the generated mini world (the suite registry knows; the name prefix otherwise)."""
-    from detclip_bench.suites import SUITES
-
     if suite_name in SUITES:
         return "mini" if SUITES.get(suite_name).mini else "full"
     return "mini" if suite_name.startswith("mini-") else "full"

@@ -5,9 +5,10 @@ Everything lands in one output folder::
     OUT/mini_world/                  generated data (mini scale, unless --data-root is given)
     OUT/pretrain/<run>/              training run (checkpoints/, metrics.jsonl, config.json)
     OUT/pretrain/<run>/model/        safetensors + config: ``detclip-bench eval --model`` loads it
-    OUT/eval/<run>-<suite>/          suite results (results.json/.md, per-category CSV)
-    OUT/finetune/<run>-<suite>/      per-member fine-tuning (each member's model/ kept)
-    OUT/results/                     one leaderboard result file per number
+    OUT/eval/<run>-zero-shot-<suite>/  a suite run: results.json/.md, per-category CSV, predictions/
+    OUT/finetune/<run>-<suite>/      the same files for the fine-tuned weights, and per member its
+                                     training run with its model/
+    OUT/results/                     one leaderboard result file per number (every protocol scored)
     OUT/<experiment>.md / .json      the paper's table with our rows beside its rows
     OUT/leaderboard/                 leaderboard.md + plots
 
@@ -26,8 +27,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from detclip_bench.adapters.registry import load_detector
+from detclip_bench.dist import init_distributed
 from detclip_bench.io import atomic_write_json, read_json
+from detclip_bench.suites import get_suite
+from detclip_bench.suites.finetune import finetune_suite
+from detclip_bench.suites.runner import SuiteResult, evaluate_suite
+from leaderboards.results import ToolkitResult
+from leaderboards.suite_runs import results_from_run
 from recipes.experiment import Experiment, Pretrain
+from reference_model.train.build import build_model, open_sources
+from reference_model.train.checkpoint import unwrap
+from reference_model.train.config import (
+    UnknownDataSource,
+    apply_overrides,
+    config_to_dict,
+    locate_data,
+    with_data_root,
+)
+from reference_model.train.engine import Trainer
+from reference_model.train.suite_finetune import DetCLIPv2MemberTrainer
 
 __all__ = ["Reproduction", "config_digest", "plan_overrides"]
 
@@ -35,8 +54,6 @@ log = logging.getLogger("detclip_bench.reproduce")
 
 
 def config_digest(cfg) -> str:
-    from reference_model.train.config import config_to_dict
-
     return hashlib.sha256(json.dumps(config_to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -48,8 +65,6 @@ def plan_overrides(experiment: Experiment, assignments: tuple[str, ...]) -> dict
     typed value is an error here, not after the world is generated and the first model scored.
     Keys: pre-training run keys, and ``finetune:<run>`` for fine-tuning configs.
     """
-    from reference_model.train.config import UnknownDataSource, apply_overrides
-
     configs = {run.key: run.config for run in experiment.pretrain}
     configs.update({f"finetune:{f.run}": f.config for f in experiment.finetune})
     plan: dict[str, list[str]] = {key: [] for key in configs}
@@ -110,25 +125,20 @@ class Reproduction:
                  members: list[str] | None = None) -> None:
         """``run_overrides``: the ``--set`` items per run, from :func:`plan_overrides` (checked before any work);
         ``members`` limits fine-tuning."""
-        from reference_model.train.distributed import init_distributed
-
         self.exp, self.scale, self.root, self.out = experiment, scale, Path(data_root), Path(out)
         self.batch_size, self.progress, self.members = batch_size, progress, members
         self.ctx = init_distributed(device)
         self.run_overrides = run_overrides if run_overrides is not None else plan_overrides(experiment, ())
         self.model_dirs: dict[str, Path] = {}
         self.costs: dict[str, dict[str, float]] = {}
-        self.results: list[tuple[str, Any]] = []  # (run key, leaderboards.results.ToolkitResult)
+        self.results: list[tuple[str, ToolkitResult]] = []  # (run key, leaderboard row), every protocol scored
 
     # ------------------------------------------------------------------ steps
 
     def pretrain(self, run: Pretrain) -> Path:
-        from reference_model.train.build import build_model, open_sources
-        from reference_model.train.checkpoint import unwrap
-        from reference_model.train.config import apply_overrides, with_data_root
-        from reference_model.train.engine import Trainer
-
-        cfg = with_data_root(apply_overrides(run.config, self.run_overrides[run.key]), str(self.root))
+        # relative paths as in our layout, else found in GLIP's or mmdetection's layout under the root
+        cfg = with_data_root(locate_data(apply_overrides(run.config, self.run_overrides[run.key]), str(self.root)),
+                             str(self.root))
         run_dir = self.out / "pretrain" / run.key
         done = run_dir / "done.json"
         digest = config_digest(cfg)
@@ -153,40 +163,25 @@ class Reproduction:
         self.costs[run.key] = cost
         return run_dir / "model"
 
-    def evaluate(self, run: Pretrain, suite_name: str, model_dir: Path, setting: str) -> dict | None:
-        from detclip_bench.suites import get_suite
-        from detclip_bench.suites.runner import evaluate_suite
-        from reference_model.detclipv2 import DetCLIPv2
-
+    def evaluate(self, run: Pretrain, suite_name: str, model_dir: Path) -> dict | None:
+        """Zero-shot ``suite_name`` with the run's weights; the run folder is ``OUT/eval/<run>-zero-shot-<suite>``."""
         suite = get_suite(suite_name)
-        model = DetCLIPv2.from_pretrained(str(model_dir)).to(self.ctx.device).eval()
-        tag = "zero-shot" if setting == "zero-shot" else "finetuned"
-        result = evaluate_suite(model, suite, self.root, out_dir=self.out / "eval" / f"{run.key}-{tag}-{suite_name}",
-                                cache_dir=self.out / "cache", batch_size=self.batch_size, progress=self.progress)
-        if result is None:
-            return None
-        metrics = {k: 100 * v for k, v in result.aggregate().items() if v >= 0}
-        self._record(run, suite, setting, metrics, {}, model_dir, result.identity)
-        return {"metrics": metrics, "groups": self._group_ap(result)}
+        detector = load_detector(str(model_dir), device=str(self.ctx.device))
+        run_dir = self.out / "eval" / f"{run.key}-zero-shot-{suite_name}"
+        result = evaluate_suite(detector, suite, self.root, out_dir=run_dir, cache_dir=self.out / "cache",
+                                batch_size=self.batch_size, progress=self.progress)
+        return None if result is None else self._record(run, run_dir, result)
 
     def finetune(self, run: Pretrain, suite_name: str, recipe, model_dir: Path) -> dict | None:
-        from detclip_bench.suites import get_suite
-        from detclip_bench.suites.finetune import finetune_suite
-        from reference_model.train.config import apply_overrides
-
+        """Fine-tune the run's weights with ``recipe`` on ``suite_name`` (``OUT/finetune/<run>-<suite>``)."""
         suite = get_suite(suite_name)
         cfg = apply_overrides(recipe, self.run_overrides[f"finetune:{run.key}"])
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_from=str(model_dir)))
-        out = self.out / "finetune" / f"{run.key}-{suite_name}"
-        report = finetune_suite(cfg, suite, self.root, out, ctx=self.ctx, batch_size=self.batch_size,
-                                progress=self.progress, members=self.members)
-        if suite.setting != "finetune":  # LVIS: one member; score its fine-tuned model on the whole suite
-            (member_model,) = report["models"].values()
-            return self.evaluate(run, suite_name, Path(member_model), "fine-tuned")
-        per_dataset = {r["dataset"]: {"AP": 100 * r["test_ap"]} for r in report["rows"]}
-        metrics = {"AP": 100 * report["average_test_ap"]}
-        self._record(run, suite, "fine-tuned", metrics, per_dataset, out, "")
-        return {"metrics": metrics, "per_dataset": per_dataset}
+        run_dir = self.out / "finetune" / f"{run.key}-{suite_name}"
+        trainer = DetCLIPv2MemberTrainer(cfg, ctx=self.ctx, progress=self.progress)
+        result = finetune_suite(trainer, suite, self.root, run_dir, model=str(model_dir), members=self.members,
+                                batch_size=self.batch_size, progress=self.progress)
+        return None if result is None else self._record(run, run_dir, result)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -203,26 +198,26 @@ class Reproduction:
                 out.setdefault(group[row.name], []).append(row.ap)
         return {g: 100 * sum(v) / len(v) for g, v in sorted(out.items())}
 
-    def _record(self, run: Pretrain, suite, setting: str, metrics: dict, per_dataset: dict, checkpoint: Path,
-                identity: str) -> None:
-        from leaderboards.results import ToolkitResult
-
-        self.results.append((run.key, ToolkitResult(
-            model=run.model or self.exp.model, checkpoint=str(checkpoint.relative_to(self.out)), checkpoint_sha256="",
-            suite=suite.name, suite_version=suite.version, protocol=suite.metrics[0], setting=setting,
-            scale=self.scale, metrics=metrics, per_dataset=per_dataset, backbone=run.backbone or self.exp.backbone,
-            pretrain_data=run.pretrain_data, model_identity=identity,
+    def _record(self, run: Pretrain, run_dir: Path, result: SuiteResult) -> dict:
+        """File the run folder's leaderboard rows (the same path as ``leaderboard --add-run``) and return the
+        table cell: the suite's metrics (%), per-dataset AP and AP per mini-world concept group."""
+        rows = results_from_run(
+            run_dir, run.model or self.exp.model, backbone=run.backbone or self.exp.backbone,
+            pretrain_data=run.pretrain_data,
             note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else "")
-            + (f", training seed {run.seed}" if run.seed is not None else ""),
-        )))
+            + (f", training seed {run.seed}" if run.seed is not None else ""))
+        self.results.extend((run.key, row) for row in rows)
+        metrics = {k: 100 * v for k, v in result.aggregate().items() if v >= 0}
+        cell: dict[str, Any] = {"metrics": metrics, "groups": self._group_ap(result)}
+        if result.suite.aggregate == "mean":
+            cell["per_dataset"] = {m: {"AP": 100 * r[result.primary].metrics["AP"]} for m, r in result.members.items()}
+        return cell
 
     # ------------------------------------------------------------------ all
 
     def random_init(self, suite_name: str) -> dict[str, Any]:
         """The first run's model before any training step: the floor every trained row must clear."""
         import torch
-
-        from reference_model.train.build import build_model
 
         first = self.exp.pretrain[0]
         run = dataclasses.replace(first, key="random-init", pretrain_data="none (random init)", row="")
@@ -232,7 +227,7 @@ class Reproduction:
             build_model(first.config).save_pretrained(model_dir)
         return {"run": run.key, "row": "", "pretrain_data": run.pretrain_data, "model": run.model or self.exp.model,
                 "cost": {}, "config": first.config.name,
-                f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir, "zero-shot")}
+                f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir)}
 
     def run(self) -> dict[str, Any]:
         rows: dict[str, dict[str, Any]] = {}
@@ -244,8 +239,7 @@ class Reproduction:
                              "model": run.model or self.exp.model, "cost": self.costs[run.key],
                              "config": run.config.name, "seed": run.config.seed, "arm": run.arm}
         for z in self.exp.zero_shot:
-            rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite,
-                                                               self.model_dirs[z.run], "zero-shot")
+            rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite, self.model_dirs[z.run])
         for f in self.exp.finetune:
             rows[f.run][f"fine-tuned {f.suite}"] = self.finetune(self.exp.run(f.run), f.suite, f.config,
                                                                 self.model_dirs[f.run])

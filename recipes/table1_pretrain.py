@@ -38,15 +38,19 @@ CONCEPT_DICTIONARY = "concept_dictionary.json"  # under the data root (with_data
 def _sources(det_batch: int) -> tuple[DataSourceConfig, ...]:
     """O365 + GoldG (MDETR's mixed w/o COCO + Flickr30k entities) + CC15M, paths under the data root."""
     return (
-        DataSourceConfig("o365", "o365/annotations/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, det_batch,
-                         (1333, 800), MULTISCALE_SHORT, flip=True, concepts_per_image=150),
-        DataSourceConfig("goldg", "goldg/mdetr_annotations/final_mixed_train_no_coco.json", "mdetr",
-                         DataKind.GROUNDING, det_batch, (1333, 800), MULTISCALE_SHORT, flip=True,
-                         concepts_per_image=100, options=(("vg_root", "goldg/gqa/images"),)),
-        DataSourceConfig("goldg-flickr", "goldg/mdetr_annotations/final_flickr_separateGT_train.json", "mdetr",
-                         DataKind.GROUNDING, det_batch, (1333, 800), MULTISCALE_SHORT, flip=True,
-                         concepts_per_image=100, options=(("image_root", "goldg/flickr30k_images"),)),
-        DataSourceConfig("cc15m", "cc15m", "img2dataset-wds", DataKind.IMAGE_TEXT, 6144, (320, 320), (), flip=False),
+        DataSourceConfig(name="o365", path="o365/annotations/zhiyuan_objv2_train.json", format="o365",
+                         kind=DataKind.DETECTION, batch_size=det_batch, size=(1333, 800),
+                         multiscale_short=MULTISCALE_SHORT, flip=True, concepts_per_image=150),
+        DataSourceConfig(name="goldg", path="goldg/mdetr_annotations/final_mixed_train_no_coco.json", format="mdetr",
+                         kind=DataKind.GROUNDING, batch_size=det_batch, size=(1333, 800),
+                         multiscale_short=MULTISCALE_SHORT, flip=True, concepts_per_image=100,
+                         options=(("vg_root", "goldg/gqa/images"),)),
+        DataSourceConfig(name="goldg-flickr", path="goldg/mdetr_annotations/final_flickr_separateGT_train.json",
+                         format="mdetr", kind=DataKind.GROUNDING, batch_size=det_batch, size=(1333, 800),
+                         multiscale_short=MULTISCALE_SHORT, flip=True, concepts_per_image=100,
+                         options=(("image_root", "goldg/flickr30k_images"),)),
+        DataSourceConfig(name="cc15m", path="cc15m", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
+                         batch_size=6144, size=(320, 320), multiscale_short=(), flip=False),
     )
 
 
@@ -80,15 +84,18 @@ MINI_T = replace(
     sampler="paired",
     model=ModelConfig.of("detclipv2-mini"),  # the variant's own defaults (drop_path 0.0, see variants.py)
     data=(
-        DataSourceConfig("o365", "o365/annotations/zhiyuan_objv2_train.json", "o365", DataKind.DETECTION, 8,
-                         (192, 160), (128, 144, 160), flip=True, concepts_per_image=150),
-        DataSourceConfig("goldg", "goldg/mdetr_annotations/final_mixed_train_no_coco.json", "mdetr",
-                         DataKind.GROUNDING, 8, (192, 160), (128, 144, 160), flip=True, concepts_per_image=100,
-                         options=(("vg_root", "goldg/gqa/images"),)),
-        DataSourceConfig("goldg-flickr", "goldg/mdetr_annotations/final_flickr_separateGT_train.json", "mdetr",
-                         DataKind.GROUNDING, 8, (192, 160), (128, 144, 160), flip=True, concepts_per_image=100,
+        DataSourceConfig(name="o365", path="o365/annotations/zhiyuan_objv2_train.json", format="o365",
+                         kind=DataKind.DETECTION, batch_size=8, size=(192, 160), multiscale_short=(128, 144, 160),
+                         flip=True, concepts_per_image=150),
+        DataSourceConfig(name="goldg", path="goldg/mdetr_annotations/final_mixed_train_no_coco.json", format="mdetr",
+                         kind=DataKind.GROUNDING, batch_size=8, size=(192, 160), multiscale_short=(128, 144, 160),
+                         flip=True, concepts_per_image=100, options=(("vg_root", "goldg/gqa/images"),)),
+        DataSourceConfig(name="goldg-flickr", path="goldg/mdetr_annotations/final_flickr_separateGT_train.json",
+                         format="mdetr", kind=DataKind.GROUNDING, batch_size=8, size=(192, 160),
+                         multiscale_short=(128, 144, 160), flip=True, concepts_per_image=100,
                          options=(("image_root", "goldg/flickr30k_images"),)),
-        DataSourceConfig("cc15m", "cc/wds", "img2dataset-wds", DataKind.IMAGE_TEXT, 16, (160, 160), flip=False),
+        DataSourceConfig(name="cc15m", path="cc/wds", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
+                         batch_size=16, size=(160, 160), flip=False),
     ),
     concept_dictionary="vocabulary.json",
     optim=replace(FULL_T.optim, lr=4e-4),  # 1e-3 made 1-epoch runs fragile (AP 36 → 11 from schedule shifts alone)

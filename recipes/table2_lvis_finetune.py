@@ -17,8 +17,9 @@ from reference_model.train.config import DataSourceConfig, ModelConfig, OptimCon
 FULL = TrainConfig(
     name="table2-lvis-finetune",
     model=FULL_T.model,
-    data=(DataSourceConfig("lvis", "lvis/lvis_v1_train.json", "lvis", DataKind.DETECTION, 64, (1333, 800),
-                           MULTISCALE_SHORT, flip=True, concepts_per_image=150),),
+    data=(DataSourceConfig(name="lvis", path="lvis/lvis_v1_train.json", format="lvis", kind=DataKind.DETECTION,
+                           batch_size=64, size=(1333, 800), multiscale_short=MULTISCALE_SHORT, flip=True,
+                           concepts_per_image=150),),
     optim=OptimConfig(lr=4e-5, text_lr_mult=0.1, betas=(0.9, 0.999), weight_decay=0.05),
     schedule=ScheduleConfig(kind="cosine", epochs=24, warmup_iters=1000),
     suite="lvis-val",

@@ -15,10 +15,12 @@ from reference_model.train.config import DataSourceConfig
 PAPER_SIZES = (224, 256, 320, 384)
 MINI_SIZES = (112, 128, 160, 192)
 
-CC3M_FULL = DataSourceConfig("cc3m", "cc3m", "img2dataset-wds", DataKind.IMAGE_TEXT, 6144, (320, 320), flip=False)
-CC3M_MINI = DataSourceConfig("cc3m", "cc/wds", "img2dataset-wds", DataKind.IMAGE_TEXT, 16, (160, 160), flip=False)
-CC12M_MINI = DataSourceConfig("cc12m", "cc/parquet", "img2dataset-parquet", DataKind.IMAGE_TEXT, 16, (160, 160),
-                              flip=False)
+CC3M_FULL = DataSourceConfig(name="cc3m", path="cc3m", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
+                             batch_size=6144, size=(320, 320), flip=False)
+CC3M_MINI = DataSourceConfig(name="cc3m", path="cc/wds", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
+                             batch_size=16, size=(160, 160), flip=False)
+CC12M_MINI = DataSourceConfig(name="cc12m", path="cc/parquet", format="img2dataset-parquet", kind=DataKind.IMAGE_TEXT,
+                              batch_size=16, size=(160, 160), flip=False)
 
 
 def _experiment(scale: str) -> Experiment:

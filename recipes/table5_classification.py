@@ -13,10 +13,10 @@ from recipes.table1_pretrain import FULL_L, FULL_T, MINI_T
 from recipes.table4_resolution import CC3M_FULL, CC3M_MINI
 from reference_model.train.config import DataSourceConfig
 
-IN1K_FULL = DataSourceConfig("in1k", "imagenet", "imagenet-folder", DataKind.CLASSIFICATION, 6144, (320, 320),
-                             flip=False, repeat=3, options=(("split", "train"),))
-IN1K_MINI = DataSourceConfig("in1k", "imagenet", "imagenet-folder", DataKind.CLASSIFICATION, 16, (160, 160),
-                             flip=False, repeat=3,
+IN1K_FULL = DataSourceConfig(name="in1k", path="imagenet", format="imagenet-folder", kind=DataKind.CLASSIFICATION,
+                             batch_size=6144, size=(320, 320), flip=False, repeat=3, options=(("split", "train"),))
+IN1K_MINI = DataSourceConfig(name="in1k", path="imagenet", format="imagenet-folder", kind=DataKind.CLASSIFICATION,
+                             batch_size=16, size=(160, 160), flip=False, repeat=3,
                              options=(("split", "train"), ("synset_mapping", "imagenet/LOC_synset_mapping.txt")))
 
 GOLDG = ("o365", "goldg", "goldg-flickr", "cc15m")

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Detector", "Prediction"]
+__all__ = ["Detector", "Prediction", "model_provenance"]
 
 
 @dataclass(slots=True)
@@ -55,3 +55,12 @@ class Detector(Protocol):
         max_dets_per_image: int = 100,
         score_thresh: float | None = None,  # drop detections scoring at or below it (None: the model's own)
     ) -> list[Prediction]: ...
+
+
+def model_provenance(detector: Detector) -> dict:
+    """A detector's optional ``provenance()`` dict (e.g. which towers started from random weights), else {}.
+
+    Optional and duck-typed so the core never needs to know a model's package.
+    """
+    hook = getattr(detector, "provenance", None)
+    return dict(hook()) if callable(hook) else {}

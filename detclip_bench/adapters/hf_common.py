@@ -9,8 +9,8 @@ batch, variable-size ones (Grounding DINO) get one batch per distinct processed 
 
 from __future__ import annotations
 
-import hashlib
 import json
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,6 +22,7 @@ from torchvision.ops import box_convert
 
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.errors import DataError
+from detclip_bench.provenance import weights_fingerprint
 
 __all__ = [
     "HFDetector",
@@ -91,17 +92,63 @@ def load_pretrained(source: str, model_cls: Any, processor_cls: Any) -> tuple[An
     return model.eval(), processor
 
 
+def options_from_strings(options_cls: type[HFOptions], values: dict[str, str]) -> dict[str, Any]:
+    """``--model-option key=value`` strings → typed fields of ``options_cls`` (unknown keys are errors)."""
+    hints = typing.get_type_hints(options_cls)
+    out: dict[str, Any] = {}
+    for key, text in values.items():
+        if key not in hints or key == "device":
+            known = ", ".join(sorted(k for k in hints if k != "device"))
+            raise DataError("--model-option", key, f"unknown option for {options_cls.__name__}; known: {known}")
+        out[key] = _convert(key, text, hints[key])
+    return out
+
+
+def _convert(key: str, text: str, tp: Any) -> Any:
+    """One option string as the field's type: a Literal's values, ``X | None`` ("none" → None), int, float, str."""
+    if typing.get_origin(tp) is typing.Literal:
+        if text not in typing.get_args(tp):
+            raise DataError("--model-option", key, f"{text!r} is not one of {typing.get_args(tp)}")
+        return text
+    args = typing.get_args(tp)
+    if type(None) in args:
+        if text.lower() in ("none", "null"):
+            return None
+        tp = next(t for t in args if t is not type(None))
+    try:
+        return tp(text)
+    except (TypeError, ValueError) as exc:
+        raise DataError("--model-option", key, f"{text!r} is not a {tp.__name__}: {exc}") from None
+
+
 def load_adapter(
-    detector_cls: type[HFDetector], options: HFOptions | None, source: str, *, device: str | None = None
+    detector_cls: type[HFDetector], options: HFOptions | None, source: str, *, device: str | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> HFDetector:
-    """Build ``detector_cls`` from a local dir or the HF cache; ``device`` (if given) overrides ``options.device``."""
+    """Build ``detector_cls`` from a local dir or the HF cache; ``device`` (if given) overrides ``options.device``
+    and ``overrides`` (``--model-option`` strings) the other option fields."""
     from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
     options = options or detector_cls.options_cls()
+    if overrides:
+        options = replace(options, **options_from_strings(detector_cls.options_cls, overrides))
     if device is not None:
         options = replace(options, device=str(device))
     model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
     return detector_cls(model, processor, source, options)
+
+
+def processor_settings(processor: Any) -> dict:
+    """The image processor's (and tokenizer's) JSON-able settings: what preprocessing the numbers saw."""
+    out: dict[str, Any] = {}
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is not None:
+        out["image_processor"] = json.loads(image_processor.to_json_string())
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is not None:
+        out["tokenizer"] = {"class": type(tokenizer).__name__, "model_max_length": int(tokenizer.model_max_length)
+                            if tokenizer.model_max_length < 1e9 else None}
+    return out
 
 
 def check_prompts(prompts: Sequence[str]) -> list[str]:
@@ -185,18 +232,6 @@ def make_prediction(
     )
 
 
-def hash_model(model: torch.nn.Module, extra: dict) -> str:
-    """sha256 over adapter settings, the model config and every weight's name, dtype, shape and bytes."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 @dataclass
 class ScoreBlock:
     """Scores of every (box, class) pair of one forward pass over one slice of the vocabulary.
@@ -247,12 +282,22 @@ class HFDetector:
         self._identity: str | None = None
 
     def settings(self) -> dict:
-        """Everything besides weights and config that changes predictions (hashed into identity)."""
-        return {"adapter": type(self).__name__, **{k: v for k, v in asdict(self.options).items() if k != "device"}}
+        """Everything besides weights and config that changes predictions (hashed into identity, so into the
+        prediction cache key): the adapter's options, the processor's settings and the transformers version,
+        which changes preprocessing between releases (OWLv2's padding, transformers PR #41938)."""
+        import transformers
+
+        return {"adapter": type(self).__name__, **{k: v for k, v in asdict(self.options).items() if k != "device"},
+                "processor": processor_settings(self.processor), "transformers": transformers.__version__}
+
+    def provenance(self) -> dict:
+        """What results.json records under ``model_provenance``: the settings that produced the numbers."""
+        return {"adapter": self.settings()}
 
     def identity(self) -> str:
+        """sha256 over the adapter settings, the model config and every weight (see ``weights_fingerprint``)."""
         if self._identity is None:
-            self._identity = hash_model(self.model, self.settings())
+            self._identity = weights_fingerprint(self.model.state_dict(), self.model.config.to_dict(), self.settings())
         return self._identity
 
     def _preprocess(self, image: Any) -> dict[str, torch.Tensor]:

@@ -38,6 +38,9 @@ __all__ = ["GroundingDinoDetector", "GroundingDinoOptions", "TextChunk", "load",
 class GroundingDinoOptions(HFOptions):
     token_budget: int | None = None  # tokens per pass incl. [CLS]/[SEP]; None → the model's max_text_len
     token_reduce: Literal["max", "mean"] = "max"  # how a class's token scores become its score
+    # at most this many classes per pass (GLIP's CHUNKED_EVALUATION 40, mmdetection's chunked_size=40);
+    # None: as many as the token budget holds (joint prompting)
+    max_classes_per_chunk: int | None = None
 
 
 @dataclass
@@ -60,8 +63,12 @@ def caption_of(classes: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return ". ".join(parts) + ".", spans
 
 
-def plan_chunks(token_counts: list[int], budget: int, prompts: list[str]) -> list[range]:
-    """Greedy consecutive chunks: each class costs its tokens + 1 separator; 2 tokens for [CLS]/[SEP]."""
+def plan_chunks(token_counts: list[int], budget: int, prompts: list[str],
+                max_classes: int | None = None) -> list[range]:
+    """Greedy consecutive chunks: each class costs its tokens + 1 separator; 2 tokens for [CLS]/[SEP];
+    a chunk also closes at ``max_classes`` classes when that is set."""
+    if max_classes is not None and max_classes < 1:
+        raise ValueError(f"max_classes_per_chunk must be at least 1, got {max_classes}")
     chunks: list[range] = []
     start, used = 0, 2
     for i, n in enumerate(token_counts):
@@ -71,7 +78,7 @@ def plan_chunks(token_counts: list[int], budget: int, prompts: list[str]) -> lis
                 f"prompt {i} ({prompts[i]!r}) needs {cost + 2} tokens with separators, more than the text "
                 f"budget of {budget}; shorten it (Grounding DINO cannot score a class it cannot read whole)"
             )
-        if used + cost > budget:
+        if used + cost > budget or (max_classes is not None and i - start == max_classes):
             chunks.append(range(start, i))
             start, used = i, 2
         used += cost
@@ -109,7 +116,7 @@ class GroundingDinoDetector(HFDetector):
         names = [p.strip().lower() for p in prompts]
         counts = [len(ids) for ids in self.processor.tokenizer(names, add_special_tokens=False)["input_ids"]]
         chunks = []
-        for rng in plan_chunks(counts, self.budget, prompts):
+        for rng in plan_chunks(counts, self.budget, prompts, self.options.max_classes_per_chunk):
             text, spans = self._tokenize(names[rng.start : rng.stop])
             if text["input_ids"].shape[1] > self.budget:  # tokenizer not additive over ". "-joined names
                 raise ValueError(
@@ -120,6 +127,12 @@ class GroundingDinoDetector(HFDetector):
         return chunks
 
     _encode_prompts = plan
+
+    def prompt_plan(self, prompts: list[str]) -> list[dict]:
+        """The passes a vocabulary takes (written as ``prompt_plan.json`` beside ``prompts.json``): each pass's
+        first and last class index, its class count and its caption's token count."""
+        return [{"first": c.class_offset, "last": c.class_offset + len(c.spans) - 1, "classes": len(c.spans),
+                 "tokens": int(c.text["input_ids"].shape[1])} for c in self.plan(list(prompts))]
 
     def _class_scores(self, token_probs: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
         """(Q, T) token probabilities → (Q, C) class scores."""
@@ -139,6 +152,7 @@ class GroundingDinoDetector(HFDetector):
         return blocks
 
 
-def load(source: str, options: GroundingDinoOptions | None = None, *, device: str | None = None) -> GroundingDinoDetector:
-    """``GroundingDinoDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``."""
-    return load_adapter(GroundingDinoDetector, options, source, device=device)  # type: ignore[return-value]
+def load(source: str, options: GroundingDinoOptions | None = None, *, device: str | None = None,
+         overrides: dict[str, str] | None = None) -> GroundingDinoDetector:
+    """``GroundingDinoDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
+    return load_adapter(GroundingDinoDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

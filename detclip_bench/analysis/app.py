@@ -11,18 +11,30 @@ import contextlib
 import signal
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-__all__ = ["LOOPBACK", "launch", "serve_until_interrupted", "serving"]
+from detclip_bench.analysis.fo_env import fiftyone_home, import_fiftyone
+
+__all__ = ["LOOPBACK", "app_url", "launch", "serve_until_interrupted", "serving"]
 
 LOOPBACK = "127.0.0.1"
 
 
-def launch(dataset, *, port: int, address: str = LOOPBACK, view=None, timeout: float = 60.0):
-    """``fo.launch_app(remote=True)`` on ``address:port``; returns the session once the App answers HTTP."""
-    from detclip_bench.analysis.fo_env import fiftyone_home, import_fiftyone
+def app_url(dataset, *, port: int, address: str = LOOPBACK, view=None) -> str:
+    """The App's page for ``dataset``; for a saved view with ``?view=<slug>``, the App's own link to it."""
+    url = f"http://{address}:{port}/datasets/{urllib.parse.quote(dataset.name)}"
+    if view is not None and view.name:
+        from fiftyone.core.utils import to_slug
 
+        url += f"?view={to_slug(view.name)}"
+    return url
+
+
+def launch(dataset, *, port: int, address: str = LOOPBACK, view=None, timeout: float = 60.0):
+    """``fo.launch_app(remote=True)`` on ``address:port`` showing ``view`` (None: the whole dataset);
+    returns the session once the App answers HTTP."""
     fo = import_fiftyone()
     with fiftyone_home():  # the App's server processes inherit the project-local HOME
         session = fo.launch_app(dataset, view=view, remote=True, address=address, port=port, auto=False)
@@ -59,10 +71,11 @@ def serving(dataset, *, port: int, address: str = LOOPBACK, view=None) -> Iterat
             signal.signal(signal.SIGTERM, previous)
 
 
-def serve_until_interrupted(dataset, *, port: int, address: str = LOOPBACK) -> None:
-    """Block until Ctrl-C / SIGTERM, then close the App cleanly."""
-    with serving(dataset, port=port, address=address):
-        print(f"FiftyOne App: http://{address}:{port}/datasets/{dataset.name}  (Ctrl-C to stop)", flush=True)
+def serve_until_interrupted(dataset, *, port: int, address: str = LOOPBACK, view=None) -> None:
+    """Serve ``view`` (None: the whole dataset); block until Ctrl-C / SIGTERM, then close the App cleanly."""
+    with serving(dataset, port=port, address=address, view=view):
+        print(f"FiftyOne App: {app_url(dataset, port=port, address=address, view=view)}  (Ctrl-C to stop)",
+              flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(1)

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from detclip_bench.analysis.fo_env import import_fiftyone
 from detclip_bench.analysis.records import ImageRecord, category_names, iter_records
 from detclip_bench.analysis.run_dir import LoadedRun, MemberRun
 
@@ -82,8 +83,6 @@ def _sample(fo, rec: ImageRecord, names: dict[int, str], freq: dict[int, str | N
 
 def build_dataset(run: LoadedRun, *, name: str | None = None, progress: bool = True):
     """Create the dataset (replacing one of the same name), persistent so the App process sees it."""
-    from detclip_bench.analysis.fo_env import import_fiftyone
-
     fo = import_fiftyone()
     ds = fo.Dataset(name or dataset_name(run), overwrite=True, persistent=True)
     info = {"suite": run.suite.name, "suite_version": run.suite.version, "model": run.results.get("model"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detclip_bench.analysis.run_dir import MemberRun
+from detclip_bench.metrics import make_evaluator
 from detclip_bench.suites.suite import Suite
 
 __all__ = ["PRCurve", "pr_curve"]
@@ -32,16 +33,8 @@ class PRCurve:
         return float(self.precision.mean()) if self.per_category else -1.0
 
 
-def _evaluator(suite: Suite, member: MemberRun, protocol: str):
-    from detclip_bench.metrics import make_evaluator
-
-    if protocol == "lvis-fixed":
-        return make_evaluator(str(member.target.annotations), protocol, topk=suite.topk_per_category)
-    return make_evaluator(str(member.target.annotations), protocol, max_dets=suite.max_dets_per_image)
-
-
 def pr_curve(suite: Suite, member: MemberRun, protocol: str) -> PRCurve:
-    ev = _evaluator(suite, member, protocol)
+    ev = make_evaluator(str(member.target.annotations), protocol, **suite.evaluator_budget(protocol))
     p = member.predictions
     ev.update(p.image_ids, p.boxes, p.scores, p.category_ids)
     _, acc = ev.accumulated()

@@ -1,7 +1,7 @@
 """Read back what ``detclip-bench eval`` left in a run directory, plus the suite's ground truth.
 
-Nothing here re-runs a model: predictions come from the runner's npz cache
-(``RUN_DIR/cache/<identity[:16]>/<suite>-v<version>/<member>-<split>.npz``), per-category AP from
+Nothing here re-runs a model: predictions come from the run's own output
+(``RUN_DIR/predictions/<member>-<split>.npz``, written by every evaluation), per-category AP from
 its ``<member>-<protocol>.csv`` tables and the suite numbers from ``results.json``.
 """
 
@@ -14,7 +14,10 @@ import numpy as np
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
-from detclip_bench.suites.predict import PredictionArrays, cache_path
+from detclip_bench.suites import resolve_data_root
+from detclip_bench.suites.custom import suite_of_results
+from detclip_bench.suites.predict import PredictionArrays
+from detclip_bench.suites.runner import PREDICTIONS_DIR, predictions_path
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = ["LoadedRun", "MemberRun", "group_by_image", "load_run"]
@@ -63,8 +66,6 @@ def _read_table(path: Path):
 
 
 def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | Path | None = None) -> LoadedRun:
-    from detclip_bench.suites import get_suite, resolve_data_root
-
     run_dir = Path(run_dir)
     results = read_json(run_dir / "results.json")
     if not isinstance(results, dict) or "suite" not in results or "members" not in results:
@@ -72,7 +73,7 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
     if suite is not None and suite != results["suite"]:
         raise DataError(str(run_dir / "results.json"), "suite",
                         f"this run evaluated suite {results['suite']!r}, not {suite!r}")
-    the_suite = get_suite(results["suite"])
+    the_suite = suite_of_results(results)
     if str(results.get("version")) != the_suite.version:
         raise DataError(str(run_dir / "results.json"), "version",
                         f"run used {the_suite.name} v{results.get('version')}, installed suite is v{the_suite.version}")
@@ -81,9 +82,8 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
     for target in the_suite.targets(root):
         if target.member not in results["members"]:
             continue
-        target = _resolve_split(run_dir, str(results["model_identity"]), the_suite, target, root)
-        arrays, _meta = PredictionArrays.load(cache_path(run_dir / "cache", str(results["model_identity"]), the_suite,
-                                                         target))
+        target = _resolve_split(run_dir, results, the_suite, target, root)
+        arrays, _meta = PredictionArrays.load(predictions_path(run_dir, target))
         tables = {p: _read_table(run_dir / f"{member_file_stem(target.member)}-{p}.csv")
                   for p in results["members"][target.member]}
         members.append(MemberRun(target.member, target.split, target, arrays, results["members"][target.member], tables))
@@ -92,23 +92,27 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
     return LoadedRun(run_dir, results, the_suite, root, members)
 
 
-def _resolve_split(run_dir: Path, identity: str, suite: Suite, target: EvalTarget, root: Path) -> EvalTarget:
-    wanted = cache_path(run_dir / "cache", identity, suite, target)
-    if wanted.is_file():
-        return target
-    stem = member_file_stem(target.member)
+def _resolve_split(run_dir: Path, results: dict, suite: Suite, target: EvalTarget, root: Path) -> EvalTarget:
+    """The member's target at the split the run scored (``splits`` in results.json, else the one predictions file)."""
     member = next(m for m in suite.members if m.name == target.member)
-    found = sorted(wanted.parent.glob(f"{stem}-*.npz")) if wanted.parent.is_dir() else []
-    splits = [s for s in (p.stem[len(stem) + 1:] for p in found) if s in member.files]
-    if len(splits) == 1:
-        return member.target(root, splits[0])
-    hint = (f"cached splits {splits} are ambiguous" if splits
-            else "run `detclip-bench eval` (without --no-cache) with --out pointing at this folder")
-    raise DataError(str(wanted), target.member, f"no cached predictions for this member ({hint})")
+    split = results.get("splits", {}).get(target.member)
+    if split is None:
+        stem = member_file_stem(target.member)
+        found = sorted((run_dir / PREDICTIONS_DIR).glob(f"{stem}-*.npz"))
+        splits = [s for s in (p.stem[len(stem) + 1:] for p in found) if s in member.files]
+        split = splits[0] if len(splits) == 1 else None
+    resolved = member.target(root, split) if split in member.files else target
+    path = predictions_path(run_dir, resolved)
+    if not path.is_file():
+        raise DataError(str(path), target.member, "no predictions for this member in the run folder; every "
+                        "`detclip-bench eval`/`finetune` writes them: re-run it with --out pointing at this folder")
+    return resolved
 
 
 def group_by_image(arrays: PredictionArrays) -> dict[int, np.ndarray]:
     """Image id -> row indices of its detections (in cache order)."""
     order = np.argsort(arrays.image_ids, kind="stable")
     ids, starts = np.unique(arrays.image_ids[order], return_index=True)
+    if not len(ids):  # no detections at all: np.split would still return one (empty) chunk for zero ids
+        return {}
     return {int(i): rows for i, rows in zip(ids.tolist(), np.split(order, starts[1:]), strict=True)}

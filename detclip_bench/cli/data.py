@@ -1,4 +1,4 @@
-"""``detclip-bench data inspect|validate|make-mini|make-dictionary``: look at, check, or generate datasets."""
+"""``detclip-bench data inspect|validate|make-mini|make-dictionary|download|verify``: look at, check, generate or fetch datasets."""
 
 from __future__ import annotations
 
@@ -16,9 +16,16 @@ EXAMPLES = """examples:
   detclip-bench data inspect data/imagenet --format imagenet-kaggle --option split=val
   detclip-bench data validate data/lvis/lvis_v1_minival.json --option image_root=data/coco
   detclip-bench data validate mini_world                            # every part of a mini world
+  detclip-bench data validate /data                                 # datasets x parts found (ours/GLIP/mmdet layouts)
+  detclip-bench data validate /mnt/Objects365 --layout-only         # one dataset's folder: what is there, what is missing
+  detclip-bench data validate --data-map o365=/mnt/Objects365,lvis=/mnt/coco
   detclip-bench data make-mini --out mini_world --scale 0.5 --seed 0
   detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \
       --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data/concept_dictionary.json
+  detclip-bench data download odinw13 lvis-minival coco-val2017 --root data   # resumable; pinned in a manifest
+  detclip-bench data download --list                                # what each target fetches, and from where
+  detclip-bench data download lvis-val --root data --mirror http://127.0.0.1:8000   # a local wget -x mirror
+  detclip-bench data verify --root data                             # sizes + sha256 against the manifest
 """
 
 
@@ -95,10 +102,44 @@ def _inspect(args) -> int:
 
 
 def _validate(args) -> int:
+    from pathlib import Path
+
     from detclip_bench.datasets.validate import validate_path
 
-    reports = validate_path(args.path, args.format, decode_images=not args.no_decode, **_options(args.option))
-    total = 0
+    path = Path(args.path) if args.path else None
+    if args.data_map or (path is not None and path.is_dir() and not args.format
+                         and not (path / "manifest.json").is_file()):
+        from detclip_bench.datasets.layouts import resolve_dataset_roots
+
+        roots = resolve_dataset_roots(path if path is not None and path.is_dir() else None, args.data_map)
+        if roots.datasets() or args.data_map:
+            return _validate_layouts(args, roots)
+    if path is None:
+        raise SystemExit("error: name a PATH to validate, or pass --data-map NAME=FOLDER[,...]")
+    reports = validate_path(path, args.format, decode_images=not args.no_decode, **_options(args.option))
+    return _print_reports(reports)
+
+
+def _validate_layouts(args, roots) -> int:
+    """A data root or dataset folder (or --data-map): the datasets × parts table, then every file found validated."""
+    from detclip_bench.datasets.layouts import render_report, validate_layouts
+
+    if args.option:
+        raise SystemExit("error: --option applies to one dataset file; name the file (with --format) to use it")
+    found = roots.datasets()
+    where = f" under {roots.root}" if roots.root is not None else ""
+    print(f"{len(found)} dataset(s) recognised{where}:")
+    for line in render_report(found, roots.root):
+        print(line)
+    problems = [p for f in found for p in f.problems]
+    if args.layout_only:
+        print(f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    return _print_reports(validate_layouts(found, decode_images=not args.no_decode), len(problems))
+
+
+def _print_reports(reports, problems: int = 0) -> int:
+    total = problems
     for rep in reports:
         status = "ok" if not rep.problems else f"{len(rep.problems)} problem(s)"
         print(f"{rep.name}: {rep.records} records, {status}")
@@ -135,9 +176,54 @@ def _make_dictionary(args) -> int:
     return 0
 
 
+def _download_root(args) -> str:
+    import os
+
+    root = args.root or os.environ.get("DETCLIP_BENCH_DATA")
+    if not root:
+        raise SystemExit("error: pass --root DIR (or set $DETCLIP_BENCH_DATA)")
+    return root
+
+
+def _download(args) -> int:
+    from detclip_bench.datasets.download import apply_mirror, catalogue, download, parse_mirrors
+
+    mirrors = parse_mirrors(args.mirror)
+    if args.list:
+        for target in catalogue().values():
+            print(f"{target.name}: {target.description}" + (f" (images: {', '.join(target.needs)})" if target.needs else ""))
+            for f in target.files:
+                src = apply_mirror(f.url, mirrors)
+                print(f"  {f.url}" + (f"  (via {src})" if src != f.url else "") + f"  -> <root>/{f.dest}")
+        return 0
+    if not args.targets:
+        raise SystemExit("error: name at least one target (see `detclip-bench data download --list`)")
+    root = _download_root(args)
+    summary = download(args.targets, root, mirrors=mirrors, force=args.force, keep_archives=args.keep_archives,
+                       retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
+    for name, s in summary.items():
+        print(f"{name}: {s['fetched']} file(s) fetched ({s['bytes'] / 2**20:.1f} MiB), {s['skipped']} already there")
+        if s["needs"]:
+            print(f"  note: {name} reads images from {', '.join(s['needs'])} (not downloaded yet)")
+    from detclip_bench.datasets.download import MANIFEST_NAME
+
+    print(f"manifest: {root}/{MANIFEST_NAME}; check it any time with `detclip-bench data verify --root {root}`")
+    return 0
+
+
+def _verify(args) -> int:
+    from detclip_bench.datasets.download import verify
+
+    report = verify(_download_root(args), quick=args.quick, progress=not args.no_progress)
+    for problem in report.problems:
+        print(problem)
+    print(f"{report.checked} file(s) checked{' (sizes only)' if args.quick else ''}, {len(report.problems)} problem(s)")
+    return 1 if report.problems else 0
+
+
 def run(args: argparse.Namespace) -> int:
     return {"inspect": _inspect, "validate": _validate, "make-mini": _make_mini,
-            "make-dictionary": _make_dictionary}[args.data_cmd](args)
+            "make-dictionary": _make_dictionary, "download": _download, "verify": _verify}[args.data_cmd](args)
 
 
 def add_parser(subparsers) -> None:
@@ -147,7 +233,9 @@ def add_parser(subparsers) -> None:
     for name, helptext in (("inspect", "counts, classes and one sample drawn with its boxes"),
                            ("validate", "check every record; list problems; exit 1 if any")):
         p = sub.add_parser(name, help=helptext, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("path", help="annotation file, shard folder, dataset root (or mini-world root for validate)")
+        p.add_argument("path", nargs="?" if name == "validate" else None,
+                       help="annotation file, shard folder, dataset root (validate: also a data root holding "
+                            "several datasets in our, GLIP's or mmdetection's layout, or a mini-world root)")
         p.add_argument("--format", help="dataset format (see `detclip-bench ls formats`); detected when omitted")
         p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                        help="loader option, e.g. image_root=DIR, split=val, columns=caption,url (repeatable)")
@@ -157,6 +245,11 @@ def add_parser(subparsers) -> None:
             p.add_argument("--limit", type=int, default=100_000, help="stop counting a stream after this many")
         else:
             p.add_argument("--no-decode", action="store_true", help="skip decoding images (faster)")
+            p.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
+                           help="also check these dataset folders, e.g. o365=/mnt/Objects365,lvis=/mnt/coco "
+                                "(as eval/train take them)")
+            p.add_argument("--layout-only", action="store_true",
+                           help="with a data root: print which datasets and parts are there; validate no file")
     p = sub.add_parser("make-mini", help="generate the mini world (small datasets in the real formats)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
@@ -184,4 +277,29 @@ def add_parser(subparsers) -> None:
     p.add_argument("--min-count", type=int, default=3,
                    help="keep a multi-word phrase as its own entry when seen this often (default 3; heads always kept)")
     p.add_argument("--max-phrases", type=int, default=0, help="keep at most this many phrases, most frequent first")
+    from detclip_bench.datasets.download import MIRROR_ENV, TARGET_NAMES  # light: no torch/pandas
+
+    p = sub.add_parser("download", help="fetch public benchmark files into the data-root layout (resumable, pinned)",
+                       description="Download, check and unpack the public files of each target into the folders the "
+                                   "suites read; record url, size, sha256 and date of each in "
+                                   "<root>/.detclip-bench-download.json (a url fetched again must match).",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("targets", nargs="*", metavar="TARGET",  # no choices=: argparse checks an empty list against them
+                   help=f"one or more of: {', '.join(TARGET_NAMES)}")
+    p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
+    p.add_argument("--list", action="store_true", help="print each target's urls and destinations, download nothing")
+    p.add_argument("--mirror", action="append", default=[], metavar="[HOST=]URL",
+                   help=f"fetch HOST's files from URL instead (bare URL: every host, as URL/<host>/<path>); "
+                        f"repeatable; also ${MIRROR_ENV}")
+    p.add_argument("--force", action="store_true", help="fetch and unpack again files the manifest has")
+    p.add_argument("--keep-archives", action="store_true",
+                   help="keep the zips/tarballs (under <root>/.detclip-bench-downloads/) instead of deleting them")
+    p.add_argument("--retries", type=int, default=5, help="retries per file on a dropped connection (default 5)")
+    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (default 60)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p = sub.add_parser("verify", help="check downloaded files against the download manifest (size + sha256)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
+    p.add_argument("--quick", action="store_true", help="compare sizes only (no hashing)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

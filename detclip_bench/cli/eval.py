@@ -9,8 +9,14 @@ EXAMPLES = """examples:
   detclip-bench eval --model runs/mini/o365_cc/checkpoint --suite odinw13 --data-root /data
   # the paper's headline: LVIS minival Fixed AP with APr/APc/APf
   detclip-bench eval --model ckpt/ --suite lvis-minival --out results/lvis
+  # LVIS as GLIP/mmdetection keep it (coco/annotations/lvis_v1_minival_inserted_image_name.json + coco/train2017, val2017)
+  detclip-bench eval --model ckpt/ --suite lvis-minival --data-map lvis=/mnt/coco
   # a transformers zero-shot detector on the mini world
   detclip-bench eval --model hf:path/to/owlv2 --suite mini-odinw13
+  # your own COCO/Roboflow dataset (COCO AP on test, or val when there is no test split)
+  detclip-bench eval --model ckpt/ --dataset ~/Downloads/widgets.v3i.coco --prompts "widget, gadget"
+  # a lab's own multi-dataset suite, versioned in a file (docs/suites.md)
+  detclip-bench eval --model ckpt/ --suite my_suite.yaml --data-root /data
   # several processes, each a shard of the images, merged exactly
   torchrun --nproc-per-node 2 -m detclip_bench.cli.main eval --model ckpt/ --suite mini-lvis
 
@@ -23,36 +29,53 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("model and suite")
     g.add_argument("--model", required=True, help="detclip-bench checkpoint dir / hub id, or hf:<id or dir>")
-    g.add_argument("--suite", required=True, help="suite name (detclip-bench ls suites)")
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--suite", help="suite name (detclip-bench ls suites), or a suite file (.json/.yaml)")
+    which.add_argument("--dataset", metavar="SPEC", help="your own dataset: a Roboflow/COCO export folder "
+                       "(train/ valid/ test/), or train=A.json,val=B.json,test=C.json (images beside each json)")
+    g.add_argument("--prompts", help="with --dataset: one prompt per category in id order, comma-separated "
+                   "(default: the category names)")
     g.add_argument("--data-root", help="data root (default: $DETCLIP_BENCH_DATA, or $DETCLIP_BENCH_MINI for mini-*)")
+    g.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
+                   help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. lvis=/mnt/coco,odinw=/mnt/odinw "
+                        "(`detclip-bench data validate FOLDER` shows what each holds)")
     g.add_argument("--split", help="score another split than the suite's (e.g. test)")
     s = p.add_argument_group("evaluation settings")
     s.add_argument("--out", default=None, help="results folder (default runs/eval/<suite>)")
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     s.add_argument("--no-cache", action="store_true", help="always re-run the model")
+    s.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an hf: adapter option, e.g. max_classes_per_chunk=40 (Grounding DINO, GLIP's chunked "
+                        "evaluation); recorded in results.json")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from detclip_bench.adapters.registry import load_detector
-    from detclip_bench.suites import get_suite, resolve_data_root
+    from detclip_bench.adapters.registry import load_detector, parse_model_options
+    from detclip_bench.dist import init_distributed
+    from detclip_bench.suites import dataset_suite, get_suite, resolve_data_root
+    from detclip_bench.suites.custom import parse_prompts
     from detclip_bench.suites.runner import evaluate_suite
-    from reference_model.train.distributed import init_distributed
 
     init_distributed()
-    suite = get_suite(args.suite)
+    suite = dataset_suite(args.dataset, finetune=False, prompts=parse_prompts(args.prompts)) if args.dataset \
+        else get_suite(args.suite)
     if suite.setting == "finetune":
         print(f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`")
         return 2
     root = resolve_data_root(suite, args.data_root)
+    if args.data_map:  # each named dataset from its own folder, whatever its layout (datasets/layouts.py)
+        from detclip_bench.datasets.layouts import resolve_dataset_roots
+
+        root = resolve_dataset_roots(root, args.data_map)
     out = Path(args.out) if args.out else Path("runs") / "eval" / suite.name
-    detector = load_detector(args.model, device=args.device)
+    detector = load_detector(args.model, device=args.device, options=parse_model_options(args.model_option))
     result = evaluate_suite(detector, suite, root, out_dir=out, cache_dir=None if args.no_cache else out / "cache",
                             batch_size=args.batch_size, split=args.split)
     if result is not None:
         print(result.summary_line())
-        print(f"results: {out / 'results.json'} (+ results.md, per-category CSV)")
+        print(f"results: {out / 'results.json'} (+ results.md, per-category CSV, predictions/)")
     return 0

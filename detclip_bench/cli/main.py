@@ -1,7 +1,11 @@
 """Entry point of ``detclip-bench``: verb-first subcommands, each in its own module.
 
-Every verb module exposes ``add_parser(subparsers)`` (which registers its parser and sets
-``func``) and keeps heavy imports inside the function that runs it, so ``--help`` stays fast.
+The benchmark core's verbs live in :mod:`detclip_bench.cli`. Verbs that need a model family or the
+paper's recipes (``train``, ``finetune``, ``reproduce``, ``leaderboard``) are contributed by the
+packages that own them through the ``detclip_bench.verbs`` entry-point group (``pyproject.toml`` is
+the composition layer), so the core never imports ``reference_model``, ``recipes`` or
+``leaderboards``. Every verb module exposes ``add_parser(subparsers)``, which registers its parser and
+sets ``func``, and keeps heavy imports inside the function that runs it so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,23 +14,38 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from detclip_bench.errors import DataError
 
-# verb -> module; listed here (not discovered) so the order in --help is deliberate.
-VERBS: dict[str, str] = {
+__all__ = ["CORE_VERBS", "VERB_GROUP", "VERB_ORDER", "build_parser", "main", "verb_modules"]
+
+VERB_GROUP = "detclip_bench.verbs"
+# the benchmark core's own verbs: verb -> module
+CORE_VERBS: dict[str, str] = {
     "data": "detclip_bench.cli.data",
     "score": "detclip_bench.cli.score",
-    "train": "detclip_bench.cli.train",
-    "finetune": "detclip_bench.cli.finetune",
     "eval": "detclip_bench.cli.eval",
-    "reproduce": "detclip_bench.cli.reproduce",
+    "predict": "detclip_bench.cli.predict",
     "analyze": "detclip_bench.cli.analyze",
     "report": "detclip_bench.cli.report",
-    "leaderboard": "detclip_bench.cli.leaderboard",
     "models": "detclip_bench.cli.models",
     "ls": "detclip_bench.cli.ls",
 }
+# the order of --help: the workflow from data to leaderboard; verbs not named here come last, sorted
+VERB_ORDER = ("data", "score", "train", "finetune", "eval", "predict", "export", "reproduce", "analyze", "report",
+              "leaderboard", "models", "ls")
+
+
+def verb_modules() -> dict[str, str]:
+    """Every verb → its module: the core's, then those registered in the ``detclip_bench.verbs`` group."""
+    modules = dict(CORE_VERBS)
+    for ep in entry_points(group=VERB_GROUP):
+        if ep.name in modules and modules[ep.name] != ep.value:
+            raise RuntimeError(f"verb {ep.name!r} is registered twice: {modules[ep.name]} and {ep.value}")
+        modules[ep.name] = ep.value
+    rank = {verb: i for i, verb in enumerate(VERB_ORDER)}
+    return dict(sorted(modules.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,14 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for _verb, module in VERBS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue  # verb not built yet
-            raise
-        mod.add_parser(sub)
+    for module in verb_modules().values():
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 

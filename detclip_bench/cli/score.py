@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from detclip_bench.errors import DataError
+from detclip_bench.metrics.protocols import ALIASES, CLI_CHOICES
 
 EPILOG = """examples:
   detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out fixed_ap.json
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--gt", required=True, help="GT json (COCO or LVIS v1 layout)")
     p.add_argument("--pred", required=True, help="results json: list of {image_id, category_id, bbox xywh, score}")
-    p.add_argument("--protocol", required=True, choices=["coco", "lvis", "lvis-fixed"])
+    p.add_argument("--protocol", required=True, choices=CLI_CHOICES,
+                   help="aliases: " + ", ".join(f"{a} = {p}" for a, p in ALIASES.items()))
     p.add_argument("--out", help="write the result JSON here (metrics, protocol, K, counts, per-category table)")
     p.add_argument("--topk", type=int, default=None, help="lvis-fixed: detections kept per category (default 10000)")
     p.add_argument("--max-dets", type=int, default=None,
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from detclip_bench.metrics import score_files
 
     try:
-        result = score_files(args.gt, args.pred, args.protocol, topk=args.topk, max_dets=args.max_dets)
+        result = score_files(args.gt, args.pred, args.protocol, topk_per_category=args.topk,
+                             max_dets_per_image=args.max_dets)
     except ValueError as exc:
         if type(exc) is not ValueError:
             raise

@@ -29,6 +29,7 @@ Options that name folders (``image_root``, ``vg_root``, ``coco_root``, ``label_m
 
 from __future__ import annotations
 
+from detclip_bench.errors import DataError
 from detclip_bench.registry import Registry
 
 __all__ = ["DATASET_FORMATS", "detect_format", "open_dataset"]
@@ -59,8 +60,6 @@ def open_dataset(path, format: str | None = None, **options):
     """
     import inspect
 
-    from detclip_bench.errors import DataError
-
     name = format or detect_format(path)
     try:
         loader = DATASET_FORMATS.get(name)
@@ -78,6 +77,7 @@ def open_dataset(path, format: str | None = None, **options):
 
 def detect_format(path) -> str:
     """The registered format name that ``path`` is in; DataError asking for --format if unclear."""
+    # deferred: import cycle with detclip_bench.datasets.detect (it reads DATASET_FORMATS from this package)
     from detclip_bench.datasets.detect import detect_format as _detect
 
     return _detect(path)

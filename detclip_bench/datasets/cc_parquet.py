@@ -22,6 +22,27 @@ _META = ("url", "key", "status", "error_message", "width", "height", "original_w
 
 
 class Img2DatasetParquet(StreamSource):
+    """img2dataset ``--output_format parquet`` output (format ``img2dataset-parquet``) → IMAGE_TEXT stream.
+
+    On disk: a folder of ``*.parquet`` shards (or one file), each row with the image bytes in
+    ``image_column``, the caption in ``txt`` (or ``caption``) and img2dataset's metadata columns;
+    ``NNNNN_stats.json`` sidecars, when all present, give :meth:`declared_size`. Rows whose
+    ``status`` is not ``"success"``, without image bytes or with an empty caption are counted skips.
+    Shards are read in record batches; ``part=(k, n)`` keeps every n-th row of a shard.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = IMAGE_TEXT, ``source``,
+    ``record_id`` = the row's ``key`` (else ``"row <i>"``), ``image`` = the bytes (its path is the
+    shard, named in decode errors), ``width``/``height`` from the metadata (0 if absent),
+    ``caption`` (stripped) and ``meta`` = the row's metadata columns (``url``, ``key``, ``status``,
+    ``width``, ``height``, ``original_width``, ...). No concepts: the model extracts noun phrases.
+
+    Args:
+        path: a folder of parquet shards, or one shard.
+        image_column: the column holding the image bytes.
+        batch_size: rows per record batch read from a shard.
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped rows.
+    """
+
     format_name = "img2dataset-parquet"
     kind = DataKind.IMAGE_TEXT
 

@@ -61,6 +61,26 @@ def sniff_columns(path: str, rows: int = 100) -> tuple[tuple[str, str], bool]:
 
 
 class ConceptualCaptionsTsv(StreamSource):
+    """The original Conceptual Captions TSV (format ``cc-tsv``) → IMAGE_TEXT records without pixels.
+
+    On disk: one headerless two-column TSV, ``caption<TAB>url`` (CC3M) or ``url<TAB>caption``
+    (CC12M); the URL column is detected from the first ``sniff_rows`` rows unless ``columns`` is
+    given, and an img2dataset-style header line is honoured. A stream of one shard (the file);
+    ``part=(k, n)`` keeps every n-th line.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = IMAGE_TEXT, ``source``,
+    ``record_id`` = ``"line <n>"``, ``caption`` (stripped; empty ones are counted skips) and
+    ``meta`` = ``{"url"}``. ``image`` is an empty :class:`~detclip_bench.schema.ImageRef`
+    (loading it raises): fetch the images with img2dataset and read them with
+    ``img2dataset-wds`` / ``img2dataset-parquet``.
+
+    Args:
+        path: the TSV file.
+        columns: ``("caption", "url")`` or ``("url", "caption")`` (or ``"caption,url"``); None detects.
+        sniff_rows: rows inspected when detecting the column order.
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped lines.
+    """
+
     format_name = "cc-tsv"
     kind = DataKind.IMAGE_TEXT
 

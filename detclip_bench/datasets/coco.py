@@ -35,7 +35,36 @@ from detclip_bench.schema import Concept, DataKind, ImageRef, Sample
 __all__ = ["KNOWN_MISSING_REASON", "O365_KNOWN_MISSING", "O365_TYPO_FIXES", "CocoDetection", "Objects365", "clean_o365_name"]
 
 class CocoDetection(MapSource):
-    """Any COCO detection json. ``image_root`` defaults to the json's folder."""
+    """Any COCO detection json (format ``coco``) → map-style DETECTION samples, one per image.
+
+    On disk: a json with ``images`` (``id``, ``file_name``, ``width``, ``height``), ``annotations``
+    (``id``, ``image_id``, ``category_id``, ``bbox`` as xywh pixels, ``iscrowd``) and ``categories``
+    (``id``, ``name``); image files at ``image_root / file_name``. The json is parsed once into a
+    columnar index cached beside it as ``<json>.index.npz`` (:mod:`~detclip_bench.datasets.coco_index`).
+    Bad boxes and images missing on disk are counted skips; see the module docstring for every case.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = DETECTION, ``source`` = the format
+    name, ``record_id`` = the image id (as a string), ``image`` (path under ``image_root``),
+    ``width``/``height`` from the json, ``concepts`` = the categories present in the image (unique,
+    each with ``name`` (stripped), ``key`` (raw name) and ``category_id``; no definition),
+    ``boxes`` ``(N, 4)`` float32 xyxy pixels clipped to the image, ``labels`` ``(N,)`` into
+    ``concepts``, and ``meta`` = ``{"annotation_ids", "iscrowd"}`` (arrays aligned with the boxes;
+    crowd boxes are kept). Images without annotations are samples with no boxes.
+    :meth:`vocabulary` is every category, in id order.
+
+    Args:
+        path: the annotation json.
+        image_root: the folder ``file_name`` is relative to (default: the json's folder).
+        cache: read and write the ``.index.npz`` cache (rebuilt when the json's size or mtime changes).
+        check_images: list each image folder once and skip images missing on disk.
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped records (default: a new one).
+
+    Example::
+
+        >>> ds = CocoDetection("coco/annotations/instances_val2017.json", image_root="coco/val2017")
+        >>> s = ds[0]
+        >>> s.boxes.shape, [c.name for c in s.box_concepts][:3], s.load_image().size
+    """
 
     format_name = "coco"
     kind = DataKind.DETECTION
@@ -179,7 +208,26 @@ def clean_o365_name(raw: str) -> tuple[str, ...]:
 
 
 class Objects365(CocoDetection):
-    """Objects365 v1/v2: mmdet layout ``annotations/<json>`` + ``{train,val}/patchN/*.jpg``."""
+    """Objects365 v1/v2 (format ``o365``) → DETECTION samples; the :class:`CocoDetection` path plus quirks.
+
+    On disk: mmdet's layout, ``<root>/annotations/<json>`` (``zhiyuan_objv2_{train,val}.json`` for
+    v2) and images in ``<root>/{train,val}/patchN/*.jpg``; v2's ``file_name``
+    ``images/v1/patch8/x.jpg`` resolves as ``patch8/x.jpg`` under the image root. The three
+    images of v2 train that were never released are skipped with their own reason.
+
+    Samples are filled as by :class:`CocoDetection`, except that ``Concept.name`` is the cleaned
+    prompt name (:func:`clean_o365_name`: stripped, typos fixed, first slash synonym) while
+    ``Concept.key`` keeps the raw name, and ``meta`` also carries ``isfake`` and ``isreflected``.
+    :meth:`synonyms` lists every slash synonym per category id.
+
+    Args:
+        path: the annotation json.
+        image_root: the image folder (default: the first of ``<root>/<split>`` and
+            ``<root>/images/<split>`` that exists, else ``<root>``; ``<root>`` is the folder above
+            ``annotations/`` (or the json's folder), ``split`` is ``val`` when the json's name
+            contains it, else ``train``).
+        cache, check_images, skip_log: as for :class:`CocoDetection`.
+    """
 
     format_name = "o365"
     spec = IndexSpec(ann_int=("iscrowd", "isfake", "isreflected"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from detclip_bench.datasets import DATASET_FORMATS
 from detclip_bench.errors import DataError
 
 __all__ = ["detect_format"]
@@ -105,8 +106,6 @@ def detect_format(path) -> str:
             found = set()
     if len(found) == 1:
         return found.pop()
-    from detclip_bench.datasets import DATASET_FORMATS
-
     known = ", ".join(DATASET_FORMATS.names())
     if not found:
         raise DataError(str(path), "-", f"cannot tell the dataset format; pass --format (one of: {known})")

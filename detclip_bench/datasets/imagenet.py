@@ -79,6 +79,28 @@ def _find_mapping(candidates: list[Path]) -> Path | None:
 
 
 class ImageNetFolder(MapSource):
+    """ImageNet-1k as class folders (format ``imagenet-folder``) → map-style CLASSIFICATION samples.
+
+    On disk: ``<path>/<split>/<wnid>/*.JPEG`` (also ``<path>/ILSVRC/Data/CLS-LOC/<split>/``, or
+    ``path`` itself holding the ``<wnid>/`` folders) and a ``LOC_synset_mapping.txt``-style file
+    (``<wnid> <comma-separated names>`` per line). Class index = sorted-wnid order; a class folder
+    missing from the mapping is a DataError. Files are listed once at open, in sorted path order.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = CLASSIFICATION, ``source``,
+    ``record_id`` = the file name, ``image`` (path), ``concepts`` = the one class concept
+    (``name`` = its prompt name, the first WordNet synonym made unique, see :func:`class_concepts`;
+    ``key`` = the raw synonym list; ``category_id`` = class index), ``caption`` = that name and
+    ``meta`` = ``{"wnid"}``. ``width``/``height`` stay 0 (known once decoded). :meth:`vocabulary`
+    is every class, in index order.
+
+    Args:
+        path: the ImageNet root.
+        split: the split folder to read (``"train"``, ``"val"``).
+        synset_mapping: the mapping file (default: ``LOC_synset_mapping.txt`` or
+            ``synset_words.txt`` in ``path`` or its parent; none found is a DataError).
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` of the source.
+    """
+
     format_name = "imagenet-folder"
     kind = DataKind.CLASSIFICATION
 
@@ -131,7 +153,19 @@ class ImageNetFolder(MapSource):
 
 
 class ImageNetKaggle(ImageNetFolder):
-    """Kaggle's imagenet-object-localization-challenge layout (flat val labelled by a csv)."""
+    """Kaggle's imagenet-object-localization-challenge layout (format ``imagenet-kaggle``) → CLASSIFICATION.
+
+    On disk: ``<path>/LOC_synset_mapping.txt`` and ``<path>/ILSVRC/Data/CLS-LOC/{train,val}`` (or
+    ``<path>/{train,val}``); a split of ``<wnid>/`` folders is read as :class:`ImageNetFolder`
+    does, a flat one (Kaggle's val) is labelled by ``<path>/LOC_<split>_solution.csv`` (first wnid
+    of each ``PredictionString``). Samples are filled as by :class:`ImageNetFolder`.
+
+    Args:
+        path: the Kaggle root.
+        split: ``"train"`` or ``"val"``.
+        synset_mapping: the mapping file (default: ``<path>/LOC_synset_mapping.txt``).
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` of the source.
+    """
 
     format_name = "imagenet-kaggle"
 
@@ -158,6 +192,27 @@ class ImageNetKaggle(ImageNetFolder):
 
 
 class ImageNetHfParquet(StreamSource):
+    """Hugging Face ``imagenet-1k`` parquet shards (format ``imagenet-hf-parquet``) → CLASSIFICATION stream.
+
+    On disk: a folder of ``*.parquet`` shards (or one file) with an ``image`` struct column
+    (``bytes``, ``path``) and an integer ``label``; class names come from the ClassLabel in the
+    parquet's ``huggingface`` schema metadata, or from ``synset_mapping``. Rows without a label
+    (the test split) are counted skips; a label out of range or an image without bytes is a
+    DataError. ``part=(k, n)`` keeps every n-th row of a shard.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = CLASSIFICATION, ``source``,
+    ``record_id`` = the image's ``path`` (else ``"row <i>"``), ``image`` = the bytes (its path is
+    the shard), ``concepts`` = the one class concept (as in :class:`ImageNetFolder`) and
+    ``caption`` = its name; no ``meta``, ``width``/``height`` stay 0.
+
+    Args:
+        path: a folder of parquet shards, or one shard.
+        synset_mapping: a ``LOC_synset_mapping.txt``-style file naming the classes (sorted-wnid
+            order) instead of the schema metadata.
+        batch_size: rows per record batch read from a shard.
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped rows.
+    """
+
     format_name = "imagenet-hf-parquet"
     kind = DataKind.CLASSIFICATION
 

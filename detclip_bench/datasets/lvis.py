@@ -37,6 +37,28 @@ def file_name_from_coco_url(url: str) -> str:
 
 
 class LvisV1(CocoDetection):
+    """LVIS v1 train/val json, or MDETR's/GLIP's minival (format ``lvis``) → DETECTION samples.
+
+    On disk: the LVIS json (COCO layout; images carry ``coco_url`` and the federated lists
+    ``neg_category_ids`` / ``not_exhaustive_category_ids``; categories carry ``def``,
+    ``frequency``, ``synonyms``, ``synset``) and the COCO 2017 images: an image's file is its
+    ``file_name`` when present (GLIP's ``..._inserted_image_name.json``), else
+    ``<split>2017/<name>`` taken from ``coco_url``, under ``image_root``.
+
+    Samples are filled as by :class:`CocoDetection`, except: ``Concept.name`` is the category name
+    with underscores as spaces (parentheses kept: ``"bat (animal)"``), ``Concept.definition`` is
+    its ``def`` (so prompts are ``"name, definition"``), and ``meta`` =
+    ``{"annotation_ids", "neg_category_ids", "not_exhaustive_category_ids"}`` (no ``iscrowd``).
+    :meth:`category_info` gives frequency, synonyms, synset and counts per category id.
+
+    Args:
+        path: the LVIS json.
+        image_root: the COCO image folder holding ``train2017/`` and ``val2017/`` (default: the
+            first existing of ``coco/`` beside the json, ``../coco/``, ``../coco/images/``; else the
+            json's folder).
+        cache, check_images, skip_log: as for :class:`CocoDetection`.
+    """
+
     format_name = "lvis"
     spec = IndexSpec(
         image_str=("file_name", "coco_url"),

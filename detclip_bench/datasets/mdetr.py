@@ -34,6 +34,37 @@ def phrase_of(caption: str, spans) -> str:
 
 
 class MdetrGrounding(CocoDetection):
+    """GoldG, MDETR's grounding jsons (format ``mdetr``) → GROUNDING samples, one per caption.
+
+    On disk: ``final_mixed_train*.json`` or ``final_flickr_{separate,merged}GT_*.json`` (COCO layout;
+    each image record has a ``caption`` and a ``data_source``, each annotation its
+    ``tokens_positive`` character spans), usually in ``<root>/mdetr_annotations/``. Images resolve
+    by ``data_source``: ``"coco"`` under ``coco_root``, ``"vg"`` under ``vg_root``, anything else
+    (Flickr30k) under ``image_root``. Boxes without ``tokens_positive`` and records left with no
+    valid box are counted skips; an empty caption or a span past its end is a DataError.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = GROUNDING, ``source``,
+    ``record_id`` = the image record's id, ``image``, ``width``/``height``, ``caption``,
+    ``concepts`` = the caption's unique phrases (a box's spans joined by a space), each with the
+    union of its ``spans`` and no ``category_id``, ``boxes`` ``(N, 4)`` float32 xyxy pixels,
+    ``labels`` ``(N,)`` into ``concepts``, and ``meta`` = ``{"annotation_ids", "iscrowd",
+    "data_source"}``. :meth:`vocabulary` is empty: grounding negatives come from a concept dictionary.
+
+    Args:
+        path: the MDETR json.
+        image_root: the Flickr30k image folder (default: the first existing of
+            ``<root>/flickr30k_images/<split>``, ``<root>/flickr30k_images`` and the other usual
+            Flickr layouts).
+        vg_root: the GQA/VG image folder (default: ``<root>/gqa/images``, ``<root>/vg/images`` or
+            ``<root>/images``, the first that exists).
+        coco_root: the COCO train2014 folder (default: ``<root>/coco/train2014`` or
+            ``<root>/../coco/train2014``).
+        cache, check_images, skip_log: as for :class:`CocoDetection`.
+
+    ``<root>`` is the folder above ``mdetr_annotations/`` (or the json's folder); ``<split>`` is
+    ``train``, ``val`` or ``test`` as the json's name says.
+    """
+
     format_name = "mdetr"
     kind = DataKind.GROUNDING
     spec = IndexSpec(

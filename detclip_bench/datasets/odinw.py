@@ -31,6 +31,25 @@ def _is_root_category(cat: dict, cats: list[dict]) -> bool:
 
 
 class RoboflowCoco(CocoDetection):
+    """A Roboflow COCO export, as ODinW ships it (format ``odinw``) → DETECTION samples.
+
+    On disk: ``_annotations.coco.json`` (with Roboflow's synthetic root category id 0) or GLIP's
+    ``annotations_without_background.json`` (without it), images beside it in the split folder.
+    ``path`` may be the json or that split folder. The root category is dropped; an annotation
+    using it is a :class:`~detclip_bench.errors.DataError`.
+
+    Samples are filled as by :class:`CocoDetection`. With ``class_names`` (GLIP's override, as the
+    ODinW13 suites pass it), ``Concept.name`` is the given name of each category in id order, while
+    ``key`` and ``category_id`` stay the file's.
+
+    Args:
+        path: the annotation json, or a split folder holding one of the two file names.
+        class_names: the category names to prompt with, one per non-root category in id order
+            (a count mismatch is a DataError); None keeps the file's names.
+        image_root, cache, check_images, skip_log: as for :class:`CocoDetection` (``image_root``
+            defaults to the json's folder).
+    """
+
     format_name = "odinw"
 
     def __init__(self, path, *, class_names: tuple[str, ...] | None = None, **options) -> None:
@@ -87,7 +106,7 @@ class OdinwMember:
         folder = self._folder(split)
         base = self.subdir
         out = []
-        if self.flat:  # GLIP's pistols; mmdet's copy uses the usual split folders (below)
+        if self.flat:  # GLIP's pistols, also mmdetection 3.3.0's configs; split folders (below) as a fallback
             out.append((f"{base}/{split}_annotations_without_background.json", base))
         out += [(f"{base}/{folder}/{n}", f"{base}/{folder}") for n in ANNOTATION_NAMES]
         return out
@@ -100,7 +119,8 @@ class OdinwMember:
                 return root / ann, root / img
         tried = "\n".join(f"  {root / a}" for a, _ in self.candidates(split))
         raise DataError(str(root), f"{self.name} [{split}]",
-                        f"ODinW files missing; looked for:\n{tried}\nGet them with GLIP's odinw/download.py (odinw_35 zips).")
+                        f"ODinW files missing; looked for:\n{tried}\nGet them with `detclip-bench data download odinw13 --root DATA_ROOT` "
+                        "(GLIP's odinw_35 zips, unzipped into DATA_ROOT/odinw/).")
 
     def open(self, root, split: str, **options) -> RoboflowCoco:
         ann, img = self.resolve(root, split)

@@ -41,6 +41,33 @@ def line_offsets(path: Path) -> np.ndarray:
 
 
 class OdvgJsonl(MapSource):
+    """ODVG jsonl, Open-GroundingDino's / MM-GDINO's format (``odvg``) → DETECTION or GROUNDING samples.
+
+    On disk: one json object per line with ``filename``, ``width``, ``height`` and either
+    ``detection.instances`` (``bbox`` xyxy pixels, ``label``, ``category``) or
+    ``grounding`` (``caption`` and ``regions`` with ``bbox`` and ``phrase``, possibly lists of
+    boxes/phrases and ``tokens_positive``, as mmdet's ``goldg2odvg`` writes); images at
+    ``image_root / filename``. Map-style over line offsets found in one scan at open. ``kind`` is
+    DETECTION when the first record has ``detection``, else GROUNDING.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` (per record), ``source``,
+    ``record_id`` = ``"line <n> (<filename>)"``, ``image``, ``width``/``height``, ``boxes``
+    ``(N, 4)`` float32 xyxy pixels clipped to the image (bad boxes are counted skips), ``labels``
+    ``(N,)`` into ``concepts``, and ``concepts`` = detection: the categories present (from the
+    label map when there is one, else each instance's ``category`` string with its ``label`` as
+    ``category_id``); grounding: the record's unique phrases with their
+    character ``spans`` (from ``tokens_positive``, else the phrase's first occurrence in the
+    caption), plus ``caption``. :meth:`vocabulary` is the label map's categories (empty without one).
+
+    Args:
+        path: the jsonl file.
+        image_root: the folder ``filename`` is relative to (default: the jsonl's folder).
+        label_map: a json ``{"<label>": "<name>", ...}`` resolving detection labels (default:
+            ``<stem>_label_map.json`` (also with an ``_od`` stem suffix removed) or ``label_map.json``
+            beside the file).
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped boxes.
+    """
+
     format_name = "odvg"
 
     def __init__(self, path, *, image_root=None, label_map=None, skip_log=None) -> None:

@@ -62,6 +62,24 @@ def _meta(raw) -> dict:
 
 
 class Img2DatasetTars(StreamSource):
+    """img2dataset ``--output_format webdataset`` output (format ``img2dataset-wds``) → IMAGE_TEXT stream.
+
+    On disk: a folder of ``NNNNN.tar`` shards (or one tar), each record ``<key>.jpg``,
+    ``<key>.txt`` (caption) and ``<key>.json`` (img2dataset metadata); ``NNNNN_stats.json``
+    sidecars, when all present, give :meth:`declared_size` without reading the tars. Records
+    without image bytes or with a missing or empty caption are counted skips; an unreadable tar is
+    a DataError. ``part=(k, n)`` keeps every n-th record of a shard.
+
+    Each :class:`~detclip_bench.schema.Sample` fills: ``kind`` = IMAGE_TEXT, ``source``,
+    ``record_id`` = the record's key, ``image`` = the undecoded bytes (its path is the shard,
+    named in decode errors), ``width``/``height`` from the json (0 if absent), ``caption``
+    (stripped) and ``meta`` = the parsed json. No concepts: the model extracts noun phrases.
+
+    Args:
+        path: a folder of ``.tar`` shards, or one shard.
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped records.
+    """
+
     format_name = "img2dataset-wds"
     kind = DataKind.IMAGE_TEXT
 
@@ -98,6 +116,22 @@ class Img2DatasetTars(StreamSource):
 
 
 class HubWebDataset(StreamSource):
+    """A local copy of a hub webdataset repo such as ``pixparse/cc3m-wds`` (format ``hf-webdataset``)
+    → IMAGE_TEXT stream.
+
+    On disk: a folder of ``.tar`` shards (or one tar), each record an image (``jpg``, ``jpeg``,
+    ``png`` or ``webp``), ``txt`` and optionally ``json``; read shard by shard with
+    ``datasets.load_dataset("webdataset", ..., streaming=True)``, the image left undecoded.
+    Skips and ``part=(k, n)`` as in :class:`Img2DatasetTars`.
+
+    Samples are filled as by :class:`Img2DatasetTars` (``record_id`` = the record's ``__key__``).
+
+    Args:
+        path: the repo folder, or one shard.
+        split: keeps the ``*-<split>-*.tar`` shards when the file names carry splits (else all).
+        skip_log: the :class:`~detclip_bench.errors.SkipLog` counting skipped records.
+    """
+
     format_name = "hf-webdataset"
     kind = DataKind.IMAGE_TEXT
 

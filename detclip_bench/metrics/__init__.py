@@ -6,8 +6,9 @@ lvis-api remain the oracles the tests compare against.
 
 from detclip_bench.metrics.coco_ap import CocoEvaluator
 from detclip_bench.metrics.lvis_ap import LvisEvaluator
-from detclip_bench.metrics.results import PROTOCOLS, CategoryRow, EvalResult
-from detclip_bench.metrics.score import make_evaluator, read_results, score_files
+from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS, canonical_protocol, make_evaluator
+from detclip_bench.metrics.results import CategoryRow, EvalResult
+from detclip_bench.metrics.score import read_results, score_files
 
-__all__ = ["PROTOCOLS", "CategoryRow", "CocoEvaluator", "EvalResult", "LvisEvaluator", "make_evaluator",
-           "read_results", "score_files"]
+__all__ = ["COMPUTED_PROTOCOLS", "PROTOCOLS", "CategoryRow", "CocoEvaluator", "EvalResult", "LvisEvaluator",
+           "canonical_protocol", "make_evaluator", "read_results", "score_files"]

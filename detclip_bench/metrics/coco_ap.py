@@ -22,6 +22,35 @@ COCO_MAX_DETS = [1, 10, 100]
 
 
 class CocoEvaluator(StreamingEvaluator):
+    """COCO bbox AP with pycocotools' ``COCOeval`` semantics (the ODinW metric).
+
+    Detections stream in through :meth:`~StreamingEvaluator.update`, one image or a batch at a
+    time: boxes ``(N, 4)`` xyxy in original image pixels, scores ``(N,)``, category ids ``(N,)``
+    as in the GT json. At most ``max_dets_per_image`` per image are kept while they arrive (the
+    highest scores; a tie at the cut keeps the detection that arrived first); the engine then
+    applies pycocotools' own per-(image, category) caps ``maxDets`` = 1, 10, 100.
+
+    :meth:`compute` returns an :class:`~detclip_bench.metrics.results.EvalResult` with protocol
+    ``"coco"`` and ``COCOeval.summarize``'s twelve numbers as fractions in [0, 1] (-1 where
+    undefined): ``AP``, ``AP50``, ``AP75``, ``APs``/``APm``/``APl``, ``AR1``/``AR10``/``AR100``,
+    ``ARs``/``ARm``/``ARl``, plus one per-category row (AP, GT count, detections kept).
+
+    Args:
+        gt: the COCO GT: a json path, an already-parsed dict, or a loaded
+            :class:`~detclip_bench.metrics.gt.GroundTruth` (which must have been loaded as COCO,
+            not LVIS). ``iscrowd`` boxes are handled as pycocotools does.
+        max_dets_per_image: the per-image cap across categories that GLIP/mmdetection apply in
+            post-processing (default 100; must be >= 1); ``None`` keeps everything (pure
+            pycocotools on whatever is fed).
+
+    Example::
+
+        >>> ev = CocoEvaluator("annotations/instances_val2017.json")
+        >>> ev.update(image_ids, boxes, scores, category_ids)  # (N,), (N, 4) xyxy pixels, (N,), (N,)
+        >>> result = ev.compute()
+        >>> result.metrics["AP"], result.metrics["AP50"]
+    """
+
     def __init__(self, gt: dict | str | os.PathLike | GroundTruth, *, max_dets_per_image: int | None = 100) -> None:
         if max_dets_per_image is not None and max_dets_per_image < 1:
             raise ValueError(f"max_dets_per_image must be >= 1 or None, got {max_dets_per_image}")

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,9 @@ def _unique_ids(source: str, key: str, records: list) -> np.ndarray:
     """The records' integer ids, refusing a missing, non-integer or repeated one (vectorised; the
     record-by-record scan only runs to name the first offender)."""
     try:
-        if {type(rec["id"]) for rec in records} <= {int}:
-            ids = np.fromiter((rec["id"] for rec in records), np.int64, len(records))
+        ids = [*map(itemgetter("id"), records)]
+        if set(map(type, ids)) <= {int}:
+            ids = np.fromiter(ids, np.int64, len(records))
             ordered = np.sort(ids)  # a sort beats np.unique's hashing here by ~10x
             if not (ordered[1:] == ordered[:-1]).any():
                 return ids
@@ -169,8 +171,8 @@ def _unique_ids(source: str, key: str, records: list) -> np.ndarray:
 
 def _check_federated_lists(source: str, images: list, key: str) -> None:
     """Every LVIS image carries ``key`` as a list of integer category ids (vectorised; scan only on failure)."""
-    lists = [img.get(key) for img in images]
-    if {type(ids) for ids in lists} <= {list} and {type(c) for ids in lists for c in ids} <= {int}:
+    lists = [*map(methodcaller("get", key), images)]
+    if set(map(type, lists)) <= {list} and set(map(type, chain.from_iterable(lists))) <= {int}:
         return
     for k, ids in enumerate(lists):
         if not isinstance(ids, list) or not all(type(c) is int for c in ids):
@@ -183,19 +185,23 @@ def _annotation_columns(source: str, anns: list, image_ids: np.ndarray, cat_ids:
     """The annotations as the engine's columns, after checking every field the oracles read. One vectorised
     pass; on any failure the record-by-record check runs to raise an error naming the first bad record."""
     try:
-        fields_ok = ({type(a["image_id"]) for a in anns} <= {int} and {type(a["category_id"]) for a in anns} <= {int}
-                     and {type(a["area"]) for a in anns} <= {int, float}
-                     and {type(a["bbox"]) for a in anns} <= {list, tuple} and {len(a["bbox"]) for a in anns} <= {4}
-                     and {type(v) for a in anns for v in a["bbox"]} <= {int, float}
-                     and (not crowd or {a.get("iscrowd", 0) for a in anns} <= {0, 1}))
+        # Each field pulled out once (map + itemgetter: ~3x faster than a generator per check on LVIS val).
+        image_col, cat_col, area_col, box_col = ([*map(itemgetter(key), anns)]
+                                                 for key in ("image_id", "category_id", "area", "bbox"))
+        crowd_col = [*map(methodcaller("get", "iscrowd", 0), anns)] if crowd else None
+        fields_ok = (set(map(type, image_col)) <= {int} and set(map(type, cat_col)) <= {int}
+                     and set(map(type, area_col)) <= {int, float}
+                     and set(map(type, box_col)) <= {list, tuple} and set(map(len, box_col)) <= {4}
+                     and set(map(type, chain.from_iterable(box_col))) <= {int, float}
+                     and (not crowd or set(crowd_col) <= {0, 1}))
         if fields_ok:
             n = len(anns)
             columns = {
-                "image_ids": np.fromiter((a["image_id"] for a in anns), np.int64, n),
-                "category_ids": np.fromiter((a["category_id"] for a in anns), np.int64, n),
-                "area": np.fromiter((a["area"] for a in anns), np.float64, n),
-                "boxes": np.array([a["bbox"] for a in anns], np.float64).reshape(n, 4),
-                "iscrowd": np.fromiter((a.get("iscrowd", 0) for a in anns), np.int64, n) if crowd else None,
+                "image_ids": np.fromiter(image_col, np.int64, n),
+                "category_ids": np.fromiter(cat_col, np.int64, n),
+                "area": np.fromiter(area_col, np.float64, n),
+                "boxes": np.fromiter(chain.from_iterable(box_col), np.float64, 4 * n).reshape(n, 4),
+                "iscrowd": np.fromiter(crowd_col, np.int64, n) if crowd else None,
             }
             box, area = columns["boxes"], columns["area"]
             if (np.isin(columns["image_ids"], image_ids).all() and np.isin(columns["category_ids"], cat_ids).all()

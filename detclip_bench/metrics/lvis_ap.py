@@ -27,6 +27,43 @@ __all__ = ["LvisEvaluator"]
 
 
 class LvisEvaluator(StreamingEvaluator):
+    """LVIS box AP under lvis-api's federated rules, as Fixed AP or as standard AP.
+
+    Detections stream in through :meth:`~StreamingEvaluator.update`, one image or a batch at a
+    time: boxes ``(N, 4)`` xyxy in original image pixels, scores ``(N,)``, category ids ``(N,)``
+    as in the GT json. Only the detections the protocol keeps are held (a per-category top-K
+    for ``fixed``, a per-image top-``max_dets_per_image`` for ``standard``; a tie at the cut
+    keeps the detection that arrived first). Detections on categories an image was never checked
+    for (neither positive nor in its ``neg_category_ids``) are ignored, as lvis-api does.
+
+    :meth:`compute` returns an :class:`~detclip_bench.metrics.results.EvalResult` with protocol
+    ``"lvis-fixed"`` or ``"lvis-standard"`` and lvis-api's summary keys as fractions in [0, 1]
+    (-1 where undefined): ``AP``, ``AP50``, ``AP75``, ``APs``/``APm``/``APl``,
+    ``APr``/``APc``/``APf`` and ``AR@<n>``/``ARs@<n>``/``ARm@<n>``/``ARl@<n>`` (``n`` = -1 for
+    Fixed AP, ``max_dets_per_image`` for standard), plus one per-category row (AP, GT count,
+    detections kept). Under Fixed AP, categories with fewer than K detections add a warning.
+
+    Args:
+        gt: the LVIS GT: a json path, an already-parsed dict, or a loaded
+            :class:`~detclip_bench.metrics.gt.GroundTruth` (which must have been loaded as LVIS).
+            Every category needs a ``frequency`` (r/c/f).
+        protocol: ``"fixed"`` (Dave et al. 2021: the best ``topk_per_category`` detections per
+            category over the whole split, cut before federated filtering; no per-image cap) or
+            ``"standard"`` (lvis-api: the best ``max_dets_per_image`` per image).
+        topk_per_category: K of Fixed AP (default 10,000); must be >= 1. Unused by ``standard``.
+        max_dets_per_image: the per-image cap of ``standard`` (default 300; negative = no cap).
+            Unused by ``fixed``.
+
+    Example::
+
+        >>> ev = LvisEvaluator("lvis/lvis_v1_minival.json", protocol="fixed")
+        >>> ev.update(139, boxes, scores, category_ids)  # one image: (N, 4) xyxy pixels, (N,), (N,) GT ids
+        >>> ev.update(image_ids, boxes, scores, category_ids)  # or a batch: image_ids (N,) per row
+        >>> ev.synchronize()  # under torch.distributed: gather every rank's detections
+        >>> result = ev.compute()
+        >>> result.metrics["AP"], result.metrics["APr"]
+    """
+
     def __init__(
         self,
         gt: dict | str | os.PathLike | GroundTruth,

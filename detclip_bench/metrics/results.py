@@ -10,13 +10,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["PROTOCOLS", "CategoryRow", "EvalResult"]
+from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS
 
-PROTOCOLS = {
-    "coco": "COCO bbox AP (pycocotools semantics)",
-    "lvis-standard": "LVIS standard AP (lvis-api: top-300 detections per image)",
-    "lvis-fixed": "LVIS Fixed AP (Dave et al. 2021: top-K detections per category, no per-image cap)",
-}
+__all__ = ["CategoryRow", "EvalResult"]
 
 
 @dataclass
@@ -31,7 +27,7 @@ class CategoryRow:
 
 @dataclass
 class EvalResult:
-    protocol: str  # one of PROTOCOLS
+    protocol: str  # one of COMPUTED_PROTOCOLS
     metrics: dict[str, float]  # the reference tools' keys, fractions in [0, 1] (-1 = undefined, as the oracles)
     topk_per_category: int | None = None  # Fixed AP's K
     max_dets_per_image: int | None = None  # per-image cap applied before evaluation (None = none)
@@ -45,8 +41,8 @@ class EvalResult:
     engine: str = "hotcoco"
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {sorted(PROTOCOLS)}")
+        if self.protocol not in COMPUTED_PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {list(COMPUTED_PROTOCOLS)}")
 
     @property
     def protocol_description(self) -> str:

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from detclip_bench import dist
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.dense import dense_table_fits
 from detclip_bench.metrics.engine import Accumulated, accumulate
@@ -64,7 +65,33 @@ class _IdSet:
 
 
 class StreamingEvaluator:
-    """Base class: subclasses pass the :class:`GroupTopK` their protocol keeps and implement :meth:`compute`."""
+    """Base class of every protocol's evaluator: validate detections as they stream in, keep only those
+    the protocol can use, merge ranks, hand the kept rows to the engine.
+
+    Life cycle: :meth:`update` (any number of times, any image order) → :meth:`synchronize` under
+    ``torch.distributed`` (or :meth:`state_dict` / :meth:`merge` by hand) → ``compute()``.
+
+    Input of :meth:`update`: ``image_id`` (an int, or an ``(N,)`` array of per-row ids),
+    ``boxes_xyxy`` ``(N, 4)`` in original image pixels (x2 >= x1, y2 >= y1), ``scores`` ``(N,)``,
+    ``category_ids`` ``(N,)`` as in the GT json. Shapes are checked at once; values (finite, known
+    image and category ids) in blocks of about 4,096 detections, so a bad one raises a
+    :class:`~detclip_bench.errors.DataError` from the call that completes its block (or from
+    :meth:`flush`); that update is dropped, all others are kept.
+
+    Output: subclasses implement ``compute() -> EvalResult`` (see
+    :class:`~detclip_bench.metrics.coco_ap.CocoEvaluator`,
+    :class:`~detclip_bench.metrics.lvis_ap.LvisEvaluator`) from :meth:`accumulated`, and may override
+    :meth:`engine_rows` (rows the engine would ignore anyway) and ``engine_max_dets`` (the engine's
+    own per-(image, category) caps).
+
+    Args:
+        gt: a GT json path, an already-parsed dict, or a loaded
+            :class:`~detclip_bench.metrics.gt.GroundTruth` (its ``lvis`` flag must match ``lvis``).
+            Image and category ids must stay below 2**53 (the engine's detection array is float64).
+        lvis: load ``gt`` as LVIS (federated labels, r/c/f frequencies) rather than COCO.
+        pool: the :class:`~detclip_bench.metrics.topk.GroupTopK` that decides which detections are
+            kept while streaming (per image or per category, with its budget).
+    """
 
     source = "predictions"  # named in DataError; score_files sets the results file path
     engine_max_dets: list[int] | None = None  # the engine's own per-(image, category) caps; None: none
@@ -208,8 +235,6 @@ class StreamingEvaluator:
 
     def synchronize(self) -> None:
         """All-gather every rank's state (torch.distributed) and merge in rank order; no-op in one process."""
-        from detclip_bench import dist
-
         if dist.get_world_size() > 1:
             self.merge(dist.all_gather_object(self.state_dict()))
 

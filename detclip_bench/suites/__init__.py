@@ -1,16 +1,19 @@
 """Named, versioned benchmarks (lm-eval-harness "tasks" as typed data).
 
-``SUITES.get(name)`` returns a :class:`Suite`; ``detclip-bench ls suites`` lists them.
+``SUITES.get(name)`` returns a :class:`Suite`; ``detclip-bench ls suites`` lists them. :func:`get_suite`
+also reads a suite file (JSON/YAML, :mod:`detclip_bench.suites.custom`) when ``name`` is one.
 """
 
 from __future__ import annotations
 
 from detclip_bench.registry import Registry
+from detclip_bench.suites.custom import dataset_suite, is_suite_file, load_suite_file
 from detclip_bench.suites.lvis import lvis_suite
 from detclip_bench.suites.odinw import odinw13_suite
 from detclip_bench.suites.suite import EvalTarget, Suite, SuiteMember, resolve_data_root
 
-__all__ = ["SUITES", "EvalTarget", "Suite", "SuiteMember", "get_suite", "resolve_data_root"]
+__all__ = ["SUITES", "EvalTarget", "Suite", "SuiteMember", "dataset_suite", "get_suite", "load_suite_file",
+           "resolve_data_root"]
 
 SUITES: Registry[Suite] = Registry("suite")
 SUITES.add("lvis-minival", lvis_suite("lvis-minival", minival=True, mini=False))
@@ -24,4 +27,7 @@ SUITES.add("mini-odinw13-finetune", odinw13_suite("mini-odinw13-finetune", finet
 
 
 def get_suite(name: str) -> Suite:
+    """A registered suite by name, or the suite a ``.json``/``.yaml`` suite file defines."""
+    if is_suite_file(name):
+        return load_suite_file(name)
     return SUITES.get(name)

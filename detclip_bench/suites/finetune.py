@@ -1,73 +1,142 @@
-"""Fine-tuning suites: train on each member's train split, select on val, report the suite's metric.
+"""Fine-tuning suites: the suite owns the protocol, the model family owns the training.
 
-This is where a training recipe (appendix Tables 2–3) meets a suite's data layout and metric:
-the member's ``train`` files become the recipe's single data source, model selection and early
-stop read the suite's primary AP on ``val`` (``mini_val`` where the suite says so), and the
-reported number is the suite's ``eval_split`` of the best-val weights. Every member's final
-weights are kept as a ``save_pretrained`` folder, loadable by ``detclip-bench eval --model``.
+The protocol (appendix Tables 2–3): every chosen member trains on its ``train`` split; where the suite
+fine-tunes per dataset (ODinW13) the member's ``val`` split (``mini_val`` where the suite says so)
+selects the weights, through ``evaluate_val(detector) -> AP`` on the suite's primary metric; the
+reported number is the suite's eval split scored with the selected weights under every protocol the
+suite reports, averaged as the suite says. The result is written exactly like a zero-shot
+evaluation (:func:`detclip_bench.suites.runner.write_results`, with ``setting: "fine-tuned"`` and each
+member's fine-tuning facts), so leaderboards and ``analyze`` read it the same way.
+
+A model family plugs in by passing a :class:`MemberTrainer`; the DetCLIPv2 one lives with its
+trainer (``reference_model.train.suite_finetune``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+from detclip_bench import dist
+from detclip_bench.adapters.base import Detector
 from detclip_bench.suites.predict import predict_target
-from detclip_bench.suites.runner import score_target
+from detclip_bench.suites.runner import (
+    SuiteResult,
+    evaluate_suite,
+    evaluate_target,
+    model_provenance,
+    score_target,
+    write_results,
+)
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
-__all__ = ["finetune_suite", "member_config", "primary_ap"]
+__all__ = ["HeldOut", "MemberTrainer", "TrainedMember", "finetune_suite", "primary_ap"]
 
 log = logging.getLogger("detclip_bench.suites")
 
-
-def member_config(cfg, suite: Suite, target: EvalTarget):
-    """The recipe with its one data source pointed at ``target`` (format, image folder, loader options)."""
-    if len(cfg.data) != 1:
-        raise ValueError(f"fine-tuning recipes take one data source, {cfg.name} has {len(cfg.data)}")
-    options = (("image_root", str(target.images)), *target.options)
-    source = dataclasses.replace(cfg.data[0], name=member_file_stem(target.member), path=str(target.annotations),
-                                 format=target.loader_format, options=options)
-    return dataclasses.replace(cfg, data=(source,), suite=suite.name)
+EvaluateVal = Callable[[Detector], float]
 
 
-def primary_ap(model, suite: Suite, target: EvalTarget, batch_size: int = 8) -> float:
+@dataclass
+class TrainedMember:
+    """What a :class:`MemberTrainer` hands back for one member.
+
+    ``detector``: the weights to report (the best-val ones where a val split selects, else the last),
+    ready for inference on every rank. ``model_dir``: where they were saved, loadable by ``--model``.
+    ``facts``: how they were chosen (best val AP, best epoch, epochs run, early stop, LR decays), JSON-ready.
+    """
+
+    detector: Detector
+    model_dir: Path | None = None
+    facts: dict = field(default_factory=dict)
+
+
+class MemberTrainer(Protocol):
+    """Fine-tune one suite member: train on ``train``, select with ``evaluate_val`` when given, save under ``out_dir``."""
+
+    def __call__(self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *,
+                 evaluate_val: EvaluateVal | None) -> TrainedMember: ...
+
+
+def primary_ap(detector: Detector, suite: Suite, target: EvalTarget, batch_size: int = 8) -> float:
     """The suite's first metric's AP on ``target`` (no prediction cache: the weights keep changing)."""
-    arrays, _ = predict_target(model, suite, target, cache_dir=None, batch_size=batch_size, progress=False)
+    arrays, _ = predict_target(detector, suite, target, cache_dir=None, batch_size=batch_size, progress=False)
     primary = suite.metrics[0]
     return float(score_target(suite, target, arrays, protocols=(primary,))[primary].metrics["AP"])
 
 
-def finetune_suite(cfg, suite: Suite, root: Path, out_dir: Path, *, members: list[str] | None = None,
-                   ctx=None, batch_size: int = 8, progress: bool = True) -> dict[str, Any]:
-    """Fine-tune ``cfg.model.init_from`` on every member (or ``members``); returns the suite report."""
-    from reference_model.train.build import build_model, open_sources
-    from reference_model.train.checkpoint import unwrap
-    from reference_model.train.finetune import finetune, write_suite_report
+@dataclass(frozen=True)
+class HeldOut:
+    """A zero-shot suite scored before and after fine-tuning: the open-vocabulary ability fine-tuning keeps.
 
+    ``start`` is the detector fine-tuning starts from; ``root`` the held-out suite's data root.
+    """
+
+    suite: Suite
+    root: Path
+    start: Detector
+
+
+def _suite_ap(detector: Detector, held: HeldOut, batch_size: int) -> float | None:
+    result = evaluate_suite(detector, held.suite, held.root, batch_size=batch_size, progress=False)
+    return None if result is None else float(result.aggregate()["AP"])
+
+
+def finetune_suite(train_member: MemberTrainer, suite: Suite, root: Path, out_dir: Path, *, model: str,
+                   members: list[str] | None = None, batch_size: int = 8, progress: bool = True,
+                   held_out: HeldOut | None = None) -> SuiteResult | None:
+    """Fine-tune ``model`` (the spec of the starting weights, for the record) on every member (or ``members``).
+
+    Writes the suite's results into ``out_dir`` and each member's run into ``out_dir/<member>/``; returns
+    the result on rank 0 (None elsewhere). With ``held_out``, also scores the start and every fine-tuned
+    model zero-shot on that suite (``held_out`` in results.json).
+    """
     chosen = [m for m in suite.members if not members or m.name in members or m.name.split("/")[-1] in members]
     if not chosen:
         raise ValueError(f"no member of {suite.name} matches {members}; members: "
                          f"{', '.join(m.name for m in suite.members)}")
-    splits = ("train", "val", None) if suite.setting == "finetune" else ("train", None)
-    dataclasses.replace(suite, members=tuple(chosen)).check_files(root, splits)
-    results = []
+    selects_on_val = suite.setting == "finetune"
+    splits = ("train", "val", None) if selects_on_val else ("train", None)
+    scored = dataclasses.replace(suite, members=tuple(chosen))
+    scored.check_files(root, splits)
+    result = SuiteResult(scored, model, "", setting="fine-tuned")
+    if held_out is not None:
+        held_out.suite.check_files(held_out.root)
+        result.held_out = {"suite": held_out.suite.name, "version": held_out.suite.version,
+                           "protocol": held_out.suite.metrics[0], "start_ap": _suite_ap(held_out.start, held_out,
+                                                                                         batch_size), "members": {}}
+    identities = []
     for member in chosen:
         train_t, test_t = member.target(root, "train"), member.target(root)
-        val_t = member.target(root, "val") if "val" in member.files and suite.setting == "finetune" else None
-        mcfg = member_config(cfg, suite, train_t)
-        model = build_model(mcfg)
-        out = out_dir / member_file_stem(member.name)
+        val_t = member.target(root, "val") if selects_on_val and "val" in member.files else None
         log.info("fine-tuning %s on %s", member.name, train_t.annotations)
-        result = finetune(
-            mcfg, model, open_sources(mcfg)[0], out, member=member.name, ctx=ctx, progress=progress,
-            evaluate_val=(lambda m, t=val_t: primary_ap(m, suite, t, batch_size)) if val_t else None,
-            evaluate_test=lambda m, t=test_t: primary_ap(m, suite, t, batch_size),
+        trained = train_member(
+            scored, member.name, train_t, out_dir / member_file_stem(member.name),
+            evaluate_val=(lambda d, t=val_t: primary_ap(d, scored, t, batch_size)) if val_t else None,
         )
-        if ctx is None or ctx.is_main:
-            unwrap(model).save_pretrained(out / "model")
-        results.append(result)
-    models = {r.member: str(out_dir / member_file_stem(r.member) / "model") for r in results}
-    return write_suite_report(results, out_dir, suite.name, extra={"models": models})
+        identities.append(trained.detector.identity())
+        outcome = evaluate_target(trained.detector, scored, test_t, out_dir=out_dir, cache_dir=None,
+                                  batch_size=batch_size, progress=progress)
+        if outcome is not None:
+            result.members[member.name], result.prompts[member.name] = outcome
+            result.splits[member.name] = test_t.split
+            result.finetune[member.name] = {
+                **({"model": str(trained.model_dir)} if trained.model_dir is not None else {}),
+                "identity": identities[-1], **trained.facts}
+            result.provenance = result.provenance or model_provenance(trained.detector)
+        if held_out is not None:
+            ap = _suite_ap(trained.detector, held_out, batch_size)
+            if ap is not None:
+                result.held_out["members"][member.name] = ap
+    if not dist.is_main_process():
+        return None
+    # one identity for the set of fine-tuned weights (a single member: its own)
+    result.identity = identities[0] if len(identities) == 1 else hashlib.sha256(
+        "\n".join(identities).encode()).hexdigest()
+    write_results(result, out_dir)
+    return result

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from detclip_bench.datasets.layouts import suite_candidates
 from detclip_bench.suites.suite import Suite, SuiteMember
 
 _DOWNLOAD = (
+    "`detclip-bench data download lvis-minival lvis-val coco-val2017 coco-train2017 --root <root>`, i.e. the "
     "LVIS v1 val json from the LVIS site (lvis_v1_val.json.zip) into <root>/lvis/; MDETR's minival "
     "(lvis_v1_minival.json, or GLIP's lvis_v1_minival_inserted_image_name.json renamed) into <root>/lvis/; "
-    "COCO 2017 train+val images into <root>/coco/{train2017,val2017}/ (LVIS val draws from both)."
+    "COCO 2017 train+val images into <root>/coco/{train2017,val2017}/ (LVIS val draws from both). GLIP's and "
+    "mmdetection's layout (<root>/coco/annotations/lvis_v1_minival_inserted_image_name.json, lvis_od_val.json) "
+    "is read as it is; `detclip-bench data validate <root>` lists what is found and what is missing."
 )
 
 
-def _member(name: str, ann: str) -> SuiteMember:
-    # "train" is what LVIS fine-tuning (appendix Table 2) trains on before scoring "val"
+def _member(name: str, part: str) -> SuiteMember:
+    # "train" is what LVIS fine-tuning (appendix Table 2) trains on before scoring "val". Candidates: ours
+    # (lvis/*.json + coco/) first, then GLIP's and mmdetection's (coco/annotations/lvis_v1_minival_inserted_
+    # image_name.json, lvis_od_val.json, ...; lvis_v1/annotations/), from detclip_bench.datasets.layouts
     return SuiteMember(name=name, loader_format="lvis", eval_split="val",
-                       files={"val": ((ann, "coco"),), "train": (("lvis/lvis_v1_train.json", "coco"),)})
+                       files={"val": suite_candidates("lvis", part), "train": suite_candidates("lvis", "train")})
 
 
 def lvis_suite(name: str, *, minival: bool, mini: bool) -> Suite:
-    ann = "lvis/lvis_v1_minival.json" if minival else "lvis/lvis_v1_val.json"
+    ann = "minival" if minival else "val"
     return Suite(
         name=name,
         version="1.0",

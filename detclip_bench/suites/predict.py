@@ -8,6 +8,7 @@ shard of the images and rank 0 receives everything in rank order.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from detclip_bench import dist
-from detclip_bench.adapters.base import Detector
+from detclip_bench.adapters.base import Detector, model_provenance
+from detclip_bench.datasets import open_dataset
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_path
 from detclip_bench.schema import Concept
@@ -66,8 +68,6 @@ class PredictionArrays:
 
 def open_target(target: EvalTarget):
     """Open a suite target with the project's loader for its format (GT images + vocabulary)."""
-    from detclip_bench.datasets import open_dataset
-
     return open_dataset(target.annotations, format=target.loader_format, image_root=target.images, **dict(target.options))
 
 
@@ -98,10 +98,13 @@ def predict_target(
     prompts = prompts_for(suite, vocabulary)
     prompt_hash = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:12]
     path = cache_path(cache_dir, detector.identity(), suite, target) if cache_dir is not None else None
+    # what besides the weights decides the predictions (adapter settings, library versions, the inference
+    # code's revision): a cache made under other settings is recomputed, never reused
+    provenance = json.loads(json.dumps(model_provenance(detector), sort_keys=True, default=str))
     if path is not None and path.is_file():
         arrays, meta = PredictionArrays.load(path)
         if meta.get("prompt_hash") == prompt_hash and meta.get("max_dets_per_image") == suite.max_dets_per_image \
-                and meta.get("score_threshold") == suite.score_threshold:
+                and meta.get("score_threshold") == suite.score_threshold and meta.get("provenance") == provenance:
             log.info("%s [%s]: %d cached predictions from %s", target.member, target.split, len(arrays), path)
             return arrays, prompts
         log.info("%s: cache %s was made with other prompts or budget; recomputing", target.member, path)
@@ -129,6 +132,6 @@ def predict_target(
         arrays = PredictionArrays.concat(dist.all_gather_object(arrays))
     if path is not None and dist.is_main_process():
         arrays.save(path, {"prompt_hash": prompt_hash, "max_dets_per_image": suite.max_dets_per_image,
-                           "score_threshold": suite.score_threshold,
+                           "score_threshold": suite.score_threshold, "provenance": provenance,
                            "model": detector.name, "identity": detector.identity()})
     return arrays, prompts

@@ -1,9 +1,11 @@
 """Evaluate a detector on a suite: predict (or reuse cached predictions), score, aggregate, write.
 
-Outputs in ``out_dir``: ``results.json`` (suite manifest + version, model identity, the model's own
-provenance record when it offers one, git hash, every metric named by its protocol, per-member rows,
-the recomputed aggregate), ``results.md``, one ``<member>-<protocol>.csv`` per-category table per
-member and protocol, and the one-line summary.
+Every evaluation (zero-shot here, fine-tuned in :mod:`detclip_bench.suites.finetune`) writes the same
+run folder: ``results.json`` (suite manifest + version, setting, model identity, the model's own
+provenance record when it offers one, every metric named by its protocol, per-member rows, the
+recomputed aggregate), ``run_info.json``, ``prompts.json``, ``results.md``, one
+``<member>-<protocol>.csv`` per-category table per member and protocol, and ``predictions/``.
+Leaderboards and ``analyze`` read only these files; the prediction cache is an optimisation.
 """
 
 from __future__ import annotations
@@ -11,19 +13,30 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from detclip_bench import dist
-from detclip_bench.adapters.base import Detector
+from detclip_bench.adapters.base import Detector, model_provenance
 from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
-from detclip_bench.metrics import CocoEvaluator, EvalResult, LvisEvaluator
+from detclip_bench.metrics import EvalResult, canonical_protocol, make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
+from detclip_bench.provenance import device_description, git_hash, library_versions
 from detclip_bench.suites.predict import PredictionArrays, predict_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
-__all__ = ["SuiteResult", "evaluate_suite", "score_target"]
+__all__ = [
+    "PREDICTIONS_DIR",
+    "SuiteResult",
+    "evaluate_suite",
+    "evaluate_target",
+    "model_provenance",
+    "predictions_path",
+    "score_target",
+    "write_results",
+]
+
+PREDICTIONS_DIR = "predictions"
 
 log = logging.getLogger("detclip_bench.suites")
 
@@ -36,6 +49,14 @@ class SuiteResult:
     members: dict[str, dict[str, EvalResult]] = field(default_factory=dict)  # member -> protocol -> result
     prompts: dict[str, list[str]] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # the detector's own record of its weights (model_provenance)
+    # "zero-shot": the model as given; "fine-tuned": weights trained on the suite's train split(s) first
+    setting: str = "zero-shot"
+    finetune: dict[str, dict] = field(default_factory=dict)  # member -> how its weights were fine-tuned
+    splits: dict[str, str] = field(default_factory=dict)  # member -> the split that was scored
+    # fine-tuning only: zero-shot AP on a held-out suite before and after (what fine-tuning costs elsewhere)
+    held_out: dict = field(default_factory=dict)
+    # member -> the passes the model's prompts took (models that split a vocabulary, e.g. Grounding DINO)
+    prompt_plans: dict[str, object] = field(default_factory=dict)
 
     @property
     def primary(self) -> str:
@@ -66,14 +87,18 @@ class SuiteResult:
             "model_identity": self.identity,
             **({"model_provenance": self.provenance} if self.provenance else {}),
             **self.suite.manifest(),
+            "setting": self.setting,
             "aggregate": {"protocol": self.primary, "metrics": self.aggregate()},
             "members": {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()},
+            "splits": self.splits,
+            **({"finetune": self.finetune} if self.finetune else {}),
+            **({"held_out": self.held_out} if self.held_out else {}),
             "summary": self.summary_line(),
         }
 
     def to_markdown(self) -> str:
-        lines = [f"# {self.suite.name} (v{self.suite.version}) — {self.model}", "", self.suite.description, "",
-                 f"**{self.summary_line()}**", ""]
+        lines = [f"# {self.suite.name} (v{self.suite.version}) — {self.model} ({self.setting})", "",
+                 self.suite.description, "", f"**{self.summary_line()}**", ""]
         keys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"]
         for protocol in self.suite.metrics:
             shown = [k for k in keys if any(k in r[protocol].metrics for r in self.members.values())]
@@ -89,29 +114,37 @@ def _pct(v: float | None) -> str:
     return "–" if v is None or v < 0 or math.isnan(v) else f"{100 * v:.1f}"
 
 
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def score_target(suite: Suite, target: EvalTarget, arrays: PredictionArrays,
                  protocols: tuple[str, ...] | None = None) -> dict[str, EvalResult]:
     """Score one target's predictions under every protocol the suite reports (or only ``protocols``)."""
     results: dict[str, EvalResult] = {}
     for protocol in protocols or suite.metrics:
+        protocol = canonical_protocol(protocol)
         gt = GroundTruth.cached(target.annotations, lvis=protocol != "coco")
-        if protocol == "coco":
-            ev = CocoEvaluator(gt, max_dets_per_image=suite.max_dets_per_image)
-        else:
-            ev = LvisEvaluator(gt, protocol=protocol.removeprefix("lvis-"),
-                               topk_per_category=suite.topk_per_category, max_dets_per_image=suite.max_dets_per_image)
+        ev = make_evaluator(gt, protocol, **suite.evaluator_budget(protocol))
         ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
         results[protocol] = ev.compute()
     return results
+
+
+def evaluate_target(detector: Detector, suite: Suite, target: EvalTarget, *, out_dir: Path | None,
+                    cache_dir: Path | None, batch_size: int, progress: bool,
+                    ) -> tuple[dict[str, EvalResult], list[str]] | None:
+    """Predict ``target`` (every rank its shard), keep the predictions in ``out_dir`` and score them (rank 0).
+
+    Returns (protocol → result, prompts) on rank 0 and None elsewhere.
+    """
+    arrays, prompts = predict_target(detector, suite, target, cache_dir=cache_dir, batch_size=batch_size,
+                                     progress=progress)
+    if not dist.is_main_process():
+        return None
+    if out_dir is not None:
+        arrays.save(predictions_path(out_dir, target), {"model": detector.name, "identity": detector.identity(),
+                                                        "suite": suite.name, "version": suite.version,
+                                                        "member": target.member, "split": target.split})
+    results = score_target(suite, target, arrays)
+    log.info("%s", " | ".join(f"{target.member}: {r.summary_line()}" for r in results.values()))
+    return results, prompts
 
 
 def evaluate_suite(
@@ -125,17 +158,22 @@ def evaluate_suite(
     split: str | None = None,
     progress: bool = True,
 ) -> SuiteResult | None:
-    """Run ``detector`` on every member of ``suite``; returns the result on rank 0 (None elsewhere)."""
+    """Run ``detector`` zero-shot on every member of ``suite``; returns the result on rank 0 (None elsewhere).
+
+    With ``out_dir``, writes the results files and ``predictions/`` (see :func:`write_results`); ``cache_dir``
+    only saves re-running the model.
+    """
     suite.check_files(data_root, (split,))
     result = SuiteResult(suite, detector.name, detector.identity(), provenance=model_provenance(detector))
     for target in suite.targets(data_root, split):
-        arrays, prompts = predict_target(detector, suite, target, cache_dir=cache_dir, batch_size=batch_size,
-                                         progress=progress)
-        if not dist.is_main_process():
-            continue
-        result.prompts[target.member] = prompts
-        result.members[target.member] = score_target(suite, target, arrays)
-        log.info("%s", " | ".join(f"{target.member}: {r.summary_line()}" for r in result.members[target.member].values()))
+        scored = evaluate_target(detector, suite, target, out_dir=out_dir, cache_dir=cache_dir,
+                                 batch_size=batch_size, progress=progress)
+        if scored is not None:
+            result.members[target.member], result.prompts[target.member] = scored
+            result.splits[target.member] = target.split
+            plan = prompt_plan(detector, scored[1])
+            if plan is not None:
+                result.prompt_plans[target.member] = plan
     if not dist.is_main_process():
         return None
     if out_dir is not None:
@@ -143,26 +181,36 @@ def evaluate_suite(
     return result
 
 
-def model_provenance(detector: Detector) -> dict:
-    """A detector's optional ``provenance()`` dict (e.g. which towers started from random weights), else {}.
-
-    Optional and duck-typed so the core never needs to know a model's package.
-    """
-    hook = getattr(detector, "provenance", None)
-    return dict(hook()) if callable(hook) else {}
+def prompt_plan(detector: Detector, prompts: list[str]) -> object | None:
+    """A detector's optional ``prompt_plan(prompts)`` (how it split the vocabulary into passes), else None."""
+    hook = getattr(detector, "prompt_plan", None)
+    return hook(prompts) if callable(hook) else None
 
 
 def run_info() -> dict:
     """What changes between two runs of the same evaluation; kept out of results.json so that file is reproducible."""
-    return {"git_hash": _git_hash(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return {"git_hash": git_hash(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": library_versions(), "device": device_description()}
+
+
+def predictions_path(out_dir: Path, target: EvalTarget) -> Path:
+    """Where a run keeps one target's predictions: ``predictions/<member>-<split>.npz`` (see PredictionArrays)."""
+    return out_dir / PREDICTIONS_DIR / f"{member_file_stem(target.member)}-{target.split}.npz"
 
 
 def write_results(result: SuiteResult, out_dir: Path) -> None:
-    """results.json is byte-identical for the same model, suite and data; run_info.json says when and from what code."""
+    """Every evaluation, zero-shot or fine-tuned, writes these files; leaderboards and ``analyze`` read only them.
+
+    ``results.json`` is byte-identical for the same model, suite and data; ``run_info.json`` says when and
+    from what code; ``prompts.json`` the exact texts; ``results.md`` and one CSV per member and protocol the
+    tables; ``predictions/`` (written per target as it is scored) the raw detections.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", result.to_dict())
     atomic_write_json(out_dir / "run_info.json", run_info())
     atomic_write_json(out_dir / "prompts.json", result.prompts)
+    if result.prompt_plans:
+        atomic_write_json(out_dir / "prompt_plan.json", result.prompt_plans)
     atomic_write_text(out_dir / "results.md", result.to_markdown())
     for member, res in result.members.items():
         for protocol, r in res.items():

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from detclip_bench.errors import DataError
+from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, ComputedProtocol
 
 __all__ = ["EvalTarget", "Suite", "SuiteMember", "member_file_stem", "resolve_data_root"]
 
-Metric = Literal["lvis-fixed", "lvis-standard", "coco"]
+Metric = ComputedProtocol  # a suite reports only protocols the toolkit computes
 PromptStyle = Literal["name-definition", "verbatim"]
 
 DATA_ENV = "DETCLIP_BENCH_DATA"
@@ -30,7 +31,24 @@ def member_file_stem(member: str) -> str:
 
 @dataclass(frozen=True)
 class EvalTarget:
-    """One (dataset, split) a suite scores: an annotation file and the folder its images live in."""
+    """One (dataset, split) a suite scores: an annotation file and the folder its images live in.
+
+    Made by :meth:`SuiteMember.target` / :meth:`Suite.targets`, with paths resolved under a data
+    root (the first candidate pair whose file and folder both exist, else the first candidate, so a
+    missing file is reported by :meth:`Suite.check_files` or by the loader). The annotation file is
+    both what the model predicts on (opened with
+    ``open_dataset(annotations, format=loader_format, image_root=images, **dict(options))``) and
+    the GT the evaluators score against.
+
+    Args:
+        member: the member name (``"lvis-minival"``, ``"odinw13/Aquarium"``); names result rows,
+            CSVs and caches (via :func:`member_file_stem`).
+        split: the split these files hold (``"val"``, ``"test"``, ``"train"``).
+        annotations: the annotation json (COCO/LVIS style).
+        images: the folder the json's image file names resolve under.
+        loader_format: the :data:`~detclip_bench.datasets.DATASET_FORMATS` name that opens it.
+        options: extra loader keyword options as (name, value) pairs, e.g. ODinW's ``class_names``.
+    """
 
     member: str
     split: str
@@ -63,6 +81,49 @@ class SuiteMember:
 
 @dataclass(frozen=True)
 class Suite:
+    """A versioned benchmark definition: which files and split, which prompts, which metrics, how to average.
+
+    A suite is frozen data (registered by name in :data:`detclip_bench.suites.SUITES`); its
+    :meth:`manifest` is stamped into every ``results.json``, so a number always says how it was
+    produced. Evaluating one (``detclip-bench eval``, :func:`~detclip_bench.suites.runner.evaluate_suite`)
+    opens each member's :class:`EvalTarget`, asks the model for at most ``max_dets_per_image``
+    detections per image above ``score_threshold`` (xyxy boxes in original image pixels, labels
+    indexing the prompt list), scores them under every protocol in ``metrics``, and aggregates the
+    members' numbers by ``aggregate``. The first protocol in ``metrics`` is the suite's primary one.
+
+    Args:
+        name: the registry name (``"lvis-minival"``, ``"odinw13"``, ``"mini-lvis"``, ...).
+        version: stamped into every result and into the prediction-cache path (so predictions
+            cached under another version are not reused).
+        description: one human-readable line for listings and reports.
+        members: the datasets scored (at least one), each a :class:`SuiteMember`.
+        metrics: the computed protocols reported (``"lvis-fixed"``, ``"lvis-standard"``, ``"coco"``).
+        prompt_style: the text the model sees per category: ``"name-definition"`` (``"name,
+            definition"``, LVIS) or ``"verbatim"`` (the dataset's names as they are, ODinW).
+        max_dets_per_image: the model's output budget per image, also the per-image cap of the
+            ``coco`` and ``lvis-standard`` evaluators (Fixed AP has none; see :meth:`evaluator_budget`).
+        setting: ``"zero-shot"`` (the model is scored as given) or ``"finetune"`` (a per-member
+            fine-tuning protocol: :func:`~detclip_bench.suites.finetune.finetune_suite` trains on each
+            member's train split and selects the weights on its val split before scoring ``eval_split``;
+            fine-tuning a zero-shot suite trains without that selection).
+        aggregate: ``"single"`` (exactly one member; its numbers are the suite's) or ``"mean"``
+            (unweighted mean over members, recomputed from the rows).
+        mini: a suite over the generated mini world (its data root defaults to ``$DETCLIP_BENCH_MINI``
+            or ``./mini_world``; see :func:`resolve_data_root`).
+        download: how to get the data, printed when files are missing.
+        topk_per_category: Fixed AP's K per category (default 10,000).
+        score_threshold: the score threshold asked of every model (None: the model's own).
+        extra: free-form string notes.
+
+    Example::
+
+        >>> from detclip_bench.suites import SUITES
+        >>> suite = SUITES.get("lvis-minival")
+        >>> root = resolve_data_root(suite, None)
+        >>> suite.check_files(root)  # one DataError listing every missing file
+        >>> [t.annotations for t in suite.targets(root)]
+    """
+
     name: str
     version: str
     description: str
@@ -79,12 +140,25 @@ class Suite:
     # per-class pool of 10,000 detections is not starved of low-scoring rare-class boxes
     score_threshold: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    suite_file: str | None = None  # the JSON/YAML file a lab's own suite was read from (docs/suites.md)
+    # a --dataset suite: how to build it again ({"spec", "finetune", "prompts"}; docs/suites.md)
+    dataset: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.members:
             raise ValueError(f"suite {self.name} has no members")
         if self.aggregate == "single" and len(self.members) != 1:
             raise ValueError(f"suite {self.name}: 'single' aggregation needs exactly one member")
+        unknown = [m for m in self.metrics if m not in COMPUTED_PROTOCOLS]
+        if unknown:
+            raise ValueError(f"suite {self.name}: {unknown} not among the computed protocols {list(COMPUTED_PROTOCOLS)}")
+
+    def evaluator_budget(self, protocol: str) -> dict[str, int]:
+        """``make_evaluator``'s budget for ``protocol`` under this suite: Fixed AP's K per category (it has no
+        per-image cap), the suite's per-image cap for the others."""
+        if protocol == "lvis-fixed":
+            return {"topk_per_category": self.topk_per_category}
+        return {"max_dets_per_image": self.max_dets_per_image}
 
     def targets(self, root: Path, split: str | None = None) -> list[EvalTarget]:
         return [m.target(root, split) for m in self.members]
@@ -109,6 +183,8 @@ class Suite:
         """What goes into every result file, so a number always says how it was produced."""
         return {
             "suite": self.name,
+            **({"suite_file": self.suite_file} if self.suite_file else {}),
+            **({"dataset": self.dataset} if self.dataset else {}),
             "version": self.version,
             "setting": self.setting,
             "metrics": list(self.metrics),

@@ -20,6 +20,7 @@ from PIL import Image
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, Sample
 from reference_model.detclipv2.concept_dictionary import ConceptDictionary, concept_variants
+from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -189,6 +190,100 @@ def _federated_labels(sample: Sample, vocabulary: Sequence[Concept]) -> tuple[li
     return negatives, frozenset(counted)
 
 
+@dataclass
+class _Targets:
+    """The per-image targets of a batch being collated; one ``_*_targets`` helper per data kind fills them."""
+
+    table: _ConceptTable = field(default_factory=_ConceptTable)
+    boxes: list[torch.Tensor] = field(default_factory=list)
+    labels: list[torch.Tensor] = field(default_factory=list)
+    caption_concepts: list[list[int]] = field(default_factory=list)
+    verified: list[frozenset[str] | None] = field(default_factory=list)
+    # M of each image: positives + sampled negatives (caption: its concepts)
+    image_concepts: list[int] = field(default_factory=list)
+    # of those, how many carry a definition (box-supervised and classification kinds)
+    defined: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """How a sample's image was placed in the batch: stored size, resized size, horizontal flip."""
+
+    w0: int
+    h0: int
+    w: int
+    h: int
+    flip: bool
+
+
+def _box_targets(
+    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept],
+    rng: np.random.Generator, *, exclude_variants: bool,
+) -> None:
+    """Boxes mapped to batch pixels (degenerate ones dropped), labels, and sampled negative concepts.
+
+    Shared by detection and grounding. An LVIS-style sample (federated meta) samples negatives only
+    from its verified-absent categories and records which prompts may be focal negatives.
+    """
+    b = torch.from_numpy(s.boxes.copy()) * torch.tensor([p.w / p.w0, p.h / p.h0, p.w / p.w0, p.h / p.h0])
+    if p.flip:
+        b = torch.stack([p.w - b[:, 2], b[:, 1], p.w - b[:, 0], b[:, 3]], dim=1)
+    b[:, 0::2] = b[:, 0::2].clamp(0, p.w)
+    b[:, 1::2] = b[:, 1::2].clamp(0, p.h)
+    keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
+    local = [t.table.add(c.prompt()) for c in s.concepts]
+    lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
+    present = list(s.concepts)
+    federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
+    pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent only
+    negatives = _sample_negatives(pool, present, spec.concepts_per_image - len(present), rng,
+                                  exclude_variants=exclude_variants)
+    for neg in negatives:
+        t.table.add(neg.prompt())
+    t.image_concepts.append(len(present) + len(negatives))
+    t.defined.append(sum(bool(c.definition) for c in (*present, *negatives)))
+    t.verified.append(None if federated is None else federated[1])
+    t.boxes.append(b[keep].float())
+    t.labels.append(lab[keep])
+
+
+def _detection_targets(
+    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+) -> None:
+    """Detection: box targets; negatives are any other category of the vocabulary."""
+    _box_targets(t, s, p, spec, vocabulary, rng, exclude_variants=False)
+
+
+def _grounding_targets(
+    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+) -> None:
+    """Grounding: box targets; negatives skip variants of the positive phrases (likely in the image)."""
+    _box_targets(t, s, p, spec, vocabulary, rng, exclude_variants=True)
+
+
+def _image_text_targets(t: _Targets, s: Sample, noun_phrases, dictionary: ConceptDictionary | None) -> None:
+    """Image-text: the caption's noun phrases (enriched by ``dictionary``), then the caption itself."""
+    phrases = noun_phrases.extract(s.caption)
+    if dictionary is not None:
+        phrases = [dictionary.phrase_prompt(p) for p in phrases]
+    phrases = [*phrases, s.caption]
+    t.caption_concepts.append(list(dict.fromkeys(t.table.add(p) for p in phrases)))
+    t.image_concepts.append(len(t.caption_concepts[-1]))
+
+
+def _classification_targets(
+    t: _Targets, s: Sample, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+) -> None:
+    """Classification: the class, then sampled other classes for the CE denominator."""
+    (concept,) = s.concepts
+    t.caption_concepts.append([t.table.add(concept.prompt())])
+    negatives = _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng)
+    for neg in negatives:
+        t.table.add(neg.prompt())
+    t.image_concepts.append(1 + len(negatives))
+    t.defined.append(sum(bool(c.definition) for c in (concept, *negatives)))
+
+
 def collate_train(
     samples: Sequence[Sample],
     spec: InputSpec,
@@ -200,22 +295,19 @@ def collate_train(
 ) -> TrainBatch:
     """Load, augment (multi-scale resize, flip), normalise and pad; build the batch concepts.
 
-    ``noun_phrases`` is a :class:`NounPhraseExtractor` for image-text captions (default model
-    when omitted). ``dictionary`` fills in definitions (concept enrichment) for concepts,
-    negatives and caption noun phrases that come without one.
+    The targets of each image are built by the helper of the batch's data kind
+    (``_detection_targets``, ``_grounding_targets``, ``_image_text_targets``,
+    ``_classification_targets``). ``noun_phrases`` is a :class:`NounPhraseExtractor` for
+    image-text captions (default model when omitted). ``dictionary`` fills in definitions
+    (concept enrichment) for concepts, negatives and caption noun phrases that come without one.
     """
     if not samples:
         raise ValueError("collate_train needs at least one sample")
     kind = DataKind(spec.kind)
     square = kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION)
-    table = _ConceptTable()
-    images, sizes, boxes, labels, caption_concepts = [], [], [], [], []
-    verified: list[frozenset[str] | None] = []
-    image_concepts: list[int] = []  # M of each image: positives + sampled negatives (caption: its concepts)
-    defined: list[int] = []  # of those, how many carry a definition (box-supervised and classification kinds)
+    targets = _Targets()
+    images, sizes = [], []
     if kind is DataKind.IMAGE_TEXT and noun_phrases is None:
-        from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
-
         noun_phrases = NounPhraseExtractor()
     if dictionary is not None:
         vocabulary = dictionary.enrich_all(vocabulary)
@@ -235,54 +327,27 @@ def collate_train(
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         images.append(to_tensor(img))
         sizes.append((h, w))
+        placement = _Placement(w0, h0, w, h, flip)
 
-        if kind in (DataKind.DETECTION, DataKind.GROUNDING):
-            b = torch.from_numpy(s.boxes.copy()) * torch.tensor([w / w0, h / h0, w / w0, h / h0])
-            if flip:
-                b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], dim=1)
-            b[:, 0::2] = b[:, 0::2].clamp(0, w)
-            b[:, 1::2] = b[:, 1::2].clamp(0, h)
-            keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
-            local = [table.add(c.prompt()) for c in s.concepts]
-            lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
-            present = list(s.concepts)
-            federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
-            pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent only
-            negatives = _sample_negatives(pool, present, spec.concepts_per_image - len(present), rng,
-                                          exclude_variants=kind is DataKind.GROUNDING)
-            for neg in negatives:
-                table.add(neg.prompt())
-            image_concepts.append(len(present) + len(negatives))
-            defined.append(sum(bool(c.definition) for c in (*present, *negatives)))
-            verified.append(None if federated is None else federated[1])
-            boxes.append(b[keep].float())
-            labels.append(lab[keep])
+        if kind is DataKind.DETECTION:
+            _detection_targets(targets, s, placement, spec, vocabulary, rng)
+        elif kind is DataKind.GROUNDING:
+            _grounding_targets(targets, s, placement, spec, vocabulary, rng)
         elif kind is DataKind.IMAGE_TEXT:
-            phrases = noun_phrases.extract(s.caption)
-            if dictionary is not None:
-                phrases = [dictionary.phrase_prompt(p) for p in phrases]
-            phrases = [*phrases, s.caption]
-            caption_concepts.append(list(dict.fromkeys(table.add(p) for p in phrases)))
-            image_concepts.append(len(caption_concepts[-1]))
-        else:  # classification: the class, then sampled other classes for the CE denominator
-            (concept,) = s.concepts
-            caption_concepts.append([table.add(concept.prompt())])
-            negatives = _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng)
-            for neg in negatives:
-                table.add(neg.prompt())
-            image_concepts.append(1 + len(negatives))
-            defined.append(sum(bool(c.definition) for c in (concept, *negatives)))
+            _image_text_targets(targets, s, noun_phrases, dictionary)
+        else:
+            _classification_targets(targets, s, spec, vocabulary, rng)
     return TrainBatch(
         kind=kind,
         # image-text / classification inputs are fixed S×S squares [P] (aspect kept, padded [I])
         images=pad_stack(images, spec.size_divisor, (spec.size[1], spec.size[0]) if square else (0, 0)),
         image_sizes=sizes,
-        concepts=list(table.index),
-        boxes=boxes,
-        labels=labels,
-        caption_concepts=caption_concepts,
+        concepts=list(targets.table.index),
+        boxes=targets.boxes,
+        labels=targets.labels,
+        caption_concepts=targets.caption_concepts,
         record_ids=[s.record_id for s in samples],
-        verified_negatives=verified,
-        concepts_per_image=image_concepts,
-        defined_per_image=defined,
+        verified_negatives=targets.verified,
+        concepts_per_image=targets.image_concepts,
+        defined_per_image=targets.defined,
     )

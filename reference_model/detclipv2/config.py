@@ -17,6 +17,42 @@ __all__ = ["DetCLIPv2Config"]
 
 @dataclass(frozen=True)
 class DetCLIPv2Config:
+    """Every setting of a :class:`~reference_model.detclipv2.model.DetCLIPv2`: architecture, initial
+    weights, loss weights and inference; frozen, validated on construction (``ValueError``).
+
+    The defaults are the paper's Swin-T model; the named variants (``detclipv2-swin-t``,
+    ``detclipv2-swin-l``, ``detclipv2-mini``) override what they need, and a recipe overrides
+    single fields (:meth:`replace` rejects unknown names). :meth:`to_dict` / :meth:`from_dict`
+    round-trip it through a checkpoint's json (older key names are upgraded). Each field's comment
+    gives its meaning; the tags mark provenance (legend in docs/method.md). In brief:
+
+    - image encoder: ``backbone`` (timm name), the three ``backbone_out_indices`` at strides
+      8/16/32, ``backbone_init`` (where its weights start), ``drop_path``, input
+      ``size_divisor``, and ``pixel_mean`` / ``pixel_std`` for normalisation (0–1 RGB);
+    - neck and head: FPN width ``fpn_channels`` and ``num_levels`` (P3 upward, strides
+      ``8·2^i``), ``head_convs`` conv layers per tower, ``gn_groups`` of their GroupNorm, ATSS
+      anchors (``anchor_scale``, ``atss_topk`` candidates per level), ``box_coder_weights``,
+      the ``deformable`` module, the shared embedding width ``embed_dim`` and the logit
+      ``exp(s)·cos + b`` (``logit_scale_init``, ``logit_bias_prior``);
+    - text encoder: ``text_init`` (hub id, folder, packaged name or ``"random"``), the shape of a
+      random tower (``text_width``, ``text_layers``, ``text_heads``), pooling, whether it trains,
+      and ``max_text_tokens`` per prompt;
+    - losses: focal ``focal_alpha`` / ``focal_gamma``, the weights ``loss_*`` of Eq. 6,
+      ``contrastive_tau``, ``label_smoothing``, ``proposal_topk`` / ``proposal_nms_iou`` of the
+      image-text region proposals, and the spaCy ``noun_phrase_model`` for captions;
+    - inference (:meth:`DetCLIPv2.predict`): ``test_size`` (max long side, short side),
+      ``pre_nms_topk`` candidates per level, class-wise NMS at ``nms_iou``, ``score_thresh`` on
+      the class probability, at most ``max_dets_per_image`` boxes, ``predict_batch_size`` images
+      per forward, ``autocast`` on CUDA.
+
+    Example::
+
+        >>> from reference_model.detclipv2 import get_config
+        >>> cfg = get_config("detclipv2-swin-t", drop_path=0.1)
+        >>> cfg.replace(score_thresh=1e-4).strides
+        (8, 16, 32, 64, 128)
+    """
+
     name: str = "detclipv2"  # the Detector name shown on leaderboards (variants set their own)
     # --- image encoder ------------------------------------------------------------------
     backbone: str = "swin_tiny_patch4_window7_224"  # any timm model with features_only support

@@ -8,16 +8,14 @@ word-region scores; classification = λ·cross-entropy of the top-1 proposal. ``
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from contextlib import nullcontext
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms
 
 from detclip_bench.adapters import Prediction
+from detclip_bench.provenance import weights_fingerprint
 from detclip_bench.schema import DataKind
 from reference_model.detclipv2.alignment import (
     classification_loss,
@@ -28,11 +26,19 @@ from reference_model.detclipv2.alignment import (
 )
 from reference_model.detclipv2.atss_head import ATSSHead, HeadOutputs
 from reference_model.detclipv2.backbone import TimmBackbone
-from reference_model.detclipv2.batching import TrainBatch, pad_stack, resize_scale, to_tensor
+from reference_model.detclipv2.batching import TrainBatch
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside, make_anchors
+from reference_model.detclipv2.checkpoint import load_pretrained, save_pretrained
 from reference_model.detclipv2.config import DetCLIPv2Config
 from reference_model.detclipv2.distributed import gather_strings, gather_with_grad
 from reference_model.detclipv2.fpn import FPN
+from reference_model.detclipv2.inference import (
+    INFERENCE_REVISION,
+    InferenceSettings,
+    postprocess_detections,
+    run_dense_detector,
+    score_outputs,
+)
 from reference_model.detclipv2.pretrained import CLIP_TEXT_HUB, RANDOM
 from reference_model.detclipv2.text_encoder import TextEncoder, build_text_model, rebuild_text_model
 
@@ -40,6 +46,55 @@ __all__ = ["DetCLIPv2"]
 
 
 class DetCLIPv2(nn.Module):
+    """DetCLIPv2: backbone → FPN → ATSS head whose classifier is region–text cosine similarity.
+
+    The behaviour of the model differs between training and inference.
+
+    Training, ``forward(batch)``: ``batch`` is a :class:`~reference_model.detclipv2.batching.TrainBatch`
+    of a single data kind, built by :func:`~reference_model.detclipv2.batching.collate_train`:
+    ``images`` ``(B, 3, H, W)`` normalised and zero-padded, ``image_sizes`` the valid ``(h, w)`` of
+    each, ``concepts`` the batch's unique prompt strings, and per kind
+
+    - detection / grounding: ``boxes`` ``(N_i, 4)`` xyxy in batch pixels and ``labels`` ``(N_i,)``
+      indexing ``concepts`` (plus ``verified_negatives`` for federated LVIS images);
+    - image-text: ``caption_concepts``, per image the ``concepts`` indices of its noun phrases and caption;
+    - classification: ``caption_concepts``, per image ``[class index]`` into ``concepts``.
+
+    It returns a dict of 0-dim tensors: the kind's losses (detection: ``loss_align``,
+    ``loss_giou``, ``loss_center``; grounding: ``loss_align``, and ``loss_center`` when
+    ``config.grounding_center_loss``; image-text: ``loss_contrastive``; classification:
+    ``loss_classification``), ``loss`` (their sum weighted by ``config.loss_*``, the one to
+    backpropagate), and facts about the step for the log, without gradient: ``concepts_per_image``,
+    ``definition_share`` (when the batch records them) and, for image-text,
+    ``contrastive_captions`` / ``contrastive_images``. Under ``torch.distributed`` the
+    detection/grounding concepts and the image-text regions are gathered from every rank
+    (collectives), so all ranks run ``forward`` on the same data kind at the same step.
+
+    Inference, :meth:`predict` (the :class:`detclip_bench.adapters.Detector` interface): a list of
+    RGB ``PIL.Image`` of any sizes and a list of prompt strings in; one
+    :class:`~detclip_bench.adapters.Prediction` per image out, with ``boxes`` ``(N, 4)`` float32
+    xyxy in original image pixels (clipped to the image), ``scores`` ``(N,)`` =
+    sigmoid(logit) × sigmoid(centerness), ``labels`` ``(N,)`` int64 indices into the prompts;
+    ``N`` <= ``max_dets_per_image``. Images are resized to ``config.test_size`` keeping their aspect.
+
+    Args:
+        config: the architecture, initialisation, loss weights and inference settings
+            (:class:`~reference_model.detclipv2.config.DetCLIPv2Config`; named variants via
+            :func:`~reference_model.detclipv2.variants.get_config`).
+        text_source: a checkpoint's text folder; rebuilds the text tower's architecture and
+            tokenizer from it instead of initialising from ``config`` (weights then come from
+            the checkpoint, see :meth:`from_pretrained`).
+
+    Example::
+
+        >>> from reference_model.detclipv2 import DetCLIPv2, get_config
+        >>> model = DetCLIPv2(get_config("detclipv2-mini"))
+        >>> losses = model(batch)  # batch = collate_train(samples, spec, rng=rng)
+        >>> losses["loss"].backward()
+        >>> preds = model.predict([image], ["cat", "dog"], score_thresh=0.05)
+        >>> preds[0].boxes, preds[0].scores, preds[0].labels
+    """
+
     def __init__(self, config: DetCLIPv2Config, *, text_source: str | None = None) -> None:
         """``text_source`` rebuilds the text tower from a checkpoint's text folder (no weights).
 
@@ -136,8 +191,9 @@ class DetCLIPv2(nn.Module):
             "loss_classification": self.config.loss_classification,
         }
         total = sum(weights[k] * v for k, v in losses.items())
-        # branches a kind does not supervise join the graph with weight 0, so DDP needs no
-        # find_unused_parameters (grounding/image-text leave the box and centerness convs idle)
+        # the box and centerness branches join the graph with weight 0 where a kind does not supervise
+        # them; image-text and classification still leave head.logits (scale, bias) without a
+        # gradient, so wrap_ddp keeps find_unused_parameters on
         losses["loss"] = total + 0.0 * (outputs.deltas.sum() + outputs.centerness.sum())
         # what the step trained on, beside the losses in the metrics log: M per image, the share of
         # concepts with a definition, and for image-text how many images each caption was scored against
@@ -254,56 +310,25 @@ class DetCLIPv2(nn.Module):
         self.eval()
         device = next(self.parameters()).device
         texts = self.text_encoder.encode_cached(list(prompts))
-        results: list[Prediction] = []
-        for start in range(0, len(images), cfg.predict_batch_size):
-            chunk = images[start : start + cfg.predict_batch_size]
-            scales = [resize_scale(*im.size, cfg.test_size) for im in chunk]
-            tensors = [
-                to_tensor(
-                    im.resize((max(1, round(im.width * s)), max(1, round(im.height * s)))),
-                    cfg.pixel_mean,
-                    cfg.pixel_std,
-                )
-                for im, s in zip(chunk, scales, strict=True)
-            ]
-            batch = pad_stack(tensors, cfg.size_divisor).to(device)
+
+        def forward(batch: torch.Tensor):
             with self._autocast(device):
-                outputs, anchors = self.dense(batch)
-            class_prob = self.head.logits(outputs.embeddings.float(), texts.float()).sigmoid()
-            centerness = outputs.centerness.float().sigmoid()
-            for i, (im, s) in enumerate(zip(chunk, scales, strict=True)):
-                results.append(
-                    self._postprocess(
-                        class_prob[i], centerness[i], outputs.deltas[i].float(), anchors, thresh, max_dets, s, im.size
-                    )
-                )
+                outputs, anchors = self.dense(batch.to(device))
+            return (*score_outputs(self.head, outputs, texts), anchors)
+
+        # the same pre/post-processing as an exported graph (reference_model/detclipv2/export.py)
+        results = run_dense_detector(forward, images, InferenceSettings.from_config(cfg), thresh=thresh,
+                                     max_dets=max_dets, coder=self.coder)
         self.train(was_training)
         return results
 
     def _postprocess(self, class_prob, centerness, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
         """Per level: (anchor, class) pairs with class probability > ``thresh``, the top
-        ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS."""
-        num_classes = class_prob.shape[1]
-        all_boxes, all_scores, all_labels, start = [], [], [], 0
-        for level in anchors:
-            s = class_prob[start : start + len(level)].flatten()
-            keep = torch.nonzero(s > thresh).squeeze(1)
-            s = s[keep]
-            if len(s) > self.config.pre_nms_topk:
-                s, top = s.topk(self.config.pre_nms_topk)
-                keep = keep[top]
-            anchor_idx, label = keep // num_classes, keep % num_classes
-            all_boxes.append(self.coder.decode(deltas[start + anchor_idx], level[anchor_idx]))
-            all_scores.append(s * centerness[start + anchor_idx])
-            all_labels.append(label)
-            start += len(level)
-        boxes, sc, labels = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels)
-        keep = batched_nms(boxes, sc, labels, self.config.nms_iou)[:max_dets]
-        w, h = orig_size
-        boxes = boxes[keep] / scale
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-        return Prediction(boxes=boxes.cpu().numpy(), scores=sc[keep].cpu().numpy(), labels=labels[keep].cpu().numpy())
+        ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS
+        (:func:`~reference_model.detclipv2.inference.postprocess_detections` with this model's settings)."""
+        return postprocess_detections(class_prob, centerness, deltas, anchors, coder=self.coder,
+                                      pre_nms_topk=self.config.pre_nms_topk, nms_iou=self.config.nms_iou,
+                                      thresh=thresh, max_dets=max_dets, scale=scale, orig_size=orig_size)
 
     # ----------------------------------------------------------------- identity / checkpoints
     def init_summary(self) -> dict[str, object]:
@@ -316,32 +341,26 @@ class DetCLIPv2(nn.Module):
         return summary
 
     def provenance(self) -> dict[str, object]:
-        """Facts about the weights' origin that suites copy into results.json (``model_provenance``)."""
-        return {"init": self.init_summary()}
+        """Facts that suites copy into results.json (``model_provenance``) and that key the prediction cache:
+        the weights' origin and the revision of the inference code."""
+        return {"init": self.init_summary(), "inference": INFERENCE_REVISION}
 
     def identity(self) -> str:
-        """sha256 of the config and every weight, recomputed only when a tensor changed."""
+        """The first 16 hex digits of ``weights_fingerprint`` (config and every weight), recomputed only when a
+        tensor changed."""
         state = self.state_dict()
         fingerprint = tuple(t._version for t in state.values()) + tuple(t.data_ptr() for t in state.values())
         if self._identity is not None and self._identity[0] == fingerprint:
             return self._identity[1]
-        h = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
-        for key, tensor in state.items():
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        digest = h.hexdigest()[:16]
+        digest = weights_fingerprint(state, self.config.to_dict())[:16]
         self._identity = (fingerprint, digest)
         return digest
 
     def save_pretrained(self, directory) -> None:
-        from reference_model.detclipv2.checkpoint import save_pretrained
-
-        save_pretrained(self, directory)
+        save_pretrained(self, directory)  # the module-level function from .checkpoint
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, **overrides) -> DetCLIPv2:
-        from reference_model.detclipv2.checkpoint import load_pretrained
-
         return load_pretrained(cls, path_or_hub_id, **overrides)
 
     def num_parameters(self) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from detclip_bench.registry import Registry
 from reference_model.detclipv2.config import DetCLIPv2Config
+from reference_model.detclipv2.model import DetCLIPv2
 from reference_model.detclipv2.pretrained import (
     CLIP_TEXT_HUB,
     EFFICIENTNET_LITE0_PACKAGE,
@@ -82,6 +83,4 @@ def get_config(name: str, **overrides: Any) -> DetCLIPv2Config:
 
 def create_model(name: str, **overrides: Any):
     """Build a variant; ``overrides`` replace config fields (unknown keys raise TypeError)."""
-    from reference_model.detclipv2.model import DetCLIPv2
-
     return DetCLIPv2(get_config(name, **overrides))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detclip_bench.datasets import open_dataset
 from reference_model.train.config import TrainConfig
 
 __all__ = ["build_model", "model_overrides", "open_sources"]
@@ -19,7 +20,7 @@ def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
 
 def build_model(cfg: TrainConfig):
     """A fresh variant, or ``model.init_from`` (a save_pretrained dir or hub id) for fine-tuning."""
-    from reference_model.detclipv2 import DetCLIPv2, create_model
+    from reference_model.detclipv2 import DetCLIPv2, create_model  # deferred: the model pulls in timm/torchvision
 
     if cfg.model.init_from:
         return DetCLIPv2.from_pretrained(cfg.model.init_from, **model_overrides(cfg))
@@ -27,6 +28,4 @@ def build_model(cfg: TrainConfig):
 
 
 def open_sources(cfg: TrainConfig) -> list:
-    from detclip_bench.datasets import open_dataset
-
     return [open_dataset(src.path, format=src.format, **dict(src.options)) for src in cfg.data]

@@ -14,8 +14,11 @@ import enum
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from detclip_bench.datasets.layouts import resolve_dataset_roots
+from detclip_bench.datasets.validate import PATH_OPTIONS
 from detclip_bench.schema import DataKind
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "UnknownDataSource",
     "apply_overrides",
     "config_to_dict",
+    "locate_data",
     "with_data_root",
 ]
 
@@ -236,8 +240,6 @@ def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
     """Anchor relative data paths and path-valued loader options under a data / mini-world root."""
     from pathlib import Path
 
-    from detclip_bench.datasets.validate import PATH_OPTIONS
-
     def anchor(value: str) -> str:
         return value if not value or Path(value).is_absolute() else str(Path(root) / value)
 
@@ -245,6 +247,23 @@ def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
                                      options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options))
                  for d in cfg.data)
     return dataclasses.replace(cfg, data=data, concept_dictionary=anchor(cfg.concept_dictionary))
+
+
+def locate_data(cfg, data_root: str, data_map=None):
+    """Each relative data path where it really is: in a --data-map folder, else as written under the data root
+    (unchanged), else where the same dataset is recognised under the data root in GLIP's or mmdetection's layout."""
+    roots = resolve_dataset_roots(data_root, data_map)
+
+    def where(value: str) -> str:
+        if not value or Path(value).is_absolute():
+            return value
+        found = roots.resolve(value)
+        return value if found == Path(data_root) / value else str(found)
+
+    data = tuple(dataclasses.replace(d, path=where(d.path),
+                                     options=tuple((k, where(v) if k in PATH_OPTIONS else v) for k, v in d.options))
+                 for d in cfg.data)
+    return dataclasses.replace(cfg, data=data, concept_dictionary=where(cfg.concept_dictionary))
 
 
 def apply_overrides(cfg: TrainConfig, assignments: typing.Iterable[str]) -> TrainConfig:
@@ -307,7 +326,7 @@ def _set_model_field(obj: ModelConfig, parts: list[str], raw: str, full_key: str
 
 def _check_model_fields(model: ModelConfig) -> None:
     """The variant's config with every override applied must be valid (ranges, init/backbone match)."""
-    from reference_model.detclipv2.variants import VARIANTS, get_config
+    from reference_model.detclipv2.variants import VARIANTS, get_config  # lazy: pulls in torch/timm
 
     if model.variant not in VARIANTS.names():
         return  # init_from checkpoints and test variants are checked when built

@@ -29,11 +29,12 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from detclip_bench.dist import DistContext, init_distributed
 from detclip_bench.io import atomic_write_json, atomic_write_text
 from detclip_bench.schema import DataKind
 from reference_model.train.checkpoint import find_latest, load_checkpoint, prune_checkpoints, save_checkpoint
 from reference_model.train.config import TrainConfig, config_to_dict
-from reference_model.train.distributed import DistContext, init_distributed, wrap_ddp
+from reference_model.train.distributed import wrap_ddp
 from reference_model.train.loader import Collator, DetCLIPv2Collator, HybridLoader, StepBatch, source_length
 from reference_model.train.optim import build_optimizer
 from reference_model.train.sampler import HybridSampler
@@ -105,6 +106,47 @@ def _step_seed(*parts: int) -> int:
 
 
 class Trainer:
+    """Trains a model on a :class:`~reference_model.train.config.TrainConfig`'s data sources, one data
+    kind per optimizer step, with DDP, AMP, gradient accumulation and resumable checkpoints.
+
+    The model contract: ``model(batch)`` takes what the collator returns for one micro-batch (moved
+    to the device when it has a ``.to``) and returns a dict whose ``"loss"`` is the 0-dim tensor to
+    backpropagate; every other one-element tensor in it is averaged over micro-batches and ranks
+    and logged. Optional hooks: ``init_summary()`` (logged at start), ``set_grad_checkpointing(bool)`` (required
+    when ``cfg.grad_checkpointing``), ``config.noun_phrase_model`` (for the default collator).
+
+    :meth:`fit` writes into ``out_dir``: ``config.json`` (the config as a dict), ``metrics.jsonl``
+    (every ``cfg.log_every`` steps: step, epoch, position, source, kind, averaged losses and facts,
+    LR per parameter group, seconds), ``checkpoints/step_<n>/`` (weights as ``model.safetensors`` and
+    optimizer/scheduler/scaler/sampler state as ``train_state.pt``; ``latest.json`` names the newest,
+    the newest ``cfg.keep_ckpts`` are kept, 0 = all) and, with ``cfg.tensorboard``, ``tensorboard/``. It
+    checkpoints every ``cfg.ckpt_every`` steps, at each epoch end and at the end, and returns
+    ``{"steps", "epochs", "stopped_early", "last_loss", "checkpoint"}``. Files are written by
+    rank 0 only.
+
+    Args:
+        cfg: the run's settings; ``cfg.data`` lists the sources, in the order of ``datasets``.
+        model: the module to train; moved to ``ctx.device`` and wrapped in DDP when distributed.
+        datasets: one opened dataset per ``cfg.data`` entry: map-style, or a stream whose epoch
+            length is the source's ``epoch_size`` or the stream's ``declared_size()``.
+        out_dir: the run folder (created by :meth:`fit`).
+        ctx: the process's rank, world size and device (default: ``init_distributed()`` from the
+            environment).
+        collate: ``(samples, source, dataset, rng) -> batch`` for one micro-batch (default: a
+            :class:`~reference_model.train.loader.DetCLIPv2Collator` with ``cfg.concept_dictionary``).
+        on_epoch_end: ``(trainer, finished_epoch) -> stop?``, called after every epoch (early stopping).
+        progress: show a progress bar (rank 0).
+
+    Example::
+
+        >>> from recipes import get_recipe
+        >>> from reference_model.train.build import build_model, open_sources
+        >>> from reference_model.train.config import with_data_root
+        >>> cfg = with_data_root(get_recipe("table1-pretrain-t", "mini"), "mini_world")
+        >>> trainer = Trainer(cfg, build_model(cfg), open_sources(cfg), "runs/mini")
+        >>> summary = trainer.fit(resume=True)  # continues from checkpoints/latest.json when present
+    """
+
     def __init__(self, cfg: TrainConfig, model: nn.Module, datasets: Sequence[Any], out_dir: str | Path, *,
                  ctx: DistContext | None = None, collate: Collator | None = None,
                  on_epoch_end: EpochCallback | None = None, progress: bool = True) -> None:

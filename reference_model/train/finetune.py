@@ -3,39 +3,40 @@
 ODinW protocol (appendix B + eval.md §4): for every member dataset, train with the auto-step
 schedule, evaluate on the validation split (``mini_val`` where the suite says so) after every
 epoch through ``evaluate_val(model) -> AP``, keep the best-val checkpoint (``checkpoints/best``),
-stop by :class:`AutoStepEarlyStop` or at max epochs, then reload the best weights and report
-``evaluate_test(model)``. The same hyper-parameters are used for all members; the suite number
-is the unweighted mean of the members' test AP, recomputed from the rows.
+stop by :class:`AutoStepEarlyStop` or at max epochs, then reload the best weights. The same
+hyper-parameters are used for all members. Scoring the test split and averaging the members is the
+suite's job (:func:`detclip_bench.suites.finetune.finetune_suite`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from detclip_bench.io import atomic_write_json, atomic_write_text
+from detclip_bench.dist import DistContext
+from detclip_bench.io import atomic_write_json
 from reference_model.train.checkpoint import load_checkpoint
 from reference_model.train.config import TrainConfig
-from reference_model.train.distributed import DistContext
 from reference_model.train.early_stop import AutoStepEarlyStop
 from reference_model.train.engine import Trainer
 from reference_model.train.loader import Collator
 from reference_model.train.schedule import set_decay
 
-__all__ = ["FinetuneResult", "finetune", "suite_average", "write_suite_report"]
+__all__ = ["FinetuneResult", "finetune"]
 
 Evaluate = Callable[[nn.Module], float]
 
 
 @dataclass
 class FinetuneResult:
+    """How one member's weights were chosen (``best_val_ap`` NaN and ``best_epoch`` the last without a val split)."""
+
     member: str
-    test_ap: float
     best_val_ap: float
     best_epoch: int
     epochs_run: int
@@ -54,9 +55,12 @@ def _evaluate(model: nn.Module, fn: Evaluate) -> float:
 
 
 def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: str | Path, *, member: str,
-             evaluate_val: Evaluate | None, evaluate_test: Evaluate, collate: Collator | None = None,
+             evaluate_val: Evaluate | None, collate: Collator | None = None,
              ctx: DistContext | None = None, resume: bool = False, progress: bool = True) -> FinetuneResult:
-    """Fine-tune one dataset; ``auto_step`` recipes need ``evaluate_val`` (it drives the early stop)."""
+    """Fine-tune one dataset; ``auto_step`` recipes need ``evaluate_val`` (it drives the early stop).
+
+    On return ``model`` holds the best-val weights (``auto_step``) or the last ones.
+    """
     if len(cfg.data) != 1:
         raise ValueError(f"fine-tuning takes one data source, {cfg.name} has {len(cfg.data)}")
     auto = cfg.schedule.kind == "auto_step"
@@ -86,9 +90,8 @@ def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: st
 
     if auto and stopper.best_epoch >= 0:
         load_checkpoint(trainer.ckpt_dir / "best", trainer.model, map_location=trainer.ctx.device)
-    test_ap = _evaluate(trainer.model, evaluate_test)
     result = FinetuneResult(
-        member=member, test_ap=test_ap,
+        member=member,
         best_val_ap=stopper.best if auto else math.nan,
         best_epoch=stopper.best_epoch if auto else summary["epochs"] - 1,
         epochs_run=summary["epochs"], stopped_early=summary["stopped_early"],
@@ -97,28 +100,3 @@ def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: st
     if trainer.ctx.is_main:
         atomic_write_json(Path(out_dir) / "finetune_result.json", asdict(result))
     return result
-
-
-def suite_average(results: Sequence[FinetuneResult]) -> float:
-    """Unweighted mean of the members' test AP (ODinW13 "Avg")."""
-    if not results:
-        raise ValueError("no fine-tuning results to average")
-    return sum(r.test_ap for r in results) / len(results)
-
-
-def write_suite_report(results: Sequence[FinetuneResult], out_dir: str | Path, suite: str,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Per-dataset table (markdown + JSON) with the average recomputed from the rows; ``extra`` joins the JSON."""
-    rows = [{"dataset": r.member, "test_ap": r.test_ap, "best_val_ap": r.best_val_ap, "best_epoch": r.best_epoch,
-             "epochs_run": r.epochs_run, "stopped_early": r.stopped_early, "lr_decays": r.num_decays} for r in results]
-    report = {"suite": suite, "rows": rows, "average_test_ap": suite_average(results), "aggregation": "unweighted mean",
-              **(extra or {})}
-    atomic_write_json(Path(out_dir) / "finetune_suite.json", report)
-    lines = [f"# {suite} fine-tuning (test AP of the best-val checkpoint)", "",
-             "| dataset | test AP | best val AP | best epoch | epochs run | early stop | LR decays |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['dataset']} | {100 * r['test_ap']:.1f} | {100 * r['best_val_ap']:.1f} | {r['best_epoch']} | "
-              f"{r['epochs_run']} | {'yes' if r['stopped_early'] else 'no'} | {r['lr_decays']} |" for r in rows]
-    lines.append(f"| **Avg** | **{100 * report['average_test_ap']:.1f}** | | | | | |")
-    atomic_write_text(Path(out_dir) / "finetune_suite.md", "\n".join(lines) + "\n")
-    return report

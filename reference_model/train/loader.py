@@ -86,6 +86,7 @@ class DetCLIPv2Collator:
     def noun_phrases(self):
         """The caption noun-phrase extractor, built once per process with the configured spaCy model."""
         if self._noun_phrases is None:
+            # deferred: reference_model.detclipv2 pulls in timm/torchvision (and tests patch this class)
             from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 
             self._noun_phrases = (NounPhraseExtractor() if self.noun_phrase_model is None
@@ -119,7 +120,7 @@ class DetCLIPv2Collator:
 
     def dictionary(self):
         if self.concept_dictionary and self._dictionary is None:
-            from reference_model.detclipv2.concept_dictionary import ConceptDictionary
+            from reference_model.detclipv2.concept_dictionary import ConceptDictionary  # deferred: timm/torchvision
 
             if not Path(self.concept_dictionary).is_file():
                 raise FileNotFoundError(
@@ -130,7 +131,7 @@ class DetCLIPv2Collator:
         return self._dictionary
 
     def __call__(self, samples: list, source: DataSourceConfig, dataset: Any, rng: np.random.Generator) -> Any:
-        from reference_model.detclipv2 import InputSpec, collate_train
+        from reference_model.detclipv2 import InputSpec, collate_train  # deferred: timm/torchvision
 
         spec = InputSpec(kind=source.kind, size=source.size, multiscale_short=source.multiscale_short,
                          flip=source.flip, concepts_per_image=source.concepts_per_image)

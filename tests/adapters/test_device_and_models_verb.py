@@ -50,10 +50,13 @@ def test_models_verb_prints_exactly_what_ls_models_prints(capsys):
     listing = capsys.readouterr().out
     assert main(["models"]) == 0
     assert capsys.readouterr().out == listing
-    lines = listing.splitlines()
-    assert [ln.split()[0] for ln in lines] == sorted(["detclipv2", *BUILDERS])
-    assert "--model <checkpoint dir or hub id>" in lines[0]
-    assert all("--model hf:" in ln for ln in lines[1:])
+    from detclip_bench.adapters.registry import checkpoint_families
+
+    lines = {ln.split()[0]: ln for ln in listing.splitlines()}
+    assert sorted(lines) == sorted([*checkpoint_families(), *BUILDERS])
+    assert "--model <checkpoint dir or hub id>" in lines["detclipv2"]
+    assert "--model onnx:<folder>" in lines["onnx"]  # registered by reference_model's entry point
+    assert all("--model hf:" in lines[name] for name in BUILDERS)
 
 
 def test_models_verb_help_has_examples(capsys):

@@ -50,9 +50,25 @@ def test_ls_models_lists_every_adapter(capsys):
         assert name in out
 
 
-def test_ls_skips_registries_whose_module_is_missing(capsys, monkeypatch):
-    from detclip_bench.cli import ls
+def test_ls_lists_what_other_packages_register(capsys):
+    """``recipes`` and ``tables`` come from the recipes package through the entry-point group, not a core import."""
+    from detclip_bench.cli.ls import CORE_LISTINGS, listings
+    from recipes import EXPERIMENTS, RECIPES
 
-    monkeypatch.setitem(ls.REGISTRY_LOCATIONS, "suites", ("detclip_bench.no_such_module.registry:SUITES",))
-    assert main(["ls", "suites"]) == 0
-    assert "no suites registered yet" in capsys.readouterr().out
+    assert {"recipes", "tables"} <= set(listings()) and not {"recipes", "tables"} & set(CORE_LISTINGS)
+    assert main(["ls", "recipes"]) == 0
+    assert capsys.readouterr().out.split() == sorted(RECIPES)
+    assert main(["ls", "tables"]) == 0
+    assert capsys.readouterr().out.split() == sorted(EXPERIMENTS)
+
+
+def test_checkpoint_family_prefix_and_unknown_family(tmp_path, monkeypatch):
+    from detclip_bench.adapters import registry
+
+    seen = []
+    monkeypatch.setattr(registry, "_FAMILIES", ("detclipv2", "toyfam"))
+    monkeypatch.setitem(registry.MODELS._entries, "toyfam", lambda source, device: seen.append(source) or "det")
+    assert load_detector("toyfam:some/dir") == "det" and seen == ["some/dir"]
+    monkeypatch.setattr(registry, "_FAMILIES", ())
+    with pytest.raises(DataError, match="no 'detclipv2' model family is installed"):
+        load_detector(str(tmp_path))

@@ -80,14 +80,6 @@ class GtDerivedDetector:
 
 
 @pytest.fixture(scope="session")
-def fo_state(tmp_path_factory):
-    """The project-local FiftyOne state for the whole session (set before fiftyone is imported)."""
-    from detclip_bench.analysis.fo_env import configure_fiftyone
-
-    return configure_fiftyone(tmp_path_factory.mktemp("fiftyone"))
-
-
-@pytest.fixture(scope="session")
 def mini_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("analysis_world")
     generate(root, scale=0.1, seed=0, progress=False)
@@ -98,7 +90,7 @@ def _run(tmp_path_factory, mini_root, suite_name):
     suite = get_suite(suite_name)
     out = tmp_path_factory.mktemp(suite_name)
     det = GtDerivedDetector(suite, mini_root)
-    evaluate_suite(det, suite, mini_root, out_dir=out, cache_dir=out / "cache", progress=False)
+    evaluate_suite(det, suite, mini_root, out_dir=out, cache_dir=None, progress=False)  # as `eval --no-cache`
     return out
 
 

@@ -101,9 +101,9 @@ def test_rerun_replaces_the_dataset(fo_state, lvis_dataset, lvis_run, mini_root)
     assert fo.list_datasets().count("t-lvis") == 1 and len(fo.load_dataset("t-lvis")) == n
 
 
-def test_run_without_cache_names_the_member(tmp_path, lvis_run, mini_root):
+def test_run_without_predictions_names_the_member(tmp_path, lvis_run, mini_root):
     (tmp_path / "results.json").write_bytes((lvis_run / "results.json").read_bytes())
-    with pytest.raises(DataError, match=r"lvis-minival.*no cached predictions"):
+    with pytest.raises(DataError, match=r"lvis-minival.*no predictions for this member"):
         load_run(tmp_path, data_root=mini_root)
     with pytest.raises(DataError, match="not 'mini-odinw13'"):
         load_run(lvis_run, suite="mini-odinw13", data_root=mini_root)

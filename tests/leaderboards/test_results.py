@@ -14,7 +14,7 @@ from .conftest import make_result
 
 def test_round_trip(tmp_path, full_odinw_result):
     path = add_result(full_odinw_result, tmp_path)
-    assert path.parent == tmp_path and path.name == "odinw13-finetune__detclipv2-swin-t__abababababab__fine-tuned.json"
+    assert path.parent == tmp_path and path.name == "odinw13-finetune__detclipv2-swin-t__abababababab__fine-tuned__coco.json"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
     assert load_result(path) == full_odinw_result
     assert load_results(tmp_path) == [(path, full_odinw_result)]

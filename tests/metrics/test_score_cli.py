@@ -50,7 +50,7 @@ def test_cli_bad_file_is_error_line(files, capsys):
 
 def test_result_renderings_state_protocol(files):
     tmp, _, _ = files
-    result = score_files(tmp / "gt.json", tmp / "pred.json", "lvis-fixed", topk=50)
+    result = score_files(tmp / "gt.json", tmp / "pred.json", "lvis-fixed", topk_per_category=50)
     df = result.to_dataframe()
     assert list(df.columns) == ["name", "frequency", "ap", "num_gt", "num_dets"]
     assert df["num_dets"].sum() == result.num_detections_evaluated

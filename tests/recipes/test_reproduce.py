@@ -37,7 +37,8 @@ def test_table_has_paper_rows_with_ours_beneath(reproduction):
         assert set(runs[run]["zero-shot mini-lvis"]["groups"]) == {"caption", "grounding", "detection"}
         assert "zero-shot mini-lvis-val" in runs[run]
     results = sorted(p.name for p in (out / "results").glob("*.json"))
-    assert len(results) == 5  # random init + two arms × two splits
+    # random init (mini-lvis: Fixed AP) + two arms × (mini-lvis: Fixed AP, mini-lvis-val: Fixed and standard AP)
+    assert len(results) == 7 and sum(name.endswith("__lvis-standard.json") for name in results) == 2
     board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
     mini_lvis = [r for sec in board["sections"] if sec["kind"] == "toolkit-mini" for r in sec["rows"]
                  if r["suite"] == "mini-lvis"]
@@ -65,3 +66,44 @@ def test_rerun_reuses_finished_runs(reproduction):
     before = metrics.stat().st_mtime_ns
     assert main(args) == 0
     assert metrics.stat().st_mtime_ns == before  # no retraining
+
+
+def test_reproduce_and_leaderboard_rows_come_from_one_path(reproduction, tmp_path):
+    """Filing the reproduction's own eval folder with `leaderboard --add-run` gives the rows reproduce filed."""
+    from leaderboards.results import load_results
+
+    _, out, _ = reproduction
+    filed = {(r.suite, r.setting, r.protocol, r.checkpoint): r for _, r in load_results(out / "results")}
+    run_dirs = sorted((out / "eval").glob("o365-goldg-s0-zero-shot-*"))
+    assert run_dirs
+    args = ["leaderboard", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "lb"), "--no-plots"]
+    for run_dir in run_dirs:
+        args += ["--add-run", str(run_dir)]
+    assert main([*args, "--label", "DetCLIPv2-mini"]) == 0
+    added = [r for _, r in load_results(tmp_path / "res")]
+    assert sorted((r.suite, r.protocol) for r in added) == sorted(
+        (r.suite, r.protocol) for r in filed.values() if r.checkpoint.endswith("o365-goldg-s0/model"))
+    for row in added:
+        ours = filed[(row.suite, row.setting, row.protocol, row.checkpoint)]
+        for field in ("model_identity", "checkpoint_sha256", "suite_version", "scale", "metrics", "per_dataset",
+                      "evaluated_by", "git_hash", "date"):
+            assert getattr(row, field) == getattr(ours, field), field
+
+
+def test_analyze_reads_the_main_jobs_own_output(reproduction, tmp_path):
+    """The README main job's eval folders carry their predictions: `analyze` (whose reader is load_run) needs no
+    prediction cache. The FiftyOne side of `analyze` on such a folder is tested in tests/analysis."""
+    from detclip_bench.analysis.run_dir import load_run
+
+    root, out, _ = reproduction
+    run_dir = out / "eval" / "o365-goldg-s0-zero-shot-mini-lvis"
+    (cache := tmp_path / "cache-moved").mkdir()
+    (out / "cache").rename(cache / "cache")  # nobody else reads the cache
+    try:
+        loaded = load_run(run_dir, data_root=root)
+    finally:
+        (cache / "cache").rename(out / "cache")
+    (member,) = loaded.members
+    table = json.loads((out / "claims-mini.json").read_text())
+    expected = next(r for r in table["runs"] if r["run"] == "o365-goldg-s0")["zero-shot mini-lvis"]["metrics"]
+    assert len(member.predictions) > 0 and loaded.results["aggregate"]["metrics"]["AP"] * 100 == expected["AP"]

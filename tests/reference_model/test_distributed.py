@@ -16,11 +16,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from detclip_bench.dist import DistContext
 from detclip_bench.schema import DataKind, ImageRef, Sample
 from reference_model.detclipv2 import DetCLIPv2, InputSpec, collate_train
 from reference_model.detclipv2.distributed import gather_strings, gather_with_grad, mean_over_ranks
 from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
-from reference_model.train.distributed import DistContext, wrap_ddp
+from reference_model.train.distributed import wrap_ddp
 
 WORLD = 2
 

@@ -126,6 +126,15 @@ def test_cached_predictions_are_rescored_without_running_the_model(tmp_path):
     # a different detection budget invalidates the cache
     evaluate_suite(det, replace(suite, max_dets_per_image=5), root, cache_dir=tmp_path / "cache", progress=False)
     assert det.calls > calls
+    # so does a change of what the detector says produced its predictions (library versions, processor
+    # settings, the inference code's revision), with the same weights and identity
+    calls = det.calls
+    det.provenance = lambda: {"inference": 2}
+    evaluate_suite(det, suite, root, cache_dir=tmp_path / "cache", progress=False)
+    assert det.calls > calls
+    calls = det.calls
+    evaluate_suite(det, suite, root, cache_dir=tmp_path / "cache", progress=False)
+    assert det.calls == calls
 
 
 def test_missing_suite_data_lists_every_missing_path(tmp_path):
@@ -143,4 +152,5 @@ def test_the_same_evaluation_twice_writes_byte_identical_results(tmp_path):
     for name in ("results.json", "results.md", "prompts.json", "lvis-val-lvis-fixed.csv", "lvis-val-lvis-standard.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     info = json.loads((tmp_path / "a" / "run_info.json").read_text())
-    assert set(info) == {"git_hash", "date"}  # the only volatile fields, kept out of results.json
+    assert set(info) == {"git_hash", "date", "versions", "device"}  # the volatile fields, kept out of results.json
+    assert info["versions"]["numpy"] and "detclip-bench" in info["versions"]

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from reference_model.train.distributed import cleanup, init_distributed
+from detclip_bench.dist import cleanup, init_distributed
 from reference_model.train.engine import Trainer
 from tests.train.toy import ToyModel, toy_collate, toy_config, toy_datasets
 

@@ -88,9 +88,10 @@ class OpenLog(Img2DatasetTars):
 def stream_config(wds: str, *, epochs: int = 2, workers: int = 2, epoch_size: int = 0, batch: int = 4,
                   det_batch: int = 4) -> TrainConfig:
     data = (
-        DataSourceConfig("det", "det", "toy", DataKind.DETECTION, det_batch, (32, 32)),
-        DataSourceConfig("cc", wds, "img2dataset-wds", DataKind.IMAGE_TEXT, batch, (16, 16), flip=False,
-                         epoch_size=epoch_size),
+        DataSourceConfig(name="det", path="det", format="toy", kind=DataKind.DETECTION, batch_size=det_batch,
+                         size=(32, 32)),
+        DataSourceConfig(name="cc", path=wds, format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=batch,
+                         size=(16, 16), flip=False, epoch_size=epoch_size),
     )
     return TrainConfig(name="stream-toy", model=ModelConfig(variant="toy"), data=data,
                        optim=OptimConfig(lr=1e-2, text_lr_mult=0.1),
@@ -99,7 +100,7 @@ def stream_config(wds: str, *, epochs: int = 2, workers: int = 2, epoch_size: in
 
 
 def main() -> None:
-    from reference_model.train.distributed import init_distributed
+    from detclip_bench.dist import init_distributed
     from reference_model.train.engine import Trainer
 
     p = argparse.ArgumentParser()

@@ -16,8 +16,10 @@ from reference_model.train.loader import DetCLIPv2Collator
 from tests.reference_model.conftest import caption_sample, det_sample
 from tests.train.toy import ToyModel, toy_config, toy_datasets
 
-GROUNDING = DataSourceConfig("goldg", "-", "mdetr", DataKind.GROUNDING, 1, (96, 64), concepts_per_image=8)
-DETECTION = DataSourceConfig("o365", "-", "o365", DataKind.DETECTION, 1, (96, 64), concepts_per_image=8)
+GROUNDING = DataSourceConfig(name="goldg", path="-", format="mdetr", kind=DataKind.GROUNDING, batch_size=1,
+                             size=(96, 64), concepts_per_image=8)
+DETECTION = DataSourceConfig(name="o365", path="-", format="o365", kind=DataKind.DETECTION, batch_size=1,
+                             size=(96, 64), concepts_per_image=8)
 
 
 class NoVocabulary:  # like MdetrGrounding: grounding datasets have no category list
@@ -99,7 +101,8 @@ def test_configured_noun_phrase_model_reaches_the_extractor(monkeypatch, tmp_pat
             return ["box"]
 
     monkeypatch.setattr(np_module, "NounPhraseExtractor", Recording)
-    pairs = DataSourceConfig("cc", "-", "img2dataset-wds", DataKind.IMAGE_TEXT, 1, (64, 64))
+    pairs = DataSourceConfig(name="cc", path="-", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=1,
+                             size=(64, 64))
     collate = DetCLIPv2Collator(noun_phrase_model="xx_custom_spacy_model")
     for seed in range(2):
         batch = collate([caption_sample(seed)], pairs, NoVocabulary(), np.random.default_rng(seed))

@@ -88,8 +88,10 @@ def toy_collate(samples, source, dataset, rng):
 
 def toy_config(epochs: int = 2, det_batch: int = 4, pair_batch: int = 8, micro: int = 0, **kw) -> TrainConfig:
     data = (
-        DataSourceConfig("det", "det", "toy", DataKind.DETECTION, det_batch, (32, 32), micro_batch=micro),
-        DataSourceConfig("pairs", "pairs", "toy", DataKind.IMAGE_TEXT, pair_batch, (16, 16), micro_batch=micro),
+        DataSourceConfig(name="det", path="det", format="toy", kind=DataKind.DETECTION, batch_size=det_batch,
+                         size=(32, 32), micro_batch=micro),
+        DataSourceConfig(name="pairs", path="pairs", format="toy", kind=DataKind.IMAGE_TEXT, batch_size=pair_batch,
+                         size=(16, 16), micro_batch=micro),
     )
     return TrainConfig(
         name="toy",

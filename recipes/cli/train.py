@@ -7,8 +7,10 @@ import argparse
 EPILOG = """examples:
   detclip-bench train --recipe table1-pretrain-t --scale mini --data-root mini_world --out runs/pretrain-mini
   detclip-bench train --recipe table1-pretrain-t --scale mini --data-root mini_world --set schedule.epochs=2
-  torchrun --nproc_per_node 8 -m detclip_bench.cli train --recipe table1-pretrain-t --data-root /data --out runs/t
+  torchrun --nproc_per_node 8 -m detclip_bench.cli.main train --recipe table1-pretrain-t --data-root /data --out runs/t
   detclip-bench train --recipe table1-pretrain-t --scale mini --data-root mini_world --out runs/pretrain-mini --resume
+  # O365/GoldG/CC where they are: GLIP's DATASET/ and mmdetection's data/ layouts are recognised under --data-root
+  detclip-bench train --recipe table1-pretrain-t --data-root /data --data-map o365=/mnt/objects365v2 --dump-config
 """
 
 
@@ -28,16 +30,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--recipe", required=True, help="recipe name (see recipes/__init__.py)")
     add_common_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    p.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
+                   help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. "
+                        "o365=/mnt/Objects365,goldg=/mnt/DATASET (`detclip-bench data validate FOLDER` shows each)")
     p.set_defaults(func=run)
 
 
 def resolve_recipe(name: str, args: argparse.Namespace):
     """Recipe → overrides → data root; a bad --set is reported as a usage error by the caller."""
     from recipes import get_recipe
-    from reference_model.train.config import apply_overrides, with_data_root
+    from reference_model.train.config import apply_overrides, locate_data, with_data_root
 
     cfg = apply_overrides(get_recipe(name, args.scale), args.overrides)
-    return with_data_root(cfg, args.data_root)
+    return with_data_root(locate_data(cfg, args.data_root, getattr(args, "data_map", None)), args.data_root)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
 
+    from detclip_bench.dist import cleanup, init_distributed
     from reference_model.train.build import build_model, open_sources
     from reference_model.train.checkpoint import unwrap
-    from reference_model.train.distributed import cleanup, init_distributed
     from reference_model.train.engine import Trainer
 
     ctx = init_distributed(args.device)

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True) -> dict:
     """``results``: (run key, ToolkitResult) pairs → result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
+    from detclip_bench.suites import get_suite
     from leaderboards.paper import load_paper_tables
     from leaderboards.render import write_leaderboard
     from leaderboards.results import add_result
@@ -99,7 +100,9 @@ def publish(report: dict, results: list, out, paper_table_id: str, plots: bool =
     tables = {t.id: t for t in load_paper_tables()}
     paper = tables.get(paper_table_id)
     entries = [r.to_entry(str(add_result(r, out / "results"))) for _, r in results]
-    table = write_table(report, results, out, paper)
+    # the paper-layout table shows each suite's primary protocol; the leaderboard every protocol scored
+    primary = [(key, r) for key, r in results if r.protocol == get_suite(r.suite).metrics[0]]
+    table = write_table(report, primary, out, paper)
     board = write_leaderboard(out / "leaderboard", [paper] if paper else [], entries, plots=plots)
     paired = write_paired_report(report, out, plots=plots)
     return {"table": table["markdown"], "leaderboard": board["markdown"], "paired": paired}

@@ -1,0 +1,95 @@
+"""``detclip-bench predict``: run any ``--model`` on image files and write COCO results plus drawn pictures.
+
+The work is :func:`detclip_bench.inference.predict_images`; this module only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  detclip-bench predict --model runs/mini/model --images photos/ --prompts "cat, red apple, bicycle"
+  detclip-bench predict --model hf:path/to/owlv2 --images 'shots/**/*.png' --vocab classes.txt --threshold 0.2
+  # the mini-lvis suite's prompts and ids, scored afterwards against the same GT
+  detclip-bench predict --model ckpt/ --suite mini-lvis --data-root mini_world \\
+      --images mini_world/coco/val2017 --image-ids-from mini_world/lvis/lvis_v1_minival.json --out runs/p
+  detclip-bench score --gt mini_world/lvis/lvis_v1_minival.json --pred runs/p/predictions.json --protocol lvis-fixed
+
+Writes predictions.json (COCO results: {image_id, category_id, bbox [x,y,w,h] in original pixels, score}),
+inputs.json (COCO images + categories for those ids), run_info.json and vis/<stem>.jpg.
+Category ids: the json's / suite's ids for --vocab COCO/LVIS json and --suite, else 1..K in prompt order.
+Image ids: 1..N in sorted path order, or the ids of --image-ids-from's images matched by file name.
+An unreadable image is skipped with a warning and counted; if none can be read, the exit code is 1.
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="run a model on image files: COCO results json + drawn pictures",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("model and inputs")
+    g.add_argument("--model", required=True, help="detclip-bench checkpoint dir / hub id, or hf:<id or dir>")
+    g.add_argument("--images", required=True, nargs="+", metavar="PATH",
+                   help="image files, folders (recursive) or globs (quote them; ** recurses)")
+    v = g.add_mutually_exclusive_group(required=True)
+    v.add_argument("--prompts", help='comma-separated prompts, e.g. "cat, red apple" (category ids 1..K)')
+    v.add_argument("--vocab", metavar="FILE",
+                   help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)")
+    v.add_argument("--suite", help="a suite's vocabulary, prompts and ids (its first member's annotation file)")
+    g.add_argument("--data-root", help="--suite: the data root (default as for eval)")
+    g.add_argument("--image-ids-from", metavar="COCO_JSON",
+                   help="take image ids from this COCO/LVIS json's images, matched by file name")
+    s = p.add_argument_group("settings")
+    s.add_argument("--threshold", type=float, default=None,
+                   help="drop detections scoring at or below it (default: the suite's with --suite, else the model's)")
+    s.add_argument("--max-dets", type=int, default=None,
+                   help="detections kept per image (default: the suite's with --suite, else 100)")
+    s.add_argument("--out", default="runs/predict", help="output folder (default runs/predict)")
+    s.add_argument("--batch-size", type=int, default=4)
+    s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    s.add_argument("--no-draw", action="store_true", help="skip the vis/ pictures")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.errors import DataError
+    from detclip_bench.inference import (
+        collect_images,
+        image_ids_from,
+        parse_prompts,
+        predict_images,
+        read_vocab,
+        suite_vocabulary,
+    )
+
+    if args.threshold is not None and not 0 <= args.threshold < 1:
+        print(f"error: --threshold must be in [0, 1), got {args.threshold}", file=sys.stderr)
+        return 2
+    for name in ("max_dets", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    threshold, max_dets = args.threshold, args.max_dets
+    if args.prompts is not None:
+        try:
+            vocab = parse_prompts(args.prompts)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.vocab is not None:
+        vocab = read_vocab(args.vocab)
+    else:
+        vocab, suite = suite_vocabulary(args.suite, args.data_root)
+        threshold = suite.score_threshold if threshold is None else threshold
+        max_dets = suite.max_dets_per_image if max_dets is None else max_dets
+    paths = collect_images(args.images)
+    ids = image_ids_from(args.image_ids_from, paths) if args.image_ids_from else None
+    detector = load_detector(args.model, device=args.device)
+    info = {"model_spec": args.model, "device": args.device, "image_ids_from": args.image_ids_from}
+    result = predict_images(detector, paths, vocab, image_ids=ids, score_thresh=threshold,
+                            max_dets=100 if max_dets is None else max_dets, batch_size=args.batch_size,
+                            out_dir=args.out, draw=not args.no_draw, info=info)
+    print(result.summary_line() + f" -> {args.out}/predictions.json")
+    return 0

@@ -1,0 +1,219 @@
+"""Your own data as a suite: one dataset from a command line spec, or a multi-dataset suite from a file.
+
+``--dataset`` (on ``eval`` and ``finetune``) takes the layouts people download:
+
+* a Roboflow/ODinW export folder: ``train/``, ``valid/`` (or ``val/``, ``mini_val/``), ``test/``, each
+  holding ``_annotations.coco.json`` (or GLIP's ``annotations_without_background.json``) and its images;
+* ``train=A.json,val=B.json,test=C.json``: COCO jsons, each split's images in the json's folder, or in
+  another folder given as ``train=A.json@images/train``.
+
+It becomes a one-member suite with the ODinW machinery: COCO AP, verbatim class names as prompts (or
+``prompts``, one per category in id order), the eval split ``test`` where there is one (else ``val``),
+and for fine-tuning the Table 3 protocol (early stop and model selection on ``val``). The suite is
+versioned by the content of its annotation files, so a result always says which files it scored.
+
+A suite file (JSON or YAML; see ``docs/suites.md``) registers a lab's own multi-dataset suite; any
+``--suite`` argument that names an existing ``.json``/``.yaml``/``.yml`` file is read as one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from detclip_bench.errors import DataError
+from detclip_bench.io import read_json
+from detclip_bench.suites.suite import Suite, SuiteMember
+
+__all__ = ["SUITE_FILE_SUFFIXES", "dataset_suite", "is_suite_file", "load_suite_file", "parse_dataset_spec",
+           "parse_prompts", "suite_of_results"]
+
+SUITE_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+ANNOTATION_NAMES = ("_annotations.coco.json", "annotations_without_background.json")
+# split -> the folder names Roboflow, GLIP and hand-made exports use for it, in order of preference
+SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "mini_val"), "test": ("test",)}
+SPLITS = tuple(SPLIT_FOLDERS)
+
+
+def parse_prompts(text: str | None) -> tuple[str, ...] | None:
+    """``"cat, red apple"`` → ("cat", "red apple"); None stays None; empty or repeated prompts are errors."""
+    if text is None:
+        return None
+    prompts = tuple(p.strip() for p in text.split(","))
+    if not all(prompts):
+        raise DataError("--prompts", text, "an empty prompt (two commas in a row, or a trailing comma)")
+    repeated = sorted({p for p in prompts if prompts.count(p) > 1})
+    if repeated:
+        raise DataError("--prompts", text, f"repeated prompts {repeated}: each category needs its own")
+    return prompts
+
+
+def parse_dataset_spec(spec: str) -> dict[str, tuple[Path, Path]]:
+    """``split -> (annotation json, image folder)`` from a ``--dataset`` spec (see the module docstring)."""
+    spec = spec.strip()
+    if "=" not in spec:
+        return _export_folder(Path(spec).expanduser())
+    files: dict[str, tuple[Path, Path]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        split, sep, value = part.partition("=")
+        split = {"valid": "val"}.get(split.strip(), split.strip())
+        if not sep or split not in SPLITS:
+            raise DataError(spec, part, f"expected split=path.json with split one of {', '.join(SPLITS)}")
+        if split in files:
+            raise DataError(spec, part, f"split {split!r} is given twice")
+        ann, _, images = value.partition("@")
+        ann_path = Path(ann).expanduser()
+        files[split] = (ann_path, Path(images).expanduser() if images else ann_path.parent)
+    return files
+
+
+def _export_folder(root: Path) -> dict[str, tuple[Path, Path]]:
+    if not root.is_dir():
+        raise DataError(str(root), "-", "--dataset is neither a folder nor split=path.json pairs")
+    files = {}
+    for split, folders in SPLIT_FOLDERS.items():
+        for folder in folders:
+            found = [root / folder / n for n in ANNOTATION_NAMES if (root / folder / n).is_file()]
+            if found:
+                files[split] = (found[0], root / folder)
+                break
+    if not files:
+        raise DataError(str(root), "-", "no Roboflow/COCO export here: expected train/, valid/ or test/ folders "
+                        f"holding {' or '.join(ANNOTATION_NAMES)}")
+    return files
+
+
+def _check_split(split: str, ann: Path, images: Path) -> list[tuple[int, str]]:
+    """The split's (category id, name) pairs; a clear error for a missing, empty or imageless split."""
+    if not ann.is_file():
+        raise DataError(str(ann), split, "annotation file not found")
+    if not images.is_dir():
+        raise DataError(str(images), split, "image folder not found")
+    data = read_json(ann)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(str(ann), split, "not a COCO json (no 'images' list)")
+    if not data["images"]:
+        raise DataError(str(ann), split, "empty split: the file lists no images")
+    if split == "train" and not data.get("annotations"):
+        raise DataError(str(ann), split, "empty split: a training split needs annotations")
+    missing = [im.get("file_name") for im in data["images"] if not (images / str(im.get("file_name"))).is_file()]
+    if missing:
+        raise DataError(str(ann), split, f"{len(missing)} of {len(data['images'])} images are missing under "
+                        f"{images}, e.g. {missing[0]!r}")
+    return sorted((int(c["id"]), str(c["name"])) for c in data.get("categories", []))
+
+
+def _content_version(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return "sha256-" + digest.hexdigest()[:12]
+
+
+def dataset_suite(spec: str, *, finetune: bool, prompts: tuple[str, ...] | None = None,
+                  name: str | None = None) -> Suite:
+    """A one-member suite over the dataset ``spec`` points at; checked now, with errors naming the file."""
+    files = parse_dataset_spec(spec)
+    needed = ("train", "val") if finetune else ()
+    for split in needed:
+        if split not in files:
+            raise DataError(spec, split, f"fine-tuning needs a {split} split (found: {', '.join(files)})")
+    eval_split = "test" if "test" in files else "val" if "val" in files else None
+    if eval_split is None:
+        raise DataError(spec, "-", "no split to score: give test= or val=")
+    cats = {split: _check_split(split, *paths) for split, paths in files.items()}
+    reference_split = eval_split
+    for split, pairs in cats.items():
+        if pairs != cats[reference_split]:
+            raise DataError(str(files[split][0]), "categories", f"the {split} split's category ids/names differ from "
+                            f"{files[reference_split][0]} ({reference_split}): every split must use the same ids")
+    first = files[eval_split][0]
+    label = name or (Path(spec).name if "=" not in spec else first.parent.parent.name or first.stem)
+    member = SuiteMember(name=label, loader_format="odinw", eval_split=eval_split,
+                         files={split: ((str(ann.resolve()), str(img.resolve())),) for split, (ann, img) in files.items()},
+                         options=(("class_names", tuple(prompts)),) if prompts is not None else ())
+    return Suite(
+        name=f"dataset-{label}", version=_content_version([files[s][0] for s in SPLITS if s in files]),
+        description=f"Your dataset {label}: COCO AP on {eval_split}"
+        + (", fine-tuned on train with early stop and model selection on val (ODinW13 protocol)" if finetune else ""),
+        members=(member,), metrics=("coco",), prompt_style="verbatim", max_dets_per_image=100,
+        setting="finetune" if finetune else "zero-shot", aggregate="single", download=f"--dataset {spec}",
+        dataset={"spec": spec, "finetune": finetune, "prompts": list(prompts) if prompts is not None else None},
+    )
+
+
+def suite_of_results(results: dict) -> Suite:
+    """The suite a results.json was scored on: rebuilt from its ``--dataset`` spec, read from its suite file,
+    or the registered suite of that name."""
+    from detclip_bench.suites import get_suite
+
+    if results.get("dataset"):
+        d = results["dataset"]
+        return dataset_suite(d["spec"], finetune=d["finetune"], prompts=tuple(d["prompts"]) if d["prompts"] else None)
+    return get_suite(results.get("suite_file") or results["suite"])
+
+
+def is_suite_file(name: str) -> bool:
+    return name.lower().endswith(SUITE_FILE_SUFFIXES) and Path(name).expanduser().is_file()
+
+
+_MEMBER_KEYS = {"name", "format", "eval_split", "files", "class_names"}
+_SUITE_KEYS = {"name", "version", "description", "members", "metrics", "prompt_style", "max_dets_per_image",
+               "setting", "aggregate", "topk_per_category", "score_threshold"}
+
+
+def load_suite_file(path: str | os.PathLike) -> Suite:
+    """A :class:`Suite` from a JSON/YAML suite file; member paths are relative to the data root."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() == ".json":
+        raw = read_json(path)
+    else:
+        import yaml
+
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise DataError(str(path), "-", f"malformed YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DataError(str(path), "-", "a suite file is a mapping with name, version and members")
+    unknown = set(raw) - _SUITE_KEYS
+    missing = {"name", "version", "members"} - set(raw)
+    if unknown or missing:
+        raise DataError(str(path), "-", f"unknown keys {sorted(unknown)}; missing keys {sorted(missing)}; "
+                        f"allowed: {sorted(_SUITE_KEYS)}")
+    members = tuple(_member(path, i, m) for i, m in enumerate(raw["members"] or []))
+    try:
+        return Suite(
+            name=str(raw["name"]), version=str(raw["version"]), description=str(raw.get("description", "")),
+            members=members, metrics=tuple(raw.get("metrics", ("coco",))),
+            prompt_style=raw.get("prompt_style", "verbatim"),
+            max_dets_per_image=int(raw.get("max_dets_per_image", 100)), setting=raw.get("setting", "zero-shot"),
+            aggregate=raw.get("aggregate", "mean" if len(members) > 1 else "single"),
+            topk_per_category=int(raw.get("topk_per_category", 10000)), score_threshold=raw.get("score_threshold"),
+            download=f"the paths listed in {path}", suite_file=str(path.resolve()),
+        )
+    except (TypeError, ValueError) as exc:
+        raise DataError(str(path), "-", str(exc)) from exc
+
+
+def _member(path: Path, i: int, raw: Any) -> SuiteMember:
+    where = f"members[{i}]"
+    if not isinstance(raw, dict) or set(raw) - _MEMBER_KEYS or not {"name", "files"} <= set(raw):
+        raise DataError(str(path), where, f"a member is a mapping with name and files (allowed keys: "
+                        f"{sorted(_MEMBER_KEYS)})")
+    files = raw["files"]
+    if not isinstance(files, dict) or not files:
+        raise DataError(str(path), where, "files maps each split to [annotation json, image folder]")
+    parsed = {}
+    for split, pair in files.items():
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            raise DataError(str(path), f"{where}.files.{split}", "expected [annotation json, image folder]")
+        parsed[str(split)] = ((pair[0], pair[1]),)
+    eval_split = raw.get("eval_split", "test" if "test" in parsed else "val")
+    if eval_split not in parsed:
+        raise DataError(str(path), where, f"eval_split {eval_split!r} is not among the files' splits {sorted(parsed)}")
+    names = raw.get("class_names")
+    return SuiteMember(name=str(raw["name"]), loader_format=str(raw.get("format", "odinw")), eval_split=eval_split,
+                       files=parsed, options=(("class_names", tuple(names)),) if names else ())

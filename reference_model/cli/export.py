@@ -1,0 +1,136 @@
+"""``detclip-bench export``: freeze a vocabulary into a DetCLIPv2 checkpoint and export the image-only graph.
+
+The work is :func:`reference_model.detclipv2.export.export_model`; this module only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  detclip-bench export --model runs/mini/model --prompts "cat, red apple, bicycle" --out runs/export/cats
+  detclip-bench export --model ckpt/ --vocab classes.txt --out runs/export/widgets --opset 19
+  # every prompt of a suite (the union over its members), so `eval --model onnx:DIR --suite ...` runs on it
+  detclip-bench export --model ckpt/ --suite mini-odinw13 --data-root mini_world --out runs/export/odinw
+  detclip-bench eval --model onnx:runs/export/odinw --suite mini-odinw13 --data-root mini_world
+  # the dynamo exporter and torch.export need a fixed input size (W x H, multiples of 32)
+  detclip-bench export --model ckpt/ --prompts "cat, dog" --out runs/export/fixed --exporter dynamo --image-size 1344x800
+  detclip-bench export --model ckpt/ --prompts "cat, dog" --out runs/export/ts --format torchscript
+
+Writes DIR/model.onnx (or model.pt / model.pt2) and DIR/export.json: the frozen vocabulary (prompts,
+category ids), the graph's input and outputs, and every pre/post-processing setting. The graph maps a
+preprocessed, padded image batch (B, 3, H, W) to class_prob (B, K, M), centerness (B, K) and deltas (B, K, 4);
+thresholding, per-level top-k, NMS and rescaling run outside it, the same code as the PyTorch model's predict.
+After exporting, the graph is run on one or two inputs and compared with PyTorch (needs onnxruntime for ONNX).
+
+ONNX and the deformable module: DeformConv exists in ONNX from opset 19 (the default). torchvision registers
+no ONNX export for deform_conv2d; this verb maps it to DeformConv for the TorchScript-based exporter, and the
+dynamo exporter has its own mapping. onnxruntime runs DeformConv on CPU from 1.25 (tested: 1.32); with an older
+runtime, export a model trained with deformable=False (any opset) or use --format torchscript / torch-export.
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("export", help="freeze a vocabulary into a DetCLIPv2 model and export ONNX / TorchScript",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="DetCLIPv2 checkpoint folder (save_pretrained) or hub id")
+    v = p.add_mutually_exclusive_group(required=True)
+    v.add_argument("--prompts", help='comma-separated prompts, e.g. "cat, red apple" (category ids 1..K)')
+    v.add_argument("--vocab", metavar="FILE",
+                   help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)")
+    v.add_argument("--suite", help="every prompt of a suite, as its runner asks for them (union over its members)")
+    p.add_argument("--data-root", help="--suite: the data root (default as for eval)")
+    p.add_argument("--out", required=True, help="output folder (model.onnx / model.pt / model.pt2 + export.json)")
+    p.add_argument("--format", choices=("onnx", "torchscript", "torch-export"), default="onnx",
+                   help="onnx (default), torchscript (torch.jit.trace) or torch-export (.pt2)")
+    p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
+                   help="--format onnx: the TorchScript-based torch.onnx exporter (default; dynamic batch, height and "
+                        "width) or the dynamo one (dynamic batch; needs --image-size)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 19; ≥ 19 with the deformable module)")
+    p.add_argument("--image-size", metavar="WxH",
+                   help="fix the graph's input size (multiples of 32); every image is padded to it. Needed by "
+                        "--exporter dynamo and --format torch-export")
+    p.add_argument("--no-check", action="store_true", help="skip running the export against PyTorch afterwards")
+    p.set_defaults(func=run)
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"1344x800"`` → ``(1344, 800)`` (width, height)."""
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--image-size must look like 1344x800 (width x height), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def suite_prompts(suite_name: str, data_root: str | None):
+    """The union of a suite's prompts over its members, first seen first, with each member's own list.
+
+    Category ids are the suite's own when it has one member, else 1..K over the union."""
+    from detclip_bench.errors import DataError
+    from detclip_bench.suites import get_suite, resolve_data_root
+    from detclip_bench.suites.predict import open_target, prompts_for
+
+    suite = get_suite(suite_name)
+    root = resolve_data_root(suite, data_root)
+    members: dict[str, list[str]] = {}
+    union: dict[str, tuple[int | None, str]] = {}
+    for target in suite.targets(root):
+        if not target.annotations.is_file():
+            hint = suite.download or "see README 'Data layout'"
+            raise DataError(str(target.annotations), target.member,
+                            f"the suite's annotation file (its vocabulary) is missing; pass --data-root. {hint}")
+        concepts = tuple(open_target(target).vocabulary())
+        prompts = prompts_for(suite, concepts)
+        members[target.member] = prompts
+        for p, c in zip(prompts, concepts, strict=True):
+            union.setdefault(p, (c.category_id, c.name))
+    prompts = list(union)
+    ids = [union[p][0] for p in prompts] if len(members) == 1 else list(range(1, len(prompts) + 1))
+    return prompts, ids, [union[p][1] for p in prompts], members
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from detclip_bench.errors import DataError
+
+    try:
+        image_size = parse_image_size(args.image_size) if args.image_size else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    members = None
+    if args.suite is not None:
+        prompts, ids, names, members = suite_prompts(args.suite, args.data_root)
+    else:
+        from detclip_bench.inference import parse_prompts, read_vocab
+
+        try:
+            vocab = parse_prompts(args.prompts) if args.prompts is not None else read_vocab(args.vocab)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        prompts, ids, names = list(vocab.prompts), list(vocab.category_ids), list(vocab.names)
+
+    from reference_model.detclipv2 import DetCLIPv2
+    from reference_model.detclipv2.export import DEFAULT_OPSET, ExportError, export_model
+
+    model = DetCLIPv2.from_pretrained(args.model)
+    try:
+        sidecar = export_model(model, prompts, args.out, format=args.format, exporter=args.exporter,
+                               opset=DEFAULT_OPSET if args.opset is None else args.opset, image_size=image_size,
+                               category_ids=ids, names=names, members=members, source=args.model,
+                               check=not args.no_check)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    check = sidecar["check"]
+    worst = None if not check else max(v for c in check for v in c["max_abs_diff"].values())
+    print(json.dumps({
+        "out": args.out, "file": sidecar["file"], "megabytes": round(sidecar["file_bytes"] / 1e6, 2),
+        "format": sidecar["format"], "exporter": sidecar["exporter"], "opset": sidecar["opset"],
+        "prompts": len(prompts), "check_max_abs_diff": worst,
+        "run": f"detclip-bench eval --model onnx:{args.out} --suite ...",
+    }, indent=2))
+    return 0

@@ -1,0 +1,151 @@
+"""Your own dataset as a suite (``--dataset``) and a lab's own suite file, against the registered ODinW member."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from detclip_bench.adapters.base import Prediction
+from detclip_bench.analysis.run_dir import load_run
+from detclip_bench.cli.main import main
+from detclip_bench.errors import DataError
+from detclip_bench.suites import dataset_suite, get_suite
+from detclip_bench.suites.custom import load_suite_file, parse_dataset_spec, parse_prompts
+from detclip_bench.suites.predict import open_target
+from detclip_bench.suites.runner import evaluate_suite
+
+EXPORT = "odinw/Aquarium/Aquarium Combined.v2-raw-1024.coco"  # a Roboflow export as downloaded
+
+
+class HashDetector:
+    """GT-derived detections keyed by pixel hash: any suite that shows it the same images gets the same boxes."""
+
+    name = "hash-test-detector"
+
+    def __init__(self, targets):
+        self.table = {}
+        for target in targets:
+            ds = open_target(target)
+            index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
+            for i in range(len(ds)):
+                s = ds[i]
+                rng = np.random.default_rng(int(s.record_id))
+                size = np.concatenate([s.boxes[:, 2:] - s.boxes[:, :2]] * 2, axis=1)
+                boxes = (s.boxes + rng.normal(0, 0.1, s.boxes.shape) * size).astype(np.float32)
+                labels = np.array([index[c.category_id] for c in s.box_concepts], np.int64)
+                scores = rng.uniform(0.1, 1, len(boxes)).astype(np.float32)
+                self.table[hashlib.sha256(s.load_image().tobytes()).hexdigest()] = (boxes, scores, labels)
+
+    def identity(self):
+        return "hash-test"
+
+    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None):
+        return [Prediction(*self.table[hashlib.sha256(im.tobytes()).hexdigest()]) for im in images]
+
+
+@pytest.fixture(scope="module")
+def world(small_world):
+    return small_world
+
+
+@pytest.fixture(scope="module")
+def odinw_aquarium(world):
+    suite = get_suite("mini-odinw13-finetune")
+    member = next(m for m in suite.members if m.name.endswith("/Aquarium"))
+    return type(suite)(**{**suite.__dict__, "members": (member,), "aggregate": "single"})
+
+
+def test_an_export_folder_scores_as_the_registered_odinw_member(world, odinw_aquarium, tmp_path):
+    ours = dataset_suite(str(world / EXPORT), finetune=True)
+    (member,) = ours.members
+    assert member.eval_split == "test" and set(member.files) == {"train", "val", "test"}
+    assert ours.version.startswith("sha256-") and ours.setting == "finetune"
+    detector = HashDetector(odinw_aquarium.targets(world, "test"))
+    got = evaluate_suite(detector, ours, world, out_dir=tmp_path / "run", progress=False)
+    want = evaluate_suite(detector, odinw_aquarium, world, progress=False)
+    (g,), (w,) = got.members.values(), want.members.values()
+    assert g["coco"].metrics == w["coco"].metrics and 0 < g["coco"].metrics["AP"] < 1
+    loaded = load_run(tmp_path / "run", data_root=world)  # analyze rebuilds the suite from results.json
+    assert loaded.suite == ours and len(loaded.members[0].predictions) > 0
+
+
+def test_split_pairs_with_image_folders_and_prompts(world, tmp_path):
+    export = world / EXPORT
+    anns = tmp_path / "anns"
+    anns.mkdir()
+    for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
+        shutil.copy(export / folder / "_annotations.coco.json", anns / f"{split}.json")
+    spec = ",".join(f"{s}={anns / f'{s}.json'}@{export / f}" for s, f in
+                    (("train", "train"), ("val", "valid"), ("test", "test")))
+    files = parse_dataset_spec(spec)
+    assert files["val"] == (anns / "val.json", export / "valid")
+    n = len(json.loads((anns / "test.json").read_text())["categories"]) - 1  # without Roboflow's root
+    prompts = tuple(f"thing {k}" for k in range(n))
+    suite = dataset_suite(spec, finetune=False, prompts=prompts)
+    ds = open_target(suite.targets(world)[0])
+    assert [c.name for c in ds.vocabulary()] == list(prompts)
+    with pytest.raises(DataError, match="repeated prompts"):
+        parse_prompts("cat, cat")
+
+
+def test_bad_datasets_are_named(world, tmp_path):
+    export = world / EXPORT
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    test_json = bad / "test" / "_annotations.coco.json"
+    data = json.loads(test_json.read_text())
+    data["categories"][1]["id"] = 99
+    test_json.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"_annotations.coco.json.*category ids/names differ"):
+        dataset_suite(str(bad), finetune=False)
+    shutil.rmtree(bad)
+    shutil.copytree(export, bad)
+    next((bad / "valid").glob("*.jpg")).unlink()
+    with pytest.raises(DataError, match=r"valid/_annotations.coco.json.*1 of \d+ images are missing"):
+        dataset_suite(str(bad), finetune=False)
+    empty = json.loads((export / "test" / "_annotations.coco.json").read_text()) | {"images": [], "annotations": []}
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    with pytest.raises(DataError, match="empty split"):
+        dataset_suite(f"test={tmp_path / 'empty.json'}", finetune=False)
+    with pytest.raises(DataError, match="fine-tuning needs a train split"):
+        dataset_suite(f"test={export / 'test' / '_annotations.coco.json'}", finetune=True)
+    with pytest.raises(DataError, match="no Roboflow/COCO export here"):
+        dataset_suite(str(tmp_path), finetune=False)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch, fmt):
+    import yaml
+
+    from detclip_bench.adapters import registry
+
+    members = []
+    for name in ("Aquarium", "pothole"):
+        m = next(m for m in get_suite("mini-odinw13").members if m.name.endswith(f"/{name}"))
+        target = m.target(world, "val")
+        files = [str(target.annotations.relative_to(world)), str(target.images.relative_to(world))]
+        members.append({"name": name, "format": "odinw", "eval_split": "val", "files": {"val": files}})
+    spec = {"name": "lab-suite", "version": "3", "description": "two datasets", "members": members,
+            "metrics": ["coco"], "aggregate": "mean"}
+    path = tmp_path / f"lab.{fmt}"
+    path.write_text(json.dumps(spec) if fmt == "json" else yaml.safe_dump(spec))
+    suite = load_suite_file(path)
+    assert suite.name == "lab-suite" and suite.version == "3" and len(suite.members) == 2
+    detector = HashDetector(suite.targets(world))
+    monkeypatch.setattr(registry, "_FAMILIES", (*registry._FAMILIES, "hashfam"))
+    monkeypatch.setitem(registry.MODELS._entries, "hashfam", lambda source, device: detector)
+    out = tmp_path / "ev"
+    assert main(["eval", "--model", "hashfam:x", "--suite", str(path), "--data-root", str(world), "--out",
+                 str(out), "--no-cache"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["suite"] == "lab-suite" and results["version"] == "3"
+    aps = [r["coco"]["metrics"]["AP"] for r in results["members"].values()]
+    assert results["aggregate"]["metrics"]["AP"] == pytest.approx(sum(aps) / 2)
+    assert results["suite_file"] == str(path.resolve()) and len(load_run(out, data_root=world).members) == 2
+    (tmp_path / "broken.yaml").write_text("name: x\nversion: 1\nmembers:\n  - name: a\n")
+    with pytest.raises(DataError, match=r"broken.yaml.*members\[0\]"):
+        load_suite_file(tmp_path / "broken.yaml")
