@@ -39,7 +39,9 @@ def _batches(world: Path, count: int, batch: int = 16):
     dataset = open_dataset(str(world / source.path), format=source.format)
     collate = DetCLIPv2Collator(str(world / "vocabulary.json"))
     samples = list(itertools.islice(iter(dataset), count * batch))
-    return [collate(samples[i * batch:(i + 1) * batch], source, dataset, np.random.default_rng(i)) for i in range(count)]
+    return [
+        collate(samples[i * batch : (i + 1) * batch], source, dataset, np.random.default_rng(i)) for i in range(count)
+    ]
 
 
 def _detection_batch(world: Path):
@@ -73,8 +75,9 @@ def _scores(model, batch):
         texts = model.text_encoder(batch.concepts)
         obj, boxes = model._objectness(batch, outputs, anchors, texts)
         cfg = model.config
-        index, valid = select_proposals(boxes, obj, top_k=cfg.proposal_topk, nms_iou=cfg.proposal_nms_iou,
-                                        pre_nms=cfg.pre_nms_topk)
+        index, valid = select_proposals(
+            boxes, obj, top_k=cfg.proposal_topk, nms_iou=cfg.proposal_nms_iou, pre_nms=cfg.pre_nms_topk
+        )
         regions = outputs.embeddings.gather(1, index[..., None].expand(-1, -1, outputs.embeddings.shape[-1]))
         return word_region_scores(texts, batch.caption_concepts, regions, valid), valid.sum(1).float().mean().item()
 
@@ -114,13 +117,19 @@ def probe(model_dir: str, world: Path, batches: list, det_batch) -> dict:
     grad_it = statistics.mean(_image_tower_grad_norm(model, b, 1.0) for b in batches[:3])
     grad_det = _image_tower_grad_norm(model, det_batch, 1.0)
     return {
-        "model": Path(model_dir).parent.name, "tau": tau,  # the run's name, not a path of this machine "lambda": model.config.loss_contrastive,
-        "s_diag_mean": statistics.mean(diag), "s_offdiag_mean": statistics.mean(off),
+        "model": Path(model_dir).parent.name,
+        "tau": tau,  # the run's name, not a path of this machine "lambda": model.config.loss_contrastive,
+        "s_diag_mean": statistics.mean(diag),
+        "s_offdiag_mean": statistics.mean(off),
         "s_gap": statistics.mean(diag) - statistics.mean(off),
-        "logit_range_mean": statistics.mean(ranges), "text_to_image_top1": statistics.mean(acc),
-        "chance_top1": 1 / len(batches[0]), "loss_no_smoothing": statistics.mean(losses),
-        "chance_loss": math.log(len(batches[0])), "proposals_kept_per_image": statistics.mean(kept),
-        "image_tower_grad_norm_image_text_step": grad_it, "image_tower_grad_norm_detection_step": grad_det,
+        "logit_range_mean": statistics.mean(ranges),
+        "text_to_image_top1": statistics.mean(acc),
+        "chance_top1": 1 / len(batches[0]),
+        "loss_no_smoothing": statistics.mean(losses),
+        "chance_loss": math.log(len(batches[0])),
+        "proposals_kept_per_image": statistics.mean(kept),
+        "image_tower_grad_norm_image_text_step": grad_it,
+        "image_tower_grad_norm_detection_step": grad_det,
         "grad_ratio_image_text_over_detection": grad_it / grad_det if grad_det else float("nan"),
     }
 
@@ -137,8 +146,12 @@ def caption_concepts(batches: list, names: set[str]) -> dict:
                 elif any(concept.endswith(n) for n in names):
                     objects += 1
             del c
-    return {"concepts": total, "whole_caption": whole, "name_an_object": objects,
-            "other_phrases": total - whole - objects}
+    return {
+        "concepts": total,
+        "whole_caption": whole,
+        "name_an_object": objects,
+        "other_phrases": total - whole - objects,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,19 +167,37 @@ def main(argv: list[str] | None = None) -> int:
     world = Path(args.world)
     batches = _batches(world, args.batches)
     det_batch = _detection_batch(world)
-    report = {"batches": args.batches, "pairs_per_batch": len(batches[0]),
-              "caption_concepts": caption_concepts(batches, _object_names(world)),
-              "models": {label: probe(path, world, batches, det_batch)
-                         for label, path in (m.split("=", 1) for m in args.model)}}
+    report = {
+        "batches": args.batches,
+        "pairs_per_batch": len(batches[0]),
+        "caption_concepts": caption_concepts(batches, _object_names(world)),
+        "models": {
+            label: probe(path, world, batches, det_batch) for label, path in (m.split("=", 1) for m in args.model)
+        },
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    keys = ["s_diag_mean", "s_offdiag_mean", "s_gap", "logit_range_mean", "text_to_image_top1", "loss_no_smoothing",
-            "proposals_kept_per_image", "image_tower_grad_norm_image_text_step",
-            "image_tower_grad_norm_detection_step", "grad_ratio_image_text_over_detection"]
-    md = ["# Contrastive probe (mini world, batches of 16 pairs at 128²)", "",
-          f"Caption concepts: {report['caption_concepts']}", "",
-          "| measure | " + " | ".join(report["models"]) + " |", "|---|" + "---|" * len(report["models"])]
+    keys = [
+        "s_diag_mean",
+        "s_offdiag_mean",
+        "s_gap",
+        "logit_range_mean",
+        "text_to_image_top1",
+        "loss_no_smoothing",
+        "proposals_kept_per_image",
+        "image_tower_grad_norm_image_text_step",
+        "image_tower_grad_norm_detection_step",
+        "grad_ratio_image_text_over_detection",
+    ]
+    md = [
+        "# Contrastive probe (mini world, batches of 16 pairs at 128²)",
+        "",
+        f"Caption concepts: {report['caption_concepts']}",
+        "",
+        "| measure | " + " | ".join(report["models"]) + " |",
+        "|---|" + "---|" * len(report["models"]),
+    ]
     md += [f"| {k} | " + " | ".join(f"{m[k]:.4g}" for m in report["models"].values()) + " |" for k in keys]
     md += ["", f"chance: top-1 {1 / len(batches[0]):.4f}, loss ln 16 = {math.log(len(batches[0])):.4f}"]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")

@@ -69,8 +69,10 @@ def _model_outputs(case: Path) -> list[tuple]:
         arr = {k: npz[k] for k in npz.files}
     ids = arr["image_ids"]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    return [(int(ids[a]), arr["boxes"][a:b].copy(), arr["scores"][a:b].copy(), arr["category_ids"][a:b].copy())
-            for a, b in zip(starts, np.r_[starts[1:], len(ids)], strict=True)]
+    return [
+        (int(ids[a]), arr["boxes"][a:b].copy(), arr["scores"][a:b].copy(), arr["category_ids"][a:b].copy())
+        for a, b in zip(starts, np.r_[starts[1:], len(ids)], strict=True)
+    ]
 
 
 def _run_ours_stream(case: Path, protocol: str, outputs: list[tuple]) -> dict:
@@ -161,16 +163,36 @@ def _run_faster_coco_eval(case: Path, protocol: str) -> dict:
     if protocol == "coco":
         return dict(zip(COCO_KEYS, map(float, ev.stats[:12]), strict=True))
     out = {k: float(v) for k, v in ev.stats_as_dict.items()}
-    return {"AP": out["AP_all"], "AP50": out["AP_50"], "AP75": out["AP_75"], "APs": out["AP_small"],
-            "APm": out["AP_medium"], "APl": out["AP_large"], "APr": out["APr"], "APc": out["APc"], "APf": out["APf"]}
+    return {
+        "AP": out["AP_all"],
+        "AP50": out["AP_50"],
+        "AP75": out["AP_75"],
+        "APs": out["AP_small"],
+        "APm": out["AP_medium"],
+        "APl": out["AP_large"],
+        "APr": out["APr"],
+        "APc": out["APc"],
+        "APf": out["APf"],
+    }
 
 
 PREPARE = {"ours-stream": _model_outputs}  # untimed set-up an engine needs (the stream path's model outputs)
-RUNNERS = {"ours-stream": _run_ours_stream, "ours-score": _run_ours_score, "lvis-api": _run_lvis_api,
-           "pycocotools": _run_pycocotools, "hotcoco": _run_hotcoco, "faster-coco-eval": _run_faster_coco_eval}
-IMPORTS = {"ours-stream": ["detclip_bench.metrics", "hotcoco"], "ours-score": ["detclip_bench.metrics", "hotcoco"],
-           "lvis-api": ["detclip_bench.compat", "lvis"], "pycocotools": ["pycocotools.cocoeval"],
-           "hotcoco": ["hotcoco"], "faster-coco-eval": ["faster_coco_eval"]}
+RUNNERS = {
+    "ours-stream": _run_ours_stream,
+    "ours-score": _run_ours_score,
+    "lvis-api": _run_lvis_api,
+    "pycocotools": _run_pycocotools,
+    "hotcoco": _run_hotcoco,
+    "faster-coco-eval": _run_faster_coco_eval,
+}
+IMPORTS = {
+    "ours-stream": ["detclip_bench.metrics", "hotcoco"],
+    "ours-score": ["detclip_bench.metrics", "hotcoco"],
+    "lvis-api": ["detclip_bench.compat", "lvis"],
+    "pycocotools": ["pycocotools.cocoeval"],
+    "hotcoco": ["hotcoco"],
+    "faster-coco-eval": ["faster_coco_eval"],
+}
 
 
 def _peak_rss_mib() -> float:
@@ -199,8 +221,9 @@ def worker(engine: str, case: Path, protocol: str) -> None:
     metrics = RUNNERS[engine](case, protocol, *extra)
     seconds = time.perf_counter() - start
     peak = _peak_rss_mib()
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_after_imports_mib": rss_before,
-                      "metrics": metrics}))
+    print(
+        json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_after_imports_mib": rss_before, "metrics": metrics})
+    )
 
 
 # ---- the driver ------------------------------------------------------------------------------------
@@ -222,10 +245,20 @@ def make_case(root: Path, name: str, size: tuple) -> dict:
     folder.mkdir(parents=True)
     (folder / "gt.json").write_bytes(orjson.dumps(gt))
     (folder / "pred.json").write_bytes(orjson.dumps(dets.to_results()))
-    np.savez(folder / "dets.npz", image_ids=dets.image_ids, boxes=dets.boxes_xyxy, scores=dets.scores,
-             category_ids=dets.category_ids)
-    info = {"images": n_img, "categories": n_cat, "gt_boxes": len(gt["annotations"]), "detections": len(dets),
-            "pred_json_mib": round((folder / "pred.json").stat().st_size / 2**20, 1)}
+    np.savez(
+        folder / "dets.npz",
+        image_ids=dets.image_ids,
+        boxes=dets.boxes_xyxy,
+        scores=dets.scores,
+        category_ids=dets.category_ids,
+    )
+    info = {
+        "images": n_img,
+        "categories": n_cat,
+        "gt_boxes": len(gt["annotations"]),
+        "detections": len(dets),
+        "pred_json_mib": round((folder / "pred.json").stat().st_size / 2**20, 1),
+    }
     marker.write_text(json.dumps({**info, "size": list(size)}))
     return info
 
@@ -243,8 +276,12 @@ def run_engine(engine: str, case: Path, protocol: str, *, min_free_mib: float, t
     ``timeout_s``, is stopped and recorded as killed, with how long it had run and its RSS then: lower
     bounds on its true cost (the lvis-api Fixed-AP path at LVIS-val size needs more than this machine has)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--case", str(case),
-                                 "--protocol", protocol], stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", engine, "--case", str(case), "--protocol", protocol],
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
         start, peak, killed = time.perf_counter(), 0.0, None
         while proc.poll() is None:
             time.sleep(0.5)
@@ -272,22 +309,30 @@ def max_delta(got: dict, ref: dict) -> tuple[float, int]:
 
 
 def render(report: dict) -> str:
-    lines = ["# Evaluator benchmark", "",
-             f"Machine: {report['machine']}. Mode: {report['mode']}. Each engine runs in a fresh subprocess, once, "
-             f"or {report['repeats']} times (median shown) when a run takes under {report['repeat_below']:.0f} s; "
-             "time = load GT + load predictions + evaluate + summarise (imports excluded; for ours-stream the "
-             "predictions are already arrays in memory, as a model hands them over, and only feeding them is timed); "
-             "peak RSS of that process. "
-             "max |Δ| = largest difference over every key the engine reports, against the oracle (first row) or, "
-             "where the oracle had to be stopped, against the first engine that finished. A stopped engine's time "
-             "and RSS are what it had reached when stopped, so its speed-up column for the others is a lower bound (≥).",
-             ""]
+    lines = [
+        "# Evaluator benchmark",
+        "",
+        f"Machine: {report['machine']}. Mode: {report['mode']}. Each engine runs in a fresh subprocess, once, "
+        f"or {report['repeats']} times (median shown) when a run takes under {report['repeat_below']:.0f} s; "
+        "time = load GT + load predictions + evaluate + summarise (imports excluded; for ours-stream the "
+        "predictions are already arrays in memory, as a model hands them over, and only feeding them is timed); "
+        "peak RSS of that process. "
+        "max |Δ| = largest difference over every key the engine reports, against the oracle (first row) or, "
+        "where the oracle had to be stopped, against the first engine that finished. A stopped engine's time "
+        "and RSS are what it had reached when stopped, so its speed-up column for the others is a lower bound (≥).",
+        "",
+    ]
     for case, info in report["cases"].items():
-        lines += [f"**{case}**: {info['images']:,} images, {info['categories']:,} categories, "
-                  f"{info['gt_boxes']:,} GT boxes, {info['detections']:,} detections "
-                  f"(results JSON {info['pred_json_mib']} MiB).", ""]
-    lines += ["| workload | protocol | engine | seconds | peak RSS (MiB) | × faster than oracle | max abs Δ vs oracle (keys) |",
-              "|---|---|---|---:|---:|---:|---:|"]
+        lines += [
+            f"**{case}**: {info['images']:,} images, {info['categories']:,} categories, "
+            f"{info['gt_boxes']:,} GT boxes, {info['detections']:,} detections "
+            f"(results JSON {info['pred_json_mib']} MiB).",
+            "",
+        ]
+    lines += [
+        "| workload | protocol | engine | seconds | peak RSS (MiB) | × faster than oracle | max abs Δ vs oracle (keys) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for row in report["rows"]:
         head = f"| {row['case']} | {row['protocol']} | {row['engine']} |"
         if "error" in row:
@@ -296,8 +341,10 @@ def render(report: dict) -> str:
             lines.append(f"{head} > {row['seconds']:.0f} ({row['killed']}) | > {row['peak_rss_mib']:.0f} | 1.0 | — |")
         else:
             bound = "≥ " if row["speedup_is_lower_bound"] else ""
-            lines.append(f"{head} {row['seconds']:.2f} | {row['peak_rss_mib']:.0f} | {bound}{row['speedup_vs_oracle']:.1f} | "
-                         f"{row['max_abs_delta']:.2e} ({row['keys_compared']}) |")
+            lines.append(
+                f"{head} {row['seconds']:.2f} | {row['peak_rss_mib']:.0f} | {bound}{row['speedup_vs_oracle']:.1f} | "
+                f"{row['max_abs_delta']:.2e} ({row['keys_compared']}) |"
+            )
     lines += ["", "## Engine choice", "", report["engine_note"], ""]
     return "\n".join(lines)
 
@@ -315,33 +362,54 @@ def engine_note(rows: list[dict]) -> str:
                 more = "> " if "killed" in r else ""
                 cells.append(f"{engine} {more}{r['seconds']:.1f} s / {more}{r['peak_rss_mib']:.0f} MiB")
         parts.append(f"{protocol}: " + ", ".join(cells))
-    return ("detclip_bench.metrics uses **hotcoco** (Rust, pycocotools/lvis-api compatible) as its evaluate/"
-            "accumulate engine, fed detection columns directly (no JSON round trip), with the per-image / per-category "
-            "caps, the validation and lvis-api's federated filtering done by our streaming top-K in numpy. Why: of the engines that implement the "
-            "reference semantics, hotcoco is the fastest and leanest here, and its numbers equal the oracles on every "
-            "key (the Δ column); faster-coco-eval is faster than lvis-api/pycocotools but slower and heavier than "
-            "hotcoco. What remains of the oracles' cost in hotcoco's own path is JSON loading and building every "
-            "detection, which our stream path skips: no JSON, and detections on (image, category) pairs LVIS never "
-            "checked are dropped before the engine, as lvis-api drops them inside its evaluation. Measured in this run — " + "; ".join(parts) + ".")
+    return (
+        "detclip_bench.metrics uses **hotcoco** (Rust, pycocotools/lvis-api compatible) as its evaluate/"
+        "accumulate engine, fed detection columns directly (no JSON round trip), with the per-image / per-category "
+        "caps, the validation and lvis-api's federated filtering done by our streaming top-K in numpy. Why: of the engines that implement the "
+        "reference semantics, hotcoco is the fastest and leanest here, and its numbers equal the oracles on every "
+        "key (the Δ column); faster-coco-eval is faster than lvis-api/pycocotools but slower and heavier than "
+        "hotcoco. What remains of the oracles' cost in hotcoco's own path is JSON loading and building every "
+        "detection, which our stream path skips: no JSON, and detections on (image, category) pairs LVIS never "
+        "checked are dropped before the engine, as lvis-api drops them inside its evaluation. Measured in this run — "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
-    parser.add_argument("--engines", nargs="*", default=None,
-                        help="only these engines (the first one run per case is the reference for the Δ column)")
+    parser.add_argument(
+        "--engines",
+        nargs="*",
+        default=None,
+        help="only these engines (the first one run per case is the reference for the Δ column)",
+    )
     parser.add_argument("--protocols", nargs="*", default=None, help="only these protocols")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the generated workloads here and reuse them on the next run (default: a temp dir)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the generated workloads here and reuse them on the next run (default: a temp dir)",
+    )
     parser.add_argument("--stem", default=None, help="results file name (default eval_bench / eval_bench_full)")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process runs of a short engine run (median)")
     parser.add_argument("--repeat-below", type=float, default=5.0, help="repeat engine runs shorter than this (s)")
-    parser.add_argument("--min-free-mib", type=float, default=1024,
-                        help="stop an engine when the machine has less memory than this available (default 1024)")
+    parser.add_argument(
+        "--min-free-mib",
+        type=float,
+        default=1024,
+        help="stop an engine when the machine has less memory than this available (default 1024)",
+    )
     parser.add_argument("--engine-timeout", type=float, default=3600, help="stop an engine after this many seconds")
-    parser.add_argument("--reference", type=Path, nargs="*", default=None,
-                        help="earlier results json whose rows serve as the oracle for the same workload (an oracle "
-                             "that takes a quarter of an hour need not run again with every change)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="earlier results json whose rows serve as the oracle for the same workload (an oracle "
+        "that takes a quarter of an hour need not run again with every change)",
+    )
     parser.add_argument("--machine-note", default="", help="said beside the machine in the report (e.g. 'idle')")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
@@ -353,8 +421,12 @@ def main() -> None:
     rows, cases = [], {}
     with contextlib.ExitStack() as stack:
         tmp = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        jobs = [(c, p, e) for (c, p), engines in ENGINES.items() for e in engines
-                if (not args.engines or e in args.engines) and (not args.protocols or p in args.protocols)]
+        jobs = [
+            (c, p, e)
+            for (c, p), engines in ENGINES.items()
+            for e in engines
+            if (not args.engines or e in args.engines) and (not args.protocols or p in args.protocols)
+        ]
         for name, size in tqdm(SIZES[mode].items(), desc="generate"):
             if any(c == name for c, _, _ in jobs):
                 cases[name] = make_case(Path(tmp), name, size)
@@ -366,20 +438,34 @@ def main() -> None:
                 raise SystemExit(f"{earlier} measured other workload sizes")
             for row in old["rows"]:
                 if (row["case"], row["protocol"]) not in timing_ref and any(
-                        c == row["case"] and p == row["protocol"] for c, p, _ in jobs):
+                    c == row["case"] and p == row["protocol"] for c, p, _ in jobs
+                ):
                     row = {**row, "engine": f"{row['engine']} (from {earlier.name})"}
                     timing_ref[row["case"], row["protocol"]] = row
                     if "metrics" in row:
                         delta_ref[row["case"], row["protocol"]] = row
                     rows.append(row)
         for case, protocol, engine in tqdm(jobs, desc="engines"):
-            out = run_engine(engine, Path(tmp) / case, protocol, min_free_mib=args.min_free_mib,
-                             timeout_s=args.engine_timeout)
+            out = run_engine(
+                engine, Path(tmp) / case, protocol, min_free_mib=args.min_free_mib, timeout_s=args.engine_timeout
+            )
             if "metrics" in out and out["seconds"] < args.repeat_below:  # short runs: the median of several
-                runs = [out] + [run_engine(engine, Path(tmp) / case, protocol, min_free_mib=args.min_free_mib,
-                                           timeout_s=args.engine_timeout) for _ in range(args.repeats - 1)]
-                out = {**out, "seconds": float(np.median([r["seconds"] for r in runs])),
-                       "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "runs_seconds": [r["seconds"] for r in runs]}
+                runs = [out] + [
+                    run_engine(
+                        engine,
+                        Path(tmp) / case,
+                        protocol,
+                        min_free_mib=args.min_free_mib,
+                        timeout_s=args.engine_timeout,
+                    )
+                    for _ in range(args.repeats - 1)
+                ]
+                out = {
+                    **out,
+                    "seconds": float(np.median([r["seconds"] for r in runs])),
+                    "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                    "runs_seconds": [r["seconds"] for r in runs],
+                }
             row = {"case": case, "protocol": protocol, "engine": engine, **out}
             if "error" not in out:
                 timing = timing_ref.setdefault((case, protocol), row)
@@ -390,14 +476,24 @@ def main() -> None:
                 row["max_abs_delta"], row["keys_compared"] = max_delta(out["metrics"], ref["metrics"])
             rows.append(row)
             status = out.get("error") or out.get("killed") or f"Δ={row['max_abs_delta']:.1e}"
-            tqdm.write(f"{case:5s} {protocol:14s} {engine:17s} {out.get('seconds', float('nan')):8.2f} s "
-                       f"{out.get('peak_rss_mib', float('nan')):7.0f} MiB {status}")
+            tqdm.write(
+                f"{case:5s} {protocol:14s} {engine:17s} {out.get('seconds', float('nan')):8.2f} s "
+                f"{out.get('peak_rss_mib', float('nan')):7.0f} MiB {status}"
+            )
     groups = list(ENGINES)
     rows.sort(key=lambda r: groups.index((r["case"], r["protocol"])))  # stable: each oracle stays first
-    report = {"mode": mode, "repeats": args.repeats, "repeat_below": args.repeat_below, "sizes": SIZES[mode], "k_fixed": K_FIXED, "cases": cases, "rows": rows,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_meminfo_mib('MemTotal') / 1024:.1f} GiB"
-                         + (f" ({args.machine_note})" if args.machine_note else ""),
-              "engine_note": engine_note(rows)}
+    report = {
+        "mode": mode,
+        "repeats": args.repeats,
+        "repeat_below": args.repeat_below,
+        "sizes": SIZES[mode],
+        "k_fixed": K_FIXED,
+        "cases": cases,
+        "rows": rows,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_meminfo_mib('MemTotal') / 1024:.1f} GiB"
+        + (f" ({args.machine_note})" if args.machine_note else ""),
+        "engine_note": engine_note(rows),
+    }
     RESULTS.mkdir(exist_ok=True)
     from detclip_bench.io import atomic_write_json, atomic_write_text
 

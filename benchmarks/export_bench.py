@@ -40,9 +40,10 @@ def _folder_mb(path: Path) -> float:
 
 def _time_per_image(detector, images, prompts, *, batch: int, warmup: int, reps: int) -> float:
     """Median over reps of (seconds for one pass over ``images`` in calls of ``batch`` images) / len(images)."""
+
     def one_pass():
         for start in range(0, len(images), batch):
-            detector.predict(images[start:start + batch], prompts)
+            detector.predict(images[start : start + batch], prompts)
 
     for _ in range(warmup):
         one_pass()
@@ -85,7 +86,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--all", action="store_true", help="also the dynamo ONNX exporter and torch.export (fixed size)")
+    parser.add_argument(
+        "--all", action="store_true", help="also the dynamo ONNX exporter and torch.export (fixed size)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "export_bench"), help="results stem (.md and .json)")
     args = parser.parse_args(argv)
 
@@ -124,12 +127,24 @@ def main(argv=None) -> int:
         cases += [("onnx", "dynamo", fixed), ("torch-export", "torchscript", fixed)]
 
     ref = model.predict(images, prompts)
-    rows = [{"runtime": "PyTorch predict (eager)", "file": "checkpoint folder (incl. text tower)", "mb": ckpt_mb,
-             "export_s": None,
-             "latency_ms": 1e3 * _time_per_image(model, images, prompts, batch=1, warmup=args.warmup, reps=args.reps),
-             "batched_ms": 1e3 * _time_per_image(model, images, prompts, batch=model.config.predict_batch_size,
-                                                 warmup=args.warmup, reps=args.reps),
-             "d_score": 0.0, "d_box": 0.0, "same": True, "moved": 0, "input": "dynamic"}]
+    rows = [
+        {
+            "runtime": "PyTorch predict (eager)",
+            "file": "checkpoint folder (incl. text tower)",
+            "mb": ckpt_mb,
+            "export_s": None,
+            "latency_ms": 1e3 * _time_per_image(model, images, prompts, batch=1, warmup=args.warmup, reps=args.reps),
+            "batched_ms": 1e3
+            * _time_per_image(
+                model, images, prompts, batch=model.config.predict_batch_size, warmup=args.warmup, reps=args.reps
+            ),
+            "d_score": 0.0,
+            "d_box": 0.0,
+            "same": True,
+            "moved": 0,
+            "input": "dynamic",
+        }
+    ]
     for fmt, exporter, size in cases:
         out = tmp / f"{fmt}-{exporter}"
         t0 = time.perf_counter()
@@ -141,31 +156,54 @@ def main(argv=None) -> int:
         export_s = time.perf_counter() - t0
         detector = OnnxDetector(out, threads=args.threads)
         ds, db, same, moved = _max_delta(ref, detector.predict(images, prompts))
-        name = {"onnx": f"ONNX Runtime ({'TorchScript-based' if exporter == 'torchscript' else 'dynamo'} exporter, "
-                        f"opset {sidecar['opset']})",
-                "torchscript": "TorchScript (torch.jit.trace)", "torch-export": "torch.export (.pt2)"}[fmt]
-        rows.append({
-            "runtime": name, "file": sidecar["file"], "mb": sidecar["file_bytes"] / 1e6, "export_s": export_s,
-            "latency_ms": 1e3 * _time_per_image(detector, images, prompts, batch=1, warmup=args.warmup,
-                                                reps=args.reps),
-            "batched_ms": 1e3 * _time_per_image(detector, images, prompts, batch=detector.settings.batch_size,
-                                                warmup=args.warmup, reps=args.reps),
-            "d_score": ds, "d_box": db, "same": same, "moved": moved,
-            "input": "dynamic" if size is None else f"fixed {size[0]}x{size[1]} (pads every image to it)",
-        })
+        name = {
+            "onnx": f"ONNX Runtime ({'TorchScript-based' if exporter == 'torchscript' else 'dynamo'} exporter, "
+            f"opset {sidecar['opset']})",
+            "torchscript": "TorchScript (torch.jit.trace)",
+            "torch-export": "torch.export (.pt2)",
+        }[fmt]
+        rows.append(
+            {
+                "runtime": name,
+                "file": sidecar["file"],
+                "mb": sidecar["file_bytes"] / 1e6,
+                "export_s": export_s,
+                "latency_ms": 1e3
+                * _time_per_image(detector, images, prompts, batch=1, warmup=args.warmup, reps=args.reps),
+                "batched_ms": 1e3
+                * _time_per_image(
+                    detector, images, prompts, batch=detector.settings.batch_size, warmup=args.warmup, reps=args.reps
+                ),
+                "d_score": ds,
+                "d_box": db,
+                "same": same,
+                "moved": moved,
+                "input": "dynamic" if size is None else f"fixed {size[0]}x{size[1]} (pads every image to it)",
+            }
+        )
     load_after = os.getloadavg()
 
     info = {
-        "variant": args.variant, "threads": args.threads, "warmup": args.warmup, "reps": args.reps,
-        "images": len(images), "image_sizes": sorted({im.size for im in images}), "prompts": len(prompts),
-        "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
-        "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": load_after,
+        "variant": args.variant,
+        "threads": args.threads,
+        "warmup": args.warmup,
+        "reps": args.reps,
+        "images": len(images),
+        "image_sizes": sorted({im.size for im in images}),
+        "prompts": len(prompts),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": load_after,
         "processor": platform.processor() or platform.machine(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps({"info": info, "rows": rows}, indent=2) + "\n")
     lines = [
-        f"# export_bench: {args.variant} frozen-vocabulary export, CPU, threads={args.threads}", "",
+        f"# export_bench: {args.variant} frozen-vocabulary export, CPU, threads={args.threads}",
+        "",
         f"{len(images)} mini-world ODinW val images ({len(info['image_sizes'])} sizes, 96–192 px, resized to "
         f"test_size {tuple(model.config.test_size)}), {len(prompts)} prompts (the union of mini-odinw13's "
         f"vocabularies); torch {torch.__version__}, onnxruntime {onnxruntime.__version__}. Latency = end-to-end "
@@ -174,7 +212,8 @@ def main(argv=None) -> int:
         f"{model.config.predict_batch_size}, per image. Δ = largest |difference| against PyTorch predict "
         f"over {sum(len(p.scores) for p in ref)} detections of those images, each matched to the export's "
         "detection with its label, a score within 1e-4 and the closest box ('same': every detection matched; "
-        "'moved': matched at another rank, near-equal scores swapping places).", "",
+        "'moved': matched at another rank, near-equal scores swapping places).",
+        "",
         "| runtime | file | MB | export s | ms / image (1 per call) | ms / image (batched) | max abs Δscore "
         "| max abs Δbox (px) | same dets | moved | input |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
@@ -184,16 +223,20 @@ def main(argv=None) -> int:
             lines.append(f"| {r['runtime']} | export failed: {r['error'][:300]} |" + " |" * 9)
             continue
         export_s = "–" if r["export_s"] is None else f"{r['export_s']:.1f}"
-        lines.append(f"| {r['runtime']} | {r['file']} | {r['mb']:.1f} | {export_s} | {r['latency_ms']:.1f} | "
-                     f"{r['batched_ms']:.1f} | {r['d_score']:.1e} | {r['d_box']:.1e} | {r['same']} | {r['moved']} | "
-                     f"{r['input']} |")
+        lines.append(
+            f"| {r['runtime']} | {r['file']} | {r['mb']:.1f} | {export_s} | {r['latency_ms']:.1f} | "
+            f"{r['batched_ms']:.1f} | {r['d_score']:.1e} | {r['d_box']:.1e} | {r['same']} | {r['moved']} | "
+            f"{r['input']} |"
+        )
     lines += [
         "",
         f"Machine: {os.cpu_count()} CPU cores, **shared** with a training job while this ran (1-minute load "
         f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after): the timings are noisy upper bounds, "
         "good for comparisons within this table only.",
         "The checkpoint MB include the MiniLM text tower (not needed after export: the prompts' embeddings are "
-        "a (M, D) buffer in the graph)." if args.variant == "detclipv2-mini" else "",
+        "a (M, D) buffer in the graph)."
+        if args.variant == "detclipv2-mini"
+        else "",
         "Swin-T numbers (detclipv2-swin-t, test_size 1333×800) need a real machine: `python benchmarks/export_bench.py "
         "--variant detclipv2-swin-t` (not measured here).",
     ]

@@ -102,8 +102,12 @@ class PlainCocoDetection(Dataset):
         im = self.images[i]
         rel = "/".join(im["file_name"].split("/")[-2:])
         img = Image.open(self.root / rel).convert("RGB")
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                              for a in self.by_image.get(im["id"], [])])
+        boxes = torch.tensor(
+            [
+                [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                for a in self.by_image.get(im["id"], [])
+            ]
+        )
         return DET_TF(img), boxes
 
 
@@ -115,12 +119,25 @@ def bench_detection(tmp: Path, n_images: int) -> dict:
         (root / "train" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "train" / rel).write_bytes(_jpeg(1333, 800, k))
         images.append({"id": k, "file_name": f"images/v2/{rel}", "width": 1333, "height": 800})
-        anns += [{"id": k * 100 + j, "image_id": k, "category_id": 1 + j % 5, "bbox": [10 + j, 20, 100, 80],
-                  "iscrowd": 0, "isfake": 0, "isreflected": 0} for j in range(10)]
+        anns += [
+            {
+                "id": k * 100 + j,
+                "image_id": k,
+                "category_id": 1 + j % 5,
+                "bbox": [10 + j, 20, 100, 80],
+                "iscrowd": 0,
+                "isfake": 0,
+                "isreflected": 0,
+            }
+            for j in range(10)
+        ]
     ann = root / "annotations" / "zhiyuan_objv2_train.json"
     ann.parent.mkdir(parents=True)
-    ann.write_bytes(orjson.dumps({"images": images, "annotations": anns,
-                                  "categories": [{"id": i, "name": f"c{i}"} for i in range(1, 6)]}))
+    ann.write_bytes(
+        orjson.dumps(
+            {"images": images, "annotations": anns, "categories": [{"id": i, "name": f"c{i}"} for i in range(1, 6)]}
+        )
+    )
     ours = TorchMap(open_dataset(ann, "o365"), transform=_det_ours)
     plain = PlainCocoDetection(ann, root / "train")
     kw = {"batch_size": 4, "num_workers": WORKERS, "collate_fn": collate_samples, "worker_init_fn": _init_worker}
@@ -128,7 +145,9 @@ def bench_detection(tmp: Path, n_images: int) -> dict:
 
 
 # ---- image-text 320^2 -------------------------------------------------------------------
-TXT_TF = T.Compose([T.ToImage(), T.Resize(320, antialias=True), T.CenterCrop(320), T.ToDtype(torch.float32, scale=True)])
+TXT_TF = T.Compose(
+    [T.ToImage(), T.Resize(320, antialias=True), T.CenterCrop(320), T.ToDtype(torch.float32, scale=True)]
+)
 
 
 def _txt_ours(sample):
@@ -207,13 +226,36 @@ def bench_index(tmp: Path, n_annotations: int) -> dict:
     rng = np.random.default_rng(0)
     path = tmp / "annotations" / "zhiyuan_objv2_train.json"
     path.parent.mkdir(parents=True)
-    images = [{"id": i, "file_name": f"images/v2/patch{i % 51}/objects365_v2_{i:08d}.jpg", "height": 800,
-               "width": 1333, "license": 5, "url": ""} for i in range(1, n_images + 1)]
+    images = [
+        {
+            "id": i,
+            "file_name": f"images/v2/patch{i % 51}/objects365_v2_{i:08d}.jpg",
+            "height": 800,
+            "width": 1333,
+            "license": 5,
+            "url": "",
+        }
+        for i in range(1, n_images + 1)
+    ]
     xy = np.round(rng.uniform(0, 600, (n_annotations, 4)), 2).tolist()
-    anns = [{"id": j + 1, "iscrowd": 0, "isfake": 0, "area": 1584.63, "isreflected": 0, "bbox": xy[j],
-             "image_id": j // per_image + 1, "category_id": 1 + j % 365} for j in range(n_annotations)]
-    path.write_bytes(orjson.dumps({"images": images, "annotations": anns,
-                                   "categories": [{"id": i, "name": f"c{i}"} for i in range(1, 366)]}))
+    anns = [
+        {
+            "id": j + 1,
+            "iscrowd": 0,
+            "isfake": 0,
+            "area": 1584.63,
+            "isreflected": 0,
+            "bbox": xy[j],
+            "image_id": j // per_image + 1,
+            "category_id": 1 + j % 365,
+        }
+        for j in range(n_annotations)
+    ]
+    path.write_bytes(
+        orjson.dumps(
+            {"images": images, "annotations": anns, "categories": [{"id": i, "name": f"c{i}"} for i in range(1, 366)]}
+        )
+    )
     del images, anns, xy
     size = path.stat().st_size
     cache = path.with_name(path.name + ".index.npz")
@@ -229,7 +271,9 @@ def bench_index(tmp: Path, n_annotations: int) -> dict:
         return round((m["peak_rss"] - m["base_rss"]) * per_m * mib, 1)
 
     return {
-        "annotations": n_annotations, "images": n_images, "json_bytes": size,
+        "annotations": n_annotations,
+        "images": n_images,
+        "json_bytes": size,
         "json_load_rss_mib_per_1M_annotations": round(as_json["rss_growth"] * per_m * mib, 1),
         "index_rss_mib_per_1M_annotations": round(cached["rss_growth"] * per_m * mib, 1),
         "index_array_mib_per_1M_annotations": round(cached["nbytes"] * per_m * mib, 1),
@@ -246,8 +290,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
     args = ap.parse_args()
-    sizes = {"det_images": 32, "txt_images": 128, "annotations": 200_000} if args.quick else \
-        {"det_images": 96, "txt_images": 512, "annotations": 1_000_000}
+    sizes = (
+        {"det_images": 32, "txt_images": 128, "annotations": 200_000}
+        if args.quick
+        else {"det_images": 96, "txt_images": 512, "annotations": 1_000_000}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "det").mkdir()
@@ -260,7 +307,9 @@ def main() -> None:
             # pixparse/cc3m-wds stores shortest edge 512 (draft cannot halve below 320);
             # img2dataset with resize_mode=no keeps web originals (draft decodes at 1/2 or 1/4)
             "image_text_320_images_per_s_from_768x512": bench_image_text(tmp / "txt", sizes["txt_images"], (768, 512)),
-            "image_text_320_images_per_s_from_1600x1200": bench_image_text(tmp / "txt", sizes["txt_images"], (1600, 1200)),
+            "image_text_320_images_per_s_from_1600x1200": bench_image_text(
+                tmp / "txt", sizes["txt_images"], (1600, 1200)
+            ),
             "o365_index": bench_index(tmp / "idx", sizes["annotations"]),
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -269,15 +318,20 @@ def main() -> None:
     txt = result["image_text_320_images_per_s_from_768x512"]
     big = result["image_text_320_images_per_s_from_1600x1200"]
     md = [
-        "# Loader benchmark", "",
-        f"2 DataLoader workers, torch {torch.__version__}; sizes: {sizes}.", "",
-        "| pipeline | plain PIL + torchvision | detclip-bench |", "|---|---|---|",
+        "# Loader benchmark",
+        "",
+        f"2 DataLoader workers, torch {torch.__version__}; sizes: {sizes}.",
+        "",
+        "| pipeline | plain PIL + torchvision | detclip-bench |",
+        "|---|---|---|",
         f"| detection 1333×800 (img/s) | {det['plain_pil_torchvision']} | {det['detclip_bench_o365']} |",
         f"| image-text 320² from 768×512 JPEGs (img/s) | {txt['plain_pil_torchvision']} | {txt['detclip_bench_wds_draft']} |",
         f"| image-text 320² from 1600×1200 JPEGs (img/s) | {big['plain_pil_torchvision']} | {big['detclip_bench_wds_draft']} |",
         "",
-        f"O365-like json, {idx['annotations']:,} annotations ({idx['json_bytes'] / 2**20:.0f} MiB), per 1M annotations:", "",
-        "| measure | value |", "|---|---|",
+        f"O365-like json, {idx['annotations']:,} annotations ({idx['json_bytes'] / 2**20:.0f} MiB), per 1M annotations:",
+        "",
+        "| measure | value |",
+        "|---|---|",
         *(f"| {k} | {v} |" for k, v in idx.items() if "per_1M" in k),
     ]
     atomic_write_text(RESULTS / "loader_bench.md", "\n".join(md) + "\n")

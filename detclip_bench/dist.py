@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DistContext", "all_gather_object", "barrier", "cleanup", "get_rank", "get_world_size", "init_distributed",
-           "is_distributed", "is_main_process"]
+__all__ = [
+    "DistContext",
+    "all_gather_object",
+    "barrier",
+    "cleanup",
+    "get_rank",
+    "get_world_size",
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+]
 
 
 @dataclass(frozen=True)

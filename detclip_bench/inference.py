@@ -122,7 +122,9 @@ def read_vocab(path: str | os.PathLike) -> Vocabulary:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(source, "-", f"cannot read the vocabulary file: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise DataError(
+            source, "-", f"cannot read the vocabulary file: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
     if path.suffix.lower() != ".json" and text.lstrip()[:1] not in ("[", "{"):
         lines = [" ".join(line.split()) for line in text.splitlines()]
         return Vocabulary.from_prompts([ln for ln in lines if ln and not ln.startswith("#")], source)
@@ -135,8 +137,12 @@ def read_vocab(path: str | os.PathLike) -> Vocabulary:
         return _from_categories(data, source)
     if isinstance(data, list) and all(isinstance(p, str) for p in data):
         return Vocabulary.from_prompts([p for p in (" ".join(p.split()) for p in data) if p], source)
-    raise DataError(source, "-", "a JSON vocabulary must be a list of strings, a list of {id, name} categories, "
-                    "or a COCO/LVIS json with 'categories'")
+    raise DataError(
+        source,
+        "-",
+        "a JSON vocabulary must be a list of strings, a list of {id, name} categories, "
+        "or a COCO/LVIS json with 'categories'",
+    )
 
 
 def _from_categories(cats: list, source: str) -> Vocabulary:
@@ -144,8 +150,12 @@ def _from_categories(cats: list, source: str) -> Vocabulary:
     from detclip_bench.datasets.odinw import _is_root_category
 
     for j, c in enumerate(cats):
-        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or isinstance(c.get("id"), bool) \
-                or not isinstance(c.get("name"), str):
+        if (
+            not isinstance(c, dict)
+            or not isinstance(c.get("id"), int)
+            or isinstance(c.get("id"), bool)
+            or not isinstance(c.get("name"), str)
+        ):
             raise DataError(source, f"categories[{j}]", f"a category needs an integer 'id' and a string 'name': {c!r}")
     cats = sorted((c for c in cats if not _is_root_category(c, cats)), key=lambda c: c["id"])
     lvis = any(k in c for c in cats for k in ("def", "synset", "frequency"))
@@ -164,11 +174,18 @@ def suite_vocabulary(suite_name: str, data_root: str | os.PathLike | None = None
     target = suite.targets(resolve_data_root(suite, data_root))[0]
     if not target.annotations.is_file():
         hint = suite.download or "see README 'Data layout'"
-        raise DataError(str(target.annotations), target.member,
-                        f"the suite's annotation file (its vocabulary) is missing; pass --data-root. How to get it: {hint}")
+        raise DataError(
+            str(target.annotations),
+            target.member,
+            f"the suite's annotation file (its vocabulary) is missing; pass --data-root. How to get it: {hint}",
+        )
     concepts = tuple(open_target(target).vocabulary())
-    vocab = Vocabulary(tuple(prompts_for(suite, concepts)), tuple(int(c.category_id) for c in concepts),
-                       tuple(c.name for c in concepts), f"suite {suite.name} ({target.annotations})")
+    vocab = Vocabulary(
+        tuple(prompts_for(suite, concepts)),
+        tuple(int(c.category_id) for c in concepts),
+        tuple(c.name for c in concepts),
+        f"suite {suite.name} ({target.annotations})",
+    )
     return vocab, suite
 
 
@@ -253,8 +270,9 @@ def image_ids_from(coco_json: str | os.PathLike, paths: Sequence[Path]) -> list[
         ids.append(found)
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise DataError(source, "images", f"{len(missing)} input image(s) are not listed in it: "
-                        + ", ".join(missing[:5]) + more)
+        raise DataError(
+            source, "images", f"{len(missing)} input image(s) are not listed in it: " + ", ".join(missing[:5]) + more
+        )
     twice = [i for i, n in Counter(ids).items() if n > 1]
     if twice:
         clash = [str(p) for p, i in zip(paths, ids, strict=True) if i == twice[0]]
@@ -267,9 +285,22 @@ def image_ids_from(coco_json: str | os.PathLike, paths: Sequence[Path]) -> list[
 # bright colours, neighbours far apart (labels 0, 1, 2, ... cycle through them); each is drawn between dark
 # outlines, so a box reads on a dark image (the colour) and on a light one (the outlines)
 PALETTE = (
-    (255, 56, 56), (0, 194, 255), (72, 249, 10), (255, 178, 29), (203, 56, 255), (0, 212, 187),
-    (255, 112, 31), (100, 115, 255), (207, 210, 49), (255, 55, 199), (61, 219, 134), (255, 157, 151),
-    (44, 153, 168), (146, 204, 23), (132, 56, 255), (255, 149, 200),
+    (255, 56, 56),
+    (0, 194, 255),
+    (72, 249, 10),
+    (255, 178, 29),
+    (203, 56, 255),
+    (0, 212, 187),
+    (255, 112, 31),
+    (100, 115, 255),
+    (207, 210, 49),
+    (255, 55, 199),
+    (61, 219, 134),
+    (255, 157, 151),
+    (44, 153, 168),
+    (146, 204, 23),
+    (132, 56, 255),
+    (255, 149, 200),
 )
 
 
@@ -321,13 +352,18 @@ class PredictionRun:
 
     def coco_inputs(self) -> dict:
         v = self.vocabulary
-        return {"images": self.images,
-                "categories": [{"id": i, "name": n, "prompt": p} for i, n, p in zip(v.category_ids, v.names, v.prompts,
-                                                                                      strict=True)]}
+        return {
+            "images": self.images,
+            "categories": [
+                {"id": i, "name": n, "prompt": p} for i, n, p in zip(v.category_ids, v.names, v.prompts, strict=True)
+            ],
+        }
 
     def summary_line(self) -> str:
-        return (f"predict: {self.n_inputs} images, {len(self.skipped)} skipped, "
-                f"{len(self.detections)} detections over {len(self.vocabulary.prompts)} prompts")
+        return (
+            f"predict: {self.n_inputs} images, {len(self.skipped)} skipped, "
+            f"{len(self.detections)} detections over {len(self.vocabulary.prompts)} prompts"
+        )
 
     def write(self, out_dir: str | os.PathLike) -> None:
         from detclip_bench.io import atomic_write_json
@@ -418,21 +454,32 @@ def predict_images(
                 log.warning("skipped %s: %s", paths[k], exc.reason)
                 run.skipped.append({"path": str(paths[k]), "image_id": ids[k], "reason": exc.reason})
         if batch:
-            preds = detector.predict([im for _, im in batch], list(vocab.prompts), max_dets_per_image=max_dets,
-                                     score_thresh=score_thresh)
+            preds = detector.predict(
+                [im for _, im in batch], list(vocab.prompts), max_dets_per_image=max_dets, score_thresh=score_thresh
+            )
             if len(preds) != len(batch):
-                raise DataError(detector.name, "-", f"the detector returned {len(preds)} predictions for {len(batch)} images")
+                raise DataError(
+                    detector.name, "-", f"the detector returned {len(preds)} predictions for {len(batch)} images"
+                )
             for (k, im), pred in zip(batch, preds, strict=True):
                 boxes, scores, labels = _keep(pred, score_thresh, max_dets)
                 if len(labels) and (labels.min() < 0 or labels.max() >= len(vocab.prompts)):
                     raise DataError(detector.name, str(paths[k]), "detector returned a label outside the prompt list")
-                entry = {"id": ids[k], "file_name": paths[k].relative_to(root).as_posix(), "width": im.width,
-                         "height": im.height, "path": str(paths[k])}
+                entry = {
+                    "id": ids[k],
+                    "file_name": paths[k].relative_to(root).as_posix(),
+                    "width": im.width,
+                    "height": im.height,
+                    "path": str(paths[k]),
+                }
                 xywh = boxes.astype(np.float64)
                 xywh[:, 2:] -= xywh[:, :2]
-                run.detections += [{"image_id": ids[k], "category_id": int(c), "bbox": b, "score": s}
-                                   for c, b, s in zip(cat_ids[labels].tolist(), xywh.tolist(),
-                                                      scores.astype(np.float64).tolist(), strict=True)]
+                run.detections += [
+                    {"image_id": ids[k], "category_id": int(c), "bbox": b, "score": s}
+                    for c, b, s in zip(
+                        cat_ids[labels].tolist(), xywh.tolist(), scores.astype(np.float64).tolist(), strict=True
+                    )
+                ]
                 if vis_dir is not None:
                     vis_dir.mkdir(parents=True, exist_ok=True)
                     draw_detections(im, boxes, scores, labels, vocab.names).save(vis_dir / vis_names[k], quality=90)
@@ -441,8 +488,12 @@ def predict_images(
         bar.update(min(start + batch_size, len(paths)) - start)
     bar.close()
     if len(run.skipped) == len(paths):
-        raise DataError("--images", "-", f"none of the {len(paths)} images could be read (first: "
-                        f"{run.skipped[0]['path']}: {run.skipped[0]['reason']})")
+        raise DataError(
+            "--images",
+            "-",
+            f"none of the {len(paths)} images could be read (first: "
+            f"{run.skipped[0]['path']}: {run.skipped[0]['reason']})",
+        )
     run.info = {
         **dict(info or {}),
         "model": detector.name,

@@ -23,8 +23,14 @@ LIBRARIES = ("torch", "torchvision", "timm", "transformers", "hotcoco", "numpy",
 def git_hash() -> str | None:
     """HEAD of the checkout this package runs from; None outside a git work tree (or without git)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     head = out.stdout.strip()

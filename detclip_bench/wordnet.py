@@ -18,16 +18,34 @@ from detclip_bench.errors import DataError
 __all__ = ["PERSON_LEXFILE", "PHYSICAL_LEXFILES", "WORDNET_DIRS", "Sense", "WordNet", "clean_gloss", "find_wordnet"]
 
 # WordNet's noun detachment rules (morphy(7WN)): inflected ending → base ending, after noun.exc.
-_NOUN_DETACHMENTS = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-                     ("men", "man"), ("ies", "y"))
+_NOUN_DETACHMENTS = (
+    ("s", ""),
+    ("ses", "s"),
+    ("xes", "x"),
+    ("zes", "z"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("men", "man"),
+    ("ies", "y"),
+)
 
 #: Where WordNet 3.0's database files are looked for: ``$WNSEARCHDIR`` (WordNet's own variable for the
 #: dict folder), Debian/Ubuntu's ``wordnet-base`` package, then WordNet's default install prefix.
 WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/WordNet-3.0/dict", "/usr/local/share/wordnet")
 
 #: Lexicographer files (lexnames(5WN) numbering) whose senses are things one can see and box.
-PHYSICAL_LEXFILES = {3: "noun.Tops", 5: "noun.animal", 6: "noun.artifact", 8: "noun.body", 13: "noun.food",
-                     15: "noun.location", 17: "noun.object", 18: "noun.person", 20: "noun.plant", 27: "noun.substance"}
+PHYSICAL_LEXFILES = {
+    3: "noun.Tops",
+    5: "noun.animal",
+    6: "noun.artifact",
+    8: "noun.body",
+    13: "noun.food",
+    15: "noun.location",
+    17: "noun.object",
+    18: "noun.person",
+    20: "noun.plant",
+    27: "noun.substance",
+}
 PERSON_LEXFILE = 18
 
 
@@ -67,7 +85,7 @@ class WordNet:
                 f = line.split()
                 try:
                     n_ptr = int(f[3])
-                    self._index[f[0]] = tuple(int(o) for o in f[6 + n_ptr:])
+                    self._index[f[0]] = tuple(int(o) for o in f[6 + n_ptr :])
                     self._tagged[f[0]] = int(f[5 + n_ptr])
                 except (IndexError, ValueError) as exc:
                     raise DataError(str(self.root / "index.noun"), f"line {n}", "malformed index line") from exc
@@ -132,10 +150,13 @@ class WordNet:
                     raise ValueError
                 lexfile, n_words = int(f[1]), int(f[3], 16)
                 p = 4 + 2 * n_words
-                pointers = f[p + 1: p + 1 + 4 * int(f[p])]
+                pointers = f[p + 1 : p + 1 + 4 * int(f[p])]
             except (IndexError, ValueError) as exc:
-                raise DataError(str(self.root / "data.noun"), f"offset {offset}",
-                                "malformed synset line (index and data files disagree?)") from exc
+                raise DataError(
+                    str(self.root / "data.noun"),
+                    f"offset {offset}",
+                    "malformed synset line (index and data files disagree?)",
+                ) from exc
             self._synsets[offset] = (lexfile, "@i" in pointers[0::4], clean_gloss(gloss) if sep else "")
         return self._synsets[offset]
 
@@ -161,8 +182,9 @@ def find_wordnet(root: str | os.PathLike | None = None) -> WordNet:
         if (path / "index.noun").is_file():
             return WordNet(path)
     where = ", ".join(map(str, candidates))
-    raise DataError(where, "-", "WordNet 3.0 database not found: install it (Debian/Ubuntu: "
-                                "`apt-get install wordnet-base`, files in /usr/share/wordnet) or pass --wordnet DIR")
-
-
-
+    raise DataError(
+        where,
+        "-",
+        "WordNet 3.0 database not found: install it (Debian/Ubuntu: "
+        "`apt-get install wordnet-base`, files in /usr/share/wordnet) or pass --wordnet DIR",
+    )

@@ -13,6 +13,16 @@ from leaderboards.schema import Entry, PaperTable, Source
 from leaderboards.suite_runs import add_suite_run, results_from_run
 
 __all__ = [
-    "AverageCheck", "Entry", "PaperTable", "Source", "ToolkitResult", "add_result", "add_suite_run", "check_averages",
-    "load_paper_tables", "load_results", "results_from_run", "write_leaderboard",
+    "AverageCheck",
+    "Entry",
+    "PaperTable",
+    "Source",
+    "ToolkitResult",
+    "add_result",
+    "add_suite_run",
+    "check_averages",
+    "load_paper_tables",
+    "load_results",
+    "results_from_run",
+    "write_leaderboard",
 ]

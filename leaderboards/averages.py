@@ -37,8 +37,10 @@ class AverageCheck:
 
     def describe(self) -> str:
         verdict = "ok" if self.ok else "MISMATCH"
-        return (f"{self.entry_key}: printed {self.metric} {self.printed:.1f} vs {self.recomputed:.2f} recomputed from "
-                f"{self.n_datasets} rows of {self.rows_from} ({verdict}, tolerance {self.tolerance})")
+        return (
+            f"{self.entry_key}: printed {self.metric} {self.printed:.1f} vs {self.recomputed:.2f} recomputed from "
+            f"{self.n_datasets} rows of {self.rows_from} ({verdict}, tolerance {self.tolerance})"
+        )
 
 
 def mean_of_rows(entry: Entry, metric: str = "AP") -> float | None:
@@ -76,5 +78,7 @@ def check_averages(entries: Iterable[Entry], metric: str = "AP") -> list[Average
         if recomputed is None:
             continue
         tol = PAPER_TOLERANCE if e.evaluated_by == "paper" else RESULT_TOLERANCE
-        checks.append(AverageCheck(e.key, donor.key, metric, e.metrics[metric], recomputed, len(donor.per_dataset), tol))
+        checks.append(
+            AverageCheck(e.key, donor.key, metric, e.metrics[metric], recomputed, len(donor.per_dataset), tol)
+        )
     return checks

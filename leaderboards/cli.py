@@ -21,17 +21,31 @@ from per-dataset rows; disagreements are flagged.
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "leaderboard", help="render paper tables + toolkit results as markdown, JSON and plots",
-        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "leaderboard",
+        help="render paper tables + toolkit results as markdown, JSON and plots",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--suite", default=None, help="only this suite family (lvis-minival, lvis-val, odinw13; "
-                   "toolkit names like mini-odinw13-finetune map to their family)")
-    p.add_argument("--results", default=None, help="folder of toolkit result JSON files (default: leaderboards/results/)")
+    p.add_argument(
+        "--suite",
+        default=None,
+        help="only this suite family (lvis-minival, lvis-val, odinw13; "
+        "toolkit names like mini-odinw13-finetune map to their family)",
+    )
+    p.add_argument(
+        "--results", default=None, help="folder of toolkit result JSON files (default: leaderboards/results/)"
+    )
     p.add_argument("--data", default=None, help="folder of paper table JSON files (default: leaderboards/data/)")
     p.add_argument("--out", default="runs/leaderboard", help="output folder (default: runs/leaderboard)")
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
-    p.add_argument("--add-run", action="append", default=[], metavar="RUN_DIR",
-                   help="a `detclip-bench eval` output folder to file into --results first (repeatable)")
+    p.add_argument(
+        "--add-run",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a `detclip-bench eval` output folder to file into --results first (repeatable)",
+    )
     p.add_argument("--label", default=None, help="model name shown for --add-run rows (default: its --model spec)")
     p.set_defaults(func=run)
 

@@ -48,7 +48,16 @@ def plot_odinw(entries: Sequence[Entry], path: Path, title: str) -> Path:
         xs = [d + (i - (len(entries) - 1) / 2) * width for d in range(len(datasets))]
         ys = [e.per_dataset.get(name, {}).get("AP", 0.0) for name in datasets]
         hatch = None if e.evaluated_by == "paper" else "//"
-        ax.bar(xs, ys, width, label=f"{e.model} ({_tag(e)})", color=cmap(i % 10), hatch=hatch, edgecolor="black", linewidth=0.3)
+        ax.bar(
+            xs,
+            ys,
+            width,
+            label=f"{e.model} ({_tag(e)})",
+            color=cmap(i % 10),
+            hatch=hatch,
+            edgecolor="black",
+            linewidth=0.3,
+        )
     ax.set_xticks(range(len(datasets)), datasets, rotation=35, ha="right")
     ax.set_ylabel("AP (%)")
     ax.set_title(title)
@@ -71,8 +80,16 @@ def plot_lvis_rcf(entries: Sequence[Entry], path: Path, title: str) -> Path:
         e = same[0]
         hatch = None if e.evaluated_by == "paper" else "//"
         for j, m in enumerate(RCF):
-            ax.bar(i + (j - 1) * 0.27, e.metrics[m], 0.27, color=colors[m], hatch=hatch, edgecolor="black",
-                   linewidth=0.3, label=m if i == 0 else None)
+            ax.bar(
+                i + (j - 1) * 0.27,
+                e.metrics[m],
+                0.27,
+                color=colors[m],
+                hatch=hatch,
+                edgecolor="black",
+                linewidth=0.3,
+                label=m if i == 0 else None,
+            )
         tables = ", ".join(dict.fromkeys(_tag(s) for s in same))
         size = f" {e.backbone}" if e.backbone and e.backbone[-2:] not in e.model else ""
         labels.append(f"{e.model}{size}\n{e.pretrain_data or ''}\n{_SHORT_SETTING[e.setting]} ({tables})")
@@ -88,8 +105,9 @@ def plot_resolution_tradeoff(entries: Sequence[Entry], path: Path, title: str) -
     """AP against GPU memory and against GPU hours, one point per image-text resolution."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (key, xlabel) in zip(axes, (("gpu_memory_gb", "GPU memory (GB)"), ("gpu_hours", "training time (GPU hours)")),
-                                 strict=True):
+    for ax, (key, xlabel) in zip(
+        axes, (("gpu_memory_gb", "GPU memory (GB)"), ("gpu_hours", "training time (GPU hours)")), strict=True
+    ):
         xs = [e.cost[key] for e in entries]
         ys = [e.metrics["AP"] for e in entries]
         ax.plot(xs, ys, "o-", color="#1f77b4")
@@ -109,15 +127,24 @@ def make_plots(full: Sequence[Entry], mini: Sequence[Entry], out_dir: Path) -> l
     for prefix, rows, scale_note in (("", full, ""), ("mini_", mini, " — MINI WORLD, not comparable to the paper")):
         odinw = [e for e in rows if e.per_dataset and suite_family(e.suite) == "odinw13"]
         if odinw:
-            written.append(plot_odinw(odinw, out_dir / f"{prefix}odinw13_per_dataset.png",
-                                      f"ODinW13 per-dataset AP{scale_note}"))
+            written.append(
+                plot_odinw(odinw, out_dir / f"{prefix}odinw13_per_dataset.png", f"ODinW13 per-dataset AP{scale_note}")
+            )
         for suite in dict.fromkeys(suite_family(e.suite) for e in rows):
             rcf = [e for e in rows if suite_family(e.suite) == suite and all(m in e.metrics for m in RCF)]
             if rcf:
-                written.append(plot_lvis_rcf(rcf, out_dir / f"{prefix}lvis_rcf_{suite}.png",
-                                             f"{suite}: APr / APc / APf{scale_note}"))
+                written.append(
+                    plot_lvis_rcf(
+                        rcf, out_dir / f"{prefix}lvis_rcf_{suite}.png", f"{suite}: APr / APc / APf{scale_note}"
+                    )
+                )
         cost = [e for e in rows if {"gpu_memory_gb", "gpu_hours"} <= set(e.cost) and "AP" in e.metrics]
         if cost:
-            written.append(plot_resolution_tradeoff(cost, out_dir / f"{prefix}resolution_tradeoff.png",
-                                                    f"Image-text resolution: AP vs cost (appendix Table 4){scale_note}"))
+            written.append(
+                plot_resolution_tradeoff(
+                    cost,
+                    out_dir / f"{prefix}resolution_tradeoff.png",
+                    f"Image-text resolution: AP vs cost (appendix Table 4){scale_note}",
+                )
+            )
     return written

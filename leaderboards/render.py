@@ -47,9 +47,7 @@ def _matches(entry: Entry, table: PaperTable) -> bool:
     return any(fam == e.suite and entry.setting == e.setting and entry.protocol == e.protocol for e in table.entries)
 
 
-def build_sections(
-    tables: Sequence[PaperTable], results: Sequence[Entry], suite: str | None = None
-) -> list[Section]:
+def build_sections(tables: Sequence[PaperTable], results: Sequence[Entry], suite: str | None = None) -> list[Section]:
     """Paper tables (with matching full-scale toolkit rows appended), then unmatched full rows, then mini rows."""
     want = suite_family(suite) if suite else None
 
@@ -75,9 +73,17 @@ def build_sections(
         sections.append(Section("Toolkit results (full scale) with no matching paper table", "toolkit-full", rest))
     for name in dict.fromkeys(r.suite for r in mini):
         rows = [r for r in mini if r.suite == name]
-        sections.append(Section(f"{MINI_TITLE}: {name}", "toolkit-mini", rows,
-                                ["These numbers come from the synthetic mini world; they test the pipeline and the "
-                                 "direction of the paper's claims, not its values."]))
+        sections.append(
+            Section(
+                f"{MINI_TITLE}: {name}",
+                "toolkit-mini",
+                rows,
+                [
+                    "These numbers come from the synthetic mini world; they test the pipeline and the "
+                    "direction of the paper's claims, not its values."
+                ],
+            )
+        )
     return sections
 
 
@@ -113,8 +119,16 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
     multi_protocol = len({e.protocol for e in es}) > 1 or section.kind != "paper"
     has_checks = any(e.key in checks for e in es)
     avg_label = "Avg (printed)" if all(suite_family(e.suite) == "odinw13" for e in es) else "AP"
-    header = ["Model", "Backbone", "Pretrain data", "Setting", *(["Protocol"] if multi_protocol else []), *[_LABELS.get(k, k) for k in (*config, *cost)],
-              *datasets, *[(avg_label if m == "AP" else m) for m in metrics]]
+    header = [
+        "Model",
+        "Backbone",
+        "Pretrain data",
+        "Setting",
+        *(["Protocol"] if multi_protocol else []),
+        *[_LABELS.get(k, k) for k in (*config, *cost)],
+        *datasets,
+        *[(avg_label if m == "AP" else m) for m in metrics],
+    ]
     if has_checks:
         header += ["Avg (recomputed)", "Check"]
     header += ["Row (as printed)", "How evaluated"]
@@ -126,7 +140,11 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
         row += [e.per_dataset.get(d, {}).get("AP") for d in datasets] + [e.metrics.get(m) for m in metrics]
         if has_checks:
             c = checks.get(e.key)
-            flag = "" if c is None else ("ok" if c.ok else f"⚠ **MISMATCH** ({c.printed:.1f} printed vs {c.recomputed:.2f})")
+            flag = (
+                ""
+                if c is None
+                else ("ok" if c.ok else f"⚠ **MISMATCH** ({c.printed:.1f} printed vs {c.recomputed:.2f})")
+            )
             row += [None if c is None else round(c.recomputed, 2), flag]
         row += [e.source.row if e.evaluated_by == "paper" else e.source.table, how_evaluated(e)]
         rows.append(row)
@@ -135,12 +153,16 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
 
 def render_markdown(sections: Sequence[Section], checks: Sequence[AverageCheck], plots: Sequence[str] = ()) -> str:
     by_key = {c.entry_key: c for c in checks}
-    out = ["# DetCLIPv2 leaderboard", "",
-           "All metrics are percentages as printed. `paper` rows are the paper's published numbers; "
-           "rows marked **ours (this toolkit)** (the DetCLIPv2 reference model) or **peer via adapter** (a public "
-           "detector, `--model hf:<id>`) were evaluated by detclip-bench; their *How evaluated* cell names the model "
-           "spec, suite (with version) and protocol. "
-           "Averages are recomputed from the per-dataset rows; a gap larger than rounding is flagged ⚠.", ""]
+    out = [
+        "# DetCLIPv2 leaderboard",
+        "",
+        "All metrics are percentages as printed. `paper` rows are the paper's published numbers; "
+        "rows marked **ours (this toolkit)** (the DetCLIPv2 reference model) or **peer via adapter** (a public "
+        "detector, `--model hf:<id>`) were evaluated by detclip-bench; their *How evaluated* cell names the model "
+        "spec, suite (with version) and protocol. "
+        "Averages are recomputed from the per-dataset rows; a gap larger than rounding is flagged ⚠.",
+        "",
+    ]
     bad = [c for c in checks if not c.ok]
     if bad:
         out += ["## Average mismatches", ""] + [f"- ⚠ {c.describe()}" for c in bad] + [""]
@@ -160,7 +182,11 @@ def write_leaderboard(
     plots: bool = True,
 ) -> dict[str, object]:
     """Write leaderboard.md, leaderboard.json and PNGs into ``out_dir``; returns the paths and the average checks."""
-    if suite and suite_family(suite) not in SUITES and not any(suite_family(r.suite) == suite_family(suite) for r in results):
+    if (
+        suite
+        and suite_family(suite) not in SUITES
+        and not any(suite_family(r.suite) == suite_family(suite) for r in results)
+    ):
         raise DataError("--suite", suite, f"no leaderboard rows for this suite; known: {sorted(SUITES)}")
     out_dir = Path(out_dir)
     sections = build_sections(tables, results, suite)
@@ -168,15 +194,24 @@ def write_leaderboard(
     checks = check_averages(all_rows)
     pngs: list[Path] = []
     if plots:
-        pngs = make_plots([e for e in all_rows if e.scale == "full"], [e for e in all_rows if e.scale == "mini"], out_dir)
+        pngs = make_plots(
+            [e for e in all_rows if e.scale == "full"], [e for e in all_rows if e.scale == "mini"], out_dir
+        )
     md = out_dir / "leaderboard.md"
     atomic_write_text(md, render_markdown(sections, checks, [p.name for p in pngs]))
     payload = {
         "generated": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "suite_filter": suite,
         "metrics_unit": "percent",
-        "sections": [{"title": s.title, "kind": s.kind, "description": s.description,
-                      "rows": [{"key": e.key, **to_jsonable(e)} for e in s.entries]} for s in sections],
+        "sections": [
+            {
+                "title": s.title,
+                "kind": s.kind,
+                "description": s.description,
+                "rows": [{"key": e.key, **to_jsonable(e)} for e in s.entries],
+            }
+            for s in sections
+        ],
         "average_checks": [{**to_jsonable(c), "ok": c.ok} for c in checks],
         "plots": [p.name for p in pngs],
     }

@@ -85,7 +85,9 @@ class ToolkitResult:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported (expected {SCHEMA_VERSION})")
         if self.evaluated_by == "paper":
-            raise ValueError("toolkit results are evaluated_by 'ours' or 'peer-adapter'; paper rows live in leaderboards/data")
+            raise ValueError(
+                "toolkit results are evaluated_by 'ours' or 'peer-adapter'; paper rows live in leaderboards/data"
+            )
         if self.suite.startswith("mini-") and self.scale != "mini":
             raise ValueError(f"suite {self.suite!r} is a mini-world suite but scale is {self.scale!r}")
         if not self.model.strip() or not self.suite.strip():
@@ -112,12 +114,20 @@ class ToolkitResult:
             table="ours",
             # row = the result file (unique per suite/model/checkpoint/setting), so rows never merge by model name
             source=Source("results", Path(path).name, Path(path).stem if path != "-" else self.model, "all", str(path)),
-            model=self.model, suite=self.suite, protocol=self.protocol,
+            model=self.model,
+            suite=self.suite,
+            protocol=self.protocol,
             protocol_stated=f"{self.protocol} (suite {self.suite} v{self.suite_version})"
             + "".join(f", {k}={v}" for k, v in sorted(self.settings.items())),
-            setting=self.setting, metrics=self.metrics, evaluated_by=self.evaluated_by,
-            backbone=self.backbone, pretrain_data=self.pretrain_data, per_dataset=per_dataset,
-            scale=self.scale, note=self.note, model_spec=self.checkpoint,
+            setting=self.setting,
+            metrics=self.metrics,
+            evaluated_by=self.evaluated_by,
+            backbone=self.backbone,
+            pretrain_data=self.pretrain_data,
+            per_dataset=per_dataset,
+            scale=self.scale,
+            note=self.note,
+            model_spec=self.checkpoint,
         )
 
 

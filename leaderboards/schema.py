@@ -73,7 +73,9 @@ def _check_metrics(metrics: dict[str, float], what: str) -> None:
         if not _METRIC_KEY.match(key):
             raise ValueError(f"{what}: bad metric name {key!r}")
         if not 0.0 <= value <= 100.0:
-            raise ValueError(f"{what}: {key}={value} is not a percentage in [0, 100] (metrics are percent, not fractions)")
+            raise ValueError(
+                f"{what}: {key}={value} is not a percentage in [0, 100] (metrics are percent, not fractions)"
+            )
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,12 @@ def _read_run(run_dir: Path) -> tuple[Path, dict]:
     required = ("model", "model_identity", "suite", "version", "setting", "metrics", "aggregate", "members", "date")
     missing = [k for k in required if k not in run]
     if missing or not isinstance(run["aggregate"], dict) or not run["members"]:
-        raise DataError(str(path), "results.json", f"not a suite run (missing or empty: {missing or ['aggregate/members']}); "
-                        "expected the results.json that `detclip-bench eval` writes")
+        raise DataError(
+            str(path),
+            "results.json",
+            f"not a suite run (missing or empty: {missing or ['aggregate/members']}); "
+            "expected the results.json that `detclip-bench eval` writes",
+        )
     if run["setting"] not in _SETTINGS:
         raise DataError(str(path), "setting", f"unknown setting {run['setting']!r}; expected one of {_SETTINGS}")
     return path, run
@@ -114,16 +118,28 @@ def results_from_run(
     for protocol in run["metrics"]:
         metrics, per_dataset = _protocol_metrics(run, protocol, path)
         try:
-            results.append(ToolkitResult(
-                model=model_label or spec, checkpoint=spec, model_identity=identity,
-                checkpoint_sha256=identity if re.fullmatch(r"[0-9a-f]{64}", identity) else "",
-                suite=run["suite"], suite_version=str(run["version"]), protocol=protocol,
-                setting=run["setting"], scale=_scale(run["suite"]),
-                metrics=metrics, per_dataset=per_dataset,
-                evaluated_by=evaluated_by or ("peer-adapter" if spec.startswith(HF_PREFIX) else "ours"),
-                git_hash=run.get("git_hash") or "unknown", date=run["date"],
-                backbone=backbone, pretrain_data=pretrain_data, note=note, settings=_settings(run),
-            ))
+            results.append(
+                ToolkitResult(
+                    model=model_label or spec,
+                    checkpoint=spec,
+                    model_identity=identity,
+                    checkpoint_sha256=identity if re.fullmatch(r"[0-9a-f]{64}", identity) else "",
+                    suite=run["suite"],
+                    suite_version=str(run["version"]),
+                    protocol=protocol,
+                    setting=run["setting"],
+                    scale=_scale(run["suite"]),
+                    metrics=metrics,
+                    per_dataset=per_dataset,
+                    evaluated_by=evaluated_by or ("peer-adapter" if spec.startswith(HF_PREFIX) else "ours"),
+                    git_hash=run.get("git_hash") or "unknown",
+                    date=run["date"],
+                    backbone=backbone,
+                    pretrain_data=pretrain_data,
+                    note=note,
+                    settings=_settings(run),
+                )
+            )
         except ValueError as exc:
             raise DataError(str(path), protocol, f"cannot make a leaderboard result: {exc}") from exc
     return results

@@ -29,7 +29,8 @@ def build(cls: type[T], raw: Any, path: str, record: str) -> T:
     if unknown:
         raise DataError(path, record, f"unknown key(s) {unknown} in {cls.__name__}; allowed keys: {sorted(fields)}")
     missing = [
-        name for name, f in fields.items()
+        name
+        for name, f in fields.items()
         if name not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:

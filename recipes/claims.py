@@ -19,16 +19,23 @@ from recipes.table4_resolution import CC3M_FULL, CC3M_MINI, CC12M_MINI
 BOXED = ("o365", "goldg", "goldg-flickr")
 
 FULL = Experiment(
-    name="claims-full", title="Data scaling: what image-text pairs add", paper_table="main-4",
-    model="DetCLIPv2-T", backbone="Swin-T",
+    name="claims-full",
+    title="Data scaling: what image-text pairs add",
+    paper_table="main-4",
+    model="DetCLIPv2-T",
+    backbone="Swin-T",
     pretrain=(
         Pretrain("o365", with_sources(FULL_T, "claims-o365", ("o365",)), "O365"),
         Pretrain("o365-cc3m", with_sources(FULL_T, "claims-o365-cc3m", ("o365",), (CC3M_FULL,)), "O365+CC3M"),
-        Pretrain("o365-goldg-cc3m", with_sources(FULL_T, "claims-o365-goldg-cc3m", BOXED, (CC3M_FULL,)),
-                 "O365+GoldG+CC3M"),
+        Pretrain(
+            "o365-goldg-cc3m", with_sources(FULL_T, "claims-o365-goldg-cc3m", BOXED, (CC3M_FULL,)), "O365+GoldG+CC3M"
+        ),
     ),
-    zero_shot=(ZeroShot("o365", "lvis-minival"), ZeroShot("o365-cc3m", "lvis-minival"),
-               ZeroShot("o365-goldg-cc3m", "lvis-minival")),
+    zero_shot=(
+        ZeroShot("o365", "lvis-minival"),
+        ZeroShot("o365-cc3m", "lvis-minival"),
+        ZeroShot("o365-goldg-cc3m", "lvis-minival"),
+    ),
 )
 
 
@@ -57,18 +64,32 @@ MINI_PAIRS = tuple(
 _PAIRED = replace(MINI_T, model=with_model_overrides(MINI_T.model, loss_contrastive=1.0))
 
 MINI = Experiment(
-    name="claims-mini", title="Data scaling on the mini world: what image-text pairs add (paired arms)",
-    paper_table="main-4", model="DetCLIPv2-mini", backbone="mini",
+    name="claims-mini",
+    title="Data scaling on the mini world: what image-text pairs add (paired arms)",
+    paper_table="main-4",
+    model="DetCLIPv2-mini",
+    backbone="mini",
     pretrain=(
-        Pretrain("o365-goldg", _one_epoch(with_sources(_PAIRED, "claims-mini-o365-goldg", BOXED)), "O365+GoldG",
-                 arm="without pairs"),
-        Pretrain("o365-goldg-cc", _one_epoch(with_sources(_PAIRED, "claims-mini-o365-goldg-cc", BOXED, MINI_PAIRS)),
-                 "O365+GoldG+CC15M", arm="with pairs"),  # CC3M- and CC12M-like pairs
+        Pretrain(
+            "o365-goldg",
+            _one_epoch(with_sources(_PAIRED, "claims-mini-o365-goldg", BOXED)),
+            "O365+GoldG",
+            arm="without pairs",
+        ),
+        Pretrain(
+            "o365-goldg-cc",
+            _one_epoch(with_sources(_PAIRED, "claims-mini-o365-goldg-cc", BOXED, MINI_PAIRS)),
+            "O365+GoldG+CC15M",
+            arm="with pairs",
+        ),  # CC3M- and CC12M-like pairs
     ),
-    zero_shot=tuple(ZeroShot(run, suite) for run in ("o365-goldg", "o365-goldg-cc")
-                    for suite in ("mini-lvis", "mini-lvis-val")),
+    zero_shot=tuple(
+        ZeroShot(run, suite) for run in ("o365-goldg", "o365-goldg-cc") for suite in ("mini-lvis", "mini-lvis-val")
+    ),
     random_init_baseline="mini-lvis",
     seeds=(0, 1),
-    notes=("mini: the LVIS-like rare bucket (APr) is exactly the caption-only concepts, never boxed in training",
-           *MINI_DEPARTURES),
+    notes=(
+        "mini: the LVIS-like rare bucket (APr) is exactly the caption-only concepts, never boxed in training",
+        *MINI_DEPARTURES,
+    ),
 )

@@ -82,27 +82,41 @@ class Experiment:
         def key(run: str, seed: int) -> str:
             return f"{run}-s{seed}"
 
-        runs = tuple(dataclasses.replace(p, key=key(p.key, s), seed=s,
-                                         config=dataclasses.replace(p.config, seed=s, name=f"{p.config.name}-s{s}"))
-                     for s in seeds for p in self.pretrain)
+        runs = tuple(
+            dataclasses.replace(
+                p, key=key(p.key, s), seed=s, config=dataclasses.replace(p.config, seed=s, name=f"{p.config.name}-s{s}")
+            )
+            for s in seeds
+            for p in self.pretrain
+        )
         return dataclasses.replace(
-            self, pretrain=runs,
+            self,
+            pretrain=runs,
             zero_shot=tuple(dataclasses.replace(z, run=key(z.run, s)) for s in seeds for z in self.zero_shot),
             finetune=tuple(dataclasses.replace(f, run=key(f.run, seeds[0])) for f in self.finetune),
             seeds=(),  # applied
         )
 
 
-def with_sources(cfg: TrainConfig, name: str, keep: tuple[str, ...], extra: tuple[DataSourceConfig, ...] = (),
-                 image_text_size: int | None = None) -> TrainConfig:
+def with_sources(
+    cfg: TrainConfig,
+    name: str,
+    keep: tuple[str, ...],
+    extra: tuple[DataSourceConfig, ...] = (),
+    image_text_size: int | None = None,
+) -> TrainConfig:
     """``cfg`` trained on the sources named in ``keep`` plus ``extra`` (image-text resized to ``image_text_size``)."""
     data = tuple(d for d in cfg.data if d.name in keep) + extra
     missing = set(keep) - {d.name for d in data}
     if missing:
         raise ValueError(f"{cfg.name} has no data source(s) {sorted(missing)}")
     if image_text_size:
-        data = tuple(dataclasses.replace(d, size=(image_text_size, image_text_size))
-                     if d.kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION) else d for d in data)
+        data = tuple(
+            dataclasses.replace(d, size=(image_text_size, image_text_size))
+            if d.kind in (DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION)
+            else d
+            for d in data
+        )
     return dataclasses.replace(cfg, name=name, data=data)
 
 

@@ -40,14 +40,17 @@ def paired_summary(report: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for suite, arms in table.items():
         names = list(arms)
-        means = {arm: {k: mean(v[k] for v in seeds.values()) for k in next(iter(seeds.values()))}
-                 for arm, seeds in arms.items()}
+        means = {
+            arm: {k: mean(v[k] for v in seeds.values()) for k in next(iter(seeds.values()))}
+            for arm, seeds in arms.items()
+        }
         entry: dict[str, Any] = {"arms": {a: dict(s) for a, s in arms.items()}, "mean": means}
         if len(names) == 2:  # treatment minus control, for every seed both arms ran
             control, treatment = names
             common = sorted(set(arms[control]) & set(arms[treatment]))
-            entry["delta"] = {str(s): {k: arms[treatment][s][k] - arms[control][s][k] for k in arms[control][s]}
-                              for s in common}
+            entry["delta"] = {
+                str(s): {k: arms[treatment][s][k] - arms[control][s][k] for k in arms[control][s]} for s in common
+            }
             entry["delta"]["mean"] = {k: means[treatment][k] - means[control][k] for k in means[control]}
             entry["contrast"] = f"{treatment} − {control}"
         summary[suite] = entry
@@ -69,16 +72,24 @@ def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -
     if not summary:
         return None
     name = report["experiment"]
-    md = [f"# {report['title']}: paired arms per training seed", "",
-          "AP in % (Fixed AP, LVIS-like protocol); group = mean AP over the categories of a concept group of the "
-          "mini world (caption-only concepts are never boxed in training). Δ = treatment − control on the same seed.",
-          ""]
+    md = [
+        f"# {report['title']}: paired arms per training seed",
+        "",
+        "AP in % (Fixed AP, LVIS-like protocol); group = mean AP over the categories of a concept group of the "
+        "mini world (caption-only concepts are never boxed in training). Δ = treatment − control on the same seed.",
+        "",
+    ]
     md += [f"- {n}" for n in report.get("notes", [])]
     for suite, entry in summary.items():
         first = next(iter(next(iter(entry["arms"].values())).values()))
         cols = _columns(first)
-        md += ["", f"## {suite}", "", "| arm | seed | " + " | ".join(_label(c) for c in cols) + " |",
-               "|" + "---|" * (len(cols) + 2)]
+        md += [
+            "",
+            f"## {suite}",
+            "",
+            "| arm | seed | " + " | ".join(_label(c) for c in cols) + " |",
+            "|" + "---|" * (len(cols) + 2),
+        ]
         for arm, seeds in entry["arms"].items():
             for seed, values in sorted(seeds.items()):
                 md.append(f"| {arm} | {seed} | " + " | ".join(f"{values[c]:.1f}" for c in cols) + " |")

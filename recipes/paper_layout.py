@@ -54,8 +54,14 @@ def write_table(report: dict, results: Sequence[tuple[str, Any]], out: Path, pap
         header += [_COST_COLUMNS[c] for c in cost_cols] + list(_OUR_COST.values())
 
     def line(label, model, data, setting, metrics, per_dataset, paper_cost, our_cost) -> list[str]:
-        cells = [label, model, data or "", setting, *(_fmt(metrics.get(k)) for k in metric_cols),
-                 *(_fmt(per_dataset.get(d, {}).get("AP")) for d in dataset_cols)]
+        cells = [
+            label,
+            model,
+            data or "",
+            setting,
+            *(_fmt(metrics.get(k)) for k in metric_cols),
+            *(_fmt(per_dataset.get(d, {}).get("AP")) for d in dataset_cols),
+        ]
         if len(header) > len(cells):
             cells += [_fmt(paper_cost.get(c)) for c in cost_cols] + [_fmt(our_cost.get(c)) for c in _OUR_COST]
         return cells
@@ -66,23 +72,57 @@ def write_table(report: dict, results: Sequence[tuple[str, Any]], out: Path, pap
         for res, entry, match, run in ours:
             if match is e:
                 placed.add(id(res))
-                body.append(line(f"↳ ours ({res.scale})", res.model, res.pretrain_data, res.setting, res.metrics,
-                                 entry.per_dataset, {}, run.get("cost", {})))
-    extra = [line("ours (no paper row)", r.model, r.pretrain_data, r.setting, r.metrics, entry.per_dataset,
-                  {}, run.get("cost", {})) for r, entry, _, run in ours if id(r) not in placed]
+                body.append(
+                    line(
+                        f"↳ ours ({res.scale})",
+                        res.model,
+                        res.pretrain_data,
+                        res.setting,
+                        res.metrics,
+                        entry.per_dataset,
+                        {},
+                        run.get("cost", {}),
+                    )
+                )
+    extra = [
+        line(
+            "ours (no paper row)",
+            r.model,
+            r.pretrain_data,
+            r.setting,
+            r.metrics,
+            entry.per_dataset,
+            {},
+            run.get("cost", {}),
+        )
+        for r, entry, _, run in ours
+        if id(r) not in placed
+    ]
     title = f"# {report['title']} — {report['experiment']}"
-    source = (f"Paper rows: {paper_table.document} Table {paper_table.number} ({paper_table.transcribed_from}); "
-              "AP in %." if paper_table else "No paper table.")
+    source = (
+        f"Paper rows: {paper_table.document} Table {paper_table.number} ({paper_table.transcribed_from}); AP in %."
+        if paper_table
+        else "No paper table."
+    )
     md = [title, "", source, ""]
     md += [f"Note: {n}" for n in report.get("notes", [])]
     md += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(c) + " |" for c in body + extra]
-    groups = [(r["run"], k, v["groups"]) for r in report["runs"] for k, v in r.items()
-              if isinstance(v, dict) and v.get("groups")]
+    groups = [
+        (r["run"], k, v["groups"])
+        for r in report["runs"]
+        for k, v in r.items()
+        if isinstance(v, dict) and v.get("groups")
+    ]
     if groups:
         names = list(dict.fromkeys(g for _, _, gs in groups for g in gs))
-        md += ["", "AP (%) by concept group of the mini world's vocabulary (caption-only = never boxed in training):",
-               "", "| run | evaluation | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 2)]
+        md += [
+            "",
+            "AP (%) by concept group of the mini world's vocabulary (caption-only = never boxed in training):",
+            "",
+            "| run | evaluation | " + " | ".join(names) + " |",
+            "|" + "---|" * (len(names) + 2),
+        ]
         md += [f"| {run} | {key} | " + " | ".join(_fmt(gs.get(n)) for n in names) + " |" for run, key, gs in groups]
     name = report["experiment"]
     atomic_write_text(out / f"{name}.md", "\n".join(md) + "\n")

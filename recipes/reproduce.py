@@ -78,8 +78,9 @@ def plan_overrides(experiment: Experiment, assignments: tuple[str, ...]) -> dict
             applies.append(key)
             plan[key].append(item)
         if not applies:
-            raise ValueError(f"--set {item}: no run of {experiment.name} has that data source "
-                             f"(runs: {', '.join(configs)})")
+            raise ValueError(
+                f"--set {item}: no run of {experiment.name} has that data source (runs: {', '.join(configs)})"
+            )
         log.info("--set %s applies to: %s", item, ", ".join(applies))
     return {key: tuple(items) for key, items in plan.items()}
 
@@ -120,9 +121,19 @@ class PeakMemory:
 
 
 class Reproduction:
-    def __init__(self, experiment: Experiment, scale: str, data_root: Path, out: Path, *, device: str = "auto",
-                 batch_size: int = 16, progress: bool = True, run_overrides: dict[str, tuple[str, ...]] | None = None,
-                 members: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        scale: str,
+        data_root: Path,
+        out: Path,
+        *,
+        device: str = "auto",
+        batch_size: int = 16,
+        progress: bool = True,
+        run_overrides: dict[str, tuple[str, ...]] | None = None,
+        members: list[str] | None = None,
+    ) -> None:
         """``run_overrides``: the ``--set`` items per run, from :func:`plan_overrides` (checked before any work);
         ``members`` limits fine-tuning."""
         self.exp, self.scale, self.root, self.out = experiment, scale, Path(data_root), Path(out)
@@ -137,8 +148,9 @@ class Reproduction:
 
     def pretrain(self, run: Pretrain) -> Path:
         # relative paths as in our layout, else found in GLIP's or mmdetection's layout under the root
-        cfg = with_data_root(locate_data(apply_overrides(run.config, self.run_overrides[run.key]), str(self.root)),
-                             str(self.root))
+        cfg = with_data_root(
+            locate_data(apply_overrides(run.config, self.run_overrides[run.key]), str(self.root)), str(self.root)
+        )
         run_dir = self.out / "pretrain" / run.key
         done = run_dir / "done.json"
         digest = config_digest(cfg)
@@ -155,8 +167,12 @@ class Reproduction:
             trainer = Trainer(cfg, model, open_sources(cfg), run_dir, ctx=self.ctx, progress=self.progress)
             summary = trainer.fit(resume=True)
         seconds = time.perf_counter() - t0
-        cost = {"train_seconds": round(seconds, 1), "peak_memory_gb": round(mem.peak_bytes / 2**30, 3),
-                "device": self.ctx.device.type, "steps": summary["steps"]}
+        cost = {
+            "train_seconds": round(seconds, 1),
+            "peak_memory_gb": round(mem.peak_bytes / 2**30, 3),
+            "device": self.ctx.device.type,
+            "steps": summary["steps"],
+        }
         if self.ctx.is_main:
             unwrap(model).save_pretrained(run_dir / "model")
             atomic_write_json(done, {"config_digest": digest, "cost": cost, "summary": summary})
@@ -168,8 +184,15 @@ class Reproduction:
         suite = get_suite(suite_name)
         detector = load_detector(str(model_dir), device=str(self.ctx.device))
         run_dir = self.out / "eval" / f"{run.key}-zero-shot-{suite_name}"
-        result = evaluate_suite(detector, suite, self.root, out_dir=run_dir, cache_dir=self.out / "cache",
-                                batch_size=self.batch_size, progress=self.progress)
+        result = evaluate_suite(
+            detector,
+            suite,
+            self.root,
+            out_dir=run_dir,
+            cache_dir=self.out / "cache",
+            batch_size=self.batch_size,
+            progress=self.progress,
+        )
         return None if result is None else self._record(run, run_dir, result)
 
     def finetune(self, run: Pretrain, suite_name: str, recipe, model_dir: Path) -> dict | None:
@@ -179,8 +202,16 @@ class Reproduction:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_from=str(model_dir)))
         run_dir = self.out / "finetune" / f"{run.key}-{suite_name}"
         trainer = DetCLIPv2MemberTrainer(cfg, ctx=self.ctx, progress=self.progress)
-        result = finetune_suite(trainer, suite, self.root, run_dir, model=str(model_dir), members=self.members,
-                                batch_size=self.batch_size, progress=self.progress)
+        result = finetune_suite(
+            trainer,
+            suite,
+            self.root,
+            run_dir,
+            model=str(model_dir),
+            members=self.members,
+            batch_size=self.batch_size,
+            progress=self.progress,
+        )
         return None if result is None else self._record(run, run_dir, result)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -202,10 +233,14 @@ class Reproduction:
         """File the run folder's leaderboard rows (the same path as ``leaderboard --add-run``) and return the
         table cell: the suite's metrics (%), per-dataset AP and AP per mini-world concept group."""
         rows = results_from_run(
-            run_dir, run.model or self.exp.model, backbone=run.backbone or self.exp.backbone,
+            run_dir,
+            run.model or self.exp.model,
+            backbone=run.backbone or self.exp.backbone,
             pretrain_data=run.pretrain_data,
-            note=f"{self.exp.name} run {run.key}" + (f" (paper row {run.row})" if run.row else "")
-            + (f", training seed {run.seed}" if run.seed is not None else ""))
+            note=f"{self.exp.name} run {run.key}"
+            + (f" (paper row {run.row})" if run.row else "")
+            + (f", training seed {run.seed}" if run.seed is not None else ""),
+        )
         self.results.extend((run.key, row) for row in rows)
         metrics = {k: 100 * v for k, v in result.aggregate().items() if v >= 0}
         cell: dict[str, Any] = {"metrics": metrics, "groups": self._group_ap(result)}
@@ -225,9 +260,15 @@ class Reproduction:
         if not (model_dir / "config.json").is_file() and self.ctx.is_main:
             torch.manual_seed(first.config.seed)
             build_model(first.config).save_pretrained(model_dir)
-        return {"run": run.key, "row": "", "pretrain_data": run.pretrain_data, "model": run.model or self.exp.model,
-                "cost": {}, "config": first.config.name,
-                f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir)}
+        return {
+            "run": run.key,
+            "row": "",
+            "pretrain_data": run.pretrain_data,
+            "model": run.model or self.exp.model,
+            "cost": {},
+            "config": first.config.name,
+            f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir),
+        }
 
     def run(self) -> dict[str, Any]:
         rows: dict[str, dict[str, Any]] = {}
@@ -235,14 +276,28 @@ class Reproduction:
             rows["random-init"] = self.random_init(self.exp.random_init_baseline)
         for run in self.exp.pretrain:
             self.model_dirs[run.key] = self.pretrain(run)
-            rows[run.key] = {"run": run.key, "row": run.row, "pretrain_data": run.pretrain_data,
-                             "model": run.model or self.exp.model, "cost": self.costs[run.key],
-                             "config": run.config.name, "seed": run.config.seed, "arm": run.arm}
+            rows[run.key] = {
+                "run": run.key,
+                "row": run.row,
+                "pretrain_data": run.pretrain_data,
+                "model": run.model or self.exp.model,
+                "cost": self.costs[run.key],
+                "config": run.config.name,
+                "seed": run.config.seed,
+                "arm": run.arm,
+            }
         for z in self.exp.zero_shot:
             rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite, self.model_dirs[z.run])
         for f in self.exp.finetune:
-            rows[f.run][f"fine-tuned {f.suite}"] = self.finetune(self.exp.run(f.run), f.suite, f.config,
-                                                                self.model_dirs[f.run])
-        return {"experiment": self.exp.name, "title": self.exp.title, "scale": self.scale,
-                "measure_cost": self.exp.measure_cost,
-                "paper_table": self.exp.paper_table, "notes": list(self.exp.notes), "runs": list(rows.values())}
+            rows[f.run][f"fine-tuned {f.suite}"] = self.finetune(
+                self.exp.run(f.run), f.suite, f.config, self.model_dirs[f.run]
+            )
+        return {
+            "experiment": self.exp.name,
+            "title": self.exp.title,
+            "scale": self.scale,
+            "measure_cost": self.exp.measure_cost,
+            "paper_table": self.exp.paper_table,
+            "notes": list(self.exp.notes),
+            "runs": list(rows.values()),
+        }

@@ -17,9 +17,19 @@ from reference_model.train.config import DataSourceConfig, ModelConfig, OptimCon
 FULL = TrainConfig(
     name="table2-lvis-finetune",
     model=FULL_T.model,
-    data=(DataSourceConfig(name="lvis", path="lvis/lvis_v1_train.json", format="lvis", kind=DataKind.DETECTION,
-                           batch_size=64, size=(1333, 800), multiscale_short=MULTISCALE_SHORT, flip=True,
-                           concepts_per_image=150),),
+    data=(
+        DataSourceConfig(
+            name="lvis",
+            path="lvis/lvis_v1_train.json",
+            format="lvis",
+            kind=DataKind.DETECTION,
+            batch_size=64,
+            size=(1333, 800),
+            multiscale_short=MULTISCALE_SHORT,
+            flip=True,
+            concepts_per_image=150,
+        ),
+    ),
     optim=OptimConfig(lr=4e-5, text_lr_mult=0.1, betas=(0.9, 0.999), weight_decay=0.05),
     schedule=ScheduleConfig(kind="cosine", epochs=24, warmup_iters=1000),
     suite="lvis-val",
@@ -32,8 +42,15 @@ MINI = replace(
     FULL,
     name="table2-lvis-finetune-mini",
     model=ModelConfig.of("detclipv2-mini"),  # the variant's own defaults
-    data=(replace(FULL.data[0], batch_size=8, size=(192, 160), multiscale_short=(128, 144, 160),
-                  options=(("image_root", "coco"),)),),
+    data=(
+        replace(
+            FULL.data[0],
+            batch_size=8,
+            size=(192, 160),
+            multiscale_short=(128, 144, 160),
+            options=(("image_root", "coco"),),
+        ),
+    ),
     optim=replace(FULL.optim, lr=2e-4),
     schedule=replace(FULL.schedule, epochs=3, warmup_iters=10),
     suite="mini-lvis-val",

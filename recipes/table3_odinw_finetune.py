@@ -26,8 +26,18 @@ from reference_model.train.config import (
 FULL = TrainConfig(
     name="table3-odinw13-finetune",
     model=FULL_T.model,
-    data=(DataSourceConfig(name="odinw", path="{member}/train", format="odinw", kind=DataKind.DETECTION,
-                           batch_size=32, size=(1333, 800), multiscale_short=MULTISCALE_SHORT, flip=True),),
+    data=(
+        DataSourceConfig(
+            name="odinw",
+            path="{member}/train",
+            format="odinw",
+            kind=DataKind.DETECTION,
+            batch_size=32,
+            size=(1333, 800),
+            multiscale_short=MULTISCALE_SHORT,
+            flip=True,
+        ),
+    ),
     optim=OptimConfig(lr=4e-5, text_lr_mult=0.01, betas=(0.9, 0.999), weight_decay=0.05),
     schedule=ScheduleConfig(kind="auto_step", epochs=250, warmup_iters=500),
     early_stop=EarlyStopConfig(t1=5, t2=8, factor=0.1, min_lr=1e-8),

@@ -15,26 +15,59 @@ from reference_model.train.config import DataSourceConfig
 PAPER_SIZES = (224, 256, 320, 384)
 MINI_SIZES = (112, 128, 160, 192)
 
-CC3M_FULL = DataSourceConfig(name="cc3m", path="cc3m", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
-                             batch_size=6144, size=(320, 320), flip=False)
-CC3M_MINI = DataSourceConfig(name="cc3m", path="cc/wds", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
-                             batch_size=16, size=(160, 160), flip=False)
-CC12M_MINI = DataSourceConfig(name="cc12m", path="cc/parquet", format="img2dataset-parquet", kind=DataKind.IMAGE_TEXT,
-                              batch_size=16, size=(160, 160), flip=False)
+CC3M_FULL = DataSourceConfig(
+    name="cc3m",
+    path="cc3m",
+    format="img2dataset-wds",
+    kind=DataKind.IMAGE_TEXT,
+    batch_size=6144,
+    size=(320, 320),
+    flip=False,
+)
+CC3M_MINI = DataSourceConfig(
+    name="cc3m",
+    path="cc/wds",
+    format="img2dataset-wds",
+    kind=DataKind.IMAGE_TEXT,
+    batch_size=16,
+    size=(160, 160),
+    flip=False,
+)
+CC12M_MINI = DataSourceConfig(
+    name="cc12m",
+    path="cc/parquet",
+    format="img2dataset-parquet",
+    kind=DataKind.IMAGE_TEXT,
+    batch_size=16,
+    size=(160, 160),
+    flip=False,
+)
 
 
 def _experiment(scale: str) -> Experiment:
-    base, cc3m, sizes, suite = ((FULL_T, CC3M_FULL, PAPER_SIZES, "lvis-minival") if scale == "full"
-                                else (MINI_T, CC3M_MINI, MINI_SIZES, "mini-lvis"))
+    base, cc3m, sizes, suite = (
+        (FULL_T, CC3M_FULL, PAPER_SIZES, "lvis-minival")
+        if scale == "full"
+        else (MINI_T, CC3M_MINI, MINI_SIZES, "mini-lvis")
+    )
     runs = tuple(
-        Pretrain(key=f"o365-cc3m-{size}", pretrain_data="O365+CC3M", row=f"{paper} × {paper}",
-                 config=with_sources(base, f"{base.name}-o365-cc3m-{size}", ("o365",), (cc3m,), image_text_size=size))
+        Pretrain(
+            key=f"o365-cc3m-{size}",
+            pretrain_data="O365+CC3M",
+            row=f"{paper} × {paper}",
+            config=with_sources(base, f"{base.name}-o365-cc3m-{size}", ("o365",), (cc3m,), image_text_size=size),
+        )
         for size, paper in zip(sizes, PAPER_SIZES, strict=True)
     )
     return Experiment(
-        name=f"table4-{scale}", title="Input resolution of image-text pairs (O365+CC3M)", paper_table="appendix-4",
-        model="DetCLIPv2-T" if scale == "full" else "DetCLIPv2-mini", backbone="Swin-T" if scale == "full" else "mini",
-        pretrain=runs, zero_shot=tuple(ZeroShot(r.key, suite) for r in runs), measure_cost=True,
+        name=f"table4-{scale}",
+        title="Input resolution of image-text pairs (O365+CC3M)",
+        paper_table="appendix-4",
+        model="DetCLIPv2-T" if scale == "full" else "DetCLIPv2-mini",
+        backbone="Swin-T" if scale == "full" else "mini",
+        pretrain=runs,
+        zero_shot=tuple(ZeroShot(r.key, suite) for r in runs),
+        measure_cost=True,
         notes=() if scale == "full" else ("mini: image-text sizes 112/128/160/192 stand for 224/256/320/384",),
     )
 

@@ -11,17 +11,25 @@ from recipes.experiment import Experiment, Finetune, Pretrain, ZeroShot
 from recipes.table1_pretrain import FULL_L, FULL_T, MINI_T
 
 FULL = Experiment(
-    name="table6-full", title="LVIS val, zero-shot and fine-tuned", paper_table="appendix-6",
-    model="DetCLIPv2-T", backbone="Swin-T",
-    pretrain=(Pretrain("t", FULL_T, "O365+GoldG+CC15M"),
-              Pretrain("l", FULL_L, "O365+GoldG+CC15M", model="DetCLIPv2-L", backbone="Swin-L")),
+    name="table6-full",
+    title="LVIS val, zero-shot and fine-tuned",
+    paper_table="appendix-6",
+    model="DetCLIPv2-T",
+    backbone="Swin-T",
+    pretrain=(
+        Pretrain("t", FULL_T, "O365+GoldG+CC15M"),
+        Pretrain("l", FULL_L, "O365+GoldG+CC15M", model="DetCLIPv2-L", backbone="Swin-L"),
+    ),
     zero_shot=(ZeroShot("t", "lvis-val"), ZeroShot("l", "lvis-val")),
     finetune=(Finetune("t", "lvis-val", table2.FULL), Finetune("l", "lvis-val", table2.FULL)),
 )
 
 MINI = Experiment(
-    name="table6-mini", title="LVIS-like val, zero-shot and fine-tuned", paper_table="appendix-6",
-    model="DetCLIPv2-mini", backbone="mini",
+    name="table6-mini",
+    title="LVIS-like val, zero-shot and fine-tuned",
+    paper_table="appendix-6",
+    model="DetCLIPv2-mini",
+    backbone="mini",
     pretrain=(Pretrain("t", MINI_T, "O365+GoldG+CC15M"),),
     zero_shot=(ZeroShot("t", "mini-lvis-val"),),
     finetune=(Finetune("t", "mini-lvis-val", table2.MINI),),

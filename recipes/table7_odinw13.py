@@ -7,16 +7,24 @@ from recipes.experiment import Experiment, Finetune, Pretrain
 from recipes.table1_pretrain import FULL_L, FULL_T, MINI_T
 
 FULL = Experiment(
-    name="table7-full", title="ODinW13 fine-tuning", paper_table="appendix-7",
-    model="DetCLIPv2-T", backbone="Swin-T",
-    pretrain=(Pretrain("t", FULL_T, "O365+GoldG+CC15M"),
-              Pretrain("l", FULL_L, "O365+GoldG+CC15M", model="DetCLIPv2-L", backbone="Swin-L")),
+    name="table7-full",
+    title="ODinW13 fine-tuning",
+    paper_table="appendix-7",
+    model="DetCLIPv2-T",
+    backbone="Swin-T",
+    pretrain=(
+        Pretrain("t", FULL_T, "O365+GoldG+CC15M"),
+        Pretrain("l", FULL_L, "O365+GoldG+CC15M", model="DetCLIPv2-L", backbone="Swin-L"),
+    ),
     finetune=(Finetune("t", "odinw13-finetune", table3.FULL), Finetune("l", "odinw13-finetune", table3.FULL)),
 )
 
 MINI = Experiment(
-    name="table7-mini", title="ODinW13-like fine-tuning", paper_table="appendix-7",
-    model="DetCLIPv2-mini", backbone="mini",
+    name="table7-mini",
+    title="ODinW13-like fine-tuning",
+    paper_table="appendix-7",
+    model="DetCLIPv2-mini",
+    backbone="mini",
     pretrain=(Pretrain("t", MINI_T, "O365+GoldG+CC15M"),),
     finetune=(Finetune("t", "mini-odinw13-finetune", table3.MINI),),
 )

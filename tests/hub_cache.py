@@ -29,8 +29,12 @@ def clip_tokenizer_files() -> dict[str, bytes]:
     """A tiny CLIP BPE tokenizer in the hub repo's format: vocab.json, merges.txt, tokenizer_config.json."""
     chars = byte_symbols()
     tokens = chars + [c + "</w>" for c in chars] + [a + b for a, b in MERGES] + ["<|startoftext|>", "<|endoftext|>"]
-    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-               "pad_token": "<|endoftext|>"}
+    special = {
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+    }
     return {
         "vocab.json": json.dumps({t: i for i, t in enumerate(tokens)}).encode(),
         "merges.txt": ("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in MERGES) + "\n").encode(),
@@ -48,11 +52,25 @@ def clip_model_files(tmp: Path) -> dict[str, bytes]:
     vocab = json.loads(clip_tokenizer_files()["vocab.json"])
     eot, sot = vocab["<|endoftext|>"], vocab["<|startoftext|>"]
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=77, eos_token_id=eot, bos_token_id=sot,
-                         pad_token_id=eot),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=16),
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=77,
+            eos_token_id=eot,
+            bos_token_id=sot,
+            pad_token_id=eot,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=16,
+        ),
         projection_dim=16,
     )
     torch.manual_seed(1)
@@ -110,5 +128,3 @@ def fill_hub(offline_hub, tmp_path):
     clip = write_hub_repo(cache, CLIP_TEXT_HUB, {**clip_tokenizer_files(), **clip_model_files(tmp_path / "clip")})
     swin = write_hub_repo(cache, SWIN_T_IN1K, swin_files(tmp_path / "swin"))
     return cache, attempts, swin, clip
-
-

@@ -122,7 +122,11 @@ def _convert(key: str, text: str, tp: Any) -> Any:
 
 
 def load_adapter(
-    detector_cls: type[HFDetector], options: HFOptions | None, source: str, *, device: str | None = None,
+    detector_cls: type[HFDetector],
+    options: HFOptions | None,
+    source: str,
+    *,
+    device: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> HFDetector:
     """Build ``detector_cls`` from a local dir or the HF cache; ``device`` (if given) overrides ``options.device``
@@ -146,8 +150,10 @@ def processor_settings(processor: Any) -> dict:
         out["image_processor"] = json.loads(image_processor.to_json_string())
     tokenizer = getattr(processor, "tokenizer", None)
     if tokenizer is not None:
-        out["tokenizer"] = {"class": type(tokenizer).__name__, "model_max_length": int(tokenizer.model_max_length)
-                            if tokenizer.model_max_length < 1e9 else None}
+        out["tokenizer"] = {
+            "class": type(tokenizer).__name__,
+            "model_max_length": int(tokenizer.model_max_length) if tokenizer.model_max_length < 1e9 else None,
+        }
     return out
 
 
@@ -287,8 +293,12 @@ class HFDetector:
         which changes preprocessing between releases (OWLv2's padding, transformers PR #41938)."""
         import transformers
 
-        return {"adapter": type(self).__name__, **{k: v for k, v in asdict(self.options).items() if k != "device"},
-                "processor": processor_settings(self.processor), "transformers": transformers.__version__}
+        return {
+            "adapter": type(self).__name__,
+            **{k: v for k, v in asdict(self.options).items() if k != "device"},
+            "processor": processor_settings(self.processor),
+            "transformers": transformers.__version__,
+        }
 
     def provenance(self) -> dict:
         """What results.json records under ``model_provenance``: the settings that produced the numbers."""
@@ -314,8 +324,14 @@ class HFDetector:
         return select_topk(blocks, k)
 
     @torch.inference_mode()
-    def predict(self, images: Sequence, prompts: Sequence[str], *, max_dets_per_image: int = 100,
-                score_thresh: float | None = None) -> list[Prediction]:
+    def predict(
+        self,
+        images: Sequence,
+        prompts: Sequence[str],
+        *,
+        max_dets_per_image: int = 100,
+        score_thresh: float | None = None,
+    ) -> list[Prediction]:
         prompts = check_prompts(prompts)
         state = self._encode_prompts(prompts)
         results: list[Prediction | None] = [None] * len(images)

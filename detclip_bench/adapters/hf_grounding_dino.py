@@ -63,8 +63,9 @@ def caption_of(classes: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return ". ".join(parts) + ".", spans
 
 
-def plan_chunks(token_counts: list[int], budget: int, prompts: list[str],
-                max_classes: int | None = None) -> list[range]:
+def plan_chunks(
+    token_counts: list[int], budget: int, prompts: list[str], max_classes: int | None = None
+) -> list[range]:
     """Greedy consecutive chunks: each class costs its tokens + 1 separator; 2 tokens for [CLS]/[SEP];
     a chunk also closes at ``max_classes`` classes when that is set."""
     if max_classes is not None and max_classes < 1:
@@ -131,8 +132,15 @@ class GroundingDinoDetector(HFDetector):
     def prompt_plan(self, prompts: list[str]) -> list[dict]:
         """The passes a vocabulary takes (written as ``prompt_plan.json`` beside ``prompts.json``): each pass's
         first and last class index, its class count and its caption's token count."""
-        return [{"first": c.class_offset, "last": c.class_offset + len(c.spans) - 1, "classes": len(c.spans),
-                 "tokens": int(c.text["input_ids"].shape[1])} for c in self.plan(list(prompts))]
+        return [
+            {
+                "first": c.class_offset,
+                "last": c.class_offset + len(c.spans) - 1,
+                "classes": len(c.spans),
+                "tokens": int(c.text["input_ids"].shape[1]),
+            }
+            for c in self.plan(list(prompts))
+        ]
 
     def _class_scores(self, token_probs: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
         """(Q, T) token probabilities → (Q, C) class scores."""
@@ -152,7 +160,12 @@ class GroundingDinoDetector(HFDetector):
         return blocks
 
 
-def load(source: str, options: GroundingDinoOptions | None = None, *, device: str | None = None,
-         overrides: dict[str, str] | None = None) -> GroundingDinoDetector:
+def load(
+    source: str,
+    options: GroundingDinoOptions | None = None,
+    *,
+    device: str | None = None,
+    overrides: dict[str, str] | None = None,
+) -> GroundingDinoDetector:
     """``GroundingDinoDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
     return load_adapter(GroundingDinoDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

@@ -104,7 +104,12 @@ class OmDetDetector(HFDetector):
         return boxes[keep], scores[keep], labels[keep]
 
 
-def load(source: str, options: OmDetOptions | None = None, *, device: str | None = None,
-         overrides: dict[str, str] | None = None) -> OmDetDetector:
+def load(
+    source: str,
+    options: OmDetOptions | None = None,
+    *,
+    device: str | None = None,
+    overrides: dict[str, str] | None = None,
+) -> OmDetDetector:
     """``OmDetDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
     return load_adapter(OmDetDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

@@ -89,7 +89,12 @@ class OwlDetector(HFDetector):
         return out
 
 
-def load(source: str, options: OwlOptions | None = None, *, device: str | None = None,
-         overrides: dict[str, str] | None = None) -> OwlDetector:
+def load(
+    source: str,
+    options: OwlOptions | None = None,
+    *,
+    device: str | None = None,
+    overrides: dict[str, str] | None = None,
+) -> OwlDetector:
     """``OwlDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
     return load_adapter(OwlDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

@@ -72,9 +72,13 @@ def load_detector(spec: str, *, device: str = "cpu", options: dict[str, str] | N
     if not sep or family not in _FAMILIES:
         family, source = DEFAULT_FAMILY, spec
     if family not in _FAMILIES:
-        raise DataError(spec, "model", f"no {family!r} model family is installed (registered families: "
-                        f"{', '.join(checkpoint_families()) or 'none'}); install detclip-bench with its reference "
-                        "model, or use hf:<hub id or dir> for a transformers detector")
+        raise DataError(
+            spec,
+            "model",
+            f"no {family!r} model family is installed (registered families: "
+            f"{', '.join(checkpoint_families()) or 'none'}); install detclip-bench with its reference "
+            "model, or use hf:<hub id or dir> for a transformers detector",
+        )
     return MODELS.get(family)(source, device=device)
 
 

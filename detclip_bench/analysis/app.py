@@ -74,8 +74,7 @@ def serving(dataset, *, port: int, address: str = LOOPBACK, view=None) -> Iterat
 def serve_until_interrupted(dataset, *, port: int, address: str = LOOPBACK, view=None) -> None:
     """Serve ``view`` (None: the whole dataset); block until Ctrl-C / SIGTERM, then close the App cleanly."""
     with serving(dataset, port=port, address=address, view=view):
-        print(f"FiftyOne App: {app_url(dataset, port=port, address=address, view=view)}  (Ctrl-C to stop)",
-              flush=True)
+        print(f"FiftyOne App: {app_url(dataset, port=port, address=address, view=view)}  (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(1)

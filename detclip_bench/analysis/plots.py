@@ -29,8 +29,13 @@ def plot_pr_curves(curves: list[PRCurve], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5))
     for c in curves:
         ax.plot(c.recall, c.precision, label=f"{c.member} (AP50 {100 * c.ap50:.1f})")
-    ax.set(xlabel="recall", ylabel="precision (mean over categories)", xlim=(0, 1), ylim=(0, 1.02),
-           title=f"PR at IoU 0.5 [{curves[0].protocol if curves else ''}]")
+    ax.set(
+        xlabel="recall",
+        ylabel="precision (mean over categories)",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title=f"PR at IoU 0.5 [{curves[0].protocol if curves else ''}]",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -44,7 +49,7 @@ def plot_category_ap(table, title: str, path: Path) -> Path:
     plt = _pyplot()
     rows = table[table["ap"].notna()].sort_values("ap")
     if len(rows) > MAX_BARS:
-        rows = rows.iloc[np.r_[0:MAX_BARS // 2, len(rows) - MAX_BARS // 2:len(rows)]]
+        rows = rows.iloc[np.r_[0 : MAX_BARS // 2, len(rows) - MAX_BARS // 2 : len(rows)]]
         title += f" (lowest and highest {MAX_BARS // 2})"
     fig, ax = plt.subplots(figsize=(7, max(2.0, 0.22 * len(rows) + 1)))
     colors = [_FREQ_COLORS.get(f, "tab:gray") if isinstance(f, str) else "tab:gray" for f in rows["frequency"]]
@@ -72,8 +77,15 @@ def plot_false_positive(rec: ImageRecord, det: int, names: dict[int, str], path:
     x1, y1, x2, y2 = rec.det_boxes[det]
     ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="red", lw=2))
     label = names.get(int(rec.det_category_ids[det]), "?")
-    ax.text(x1, y1, f"{label} {rec.det_scores[det]:.2f} ({rec.match.det_reason[det]})", color="white", fontsize=6,
-            va="bottom", bbox={"facecolor": "red", "alpha": 0.7, "pad": 1, "lw": 0})
+    ax.text(
+        x1,
+        y1,
+        f"{label} {rec.det_scores[det]:.2f} ({rec.match.det_reason[det]})",
+        color="white",
+        fontsize=6,
+        va="bottom",
+        bbox={"facecolor": "red", "alpha": 0.7, "pad": 1, "lw": 0},
+    )
     ax.set_axis_off()
     fig.tight_layout(pad=0.1)
     fig.savefig(path, dpi=100)

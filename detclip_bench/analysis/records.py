@@ -45,8 +45,11 @@ def iter_records(member: MemberRun, *, iou_threshold: float = 0.5, progress: boo
     known = {int(dataset.record_id(i)) for i in range(len(dataset))}
     unknown = sorted(set(rows_by_image) - known)
     if unknown:
-        raise DataError(str(member.target.annotations), f"image {unknown[0]}",
-                        f"{len(unknown)} image ids in the cached predictions are not in this GT (wrong data root?)")
+        raise DataError(
+            str(member.target.annotations),
+            f"image {unknown[0]}",
+            f"{len(unknown)} image ids in the cached predictions are not in this GT (wrong data root?)",
+        )
     pred = member.predictions
     empty = np.zeros(0, np.int64)
     for i in tqdm(range(len(dataset)), desc=f"match {member.member}", disable=not progress, unit="img"):
@@ -54,12 +57,26 @@ def iter_records(member: MemberRun, *, iou_threshold: float = 0.5, progress: boo
         image_id = int(sample.record_id)
         cat_ids = np.array([sample.concepts[k].category_id for k in sample.labels.tolist()], np.int64)
         meta = sample.meta
-        gt = ImageGT(sample.boxes, cat_ids, crowd=np.asarray(meta.get("iscrowd", np.zeros(len(cat_ids))), bool),
-                     neg_category_ids=frozenset(int(c) for c in meta.get("neg_category_ids", ())),
-                     not_exhaustive_category_ids=frozenset(int(c) for c in meta.get("not_exhaustive_category_ids", ())),
-                     federated=member.lvis)
+        gt = ImageGT(
+            sample.boxes,
+            cat_ids,
+            crowd=np.asarray(meta.get("iscrowd", np.zeros(len(cat_ids))), bool),
+            neg_category_ids=frozenset(int(c) for c in meta.get("neg_category_ids", ())),
+            not_exhaustive_category_ids=frozenset(int(c) for c in meta.get("not_exhaustive_category_ids", ())),
+            federated=member.lvis,
+        )
         rows = rows_by_image.get(image_id, empty)
         boxes, scores, cats = pred.boxes[rows], pred.scores[rows], pred.category_ids[rows]
         match = match_image(gt, boxes, scores, cats, iou_threshold=iou_threshold)
-        yield ImageRecord(member.member, image_id, sample.image.describe(), sample.width, sample.height, gt,
-                          np.asarray(boxes, np.float64), np.asarray(scores, np.float64), np.asarray(cats, np.int64), match)
+        yield ImageRecord(
+            member.member,
+            image_id,
+            sample.image.describe(),
+            sample.width,
+            sample.height,
+            gt,
+            np.asarray(boxes, np.float64),
+            np.asarray(scores, np.float64),
+            np.asarray(cats, np.int64),
+            match,
+        )

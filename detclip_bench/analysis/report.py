@@ -37,8 +37,12 @@ def _pct(v) -> str:
 
 
 def _breakdown(run: LoadedRun) -> dict[str, dict[str, float]]:
-    out = {m.member: {k: m.results[run.primary]["metrics"][k] for k in BREAKDOWN_KEYS
-                      if k in m.results[run.primary]["metrics"]} for m in run.members}
+    out = {
+        m.member: {
+            k: m.results[run.primary]["metrics"][k] for k in BREAKDOWN_KEYS if k in m.results[run.primary]["metrics"]
+        }
+        for m in run.members
+    }
     out["aggregate"] = {k: v for k, v in run.results["aggregate"]["metrics"].items() if k in BREAKDOWN_KEYS}
     return out
 
@@ -62,20 +66,39 @@ def write_report(run: LoadedRun, out_dir: Path | None = None, *, gallery: int = 
     rep = Report(out_dir / "report.html", out_dir / "report.md", breakdown=_breakdown(run))
     curves = [pr_curve(run.suite, m, run.primary) for m in run.members]
     pr_png = plot_pr_curves(curves, fig_dir / "pr_curves.png")
-    ap_pngs = [plot_category_ap(m.category_tables[run.primary], f"{m.member} per-category AP [{run.primary}]",
-                                fig_dir / f"ap_{member_file_stem(m.member)}.png") for m in run.members]
+    ap_pngs = [
+        plot_category_ap(
+            m.category_tables[run.primary],
+            f"{m.member} per-category AP [{run.primary}]",
+            fig_dir / f"ap_{member_file_stem(m.member)}.png",
+        )
+        for m in run.members
+    ]
     fp_pngs = []
     for k, (score, rec, d, names) in enumerate(_worst_false_positives(run, gallery, progress)):
         path = plot_false_positive(rec, d, names, fig_dir / f"fp_{k:02d}.png")
-        fp_pngs.append((path, f"{rec.member} image {rec.image_id}: {names.get(int(rec.det_category_ids[d]))} "
-                              f"{score:.2f} ({rec.match.det_reason[d]})"))
+        fp_pngs.append(
+            (
+                path,
+                f"{rec.member} image {rec.image_id}: {names.get(int(rec.det_category_ids[d]))} "
+                f"{score:.2f} ({rec.match.det_reason[d]})",
+            )
+        )
     rep.figures = [pr_png, *ap_pngs, *(p for p, _ in fp_pngs)]
 
     keys = [k for k in BREAKDOWN_KEYS if any(k in row for row in rep.breakdown.values())]
     title = f"{run.suite.name} (v{run.suite.version}) — {run.results.get('model')}"
     rel = lambda p: p.relative_to(out_dir).as_posix()  # noqa: E731
-    md = [f"# {title}", "", f"**{run.results.get('summary', '')}**", "", f"## Breakdown [{run.primary}] (%)", "",
-          "| member | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    md = [
+        f"# {title}",
+        "",
+        f"**{run.results.get('summary', '')}**",
+        "",
+        f"## Breakdown [{run.primary}] (%)",
+        "",
+        "| member | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
     md += [f"| {m} | " + " | ".join(_pct(row.get(k)) for k in keys) + " |" for m, row in rep.breakdown.items()]
     md += ["", "## Precision-recall at IoU 0.5", "", f"![PR curves]({rel(pr_png)})", "", "## Per-category AP", ""]
     md += [f"![{p.stem}]({rel(p)})" for p in ap_pngs]
@@ -84,17 +107,24 @@ def write_report(run: LoadedRun, out_dir: Path | None = None, *, gallery: int = 
     atomic_write_text(rep.markdown, "\n".join(md) + "\n")
 
     head = "".join(f"<th>{k}</th>" for k in keys)
-    rows = "".join(f"<tr><td>{html.escape(m)}</td>" + "".join(f"<td>{_pct(row.get(k))}</td>" for k in keys) + "</tr>"
-                   for m, row in rep.breakdown.items())
-    gallery_html = "".join(f'<figure><img src="{rel(p)}" alt="false positive"><figcaption>{html.escape(cap)}'
-                           "</figcaption></figure>" for p, cap in fp_pngs)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;text-align:right}"
-            "figure{display:inline-block;margin:4px}figure img{max-width:340px}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p><b>{html.escape(str(run.results.get('summary', '')))}</b></p>"
-            f"<h2>Breakdown [{run.primary}] (%)</h2><table><tr><th>member</th>{head}</tr>{rows}</table>"
-            f"<h2>Precision-recall at IoU 0.5</h2><img src='{rel(pr_png)}' alt='PR curves'>"
-            "<h2>Per-category AP</h2>" + "".join(f"<img src='{rel(p)}' alt='per-category AP'>" for p in ap_pngs)
-            + f"<h2>Most confident false positives</h2>{gallery_html}</body></html>")
+    rows = "".join(
+        f"<tr><td>{html.escape(m)}</td>" + "".join(f"<td>{_pct(row.get(k))}</td>" for k in keys) + "</tr>"
+        for m, row in rep.breakdown.items()
+    )
+    gallery_html = "".join(
+        f'<figure><img src="{rel(p)}" alt="false positive"><figcaption>{html.escape(cap)}</figcaption></figure>'
+        for p, cap in fp_pngs
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;text-align:right}"
+        "figure{display:inline-block;margin:4px}figure img{max-width:340px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p><b>{html.escape(str(run.results.get('summary', '')))}</b></p>"
+        f"<h2>Breakdown [{run.primary}] (%)</h2><table><tr><th>member</th>{head}</tr>{rows}</table>"
+        f"<h2>Precision-recall at IoU 0.5</h2><img src='{rel(pr_png)}' alt='PR curves'>"
+        "<h2>Per-category AP</h2>"
+        + "".join(f"<img src='{rel(p)}' alt='per-category AP'>" for p in ap_pngs)
+        + f"<h2>Most confident false positives</h2>{gallery_html}</body></html>"
+    )
     atomic_write_text(rep.html, page)
     return rep

@@ -71,12 +71,16 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
     if not isinstance(results, dict) or "suite" not in results or "members" not in results:
         raise DataError(str(run_dir / "results.json"), "-", "not a results.json written by `detclip-bench eval`")
     if suite is not None and suite != results["suite"]:
-        raise DataError(str(run_dir / "results.json"), "suite",
-                        f"this run evaluated suite {results['suite']!r}, not {suite!r}")
+        raise DataError(
+            str(run_dir / "results.json"), "suite", f"this run evaluated suite {results['suite']!r}, not {suite!r}"
+        )
     the_suite = suite_of_results(results)
     if str(results.get("version")) != the_suite.version:
-        raise DataError(str(run_dir / "results.json"), "version",
-                        f"run used {the_suite.name} v{results.get('version')}, installed suite is v{the_suite.version}")
+        raise DataError(
+            str(run_dir / "results.json"),
+            "version",
+            f"run used {the_suite.name} v{results.get('version')}, installed suite is v{the_suite.version}",
+        )
     root = resolve_data_root(the_suite, data_root)
     members = []
     for target in the_suite.targets(root):
@@ -84,9 +88,13 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
             continue
         target = _resolve_split(run_dir, results, the_suite, target, root)
         arrays, _meta = PredictionArrays.load(predictions_path(run_dir, target))
-        tables = {p: _read_table(run_dir / f"{member_file_stem(target.member)}-{p}.csv")
-                  for p in results["members"][target.member]}
-        members.append(MemberRun(target.member, target.split, target, arrays, results["members"][target.member], tables))
+        tables = {
+            p: _read_table(run_dir / f"{member_file_stem(target.member)}-{p}.csv")
+            for p in results["members"][target.member]
+        }
+        members.append(
+            MemberRun(target.member, target.split, target, arrays, results["members"][target.member], tables)
+        )
     if not members:
         raise DataError(str(run_dir / "results.json"), "members", "no member of the suite has results in this run")
     return LoadedRun(run_dir, results, the_suite, root, members)
@@ -99,13 +107,17 @@ def _resolve_split(run_dir: Path, results: dict, suite: Suite, target: EvalTarge
     if split is None:
         stem = member_file_stem(target.member)
         found = sorted((run_dir / PREDICTIONS_DIR).glob(f"{stem}-*.npz"))
-        splits = [s for s in (p.stem[len(stem) + 1:] for p in found) if s in member.files]
+        splits = [s for s in (p.stem[len(stem) + 1 :] for p in found) if s in member.files]
         split = splits[0] if len(splits) == 1 else None
     resolved = member.target(root, split) if split in member.files else target
     path = predictions_path(run_dir, resolved)
     if not path.is_file():
-        raise DataError(str(path), target.member, "no predictions for this member in the run folder; every "
-                        "`detclip-bench eval`/`finetune` writes them: re-run it with --out pointing at this folder")
+        raise DataError(
+            str(path),
+            target.member,
+            "no predictions for this member in the run folder; every "
+            "`detclip-bench eval`/`finetune` writes them: re-run it with --out pointing at this folder",
+        )
     return resolved
 
 

@@ -11,14 +11,28 @@ opens another saved view, ``--view all`` the unfiltered dataset (:func:`launch_v
 
 from __future__ import annotations
 
-__all__ = ["ALL", "DEFAULT_MIN_SCORE", "DEFAULT_VIEW", "VIEW_NAMES", "launch_view", "save_analysis_views",
-           "worst_categories"]
+__all__ = [
+    "ALL",
+    "DEFAULT_MIN_SCORE",
+    "DEFAULT_VIEW",
+    "VIEW_NAMES",
+    "launch_view",
+    "save_analysis_views",
+    "worst_categories",
+]
 
 DEFAULT_VIEW = "confident-predictions"
 DEFAULT_MIN_SCORE = 0.3
 ALL = "all"  # not a saved view: the whole dataset, every prediction (the App's "Unsaved view")
-VIEW_NAMES = (DEFAULT_VIEW, "worst-categories", "rare-category-misses", "high-score-false-positives",
-              "localization-errors", "duplicate-detections", "category-confusions")
+VIEW_NAMES = (
+    DEFAULT_VIEW,
+    "worst-categories",
+    "rare-category-misses",
+    "high-score-false-positives",
+    "localization-errors",
+    "duplicate-detections",
+    "category-confusions",
+)
 
 
 def worst_categories(info: dict, k: int) -> dict[str, list[str]]:
@@ -30,8 +44,9 @@ def worst_categories(info: dict, k: int) -> dict[str, list[str]]:
     return out
 
 
-def save_analysis_views(ds, *, worst_k: int = 10, high_score: float = 0.5,
-                        min_score: float = DEFAULT_MIN_SCORE) -> dict[str, int]:
+def save_analysis_views(
+    ds, *, worst_k: int = 10, high_score: float = 0.5, min_score: float = DEFAULT_MIN_SCORE
+) -> dict[str, int]:
     """Create (overwrite) the views; returns view name -> number of samples in it."""
     from fiftyone import ViewField as F
 
@@ -54,7 +69,8 @@ def save_analysis_views(ds, *, worst_k: int = 10, high_score: float = 0.5,
     }
     if in_worst is not None:
         views["worst-categories"] = ds.filter_labels("ground_truth", in_worst).filter_labels(
-            "predictions", in_worst, only_matches=False)
+            "predictions", in_worst, only_matches=False
+        )
     else:
         views["worst-categories"] = ds.limit(0)
     counts = {}
@@ -71,8 +87,9 @@ def launch_view(ds, name: str = DEFAULT_VIEW):
     if name == ALL:
         return None
     if not ds.has_saved_view(name):
-        raise ValueError(f"no saved view {name!r} on dataset {ds.name!r}; choose one of "
-                         f"{', '.join([*ds.list_saved_views(), ALL])}")
+        raise ValueError(
+            f"no saved view {name!r} on dataset {ds.name!r}; choose one of {', '.join([*ds.list_saved_views(), ALL])}"
+        )
     return ds.load_saved_view(name)
 
 

@@ -24,19 +24,32 @@ between them in the App's saved-views dropdown (top of the left sidebar). See do
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("analyze", help="FiftyOne error analysis of an eval run", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "analyze",
+        help="FiftyOne error analysis of an eval run",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--results", required=True, metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
     p.add_argument("--suite", help="suite name (default: the one in RUN_DIR/results.json; must match it)")
     p.add_argument("--data-root", help="data root (default: as `eval`: $DETCLIP_BENCH_DATA / $DETCLIP_BENCH_MINI)")
     p.add_argument("--name", help="dataset name (default detclip-<suite>-<model identity>; replaced if it exists)")
     p.add_argument("--launch", action="store_true", help="serve the FiftyOne App on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=5151, help="App port (default 5151)")
-    p.add_argument("--view", default="confident-predictions", metavar="NAME",
-                   help="what --launch opens: a saved view (listed below), or 'all' for every prediction "
-                        "(default confident-predictions)")
-    p.add_argument("--min-score", type=float, default=0.3, metavar="T",
-                   help="confidence threshold of the confident-predictions view (default 0.3)")
+    p.add_argument(
+        "--view",
+        default="confident-predictions",
+        metavar="NAME",
+        help="what --launch opens: a saved view (listed below), or 'all' for every prediction "
+        "(default confident-predictions)",
+    )
+    p.add_argument(
+        "--min-score",
+        type=float,
+        default=0.3,
+        metavar="T",
+        help="confidence threshold of the confident-predictions view (default 0.3)",
+    )
     p.add_argument("--high-score", type=float, default=0.5, help="confidence for the high-score FP view")
     p.add_argument("--worst-k", type=int, default=10, help="categories per member in the worst-categories view")
     p.add_argument("--fiftyone-dir", help="FiftyOne state folder (default ./.fiftyone)")
@@ -60,8 +73,10 @@ def run(args) -> int:
     ds = build_dataset(loaded, name=args.name)
     counts = save_analysis_views(ds, worst_k=args.worst_k, high_score=args.high_score, min_score=args.min_score)
     tp, fp, fn, ign = (int(ds.sum(f"eval_{k}")) for k in ("tp", "fp", "fn", "ignored"))
-    print(f"dataset {ds.name!r}: {len(ds)} images, TP={tp} FP={fp} FN={fn} ignored={ign} (IoU 0.5)"
-          + (f"; FiftyOne state in {state}" if state else ""))
+    print(
+        f"dataset {ds.name!r}: {len(ds)} images, TP={tp} FP={fp} FN={fn} ignored={ign} (IoU 0.5)"
+        + (f"; FiftyOne state in {state}" if state else "")
+    )
     opens = args.view if args.launch else None
     print("saved views (images):" + (f"  * = what the App opens (--view {args.view})" if opens else ""))
     for view, n in [*counts.items(), (ALL, len(ds))]:
@@ -70,6 +85,9 @@ def run(args) -> int:
     if args.launch:
         from detclip_bench.analysis.app import serve_until_interrupted
 
-        print("switch views in the App's saved-views dropdown (top of the left sidebar), or relaunch with --view NAME", flush=True)
+        print(
+            "switch views in the App's saved-views dropdown (top of the left sidebar), or relaunch with --view NAME",
+            flush=True,
+        )
         serve_until_interrupted(ds, port=args.port, view=launch_view(ds, args.view))
     return 0

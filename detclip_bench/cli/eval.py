@@ -25,29 +25,49 @@ Re-running with the same model, suite and split re-scores cached predictions wit
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a model on a suite", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on a suite",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g = p.add_argument_group("model and suite")
     g.add_argument("--model", required=True, help="detclip-bench checkpoint dir / hub id, or hf:<id or dir>")
     which = g.add_mutually_exclusive_group(required=True)
     which.add_argument("--suite", help="suite name (detclip-bench ls suites), or a suite file (.json/.yaml)")
-    which.add_argument("--dataset", metavar="SPEC", help="your own dataset: a Roboflow/COCO export folder "
-                       "(train/ valid/ test/), or train=A.json,val=B.json,test=C.json (images beside each json)")
-    g.add_argument("--prompts", help="with --dataset: one prompt per category in id order, comma-separated "
-                   "(default: the category names)")
+    which.add_argument(
+        "--dataset",
+        metavar="SPEC",
+        help="your own dataset: a Roboflow/COCO export folder "
+        "(train/ valid/ test/), or train=A.json,val=B.json,test=C.json (images beside each json)",
+    )
+    g.add_argument(
+        "--prompts",
+        help="with --dataset: one prompt per category in id order, comma-separated (default: the category names)",
+    )
     g.add_argument("--data-root", help="data root (default: $DETCLIP_BENCH_DATA, or $DETCLIP_BENCH_MINI for mini-*)")
-    g.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
-                   help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. lvis=/mnt/coco,odinw=/mnt/odinw "
-                        "(`detclip-bench data validate FOLDER` shows what each holds)")
+    g.add_argument(
+        "--data-map",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER[,...]",
+        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. lvis=/mnt/coco,odinw=/mnt/odinw "
+        "(`detclip-bench data validate FOLDER` shows what each holds)",
+    )
     g.add_argument("--split", help="score another split than the suite's (e.g. test)")
     s = p.add_argument_group("evaluation settings")
     s.add_argument("--out", default=None, help="results folder (default runs/eval/<suite>)")
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     s.add_argument("--no-cache", action="store_true", help="always re-run the model")
-    s.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an hf: adapter option, e.g. max_classes_per_chunk=40 (Grounding DINO, GLIP's chunked "
-                        "evaluation); recorded in results.json")
+    s.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an hf: adapter option, e.g. max_classes_per_chunk=40 (Grounding DINO, GLIP's chunked "
+        "evaluation); recorded in results.json",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,10 +81,15 @@ def run(args) -> int:
     from detclip_bench.suites.runner import evaluate_suite
 
     init_distributed()
-    suite = dataset_suite(args.dataset, finetune=False, prompts=parse_prompts(args.prompts)) if args.dataset \
+    suite = (
+        dataset_suite(args.dataset, finetune=False, prompts=parse_prompts(args.prompts))
+        if args.dataset
         else get_suite(args.suite)
+    )
     if suite.setting == "finetune":
-        print(f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`")
+        print(
+            f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`"
+        )
         return 2
     root = resolve_data_root(suite, args.data_root)
     if args.data_map:  # each named dataset from its own folder, whatever its layout (datasets/layouts.py)
@@ -73,8 +98,15 @@ def run(args) -> int:
         root = resolve_dataset_roots(root, args.data_map)
     out = Path(args.out) if args.out else Path("runs") / "eval" / suite.name
     detector = load_detector(args.model, device=args.device, options=parse_model_options(args.model_option))
-    result = evaluate_suite(detector, suite, root, out_dir=out, cache_dir=None if args.no_cache else out / "cache",
-                            batch_size=args.batch_size, split=args.split)
+    result = evaluate_suite(
+        detector,
+        suite,
+        root,
+        out_dir=out,
+        cache_dir=None if args.no_cache else out / "cache",
+        batch_size=args.batch_size,
+        split=args.split,
+    )
     if result is not None:
         print(result.summary_line())
         print(f"results: {out / 'results.json'} (+ results.md, per-category CSV, predictions/)")

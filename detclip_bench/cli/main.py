@@ -33,8 +33,21 @@ CORE_VERBS: dict[str, str] = {
     "ls": "detclip_bench.cli.ls",
 }
 # the order of --help: the workflow from data to leaderboard; verbs not named here come last, sorted
-VERB_ORDER = ("data", "score", "train", "finetune", "eval", "predict", "export", "reproduce", "analyze", "report",
-              "leaderboard", "models", "ls")
+VERB_ORDER = (
+    "data",
+    "score",
+    "train",
+    "finetune",
+    "eval",
+    "predict",
+    "export",
+    "reproduce",
+    "analyze",
+    "report",
+    "leaderboard",
+    "models",
+    "ls",
+)
 
 
 def verb_modules() -> dict[str, str]:

@@ -24,25 +24,48 @@ An unreadable image is skipped with a warning and counted; if none can be read, 
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="run a model on image files: COCO results json + drawn pictures",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "predict",
+        help="run a model on image files: COCO results json + drawn pictures",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g = p.add_argument_group("model and inputs")
     g.add_argument("--model", required=True, help="detclip-bench checkpoint dir / hub id, or hf:<id or dir>")
-    g.add_argument("--images", required=True, nargs="+", metavar="PATH",
-                   help="image files, folders (recursive) or globs (quote them; ** recurses)")
+    g.add_argument(
+        "--images",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="image files, folders (recursive) or globs (quote them; ** recurses)",
+    )
     v = g.add_mutually_exclusive_group(required=True)
     v.add_argument("--prompts", help='comma-separated prompts, e.g. "cat, red apple" (category ids 1..K)')
-    v.add_argument("--vocab", metavar="FILE",
-                   help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)")
+    v.add_argument(
+        "--vocab",
+        metavar="FILE",
+        help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)",
+    )
     v.add_argument("--suite", help="a suite's vocabulary, prompts and ids (its first member's annotation file)")
     g.add_argument("--data-root", help="--suite: the data root (default as for eval)")
-    g.add_argument("--image-ids-from", metavar="COCO_JSON",
-                   help="take image ids from this COCO/LVIS json's images, matched by file name")
+    g.add_argument(
+        "--image-ids-from",
+        metavar="COCO_JSON",
+        help="take image ids from this COCO/LVIS json's images, matched by file name",
+    )
     s = p.add_argument_group("settings")
-    s.add_argument("--threshold", type=float, default=None,
-                   help="drop detections scoring at or below it (default: the suite's with --suite, else the model's)")
-    s.add_argument("--max-dets", type=int, default=None,
-                   help="detections kept per image (default: the suite's with --suite, else 100)")
+    s.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="drop detections scoring at or below it (default: the suite's with --suite, else the model's)",
+    )
+    s.add_argument(
+        "--max-dets",
+        type=int,
+        default=None,
+        help="detections kept per image (default: the suite's with --suite, else 100)",
+    )
     s.add_argument("--out", default="runs/predict", help="output folder (default runs/predict)")
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
@@ -88,8 +111,17 @@ def run(args) -> int:
     ids = image_ids_from(args.image_ids_from, paths) if args.image_ids_from else None
     detector = load_detector(args.model, device=args.device)
     info = {"model_spec": args.model, "device": args.device, "image_ids_from": args.image_ids_from}
-    result = predict_images(detector, paths, vocab, image_ids=ids, score_thresh=threshold,
-                            max_dets=100 if max_dets is None else max_dets, batch_size=args.batch_size,
-                            out_dir=args.out, draw=not args.no_draw, info=info)
+    result = predict_images(
+        detector,
+        paths,
+        vocab,
+        image_ids=ids,
+        score_thresh=threshold,
+        max_dets=100 if max_dets is None else max_dets,
+        batch_size=args.batch_size,
+        out_dir=args.out,
+        draw=not args.no_draw,
+        info=info,
+    )
     print(result.summary_line() + f" -> {args.out}/predictions.json")
     return 0

@@ -15,8 +15,12 @@ positives drawn with their boxes. Images come from the data root (as for `eval`)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="static HTML/markdown report of an eval run", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "report",
+        help="static HTML/markdown report of an eval run",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
     p.add_argument("--data-root", help="data root (default: as `eval`)")
     p.add_argument("--out", help="output folder (default RUN_DIR/report)")

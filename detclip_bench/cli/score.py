@@ -26,12 +26,20 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--gt", required=True, help="GT json (COCO or LVIS v1 layout)")
     p.add_argument("--pred", required=True, help="results json: list of {image_id, category_id, bbox xywh, score}")
-    p.add_argument("--protocol", required=True, choices=CLI_CHOICES,
-                   help="aliases: " + ", ".join(f"{a} = {p}" for a, p in ALIASES.items()))
+    p.add_argument(
+        "--protocol",
+        required=True,
+        choices=CLI_CHOICES,
+        help="aliases: " + ", ".join(f"{a} = {p}" for a, p in ALIASES.items()),
+    )
     p.add_argument("--out", help="write the result JSON here (metrics, protocol, K, counts, per-category table)")
     p.add_argument("--topk", type=int, default=None, help="lvis-fixed: detections kept per category (default 10000)")
-    p.add_argument("--max-dets", type=int, default=None,
-                   help="per-image cap across categories (lvis default 300; coco default none, i.e. pycocotools as is)")
+    p.add_argument(
+        "--max-dets",
+        type=int,
+        default=None,
+        help="per-image cap across categories (lvis default 300; coco default none, i.e. pycocotools as is)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from detclip_bench.metrics import score_files
 
     try:
-        result = score_files(args.gt, args.pred, args.protocol, topk_per_category=args.topk,
-                             max_dets_per_image=args.max_dets)
+        result = score_files(
+            args.gt, args.pred, args.protocol, topk_per_category=args.topk, max_dets_per_image=args.max_dets
+        )
     except ValueError as exc:
         if type(exc) is not ValueError:
             raise

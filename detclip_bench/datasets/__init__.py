@@ -70,8 +70,12 @@ def open_dataset(path, format: str | None = None, **options):
         valid = sorted(k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
         unknown = sorted(set(options) - set(valid))
         if unknown:
-            raise DataError(str(path), "-", f"format {name!r} has no option {', '.join(map(repr, unknown))}; "
-                            f"its options: {', '.join(valid) or 'none'}")
+            raise DataError(
+                str(path),
+                "-",
+                f"format {name!r} has no option {', '.join(map(repr, unknown))}; "
+                f"its options: {', '.join(valid) or 'none'}",
+            )
     return loader(path, **options)
 
 

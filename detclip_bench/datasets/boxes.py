@@ -39,8 +39,10 @@ def check_boxes(xyxy, width, height) -> BoxCheck:
     xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
     w = np.broadcast_to(np.asarray(width, np.float32), (len(xyxy),))
     h = np.broadcast_to(np.asarray(height, np.float32), (len(xyxy),))
-    clipped = np.stack([np.clip(xyxy[:, 0], 0, w), np.clip(xyxy[:, 1], 0, h),
-                        np.clip(xyxy[:, 2], 0, w), np.clip(xyxy[:, 3], 0, h)], axis=1).reshape(-1, 4)
+    clipped = np.stack(
+        [np.clip(xyxy[:, 0], 0, w), np.clip(xyxy[:, 1], 0, h), np.clip(xyxy[:, 2], 0, w), np.clip(xyxy[:, 3], 0, h)],
+        axis=1,
+    ).reshape(-1, 4)
     with np.errstate(invalid="ignore"):
         degenerate = ~((xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1]))
         outside = ~degenerate & ((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1]))

@@ -82,8 +82,15 @@ class Img2DatasetParquet(StreamSource):
                     self.skips.skip(shard, key, f"download status {row.get('status')!r}")
                     continue
                 sample = image_text_sample(
-                    source=self.format_name, shard=shard, key=key, image=row.get(self.image_column),
-                    caption=row.get(caption_col), meta={m: row[m] for m in _META if m in row}, skips=self.skips,
-                    width=row.get("width") or 0, height=row.get("height") or 0)
+                    source=self.format_name,
+                    shard=shard,
+                    key=key,
+                    image=row.get(self.image_column),
+                    caption=row.get(caption_col),
+                    meta={m: row[m] for m in _META if m in row},
+                    skips=self.skips,
+                    width=row.get("width") or 0,
+                    height=row.get("height") or 0,
+                )
                 if sample is not None:
                     yield sample

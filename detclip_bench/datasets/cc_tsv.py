@@ -55,9 +55,13 @@ def sniff_columns(path: str, rows: int = 100) -> tuple[tuple[str, str], bool]:
         return ("caption", "url"), header
     if seen and votes[0] == seen and votes[1] == 0:
         return ("url", "caption"), header
-    raise DataError(path, f"lines 1-{seen}", "cannot tell which column holds the URLs "
-                    f"(URL-like cells: column 1 {votes[0]}/{seen}, column 2 {votes[1]}/{seen}); "
-                    "pass columns=('caption','url') for CC3M or ('url','caption') for CC12M (--columns)")
+    raise DataError(
+        path,
+        f"lines 1-{seen}",
+        "cannot tell which column holds the URLs "
+        f"(URL-like cells: column 1 {votes[0]}/{seen}, column 2 {votes[1]}/{seen}); "
+        "pass columns=('caption','url') for CC3M or ('url','caption') for CC12M (--columns)",
+    )
 
 
 class ConceptualCaptionsTsv(StreamSource):
@@ -112,10 +116,20 @@ class ConceptualCaptionsTsv(StreamSource):
                 cells = _split(line, shard, lineno)
                 url, caption = cells[self._url_col].strip(), cells[1 - self._url_col].strip()
                 if not _is_url(url):
-                    raise DataError(shard, f"line {lineno}", f"no URL in the {self.columns} 'url' column "
-                                    f"({url[:60]!r}); wrong column order? pass columns= explicitly")
+                    raise DataError(
+                        shard,
+                        f"line {lineno}",
+                        f"no URL in the {self.columns} 'url' column "
+                        f"({url[:60]!r}); wrong column order? pass columns= explicitly",
+                    )
                 if not caption:
                     self.skips.skip(shard, f"line {lineno}", "empty caption")
                     continue
-                yield Sample(kind=DataKind.IMAGE_TEXT, source=self.format_name, record_id=f"line {lineno}",
-                             image=ImageRef(), caption=caption, meta={"url": url})
+                yield Sample(
+                    kind=DataKind.IMAGE_TEXT,
+                    source=self.format_name,
+                    record_id=f"line {lineno}",
+                    image=ImageRef(),
+                    caption=caption,
+                    meta={"url": url},
+                )

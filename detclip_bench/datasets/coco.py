@@ -32,7 +32,15 @@ from detclip_bench.datasets.coco_index import IndexSpec, load_or_build_index
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, ImageRef, Sample
 
-__all__ = ["KNOWN_MISSING_REASON", "O365_KNOWN_MISSING", "O365_TYPO_FIXES", "CocoDetection", "Objects365", "clean_o365_name"]
+__all__ = [
+    "KNOWN_MISSING_REASON",
+    "O365_KNOWN_MISSING",
+    "O365_TYPO_FIXES",
+    "CocoDetection",
+    "Objects365",
+    "clean_o365_name",
+]
+
 
 class CocoDetection(MapSource):
     """Any COCO detection json (format ``coco``) → map-style DETECTION samples, one per image.
@@ -123,8 +131,11 @@ class CocoDetection(MapSource):
     def image_path(self, i: int) -> Path:
         relative = self.relative_file(i)
         if not relative.strip():  # would resolve to the image root itself and pass the on-disk check
-            raise DataError(str(self.path), f"image {int(self.index.a['img_id'][i])}",
-                            "no file name for the image (needs 'file_name', or 'coco_url' for LVIS)")
+            raise DataError(
+                str(self.path),
+                f"image {int(self.index.a['img_id'][i])}",
+                "no file name for the image (needs 'file_name', or 'coco_url' for LVIS)",
+            )
         return self.image_root / relative
 
     def _images_on_disk(self, candidates: np.ndarray) -> np.ndarray:
@@ -176,18 +187,33 @@ class CocoDetection(MapSource):
 
 
 # In zhiyuan_objv2_train.json but not in the released patches (mmdet's objv2_ignore_list).
-O365_KNOWN_MISSING = frozenset({
-    "patch16/objects365_v2_00908726.jpg", "patch6/objects365_v1_00320532.jpg", "patch6/objects365_v1_00320534.jpg",
-})
+O365_KNOWN_MISSING = frozenset(
+    {
+        "patch16/objects365_v2_00908726.jpg",
+        "patch6/objects365_v1_00320532.jpg",
+        "patch6/objects365_v1_00320534.jpg",
+    }
+)
 KNOWN_MISSING_REASON = "known-missing O365 v2 image"
 
 # Misspelt words in raw O365 names (v2, and v1 lower-case) → prompt spelling; data.md §1.4
 # (mmdet's fix_o365_names / Ultralytics' YAML). Matched as whole words, case-insensitively.
 O365_TYPO_FIXES: dict[str, str] = {
-    "moniter": "monitor", "bakset": "basket", "ballon": "balloon", "dinning": "dining",
-    "billards": "billiards", "extention": "extension", "hotair": "hot-air", "hamimelon": "hami melon",
-    "mushroon": "mushroom", "measur": "measure", "campel": "camel", "meat ball": "meatball",
-    "buttefly": "butterfly", "teniis": "tennis", "pine apple": "pineapple",
+    "moniter": "monitor",
+    "bakset": "basket",
+    "ballon": "balloon",
+    "dinning": "dining",
+    "billards": "billiards",
+    "extention": "extension",
+    "hotair": "hot-air",
+    "hamimelon": "hami melon",
+    "mushroon": "mushroom",
+    "measur": "measure",
+    "campel": "camel",
+    "meat ball": "meatball",
+    "buttefly": "butterfly",
+    "teniis": "tennis",
+    "pine apple": "pineapple",
 }
 _TYPO_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, O365_TYPO_FIXES), key=len, reverse=True)) + r")\b", re.I)
 
@@ -258,4 +284,8 @@ class Objects365(CocoDetection):
 
     def image_meta(self, i: int, ann: np.ndarray) -> dict:
         a = self.index.a
-        return {"iscrowd": a["ann_iscrowd"][ann], "isfake": a["ann_isfake"][ann], "isreflected": a["ann_isreflected"][ann]}
+        return {
+            "iscrowd": a["ann_iscrowd"][ann],
+            "isfake": a["ann_isfake"][ann],
+            "isreflected": a["ann_isreflected"][ann],
+        }

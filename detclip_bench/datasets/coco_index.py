@@ -168,13 +168,19 @@ def _load(path: Path, spec: IndexSpec, chunk_bytes: int, chunk_min: int):
         except NotChunkable as exc:
             log.info("%s: parsing whole file (%s)", path, exc)
     data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
         raise DataError(str(path), "-", "not a COCO-style json (needs 'images' and 'annotations' lists)")
     anns = data.pop("annotations")
     return data["images"], data.get("categories") or [], _ann_columns(path, anns, spec)
 
 
-def build(path: Path, spec: IndexSpec, chunk_bytes: int = 64 << 20, chunk_min: int = 256 << 20) -> dict[str, np.ndarray]:
+def build(
+    path: Path, spec: IndexSpec, chunk_bytes: int = 64 << 20, chunk_min: int = 256 << 20
+) -> dict[str, np.ndarray]:
     images, cats, cols = _load(path, spec, chunk_bytes, chunk_min)
     out: dict[str, np.ndarray] = {}
     try:

@@ -45,8 +45,18 @@ from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json
 
 __all__ = [
-    "MANIFEST_NAME", "MIRROR_ENV", "TARGET_NAMES", "RemoteFile", "Target", "VerifyReport", "apply_mirror",
-    "catalogue", "download", "fetch", "parse_mirrors", "verify",
+    "MANIFEST_NAME",
+    "MIRROR_ENV",
+    "TARGET_NAMES",
+    "RemoteFile",
+    "Target",
+    "VerifyReport",
+    "apply_mirror",
+    "catalogue",
+    "download",
+    "fetch",
+    "parse_mirrors",
+    "verify",
 ]
 
 log = logging.getLogger("detclip_bench")
@@ -102,7 +112,12 @@ class Target:
 
 
 TARGET_NAMES: tuple[str, ...] = (
-    "odinw13", "lvis-minival", "lvis-val", "mdetr-annotations", "coco-val2017", "coco-train2017",
+    "odinw13",
+    "lvis-minival",
+    "lvis-val",
+    "mdetr-annotations",
+    "coco-val2017",
+    "coco-train2017",
 )
 
 
@@ -110,31 +125,61 @@ TARGET_NAMES: tuple[str, ...] = (
 def catalogue() -> dict[str, Target]:
     """name → :class:`Target`. The ODinW folders come from the suites' manifest (``ODINW13``)."""
     odinw = tuple(
-        RemoteFile(f"{HF_GLIP}/odinw_35/{m.subdir.split('/')[0]}.zip", "odinw", "zip",
-                   top=m.subdir.split("/")[0], expect=(f"odinw/{m.subdir}",))
+        RemoteFile(
+            f"{HF_GLIP}/odinw_35/{m.subdir.split('/')[0]}.zip",
+            "odinw",
+            "zip",
+            top=m.subdir.split("/")[0],
+            expect=(f"odinw/{m.subdir}",),
+        )
         for m in ODINW13
     )
     targets = (
-        Target("odinw13", "the 13 ODinW datasets GLIP evaluates (its odinw_35 zips), into odinw/<GLIP's folders>",
-               odinw),
-        Target("lvis-minival", "MDETR's 5k LVIS v1 minival as GLIP ships it (file_name inserted), "
-                               "as lvis/lvis_v1_minival.json",
-               (RemoteFile(f"{HF_GLIP}/lvis_v1_minival_inserted_image_name.json", "lvis/lvis_v1_minival.json", "file"),),
-               needs=("coco-val2017",)),
-        Target("lvis-val", "LVIS v1 val annotations (19,809 images), as lvis/lvis_v1_val.json",
-               (RemoteFile(f"{LVIS_BASE}/lvis_v1_val.json.zip", "lvis", "zip", expect=("lvis/lvis_v1_val.json",)),),
-               needs=("coco-val2017", "coco-train2017")),
-        Target("mdetr-annotations", "MDETR's pre-processed annotations (Flickr30k, mixed GoldG, ...) and GLIP's "
-                                    "final_mixed_train_no_coco.json, into goldg/mdetr_annotations/",
-               (RemoteFile(MDETR_TARBALL, "goldg", "tar.gz", top="mdetr_annotations", top_aliases=("OpenSource",),
-                           expect=("goldg/mdetr_annotations/final_flickr_separateGT_train.json",)),
-                RemoteFile(f"{HF_GLIP}/mdetr_annotations/final_mixed_train_no_coco.json",
-                           "goldg/mdetr_annotations/final_mixed_train_no_coco.json", "file"))),
-        Target("coco-val2017", "COCO 2017 val images (5,000; ~780 MiB), into coco/val2017/",
-               (RemoteFile(f"{COCO_ZIPS}/val2017.zip", "coco", "zip", top="val2017", expect=("coco/val2017",)),)),
-        Target("coco-train2017", "COCO 2017 train images (118k; ~18 GiB; LVIS val draws most of its images from it), "
-                                 "into coco/train2017/",
-               (RemoteFile(f"{COCO_ZIPS}/train2017.zip", "coco", "zip", top="train2017", expect=("coco/train2017",)),)),
+        Target(
+            "odinw13", "the 13 ODinW datasets GLIP evaluates (its odinw_35 zips), into odinw/<GLIP's folders>", odinw
+        ),
+        Target(
+            "lvis-minival",
+            "MDETR's 5k LVIS v1 minival as GLIP ships it (file_name inserted), as lvis/lvis_v1_minival.json",
+            (RemoteFile(f"{HF_GLIP}/lvis_v1_minival_inserted_image_name.json", "lvis/lvis_v1_minival.json", "file"),),
+            needs=("coco-val2017",),
+        ),
+        Target(
+            "lvis-val",
+            "LVIS v1 val annotations (19,809 images), as lvis/lvis_v1_val.json",
+            (RemoteFile(f"{LVIS_BASE}/lvis_v1_val.json.zip", "lvis", "zip", expect=("lvis/lvis_v1_val.json",)),),
+            needs=("coco-val2017", "coco-train2017"),
+        ),
+        Target(
+            "mdetr-annotations",
+            "MDETR's pre-processed annotations (Flickr30k, mixed GoldG, ...) and GLIP's "
+            "final_mixed_train_no_coco.json, into goldg/mdetr_annotations/",
+            (
+                RemoteFile(
+                    MDETR_TARBALL,
+                    "goldg",
+                    "tar.gz",
+                    top="mdetr_annotations",
+                    top_aliases=("OpenSource",),
+                    expect=("goldg/mdetr_annotations/final_flickr_separateGT_train.json",),
+                ),
+                RemoteFile(
+                    f"{HF_GLIP}/mdetr_annotations/final_mixed_train_no_coco.json",
+                    "goldg/mdetr_annotations/final_mixed_train_no_coco.json",
+                    "file",
+                ),
+            ),
+        ),
+        Target(
+            "coco-val2017",
+            "COCO 2017 val images (5,000; ~780 MiB), into coco/val2017/",
+            (RemoteFile(f"{COCO_ZIPS}/val2017.zip", "coco", "zip", top="val2017", expect=("coco/val2017",)),),
+        ),
+        Target(
+            "coco-train2017",
+            "COCO 2017 train images (118k; ~18 GiB; LVIS val draws most of its images from it), into coco/train2017/",
+            (RemoteFile(f"{COCO_ZIPS}/train2017.zip", "coco", "zip", top="train2017", expect=("coco/train2017",)),),
+        ),
     )
     out = {t.name: t for t in targets}
     assert tuple(out) == TARGET_NAMES
@@ -158,8 +203,11 @@ def parse_mirrors(specs: Iterable[str] | None = None, *, env: bool = True) -> di
         if not sep:
             host, base = "*", entry
         if not urlsplit(base).scheme or not urlsplit(base).netloc:
-            raise DataError(f"--mirror / ${MIRROR_ENV}", entry,
-                            "a mirror is HOST=BASE_URL or BASE_URL, e.g. huggingface.co=http://127.0.0.1:8000/hf")
+            raise DataError(
+                f"--mirror / ${MIRROR_ENV}",
+                entry,
+                "a mirror is HOST=BASE_URL or BASE_URL, e.g. huggingface.co=http://127.0.0.1:8000/hf",
+            )
         out[host.strip()] = base.rstrip("/")
     return out
 
@@ -232,8 +280,12 @@ def _fetch_once(url: str, part: Path, *, label: str, timeout: float, progress: b
         if ctype.startswith(("text/html", "application/xhtml")):
             if not offset:
                 part.unlink(missing_ok=True)
-            raise DataError(url, label, f"the server sent an HTML page ({ctype}), not the file: a web-page address "
-                                        "(e.g. the hub's /tree/ or /blob/ instead of /resolve/) or a login/error page")
+            raise DataError(
+                url,
+                label,
+                f"the server sent an HTML page ({ctype}), not the file: a web-page address "
+                "(e.g. the hub's /tree/ or /blob/ instead of /resolve/) or a login/error page",
+            )
         if resp.status == 206:
             start, total = _content_range(resp.headers.get("Content-Range"))
             if start != offset:
@@ -248,13 +300,28 @@ def _fetch_once(url: str, part: Path, *, label: str, timeout: float, progress: b
 
         got = offset
         desc = PurePosixPath(urlsplit(url).path).name or label
-        with open(part, mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                                          desc=desc, leave=False, disable=None if progress else True) as bar:
+        with (
+            open(part, mode) as fh,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=desc,
+                leave=False,
+                disable=None if progress else True,
+            ) as bar,
+        ):
             try:
                 while chunk := resp.read(CHUNK):
                     if got == 0 and _looks_like_html(chunk[:512]):
-                        raise DataError(url, label, "the body is an HTML page, not the file (a web-page address, "
-                                                    "e.g. the hub's /tree/ or /blob/ instead of /resolve/)")
+                        raise DataError(
+                            url,
+                            label,
+                            "the body is an HTML page, not the file (a web-page address, "
+                            "e.g. the hub's /tree/ or /blob/ instead of /resolve/)",
+                        )
                     fh.write(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
@@ -289,8 +356,17 @@ def _check_kind(path: Path, kind: Kind, url: str, label: str) -> None:
     raise DataError(url, label, f"{bad} ({path.stat().st_size} bytes, starting {head[:16]!r}); nothing unpacked")
 
 
-def fetch(url: str, dest: Path, *, label: str = "-", kind: Kind = "file", retries: int = 5, timeout: float = 60.0,
-          backoff: float = 2.0, progress: bool = True) -> tuple[int, str]:
+def fetch(
+    url: str,
+    dest: Path,
+    *,
+    label: str = "-",
+    kind: Kind = "file",
+    retries: int = 5,
+    timeout: float = 60.0,
+    backoff: float = 2.0,
+    progress: bool = True,
+) -> tuple[int, str]:
     """Download ``url`` to ``dest`` through ``dest.part`` (resumed with ``Range`` on a retry or a rerun).
 
     Returns (size, sha256). A transient failure is retried ``retries`` times; the last one is a
@@ -309,8 +385,12 @@ def fetch(url: str, dest: Path, *, label: str = "-", kind: Kind = "file", retrie
             attempt += 1
             kept = part.stat().st_size if part.exists() else 0
             if attempt > retries:
-                raise DataError(url, label, f"download failed after {attempt} attempt(s): {exc}; {kept} bytes kept in "
-                                            f"{part}, run the command again to resume") from exc
+                raise DataError(
+                    url,
+                    label,
+                    f"download failed after {attempt} attempt(s): {exc}; {kept} bytes kept in "
+                    f"{part}, run the command again to resume",
+                ) from exc
             log.warning("%s: %s; retrying (%d/%d) from byte %d", url, exc, attempt, retries, kept)
             time.sleep(min(60.0, backoff * 2 ** (attempt - 1)))
     _check_kind(part, kind, url, label)
@@ -376,7 +456,7 @@ def _placed(rel: str, spec: RemoteFile, tops: set[str]) -> str:
     if spec.top is None or tops == {spec.top}:
         return rel
     if len(tops) == 1 and (alias := next(iter(tops))) in spec.top_aliases:
-        return spec.top + rel[len(alias):]
+        return spec.top + rel[len(alias) :]
     return f"{spec.top}/{rel}"
 
 
@@ -434,13 +514,24 @@ def _present(doc: dict, root: Path, url: str) -> bool:
     rec = doc["downloads"].get(url)
     if not rec or not rec.get("files"):
         return False
-    return all((root / rel).is_file() and (root / rel).stat().st_size == doc["files"].get(rel, {}).get("size")
-               for rel in rec["files"])
+    return all(
+        (root / rel).is_file() and (root / rel).stat().st_size == doc["files"].get(rel, {}).get("size")
+        for rel in rec["files"]
+    )
 
 
-def download(targets: Sequence[str], root: str | os.PathLike, *, mirrors: dict[str, str] | None = None,
-             force: bool = False, keep_archives: bool = False, retries: int = 5, timeout: float = 60.0,
-             backoff: float = 2.0, progress: bool = True) -> dict[str, dict]:
+def download(
+    targets: Sequence[str],
+    root: str | os.PathLike,
+    *,
+    mirrors: dict[str, str] | None = None,
+    force: bool = False,
+    keep_archives: bool = False,
+    retries: int = 5,
+    timeout: float = 60.0,
+    backoff: float = 2.0,
+    progress: bool = True,
+) -> dict[str, dict]:
     """Fetch, check, unpack and record ``targets`` under ``root``; returns a summary per target.
 
     A file already recorded in the manifest with all its unpacked files present is skipped
@@ -470,30 +561,55 @@ def download(targets: Sequence[str], root: str | os.PathLike, *, mirrors: dict[s
             local = staging / name / spec.basename
             pinned = doc["downloads"].get(spec.url)
             want_size, want_sha = (pinned["size"], pinned["sha256"]) if pinned else (spec.size, spec.sha256)
-            if (pinned and local.is_file() and local.stat().st_size == want_size
-                    and _sha256(local) == want_sha):  # an archive kept by --keep-archives
+            if (
+                pinned and local.is_file() and local.stat().st_size == want_size and _sha256(local) == want_sha
+            ):  # an archive kept by --keep-archives
                 size, digest = want_size, want_sha
             else:
-                size, digest = fetch(source, local, label=name, kind=spec.kind, retries=retries, timeout=timeout,
-                                     backoff=backoff, progress=progress)
+                size, digest = fetch(
+                    source,
+                    local,
+                    label=name,
+                    kind=spec.kind,
+                    retries=retries,
+                    timeout=timeout,
+                    backoff=backoff,
+                    progress=progress,
+                )
             if (want_size is not None and size != want_size) or (want_sha and digest != want_sha):
                 local.unlink(missing_ok=True)
-                where = f"the first download recorded in {manifest_path} ({pinned['date']})" if pinned else "the catalogue"
-                raise DataError(source, name, f"got {size} bytes, sha256 {digest[:16]}…, but {where} says "
-                                              f"{want_size} bytes, sha256 {(want_sha or '?')[:16]}…: the file "
-                                              "changed or the transfer is wrong; nothing unpacked (if the upstream "
-                                              "file really changed, delete its entry from the manifest)")
+                where = (
+                    f"the first download recorded in {manifest_path} ({pinned['date']})" if pinned else "the catalogue"
+                )
+                raise DataError(
+                    source,
+                    name,
+                    f"got {size} bytes, sha256 {digest[:16]}…, but {where} says "
+                    f"{want_size} bytes, sha256 {(want_sha or '?')[:16]}…: the file "
+                    "changed or the transfer is wrong; nothing unpacked (if the upstream "
+                    "file really changed, delete its entry from the manifest)",
+                )
             entries = _unpack(local, spec, root, name, digest)
             missing = [p for p in spec.expect if not (root / p).exists()]
             if missing:
-                raise DataError(spec.url, name, f"unpacked, but {', '.join(missing)} is not there: the archive's "
-                                                "layout is not the one the suites read")
+                raise DataError(
+                    spec.url,
+                    name,
+                    f"unpacked, but {', '.join(missing)} is not there: the archive's "
+                    "layout is not the one the suites read",
+                )
             old = doc["downloads"].get(spec.url, {}).get("files", [])
             for rel in old:
                 doc["files"].pop(rel, None)
             doc["files"].update(entries)
-            record = {"target": name, "url": spec.url, "size": size, "sha256": digest,
-                      "date": pinned["date"] if pinned else _now(), "files": sorted(entries)}
+            record = {
+                "target": name,
+                "url": spec.url,
+                "size": size,
+                "sha256": digest,
+                "date": pinned["date"] if pinned else _now(),
+                "files": sorted(entries),
+            }
             if source != spec.url:
                 record["fetched_from"] = source
             if pinned:
@@ -534,8 +650,11 @@ class VerifyReport:
 
     def raise_for_problems(self) -> None:
         if self.problems:
-            raise DataError(str(self.root / MANIFEST_NAME), "verify",
-                            f"{len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems))
+            raise DataError(
+                str(self.root / MANIFEST_NAME),
+                "verify",
+                f"{len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems),
+            )
 
 
 def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = True) -> VerifyReport:
@@ -544,8 +663,9 @@ def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = Tru
     root = Path(root).expanduser()
     path = root / MANIFEST_NAME
     if not path.is_file():
-        raise DataError(str(path), "-", "no download manifest here (`detclip-bench data download TARGET --root DIR` "
-                                        "writes it)")
+        raise DataError(
+            str(path), "-", "no download manifest here (`detclip-bench data download TARGET --root DIR` writes it)"
+        )
     doc = _load_manifest(root)
     expected: dict[str, dict] = dict(doc["files"])
     for url, rec in doc["downloads"].items():
@@ -555,8 +675,15 @@ def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = Tru
     from tqdm import tqdm
 
     total = sum(int(e.get("size") or 0) for e in expected.values())
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="verify", leave=False,
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="verify",
+        leave=False,
+        disable=None if progress else True,
+    ) as bar:
         for rel, entry in sorted(expected.items()):
             file = root / rel
             report.checked += 1

@@ -14,8 +14,18 @@ from detclip_bench.schema import DataKind, ImageRef, Sample
 __all__ = ["image_text_sample"]
 
 
-def image_text_sample(*, source: str, shard: str, key: str, image: bytes | None, caption, meta: dict,
-                      skips: SkipLog, width: int = 0, height: int = 0) -> Sample | None:
+def image_text_sample(
+    *,
+    source: str,
+    shard: str,
+    key: str,
+    image: bytes | None,
+    caption,
+    meta: dict,
+    skips: SkipLog,
+    width: int = 0,
+    height: int = 0,
+) -> Sample | None:
     """A sample, or None after counting why it was skipped."""
     if not image:
         skips.skip(shard, key, "no image bytes (failed download)")
@@ -29,6 +39,13 @@ def image_text_sample(*, source: str, shard: str, key: str, image: bytes | None,
     if not caption:
         skips.skip(shard, key, "empty caption")
         return None
-    return Sample(kind=DataKind.IMAGE_TEXT, source=source, record_id=key,
-                  image=ImageRef(path=shard, data=bytes(image)),  # path = the shard, named in decode errors
-                  width=int(width or 0), height=int(height or 0), caption=caption, meta=meta)
+    return Sample(
+        kind=DataKind.IMAGE_TEXT,
+        source=source,
+        record_id=key,
+        image=ImageRef(path=shard, data=bytes(image)),  # path = the shard, named in decode errors
+        width=int(width or 0),
+        height=int(height or 0),
+        caption=caption,
+        meta=meta,
+    )

@@ -59,7 +59,9 @@ def class_concepts(raw_names: list[str], wnids: list[str] | None = None) -> tupl
             names.append(raw.split(",")[0].strip())
     counts = {n: names.count(n) for n in names}
     names = [f"{n} ({wnids[i] if wnids else i})" if counts[n] > 1 else n for i, n in enumerate(names)]
-    return tuple(Concept(name=n, key=raw, category_id=i) for i, (n, raw) in enumerate(zip(names, raw_names, strict=True)))
+    return tuple(
+        Concept(name=n, key=raw, category_id=i) for i, (n, raw) in enumerate(zip(names, raw_names, strict=True))
+    )
 
 
 def read_synset_mapping(path: Path) -> dict[str, str]:
@@ -148,8 +150,15 @@ class ImageNetFolder(MapSource):
     def __getitem__(self, index: int) -> Sample:
         path = bytes(self._buf[self._off[index] : self._off[index + 1]]).decode("utf-8")
         concept = self._concepts[int(self._labels[index])]
-        return Sample(kind=self.kind, source=self.format_name, record_id=Path(path).name, image=ImageRef(path=path),
-                      concepts=(concept,), caption=concept.name, meta={"wnid": self.wnids[concept.category_id]})
+        return Sample(
+            kind=self.kind,
+            source=self.format_name,
+            record_id=Path(path).name,
+            image=ImageRef(path=path),
+            concepts=(concept,),
+            caption=concept.name,
+            meta={"wnid": self.wnids[concept.category_id]},
+        )
 
 
 class ImageNetKaggle(ImageNetFolder):
@@ -171,15 +180,18 @@ class ImageNetKaggle(ImageNetFolder):
 
     def __init__(self, path, *, split: str = "train", synset_mapping=None, skip_log=None) -> None:
         path = Path(path)
-        super().__init__(path, split=split, synset_mapping=synset_mapping or path / "LOC_synset_mapping.txt",
-                         skip_log=skip_log)
+        super().__init__(
+            path, split=split, synset_mapping=synset_mapping or path / "LOC_synset_mapping.txt", skip_log=skip_log
+        )
 
     def _list(self, split_dir: Path, index: dict[str, int]) -> tuple[list[str], list[int]]:
         if any(e.is_dir() for e in os.scandir(split_dir)):
             return super()._list(split_dir, index)
         solution = next((p for p in (self.path / f"LOC_{self.split}_solution.csv",) if p.is_file()), None)
         if solution is None:
-            raise DataError(str(split_dir), self.split, f"flat folder needs {self.path / f'LOC_{self.split}_solution.csv'}")
+            raise DataError(
+                str(split_dir), self.split, f"flat folder needs {self.path / f'LOC_{self.split}_solution.csv'}"
+            )
         files, labels = [], []
         with open(solution, newline="", encoding="utf-8") as fh:
             for n, row in enumerate(csv.DictReader(fh), 2):
@@ -235,8 +247,11 @@ class ImageNetHfParquet(StreamSource):
             info = orjson.loads(meta[b"huggingface"])
             names = info["info"]["features"]["label"]["names"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(self._shards[0], "schema", "no ClassLabel names in the parquet metadata; "
-                            "pass synset_mapping=<LOC_synset_mapping.txt>") from exc
+            raise DataError(
+                self._shards[0],
+                "schema",
+                "no ClassLabel names in the parquet metadata; pass synset_mapping=<LOC_synset_mapping.txt>",
+            ) from exc
         return [str(n) for n in names]
 
     def vocabulary(self) -> tuple[Concept, ...]:
@@ -266,6 +281,11 @@ class ImageNetHfParquet(StreamSource):
                 if not image.get("bytes"):
                     raise DataError(shard, rid, "image struct has no bytes")
                 concept = self._concepts[label]
-                yield Sample(kind=self.kind, source=self.format_name, record_id=image.get("path") or rid,
-                             image=ImageRef(path=shard, data=image["bytes"]), concepts=(concept,), caption=concept.name)
-
+                yield Sample(
+                    kind=self.kind,
+                    source=self.format_name,
+                    record_id=image.get("path") or rid,
+                    image=ImageRef(path=shard, data=image["bytes"]),
+                    concepts=(concept,),
+                    caption=concept.name,
+                )

@@ -54,8 +54,20 @@ from typing import Literal
 from detclip_bench.errors import DataError
 
 __all__ = [
-    "DATASETS", "DataRoots", "DatasetSpec", "FoundDataset", "Layout", "PartSpec", "PartStatus", "parse_data_map",
-    "recognise", "render_report", "resolve_dataset_roots", "suggest_options", "suite_candidates", "validate_layouts",
+    "DATASETS",
+    "DataRoots",
+    "DatasetSpec",
+    "FoundDataset",
+    "Layout",
+    "PartSpec",
+    "PartStatus",
+    "parse_data_map",
+    "recognise",
+    "render_report",
+    "resolve_dataset_roots",
+    "suggest_options",
+    "suite_candidates",
+    "validate_layouts",
 ]
 
 Role = Literal["annotations", "images", "captions", "shards"]
@@ -175,42 +187,80 @@ class FoundDataset:
             best = (home, self.base)
         if best is None:
             return None
-        rest = rel[len(best[0]):].lstrip("/")
+        rest = rel[len(best[0]) :].lstrip("/")
         return best[1] / rest if rest else best[1]
 
 
 # ------------------------------------------------------------------------------------------------ specs
 
+
 def _o365() -> DatasetSpec:
     parts = (
-        PartSpec("train", "annotations", ("o365/annotations/zhiyuan_objv2_train.json",), "o365",
-                 (("image_root", "train images"),), ("train images",)),
-        PartSpec("val", "annotations", ("o365/annotations/zhiyuan_objv2_val.json",), "o365",
-                 (("image_root", "val images"),), ("val images",)),
+        PartSpec(
+            "train",
+            "annotations",
+            ("o365/annotations/zhiyuan_objv2_train.json",),
+            "o365",
+            (("image_root", "train images"),),
+            ("train images",),
+        ),
+        PartSpec(
+            "val",
+            "annotations",
+            ("o365/annotations/zhiyuan_objv2_val.json",),
+            "o365",
+            (("image_root", "val images"),),
+            ("val images",),
+        ),
         PartSpec("train images", "images", ("o365/train",)),
         PartSpec("val images", "images", ("o365/val",)),
         PartSpec("GLIP tsv", "annotations"),
     )
     images = {"train images": ("train", "images/train"), "val images": ("val", "images/val")}
     v2 = {"train": ("annotations/zhiyuan_objv2_train.json",), "val": ("annotations/zhiyuan_objv2_val.json",), **images}
-    v1 = {"train": ("objects365_train.json", "annotations/objects365_train.json"),
-          "val": ("objects365_val.json", "annotations/objects365_val.json"), **images}
+    v1 = {
+        "train": ("objects365_train.json", "annotations/objects365_train.json"),
+        "val": ("objects365_val.json", "annotations/objects365_val.json"),
+        **images,
+    }
     prep = "open-mmlab/mmdetection configs/mm_grounding_dino/dataset_prepare.md"
-    return DatasetSpec("o365", "Objects365", parts, (
-        Layout("ours", ("o365",), v2, "README 'Data layout'", "v2"),
-        Layout("mmdet", ("objects365v2",), v2, prep, "v2"),
-        Layout("mmdet-2.x", ("Objects365/Obj365_v2",), v2,
-               "open-mmlab/mmdetection configs/_base_/datasets/objects365v2_detection.py", "v2"),
-        Layout("download", ("Objects365", "objects365", "O365"), v2, "the Objects365 v2 release", "v2"),
-        Layout("mmdet", ("objects365v1",), v1, prep, "v1"),
-        Layout("mmdet-2.x", ("Objects365/Obj365_v1",), v1,
-               "open-mmlab/mmdetection configs/_base_/datasets/objects365v1_detection.py", "v1"),
-        Layout("download", ("Objects365", "objects365", "o365", "O365"), v1, "the Objects365 v1 release", "v1"),
-        Layout("glip", ("Objects365",), {"GLIP tsv": ("train.label.tsv", "objects365_train_vgoiv6.cas2000.yaml")},
-               "microsoft/GLIP DATA.md (Objects365)", "tsv", readable=False,
-               note="GLIP's Objects365 TSV files (DATA.md) cannot be read here: use the json release "
-                    "(annotations/zhiyuan_objv2_*.json + train/patchN/)"),
-    ), home="o365")
+    return DatasetSpec(
+        "o365",
+        "Objects365",
+        parts,
+        (
+            Layout("ours", ("o365",), v2, "README 'Data layout'", "v2"),
+            Layout("mmdet", ("objects365v2",), v2, prep, "v2"),
+            Layout(
+                "mmdet-2.x",
+                ("Objects365/Obj365_v2",),
+                v2,
+                "open-mmlab/mmdetection configs/_base_/datasets/objects365v2_detection.py",
+                "v2",
+            ),
+            Layout("download", ("Objects365", "objects365", "O365"), v2, "the Objects365 v2 release", "v2"),
+            Layout("mmdet", ("objects365v1",), v1, prep, "v1"),
+            Layout(
+                "mmdet-2.x",
+                ("Objects365/Obj365_v1",),
+                v1,
+                "open-mmlab/mmdetection configs/_base_/datasets/objects365v1_detection.py",
+                "v1",
+            ),
+            Layout("download", ("Objects365", "objects365", "o365", "O365"), v1, "the Objects365 v1 release", "v1"),
+            Layout(
+                "glip",
+                ("Objects365",),
+                {"GLIP tsv": ("train.label.tsv", "objects365_train_vgoiv6.cas2000.yaml")},
+                "microsoft/GLIP DATA.md (Objects365)",
+                "tsv",
+                readable=False,
+                note="GLIP's Objects365 TSV files (DATA.md) cannot be read here: use the json release "
+                "(annotations/zhiyuan_objv2_*.json + train/patchN/)",
+            ),
+        ),
+        home="o365",
+    )
 
 
 def _lvis() -> DatasetSpec:
@@ -227,61 +277,129 @@ def _lvis() -> DatasetSpec:
     )
 
     def under(prefix: str, coco: str) -> dict[str, tuple[str, ...]]:
-        return {"minival": (f"{prefix}lvis_v1_minival.json", f"{prefix}lvis_v1_minival_inserted_image_name.json"),
-                "val": (f"{prefix}lvis_v1_val.json",), "train": (f"{prefix}lvis_v1_train.json",),
-                "images": (coco,), "train2017": (f"{coco}/train2017",), "val2017": (f"{coco}/val2017",)}
+        return {
+            "minival": (f"{prefix}lvis_v1_minival.json", f"{prefix}lvis_v1_minival_inserted_image_name.json"),
+            "val": (f"{prefix}lvis_v1_val.json",),
+            "train": (f"{prefix}lvis_v1_train.json",),
+            "images": (coco,),
+            "train2017": (f"{coco}/train2017",),
+            "val2017": (f"{coco}/val2017",),
+        }
 
-    coco = {"minival": ("annotations/lvis_v1_minival_inserted_image_name.json", "annotations/lvis_v1_minival.json"),
-            "val": ("annotations/lvis_v1_val.json", "annotations/lvis_od_val.json"),
-            "train": ("annotations/lvis_v1_train.json", "annotations/lvis_od_train.json"),
-            "images": ("",), "train2017": ("train2017",), "val2017": ("val2017",)}
-    return DatasetSpec("lvis", "LVIS v1 (+ COCO 2017 images)", parts, (
-        Layout("ours", ("",), under("lvis/", "coco"), "README 'Data layout'"),
-        Layout("ours", ("lvis",), under("", "../coco"), "README 'Data layout'"),
-        Layout("glip/mmdet", ("coco",), coco,
-               "microsoft/GLIP configs/lvis/{minival,val}.yaml, DATA.md; open-mmlab/mmdetection "
-               "configs/mm_grounding_dino/lvis/*.py, dataset_prepare.md"),
-        Layout("mmdet-2.x", ("lvis_v1",), coco, "open-mmlab/mmdetection configs/_base_/datasets/lvis_v1_instance.py"),
-    ))
+    coco = {
+        "minival": ("annotations/lvis_v1_minival_inserted_image_name.json", "annotations/lvis_v1_minival.json"),
+        "val": ("annotations/lvis_v1_val.json", "annotations/lvis_od_val.json"),
+        "train": ("annotations/lvis_v1_train.json", "annotations/lvis_od_train.json"),
+        "images": ("",),
+        "train2017": ("train2017",),
+        "val2017": ("val2017",),
+    }
+    return DatasetSpec(
+        "lvis",
+        "LVIS v1 (+ COCO 2017 images)",
+        parts,
+        (
+            Layout("ours", ("",), under("lvis/", "coco"), "README 'Data layout'"),
+            Layout("ours", ("lvis",), under("", "../coco"), "README 'Data layout'"),
+            Layout(
+                "glip/mmdet",
+                ("coco",),
+                coco,
+                "microsoft/GLIP configs/lvis/{minival,val}.yaml, DATA.md; open-mmlab/mmdetection "
+                "configs/mm_grounding_dino/lvis/*.py, dataset_prepare.md",
+            ),
+            Layout(
+                "mmdet-2.x", ("lvis_v1",), coco, "open-mmlab/mmdetection configs/_base_/datasets/lvis_v1_instance.py"
+            ),
+        ),
+    )
 
 
 def _goldg() -> DatasetSpec:
     mixed, flickr = "final_mixed_train_no_coco.json", "final_flickr_separateGT_train.json"
     parts = (
-        PartSpec("mixed", "annotations", (f"goldg/mdetr_annotations/{mixed}",), "mdetr",
-                 (("vg_root", "gqa images"), ("coco_root", "coco train2014")), ("gqa images",)),
-        PartSpec("flickr", "annotations", (f"goldg/mdetr_annotations/{flickr}",), "mdetr",
-                 (("image_root", "flickr images"),), ("flickr images",)),
+        PartSpec(
+            "mixed",
+            "annotations",
+            (f"goldg/mdetr_annotations/{mixed}",),
+            "mdetr",
+            (("vg_root", "gqa images"), ("coco_root", "coco train2014")),
+            ("gqa images",),
+        ),
+        PartSpec(
+            "flickr",
+            "annotations",
+            (f"goldg/mdetr_annotations/{flickr}",),
+            "mdetr",
+            (("image_root", "flickr images"),),
+            ("flickr images",),
+        ),
         PartSpec("gqa images", "images", ("goldg/gqa/images",)),
         PartSpec("flickr images", "images", ("goldg/flickr30k_images",)),
         # GLIP's and mmdet's configs name it even for the no-COCO file, which has no COCO record
         PartSpec("coco train2014", "images", ("goldg/coco/train2014",), hidden=True),
     )
     glip_flickr = ("flickr30k/flickr30k_images/train", "flickr30k/flickr30k_images")
-    mdetr = {"mixed": (f"mdetr_annotations/{mixed}",), "flickr": (f"mdetr_annotations/{flickr}",),
-             "gqa images": ("gqa/images",), "coco train2014": ("coco/train2014", "../coco/train2014")}
-    return DatasetSpec("goldg", "GoldG (MDETR's GQA + Flickr30k grounding)", parts, (
-        Layout("ours", ("goldg", "GoldG"), {**mdetr, "flickr images": ("flickr30k_images", *glip_flickr)},
-               "README 'Data layout'"),
-        Layout("glip", ("", "DATASET"), {**mdetr, "flickr images": (*glip_flickr, "flickr30k_images")},
-               "microsoft/GLIP DATA.md (Flickr30K, MixedGrounding), maskrcnn_benchmark/config/paths_catalog.py"),
-        Layout("mmdet", ("",), {"mixed": (f"gqa/{mixed}",), "flickr": (f"flickr30k_entities/{flickr}",),
-                                "gqa images": ("gqa/images",), "flickr images": ("flickr30k_entities/flickr30k_images",),
-                                "coco train2014": ("coco/train2014",)},
-               "open-mmlab/mmdetection configs/mm_grounding_dino/dataset_prepare.md (GoldG), "
-               "grounding_dino_swin-t_pretrain_obj365_goldg.py"),
-    ), home="goldg")
+    mdetr = {
+        "mixed": (f"mdetr_annotations/{mixed}",),
+        "flickr": (f"mdetr_annotations/{flickr}",),
+        "gqa images": ("gqa/images",),
+        "coco train2014": ("coco/train2014", "../coco/train2014"),
+    }
+    return DatasetSpec(
+        "goldg",
+        "GoldG (MDETR's GQA + Flickr30k grounding)",
+        parts,
+        (
+            Layout(
+                "ours",
+                ("goldg", "GoldG"),
+                {**mdetr, "flickr images": ("flickr30k_images", *glip_flickr)},
+                "README 'Data layout'",
+            ),
+            Layout(
+                "glip",
+                ("", "DATASET"),
+                {**mdetr, "flickr images": (*glip_flickr, "flickr30k_images")},
+                "microsoft/GLIP DATA.md (Flickr30K, MixedGrounding), maskrcnn_benchmark/config/paths_catalog.py",
+            ),
+            Layout(
+                "mmdet",
+                ("",),
+                {
+                    "mixed": (f"gqa/{mixed}",),
+                    "flickr": (f"flickr30k_entities/{flickr}",),
+                    "gqa images": ("gqa/images",),
+                    "flickr images": ("flickr30k_entities/flickr30k_images",),
+                    "coco train2014": ("coco/train2014",),
+                },
+                "open-mmlab/mmdetection configs/mm_grounding_dino/dataset_prepare.md (GoldG), "
+                "grounding_dino_swin-t_pretrain_obj365_goldg.py",
+            ),
+        ),
+        home="goldg",
+    )
 
 
 def _odinw() -> DatasetSpec:
     from detclip_bench.datasets.odinw import ODINW13
 
     parts = tuple(PartSpec(m.name, "annotations", (), "odinw") for m in ODINW13)
-    return DatasetSpec("odinw", "ODinW13 (Roboflow exports, GLIP's odinw_35 folders)", parts, (
-        Layout("glip/mmdet", ("odinw", "ODinW", "DATASET/odinw"), {},
-               "microsoft/GLIP odinw/download.py, configs/odinw_13/*.yaml; open-mmlab/mmdetection "
-               "configs/*/odinw/*odinw13.py (data/odinw/); the same folders as ours"),
-    ), home="odinw")
+    return DatasetSpec(
+        "odinw",
+        "ODinW13 (Roboflow exports, GLIP's odinw_35 folders)",
+        parts,
+        (
+            Layout(
+                "glip/mmdet",
+                ("odinw", "ODinW", "DATASET/odinw"),
+                {},
+                "microsoft/GLIP odinw/download.py, configs/odinw_13/*.yaml; open-mmlab/mmdetection "
+                "configs/*/odinw/*odinw13.py (data/odinw/); the same folders as ours",
+            ),
+        ),
+        home="odinw",
+    )
 
 
 _CC_NAMES = {"cc": "cc", "cc3m": "cc3m", "cc12m": "cc12m", "cc15m": "cc15m", "conceptual_captions": "cc3m"}
@@ -293,14 +411,31 @@ def _cc() -> DatasetSpec:
         PartSpec("webdataset shards", "shards", ("{name}", "{name}/wds"), "img2dataset-wds"),
         PartSpec("parquet shards", "shards", ("{name}/parquet",), "img2dataset-parquet"),
     )
-    return DatasetSpec("cc", "Conceptual Captions (TSV and/or img2dataset shards)", parts, (
-        Layout("ours/img2dataset", ("cc15m", "cc3m", "cc12m", "cc", "CC3M", "CC12M", "CC15M", "conceptual_captions"),
-               {"captions tsv": ("Train_GCC-training.tsv", "Validation_GCC-1.1.0-Validation.tsv", "cc3m.tsv",
-                                 "cc12m.tsv", "*.tsv"),
-                "webdataset shards": ("*.tar", "*/*.tar"), "parquet shards": ("*.parquet", "*/*.parquet")},
-               "README 'Data layout'; Google's CC3M download (Train_GCC-training.tsv); img2dataset's "
-               "cc3m/cc12m examples (NNNNN.tar + NNNNN_stats.json + NNNNN.parquet)"),
-    ), home="{name}")
+    return DatasetSpec(
+        "cc",
+        "Conceptual Captions (TSV and/or img2dataset shards)",
+        parts,
+        (
+            Layout(
+                "ours/img2dataset",
+                ("cc15m", "cc3m", "cc12m", "cc", "CC3M", "CC12M", "CC15M", "conceptual_captions"),
+                {
+                    "captions tsv": (
+                        "Train_GCC-training.tsv",
+                        "Validation_GCC-1.1.0-Validation.tsv",
+                        "cc3m.tsv",
+                        "cc12m.tsv",
+                        "*.tsv",
+                    ),
+                    "webdataset shards": ("*.tar", "*/*.tar"),
+                    "parquet shards": ("*.parquet", "*/*.parquet"),
+                },
+                "README 'Data layout'; Google's CC3M download (Train_GCC-training.tsv); img2dataset's "
+                "cc3m/cc12m examples (NNNNN.tar + NNNNN_stats.json + NNNNN.parquet)",
+            ),
+        ),
+        home="{name}",
+    )
 
 
 DATASETS: tuple[DatasetSpec, ...] = (_o365(), _lvis(), _goldg(), _odinw(), _cc())
@@ -312,6 +447,7 @@ MAP_NAMES = tuple(sorted({*_SPECS, *_CC_NAMES.values(), *_PLAIN}))
 
 
 # -------------------------------------------------------------------------------------------- matching
+
 
 def _nonempty_dir(p: Path) -> bool:
     try:
@@ -354,8 +490,13 @@ def _shard_status(part: PartSpec, cands: tuple[str, ...], base: Path, subfolders
             fmt = "img2dataset-parquet"
             details.append(f"{len(shards)} shards")
         jobs.append((folder, fmt))
-    return PartStatus(part, tuple(folders), tuple(base / c for c in cands), "; ".join(details),
-                      jobs=tuple((f"{part.key}", f, fmt, {}) for f, fmt in jobs))
+    return PartStatus(
+        part,
+        tuple(folders),
+        tuple(base / c for c in cands),
+        "; ".join(details),
+        jobs=tuple((f"{part.key}", f, fmt, {}) for f, fmt in jobs),
+    )
 
 
 def _ext(cands: tuple[str, ...]) -> str:
@@ -400,8 +541,16 @@ def _odinw_statuses(base: Path) -> list[PartStatus]:
         detail = f"{m.subdir}/" + (f"; missing {', '.join(missing)}" if got and missing else "")
         if not got:
             detail = f"{m.subdir}/{{{','.join(dict.fromkeys(m._folder(s) for s in ('train', 'val', 'test')))}}}/"
-        out.append(PartStatus(PartSpec(m.name, "annotations", (), "odinw"), tuple(got), tuple(looked), detail,
-                              tuple(missing) if got else (), tuple(jobs)))
+        out.append(
+            PartStatus(
+                PartSpec(m.name, "annotations", (), "odinw"),
+                tuple(got),
+                tuple(looked),
+                detail,
+                tuple(missing) if got else (),
+                tuple(jobs),
+            )
+        )
     return out
 
 
@@ -475,6 +624,7 @@ def recognise(root, datasets: Iterable[str] | None = None) -> list[FoundDataset]
 
 # ------------------------------------------------------------------------------------- data map, roots
 
+
 def parse_data_map(spec) -> dict[str, Path]:
     """``"o365=/mnt/Objects365,lvis=/mnt/coco"`` (or a list of such strings) → ``{"o365": Path(...), ...}``."""
     if not spec:
@@ -506,7 +656,7 @@ class _Folder:
 
     def resolve(self, rel: str) -> Path | None:
         if rel == self.name or rel.startswith(self.name + "/"):
-            rest = rel[len(self.name):].lstrip("/")
+            rest = rel[len(self.name) :].lstrip("/")
             return self.base / rest if rest else self.base
         return None
 
@@ -599,8 +749,12 @@ def resolve_dataset_roots(data_root=None, data_map=None) -> DataRoots:
         spec = _SPECS["cc" if name in _CC_NAMES.values() else name]
         hits = _recognise_spec(spec, folder)
         if not hits:
-            raise DataError(str(folder), "-", f"--data-map {name}: no {spec.description} here in a known layout; "
-                            f"looked for {_looked_for(spec)} (see README 'Data layout')")
+            raise DataError(
+                str(folder),
+                "-",
+                f"--data-map {name}: no {spec.description} here in a known layout; "
+                f"looked for {_looked_for(spec)} (see README 'Data layout')",
+            )
         hit = hits[0]
         hit.name = name  # cc15m=/mnt/cc12m_shards stands in for cc15m
         roots.mapped.append(hit)
@@ -608,6 +762,7 @@ def resolve_dataset_roots(data_root=None, data_map=None) -> DataRoots:
 
 
 # ------------------------------------------------------------------------------------- suites, reports
+
 
 def suite_candidates(dataset: str, key: str) -> tuple[tuple[str, str], ...]:
     """(annotation file, image folder) pairs relative to a data root, from every layout whose base is a fixed

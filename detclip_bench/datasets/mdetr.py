@@ -77,13 +77,28 @@ class MdetrGrounding(CocoDetection):
         path = Path(path)
         top = path.parent.parent if path.parent.name == "mdetr_annotations" else path.parent
         split = next((s for s in ("train", "val", "test") if s in path.stem), "train")
-        self.vg_root = Path(vg_root) if vg_root else first_existing(
-            [top / "gqa" / "images", top / "vg" / "images", top / "images"], top / "gqa" / "images")
-        self.coco_root = Path(coco_root) if coco_root else first_existing(
-            [top / "coco" / "train2014", top.parent / "coco" / "train2014"], top / "coco" / "train2014")
+        self.vg_root = (
+            Path(vg_root)
+            if vg_root
+            else first_existing([top / "gqa" / "images", top / "vg" / "images", top / "images"], top / "gqa" / "images")
+        )
+        self.coco_root = (
+            Path(coco_root)
+            if coco_root
+            else first_existing(
+                [top / "coco" / "train2014", top.parent / "coco" / "train2014"], top / "coco" / "train2014"
+            )
+        )
         self._flickr_default = first_existing(
-            [top / "flickr30k_images" / split, top / "flickr30k_images", top / "flickr30k" / "flickr30k_images" / split,
-             top / "flickr30k" / "flickr30k_images", top / "flickr" / "full_images"], top / "flickr30k_images")
+            [
+                top / "flickr30k_images" / split,
+                top / "flickr30k_images",
+                top / "flickr30k" / "flickr30k_images" / split,
+                top / "flickr30k" / "flickr30k_images",
+                top / "flickr" / "full_images",
+            ],
+            top / "flickr30k_images",
+        )
         super().__init__(path, image_root=image_root, **options)
 
     def default_image_root(self) -> Path:
@@ -103,7 +118,9 @@ class MdetrGrounding(CocoDetection):
         a = self.index.a
         empty = np.flatnonzero(np.diff(a["img_caption_off"]) == 0)
         if len(empty):
-            raise DataError(str(self.path), f"image {int(a['img_id'][empty[0]])}", "empty caption in a grounding record")
+            raise DataError(
+                str(self.path), f"image {int(a['img_id'][empty[0]])}", "empty caption in a grounding record"
+            )
         no_span = (np.diff(a["ann_tokens_positive_off"]) == 0) & self._box_ok
         for j in np.flatnonzero(no_span):
             self.skips.skip(str(self.path), f"annotation {int(a['ann_id'][j])}", "box without tokens_positive")
@@ -127,8 +144,11 @@ class MdetrGrounding(CocoDetection):
         for j in ann.tolist():
             spans = [(int(s), int(e)) for s, e in self.index.ann_spans("tokens_positive", j)]
             if any(not 0 <= s < e <= len(caption) for s, e in spans):
-                raise DataError(str(self.path), f"image {rid} annotation {int(self.index.a['ann_id'][j])}",
-                                f"tokens_positive {spans} outside the caption (length {len(caption)})")
+                raise DataError(
+                    str(self.path),
+                    f"image {rid} annotation {int(self.index.a['ann_id'][j])}",
+                    f"tokens_positive {spans} outside the caption (length {len(caption)})",
+                )
             phrase = phrase_of(caption, spans)
             k = phrase_idx.setdefault(phrase, len(phrase_idx))
             if k == len(phrase_spans):
@@ -137,10 +157,19 @@ class MdetrGrounding(CocoDetection):
             labels.append(k)
         concepts = tuple(Concept(name=p, spans=tuple(sorted(phrase_spans[k]))) for p, k in phrase_idx.items())
         return Sample(
-            kind=self.kind, source=self.format_name, record_id=rid,
+            kind=self.kind,
+            source=self.format_name,
+            record_id=rid,
             image=ImageRef(path=str(self.image_path(i))),
-            width=int(self.index.a["img_w"][i]), height=int(self.index.a["img_h"][i]),
-            concepts=concepts, boxes=self._boxes[ann], labels=np.asarray(labels, np.int64), caption=caption,
-            meta={"annotation_ids": self.index.a["ann_id"][ann], "iscrowd": self.index.a["ann_iscrowd"][ann],
-                  "data_source": self.index.image_str("data_source", i)},
+            width=int(self.index.a["img_w"][i]),
+            height=int(self.index.a["img_h"][i]),
+            concepts=concepts,
+            boxes=self._boxes[ann],
+            labels=np.asarray(labels, np.int64),
+            caption=caption,
+            meta={
+                "annotation_ids": self.index.a["ann_id"][ann],
+                "iscrowd": self.index.a["ann_iscrowd"][ann],
+                "data_source": self.index.image_str("data_source", i),
+            },
         )

@@ -57,7 +57,9 @@ class RoboflowCoco(CocoDetection):
         if path.is_dir():
             found = [path / n for n in ANNOTATION_NAMES if (path / n).is_file()]
             if not found:
-                raise DataError(str(path), "-", f"no ODinW annotation file here (looked for {', '.join(ANNOTATION_NAMES)})")
+                raise DataError(
+                    str(path), "-", f"no ODinW annotation file here (looked for {', '.join(ANNOTATION_NAMES)})"
+                )
             path = found[0]
         self.class_names = tuple(class_names) if class_names else None
         super().__init__(path, **options)
@@ -71,8 +73,11 @@ class RoboflowCoco(CocoDetection):
                 raise DataError(str(self.path), f"annotation {j}", "uses the Roboflow super-category id 0")
         kept = [c for c in cats if not _is_root_category(c, cats)]
         if self.class_names is not None and len(self.class_names) != len(kept):
-            raise DataError(str(self.path), "categories",
-                            f"{len(kept)} categories in the file but {len(self.class_names)} expected: {self.class_names}")
+            raise DataError(
+                str(self.path),
+                "categories",
+                f"{len(kept)} categories in the file but {len(self.class_names)} expected: {self.class_names}",
+            )
         return kept
 
     def make_concept(self, cat: dict) -> Concept:
@@ -118,26 +123,55 @@ class OdinwMember:
             if (root / ann).is_file() and (root / img).is_dir():
                 return root / ann, root / img
         tried = "\n".join(f"  {root / a}" for a, _ in self.candidates(split))
-        raise DataError(str(root), f"{self.name} [{split}]",
-                        f"ODinW files missing; looked for:\n{tried}\nGet them with `detclip-bench data download odinw13 --root DATA_ROOT` "
-                        "(GLIP's odinw_35 zips, unzipped into DATA_ROOT/odinw/).")
+        raise DataError(
+            str(root),
+            f"{self.name} [{split}]",
+            f"ODinW files missing; looked for:\n{tried}\nGet them with `detclip-bench data download odinw13 --root DATA_ROOT` "
+            "(GLIP's odinw_35 zips, unzipped into DATA_ROOT/odinw/).",
+        )
 
     def open(self, root, split: str, **options) -> RoboflowCoco:
         ann, img = self.resolve(root, split)
         return RoboflowCoco(ann, image_root=img, class_names=self.classes, **options)
 
 
-_VOC = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
-        "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+_VOC = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 
 ODINW13: tuple[OdinwMember, ...] = (
     OdinwMember("AerialMaritimeDrone", "AerialMaritimeDrone/large", ("boat", "car", "dock", "jetski", "lift")),
-    OdinwMember("Aquarium", "Aquarium/Aquarium Combined.v2-raw-1024.coco",
-                ("fish", "jellyfish", "penguin", "puffin", "shark", "starfish", "stingray")),
+    OdinwMember(
+        "Aquarium",
+        "Aquarium/Aquarium Combined.v2-raw-1024.coco",
+        ("fish", "jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"),
+    ),
     OdinwMember("CottontailRabbits", "CottontailRabbits", ("Cottontail-Rabbit",)),
     OdinwMember("EgoHands", "EgoHands/generic", ("hand",), val_split="mini_val"),
-    OdinwMember("NorthAmericaMushrooms", "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco",
-                ("CoW", "chanterelle")),
+    OdinwMember(
+        "NorthAmericaMushrooms",
+        "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco",
+        ("CoW", "chanterelle"),
+    ),
     OdinwMember("Packages", "Packages/Raw", ("package",)),
     OdinwMember("PascalVOC", "PascalVOC", _VOC, test_split="valid"),
     OdinwMember("pistols", "pistols/export", ("pistol",), flat=True),
@@ -145,7 +179,11 @@ ODINW13: tuple[OdinwMember, ...] = (
     OdinwMember("Raccoon", "Raccoon/Raccoon.v2-raw.coco", ("raccoon",)),
     OdinwMember("ShellfishOpenImages", "ShellfishOpenImages/raw", ("Crab", "Lobster", "Shrimp")),
     OdinwMember("thermalDogsAndPeople", "thermalDogsAndPeople", ("dog", "person")),
-    OdinwMember("VehiclesOpenImages", "VehiclesOpenImages/416x416", ("Ambulance", "Bus", "Car", "Motorcycle", "Truck"),
-                val_split="mini_val"),
+    OdinwMember(
+        "VehiclesOpenImages",
+        "VehiclesOpenImages/416x416",
+        ("Ambulance", "Bus", "Car", "Motorcycle", "Truck"),
+        val_split="mini_val",
+    ),
 )
 ODINW13_BY_NAME: dict[str, OdinwMember] = {m.name: m for m in ODINW13}

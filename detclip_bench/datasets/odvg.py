@@ -76,10 +76,22 @@ class OdvgJsonl(MapSource):
             raise DataError(str(self.path), "-", "ODVG jsonl not found")
         self.image_root = Path(image_root) if image_root else self.path.parent
         self._offsets = line_offsets(self.path)
-        lm = Path(label_map) if label_map else next(
-            (p for p in (self.path.with_name(self.path.stem.removesuffix("_od") + "_label_map.json"),
-                         self.path.with_name(self.path.stem + "_label_map.json"), self.path.with_name("label_map.json"))
-             if p.is_file()), None)
+        lm = (
+            Path(label_map)
+            if label_map
+            else next(
+                (
+                    p
+                    for p in (
+                        self.path.with_name(self.path.stem.removesuffix("_od") + "_label_map.json"),
+                        self.path.with_name(self.path.stem + "_label_map.json"),
+                        self.path.with_name("label_map.json"),
+                    )
+                    if p.is_file()
+                ),
+                None,
+            )
+        )
         self.label_map = {int(k): str(v) for k, v in read_json(lm).items()} if lm else {}
         self._vocab = tuple(Concept(name=v.strip(), key=v, category_id=k) for k, v in sorted(self.label_map.items()))
         self._vocab_pos = {c.category_id: n for n, c in enumerate(self._vocab)}
@@ -129,9 +141,18 @@ class OdvgJsonl(MapSource):
         used, labels = np.unique(np.asarray(labels, np.int64)[keep], return_inverse=True)
         concepts = tuple(concepts[k] for k in used.tolist())
         kind = DataKind.DETECTION if "detection" in rec else DataKind.GROUNDING
-        return Sample(kind=kind, source=self.format_name, record_id=f"{rid} ({name})",
-                      image=ImageRef(path=str(self.image_root / name)), width=w, height=h,
-                      concepts=concepts, boxes=check.boxes[keep], labels=labels.reshape(-1), caption=caption)
+        return Sample(
+            kind=kind,
+            source=self.format_name,
+            record_id=f"{rid} ({name})",
+            image=ImageRef(path=str(self.image_root / name)),
+            width=w,
+            height=h,
+            concepts=concepts,
+            boxes=check.boxes[keep],
+            labels=labels.reshape(-1),
+            caption=caption,
+        )
 
     def _detection(self, det: dict, rid: str):
         concepts: list[Concept] = []

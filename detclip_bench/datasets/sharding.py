@@ -57,8 +57,15 @@ class _UnpaddedDistributedSampler(DistributedSampler):
         return len(range(self.rank, len(self.dataset), self.num_replicas))
 
 
-def distributed_sampler(dataset, *, shuffle: bool = True, seed: int = 0, rank: int | None = None,
-                        world_size: int | None = None, pad: bool = True) -> DistributedSampler:
+def distributed_sampler(
+    dataset,
+    *,
+    shuffle: bool = True,
+    seed: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    pad: bool = True,
+) -> DistributedSampler:
     """torch's DistributedSampler (pads to equal length, as DDP training needs), or ``pad=False``."""
     rank = dist.get_rank() if rank is None else rank
     world_size = dist.get_world_size() if world_size is None else world_size
@@ -82,8 +89,9 @@ class TorchStream(IterableDataset):
     object works on one GPU or many.
     """
 
-    def __init__(self, source: StreamSource, transform=None, rank: int | None = None,
-                 world_size: int | None = None) -> None:
+    def __init__(
+        self, source: StreamSource, transform=None, rank: int | None = None, world_size: int | None = None
+    ) -> None:
         self.source, self.transform = source, transform
         self.rank, self.world_size = rank, world_size
 

@@ -52,8 +52,14 @@ def manifest_parts(root) -> list[dict]:
             for key in PATH_OPTIONS:
                 if key in options:
                     options[key] = str(root / options[key])
-            out.append({"name": part.get("name", f"part {n}"), "format": part["format"],
-                        "path": root / part["path"], "options": options})
+            out.append(
+                {
+                    "name": part.get("name", f"part {n}"),
+                    "format": part["format"],
+                    "path": root / part["path"],
+                    "options": options,
+                }
+            )
         except (KeyError, TypeError) as exc:
             raise DataError(str(root / "manifest.json"), f"part {n}", f"malformed part ({exc})") from exc
     return out
@@ -92,8 +98,10 @@ def validate_source(source, name: str, decode_images: bool = True) -> Validation
             continue
         size = stored[0] if stored else img.size  # exact, where the draft size is only known up to 1/8
         if item.width and item.height and size != (item.width, item.height):
-            report.problems.append(f"{item.image.describe()}: record {item.record_id}: image is {size[0]}x"
-                                   f"{size[1]} but the annotation says {item.width}x{item.height}")
+            report.problems.append(
+                f"{item.image.describe()}: record {item.record_id}: image is {size[0]}x"
+                f"{size[1]} but the annotation says {item.width}x{item.height}"
+            )
     for example in source.skips.examples:
         (report.notes if any(r in example for r in EXPECTED_SKIPS) else report.problems).append(example)
     return report

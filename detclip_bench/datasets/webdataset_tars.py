@@ -104,9 +104,16 @@ class Img2DatasetTars(StreamSource):
                     continue
                 meta = _meta(rec.get("json"))
                 sample = image_text_sample(
-                    source=self.format_name, shard=shard, key=rec["__key__"], image=rec.get("jpg"),
-                    caption=rec.get("txt"), meta=meta, skips=self.skips,
-                    width=meta.get("width") or 0, height=meta.get("height") or 0)
+                    source=self.format_name,
+                    shard=shard,
+                    key=rec["__key__"],
+                    image=rec.get("jpg"),
+                    caption=rec.get("txt"),
+                    meta=meta,
+                    skips=self.skips,
+                    width=meta.get("width") or 0,
+                    height=meta.get("height") or 0,
+                )
                 if sample is not None:
                     yield sample
         except (tarfile.TarError, OSError, ValueError) as exc:
@@ -159,8 +166,15 @@ class HubWebDataset(StreamSource):
             img = rec.get(image_col)
             meta = _meta(rec.get("json"))
             sample = image_text_sample(
-                source=self.format_name, shard=shard, key=str(rec.get("__key__", i)),
-                image=img.get("bytes") if isinstance(img, dict) else img, caption=rec.get("txt"), meta=meta,
-                skips=self.skips, width=meta.get("width") or 0, height=meta.get("height") or 0)
+                source=self.format_name,
+                shard=shard,
+                key=str(rec.get("__key__", i)),
+                image=img.get("bytes") if isinstance(img, dict) else img,
+                caption=rec.get("txt"),
+                meta=meta,
+                skips=self.skips,
+                width=meta.get("width") or 0,
+                height=meta.get("height") or 0,
+            )
             if sample is not None:
                 yield sample

@@ -10,5 +10,15 @@ from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS, canon
 from detclip_bench.metrics.results import CategoryRow, EvalResult
 from detclip_bench.metrics.score import read_results, score_files
 
-__all__ = ["COMPUTED_PROTOCOLS", "PROTOCOLS", "CategoryRow", "CocoEvaluator", "EvalResult", "LvisEvaluator",
-           "canonical_protocol", "make_evaluator", "read_results", "score_files"]
+__all__ = [
+    "COMPUTED_PROTOCOLS",
+    "PROTOCOLS",
+    "CategoryRow",
+    "CocoEvaluator",
+    "EvalResult",
+    "LvisEvaluator",
+    "canonical_protocol",
+    "make_evaluator",
+    "read_results",
+    "score_files",
+]

@@ -61,5 +61,12 @@ class CocoEvaluator(StreamingEvaluator):
 
     def compute(self) -> EvalResult:
         rows, acc = self.accumulated()
-        return self._result("coco", coco_summary(acc, COCO_MAX_DETS), per_category_ap(acc), rows, topk=None,
-                            max_dets_per_image=self.max_dets_per_image, extra_warnings=[])
+        return self._result(
+            "coco",
+            coco_summary(acc, COCO_MAX_DETS),
+            per_category_ap(acc),
+            rows,
+            topk=None,
+            max_dets_per_image=self.max_dets_per_image,
+            extra_warnings=[],
+        )

@@ -77,8 +77,11 @@ def coco_summary(acc: Accumulated, max_dets: list[int]) -> dict[str, float]:
     """pycocotools ``COCOeval.summarize`` (its ``stats`` in order), named as mmdetection/hotcoco name them."""
     p, r = acc.precision, acc.recall
     last = len(max_dets) - 1
-    out = {"AP": _mean_valid(p[:, :, :, 0, last]), "AP50": _mean_valid(p[0, :, :, 0, last]),
-           "AP75": _mean_valid(p[5, :, :, 0, last])}
+    out = {
+        "AP": _mean_valid(p[:, :, :, 0, last]),
+        "AP50": _mean_valid(p[0, :, :, 0, last]),
+        "AP75": _mean_valid(p[5, :, :, 0, last]),
+    }
     for short, a in zip("sml", range(1, 4), strict=True):
         out[f"AP{short}"] = _mean_valid(p[:, :, :, a, last])
     for m, md in enumerate(max_dets):

@@ -110,8 +110,8 @@ def _read(path: str | os.PathLike, pad: int) -> np.ndarray:
             if not n:
                 break
             got += n
-    buf[got:got + pad] = 0
-    return buf[:got + pad]
+    buf[got : got + pad] = 0
+    return buf[: got + pad]
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # image_ids, category_ids, scores, boxes_xyxy (n, 4)
@@ -136,14 +136,15 @@ def read_columns(path: str | os.PathLike, *, threads: int = 2) -> tuple[Columns 
     if threads > 1 and size > _SPLIT_ABOVE:
         # A record start near the middle, guessed from the bytes; the first half's scan must arrive exactly
         # there at a record start, or the halves are discarded and the file is scanned in one piece.
-        found = _BOUNDARY.search(raw[size // 2:size // 2 + (1 << 20)])
+        found = _BOUNDARY.search(raw[size // 2 : size // 2 + (1 << 20)])
         if found is not None:
             mid = size // 2 + found.end() - 1
             off = mid // _MIN_RECORD + 1  # the second half writes from this row on
             hard = [np.empty((hard_cap, 4), np.int64) for _ in range(2)]
             with ThreadPoolExecutor(1) as pool:
-                second = pool.submit(mod.scan, buf, mid, False, size + 1, img[off:], cat[off:], box[off:],
-                                     score[off:], hard[1])
+                second = pool.submit(
+                    mod.scan, buf, mid, False, size + 1, img[off:], cat[off:], box[off:], score[off:], hard[1]
+                )
                 s1, k1, p1, h1, neg1 = mod.scan(buf, 0, True, mid, img, cat, box, score, hard[0])
                 s2, k2, _, h2, neg2 = second.result()
             if s1 == mod.OK_STOP and p1 == mid and s2 == mod.OK_END:
@@ -154,7 +155,7 @@ def read_columns(path: str | os.PathLike, *, threads: int = 2) -> tuple[Columns 
                 for a in range(0, k2, step):
                     b = min(a + step, k2)
                     for col in cols:
-                        col[k1 + a:k1 + b] = col[off + a:off + b]
+                        col[k1 + a : k1 + b] = col[off + a : off + b]
                 moved = hard[1][:h2].copy()
                 moved[:, 0] += 5 * k1  # its rows now start at k1
                 n, hard = k1 + k2, np.concatenate([hard[0][:h1], moved])

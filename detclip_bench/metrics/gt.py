@@ -97,12 +97,16 @@ class GroundTruth:
             images = dataset["images"]
             counts = np.fromiter((len(img["neg_category_ids"]) for img in images), np.int64, len(images))
             neg_images = np.repeat(image_ids, counts)  # image_ids is in file order here
-            neg_cats = np.fromiter(chain.from_iterable(img["neg_category_ids"] for img in images), np.int64,
-                                   int(counts.sum()))
-            verified = VerifiedPairs(sorted_images, sorted_cats,
-                                     np.r_[columns["image_ids"], neg_images], np.r_[columns["category_ids"], neg_cats])
-        return cls(source, lvis, sorted_images, sorted_cats, names, frequency, num_gt, len(ann_ids), engine,
-                   verified)
+            neg_cats = np.fromiter(
+                chain.from_iterable(img["neg_category_ids"] for img in images), np.int64, int(counts.sum())
+            )
+            verified = VerifiedPairs(
+                sorted_images,
+                sorted_cats,
+                np.r_[columns["image_ids"], neg_images],
+                np.r_[columns["category_ids"], neg_cats],
+            )
+        return cls(source, lvis, sorted_images, sorted_cats, names, frequency, num_gt, len(ann_ids), engine, verified)
 
 
 @functools.lru_cache(maxsize=16)
@@ -116,8 +120,9 @@ class VerifiedPairs:
 
     _MAX_TABLE = 1 << 28
 
-    def __init__(self, image_ids: np.ndarray, category_ids: np.ndarray, pair_images: np.ndarray,
-                 pair_categories: np.ndarray) -> None:
+    def __init__(
+        self, image_ids: np.ndarray, category_ids: np.ndarray, pair_images: np.ndarray, pair_categories: np.ndarray
+    ) -> None:
         self._image_pos, self._category_pos = _positions(image_ids), _positions(category_ids)
         self._num_categories = n_cat = len(category_ids)
         known = np.isin(pair_categories, category_ids)  # a neg_category_id outside the categories never matches
@@ -176,24 +181,33 @@ def _check_federated_lists(source: str, images: list, key: str) -> None:
         return
     for k, ids in enumerate(lists):
         if not isinstance(ids, list) or not all(type(c) is int for c in ids):
-            raise DataError(source, f"images[{k}] (id {images[k]['id']})",
-                            f"LVIS image needs a {key} list of integer category ids, got {str(ids)[:80]}")
+            raise DataError(
+                source,
+                f"images[{k}] (id {images[k]['id']})",
+                f"LVIS image needs a {key} list of integer category ids, got {str(ids)[:80]}",
+            )
 
 
-def _annotation_columns(source: str, anns: list, image_ids: np.ndarray, cat_ids: np.ndarray, *,
-                        crowd: bool) -> dict[str, np.ndarray | None]:
+def _annotation_columns(
+    source: str, anns: list, image_ids: np.ndarray, cat_ids: np.ndarray, *, crowd: bool
+) -> dict[str, np.ndarray | None]:
     """The annotations as the engine's columns, after checking every field the oracles read. One vectorised
     pass; on any failure the record-by-record check runs to raise an error naming the first bad record."""
     try:
         # Each field pulled out once (map + itemgetter: ~3x faster than a generator per check on LVIS val).
-        image_col, cat_col, area_col, box_col = ([*map(itemgetter(key), anns)]
-                                                 for key in ("image_id", "category_id", "area", "bbox"))
+        image_col, cat_col, area_col, box_col = (
+            [*map(itemgetter(key), anns)] for key in ("image_id", "category_id", "area", "bbox")
+        )
         crowd_col = [*map(methodcaller("get", "iscrowd", 0), anns)] if crowd else None
-        fields_ok = (set(map(type, image_col)) <= {int} and set(map(type, cat_col)) <= {int}
-                     and set(map(type, area_col)) <= {int, float}
-                     and set(map(type, box_col)) <= {list, tuple} and set(map(len, box_col)) <= {4}
-                     and set(map(type, chain.from_iterable(box_col))) <= {int, float}
-                     and (not crowd or set(crowd_col) <= {0, 1}))
+        fields_ok = (
+            set(map(type, image_col)) <= {int}
+            and set(map(type, cat_col)) <= {int}
+            and set(map(type, area_col)) <= {int, float}
+            and set(map(type, box_col)) <= {list, tuple}
+            and set(map(len, box_col)) <= {4}
+            and set(map(type, chain.from_iterable(box_col))) <= {int, float}
+            and (not crowd or set(crowd_col) <= {0, 1})
+        )
         if fields_ok:
             n = len(anns)
             columns = {
@@ -204,9 +218,14 @@ def _annotation_columns(source: str, anns: list, image_ids: np.ndarray, cat_ids:
                 "iscrowd": np.fromiter(crowd_col, np.int64, n) if crowd else None,
             }
             box, area = columns["boxes"], columns["area"]
-            if (np.isin(columns["image_ids"], image_ids).all() and np.isin(columns["category_ids"], cat_ids).all()
-                    and np.isfinite(box).all() and (box[:, 2:] >= 0).all() and np.isfinite(area).all()
-                    and (area >= 0).all()):
+            if (
+                np.isin(columns["image_ids"], image_ids).all()
+                and np.isin(columns["category_ids"], cat_ids).all()
+                and np.isfinite(box).all()
+                and (box[:, 2:] >= 0).all()
+                and np.isfinite(area).all()
+                and (area >= 0).all()
+            ):
                 return columns
     except (KeyError, TypeError, OverflowError):
         pass
@@ -228,7 +247,9 @@ def _check_annotation(source: str, k: int, ann: dict, images: set[int], cats: se
     if box[2] < 0 or box[3] < 0:
         raise DataError(source, where, f"negative box width/height in bbox {box!r}")
     if not _finite(ann.get("area")) or ann["area"] < 0:
-        raise DataError(source, where, f"'area' must be a finite number >= 0 (the oracles read it), got {ann.get('area')!r}")
+        raise DataError(
+            source, where, f"'area' must be a finite number >= 0 (the oracles read it), got {ann.get('area')!r}"
+        )
     if crowd and ann.get("iscrowd", 0) not in (0, 1):
         raise DataError(source, where, f"'iscrowd' must be 0 or 1, got {ann.get('iscrowd')!r}")
 

@@ -102,9 +102,17 @@ class LvisEvaluator(StreamingEvaluator):
         if fixed:
             short = int((present < self.topk_per_category).sum())
             if short:
-                notes.append(f"{short} of {len(present)} categories have fewer than K={self.topk_per_category} "
-                             "detections; Fixed AP will be artificially low (emit more low-score detections)")
-        return self._result(f"lvis-{self.protocol}", metrics, per_category_ap(acc), rows,
-                            topk=self.topk_per_category if fixed else None,
-                            max_dets_per_image=None if fixed else self.max_dets_per_image, extra_warnings=notes,
-                            per_category=present)
+                notes.append(
+                    f"{short} of {len(present)} categories have fewer than K={self.topk_per_category} "
+                    "detections; Fixed AP will be artificially low (emit more low-score detections)"
+                )
+        return self._result(
+            f"lvis-{self.protocol}",
+            metrics,
+            per_category_ap(acc),
+            rows,
+            topk=self.topk_per_category if fixed else None,
+            max_dets_per_image=None if fixed else self.max_dets_per_image,
+            extra_warnings=notes,
+            per_category=present,
+        )

@@ -17,8 +17,18 @@ if TYPE_CHECKING:
     from detclip_bench.metrics.gt import GroundTruth
     from detclip_bench.metrics.streaming import StreamingEvaluator
 
-__all__ = ["ALIASES", "CLI_CHOICES", "COMPUTED_PROTOCOLS", "DEFAULT_TOPK_PER_CATEGORY", "PAPER_ONLY", "PROTOCOLS",
-           "ComputedProtocol", "Protocol", "canonical_protocol", "make_evaluator"]
+__all__ = [
+    "ALIASES",
+    "CLI_CHOICES",
+    "COMPUTED_PROTOCOLS",
+    "DEFAULT_TOPK_PER_CATEGORY",
+    "PAPER_ONLY",
+    "PROTOCOLS",
+    "ComputedProtocol",
+    "Protocol",
+    "canonical_protocol",
+    "make_evaluator",
+]
 
 #: every protocol name a result, suite or leaderboard row may carry
 Protocol = Literal["coco", "lvis-standard", "lvis-fixed", "lvis-ar"]
@@ -51,9 +61,13 @@ def canonical_protocol(name: str) -> str:
     return name
 
 
-def make_evaluator(gt: dict | str | os.PathLike | GroundTruth, protocol: str, *,
-                   topk_per_category: int | None = None,
-                   max_dets_per_image: int | None = None) -> StreamingEvaluator:
+def make_evaluator(
+    gt: dict | str | os.PathLike | GroundTruth,
+    protocol: str,
+    *,
+    topk_per_category: int | None = None,
+    max_dets_per_image: int | None = None,
+) -> StreamingEvaluator:
     """The streaming evaluator of ``protocol`` (canonical name or alias) on ``gt``.
 
     * ``coco``: ``max_dets_per_image`` caps detections per image across categories (default None: no cap,

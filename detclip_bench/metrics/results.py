@@ -81,10 +81,17 @@ class EvalResult:
         return pd.DataFrame([asdict(r) for r in self.categories], columns=cols).set_index("id")
 
     def to_markdown(self) -> str:
-        lines = [f"**{self.protocol}** — {self.protocol_description}; {self.budget()}", "",
-                 "| metric | value (%) |", "|---|---:|"]
+        lines = [
+            f"**{self.protocol}** — {self.protocol_description}; {self.budget()}",
+            "",
+            "| metric | value (%) |",
+            "|---|---:|",
+        ]
         lines += [f"| {k} | {100 * v:.2f} |" if v >= 0 else f"| {k} | n/a |" for k, v in self.metrics.items()]
-        lines += ["", f"{self.num_images} images, {self.num_categories} categories, {self.num_gt} GT boxes, "
-                      f"{self.num_detections_received} detections received, {self.num_detections_evaluated} evaluated."]
+        lines += [
+            "",
+            f"{self.num_images} images, {self.num_categories} categories, {self.num_gt} GT boxes, "
+            f"{self.num_detections_received} detections received, {self.num_detections_evaluated} evaluated.",
+        ]
         lines += [f"> warning: {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"

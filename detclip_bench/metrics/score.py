@@ -41,7 +41,9 @@ class _Detection(msgspec.Struct, gc=False):
 _RECORD_INDEX = re.compile(r"\$\[(\d+)\]")
 
 
-def read_results(path: str | os.PathLike, *, fast: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_results(
+    path: str | os.PathLike, *, fast: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(image_ids, boxes_xyxy, scores, category_ids) from a results JSON list, in file order.
 
     ``fast``: the compiled columnar reader (``fastjson``) first; what it declines (anything it does not check
@@ -72,11 +74,16 @@ def _decode_records(path: str | os.PathLike, raw) -> tuple[np.ndarray, np.ndarra
         j = int(found.group(1))
         text = bytes(msgspec.json.decode(raw, type=list[msgspec.Raw])[j]).decode(errors="replace")[:200]
         why = f"{exc} (overflows to infinity)" if "out of range" in str(exc) else str(exc)
-        raise DataError(str(path), j, "not a bbox detection {image_id:int, category_id:int, bbox:[x,y,w,h], "
-                        f"score:number}}: {why}; the record: {text}") from exc
+        raise DataError(
+            str(path),
+            j,
+            "not a bbox detection {image_id:int, category_id:int, bbox:[x,y,w,h], "
+            f"score:number}}: {why}; the record: {text}",
+        ) from exc
     except msgspec.DecodeError as exc:
-        raise DataError(str(path), "-", f"malformed JSON: {exc} (NaN or Infinity, as json.dump writes them, is not "
-                        "JSON either)") from exc
+        raise DataError(
+            str(path), "-", f"malformed JSON: {exc} (NaN or Infinity, as json.dump writes them, is not JSON either)"
+        ) from exc
     if not records:
         raise DataError(str(path), "-", "empty results list: nothing to score (pycocotools/lvis-api crash on it too)")
     n = len(records)
@@ -87,8 +94,14 @@ def _decode_records(path: str | os.PathLike, raw) -> tuple[np.ndarray, np.ndarra
     return image_ids, cats, scores, xywh
 
 
-def score_files(gt_path: str | os.PathLike, pred_path: str | os.PathLike, protocol: str, *,
-                topk_per_category: int | None = None, max_dets_per_image: int | None = None) -> EvalResult:
+def score_files(
+    gt_path: str | os.PathLike,
+    pred_path: str | os.PathLike,
+    protocol: str,
+    *,
+    topk_per_category: int | None = None,
+    max_dets_per_image: int | None = None,
+) -> EvalResult:
     """Score ``pred_path`` against ``gt_path`` under ``protocol`` (name or alias; budgets as in
     :func:`~detclip_bench.metrics.protocols.make_evaluator`).
 
@@ -97,8 +110,9 @@ def score_files(gt_path: str | os.PathLike, pred_path: str | os.PathLike, protoc
     pool = ThreadPoolExecutor(1)
     try:
         reading = pool.submit(read_results, pred_path)
-        evaluator = make_evaluator(gt_path, protocol, topk_per_category=topk_per_category,
-                                   max_dets_per_image=max_dets_per_image)
+        evaluator = make_evaluator(
+            gt_path, protocol, topk_per_category=topk_per_category, max_dets_per_image=max_dets_per_image
+        )
         evaluator.source = str(Path(pred_path))
         evaluator.update(*reading.result())
     finally:

@@ -111,8 +111,11 @@ class StreamingEvaluator:
         self.gt = gt if isinstance(gt, GroundTruth) else GroundTruth.load(gt, lvis=lvis)
         for name, ids in (("image", self.gt.image_ids), ("category", self.gt.category_ids)):
             if len(ids) and np.abs(ids).max() >= _EXACT_FLOAT_INT:
-                raise DataError(self.gt.source, f"{name} ids", "ids at or beyond 2**53 cannot be passed to the engine "
-                                "exactly (its detection array is float64)")
+                raise DataError(
+                    self.gt.source,
+                    f"{name} ids",
+                    "ids at or beyond 2**53 cannot be passed to the engine exactly (its detection array is float64)",
+                )
         pool.reserve_for(len(self.gt.image_ids) if pool.group == "image" else len(self.gt.category_ids))
         self._pool = pool
         self._pending: list[tuple] = []  # updates not yet checked: (image id(s), one_image, boxes, scores, cats)
@@ -140,8 +143,9 @@ class StreamingEvaluator:
         n = len(scores)
         boxes = np.asarray(boxes_xyxy, dtype=np.float64)
         if boxes.size != 4 * n:
-            raise DataError(self.source, f"image {image_id}", f"boxes must be (N, 4) xyxy for {n} scores, "
-                            f"got shape {boxes.shape}")
+            raise DataError(
+                self.source, f"image {image_id}", f"boxes must be (N, 4) xyxy for {n} scores, got shape {boxes.shape}"
+            )
         boxes = boxes.reshape(n, 4)
         cats = np.asarray(category_ids).reshape(-1)
         one_image = isinstance(image_id, int | np.integer) and not isinstance(image_id, bool)
@@ -151,8 +155,12 @@ class StreamingEvaluator:
         if np.asarray(image_ids).dtype == bool or cats.dtype == bool:
             raise DataError(self.source, f"image {image_id}", "image and category ids must be integers, not booleans")
         if len(cats) != n or (not one_image and len(image_ids) != n):
-            raise DataError(self.source, f"image {image_id}", f"length mismatch: {n} scores, {len(cats)} category ids, "
-                            f"{1 if one_image else len(image_ids)} image ids")
+            raise DataError(
+                self.source,
+                f"image {image_id}",
+                f"length mismatch: {n} scores, {len(cats)} category ids, "
+                f"{1 if one_image else len(image_ids)} image ids",
+            )
         if n == 0:
             return
         self._pending.append((image_ids, one_image, boxes, scores, cats))
@@ -178,14 +186,19 @@ class StreamingEvaluator:
             chunk_groups = np.array(firsts) if uniform else None
         if pool.group != "image":
             chunk_groups = None  # the fast path knows image chunks only
-        boxes, scores, cats = (np.concatenate([e[k] for e in entries]) if len(entries) > 1 else entries[0][k]
-                               for k in (2, 3, 4))
+        boxes, scores, cats = (
+            np.concatenate([e[k] for e in entries]) if len(entries) > 1 else entries[0][k] for k in (2, 3, 4)
+        )
         rows = pool.stage(image_ids, boxes, scores, cats)
         # One pass over the written rows: every value finite (a sum is NaN/inf otherwise) and w, h >= 0 (the
         # min is NaN, so the test fails, if any is NaN). Only a suspicious block is looked at value by value.
         problem = None
-        if not (np.isfinite(rows.sum()) and rows[:, 3:5].min() >= 0 and self._image_ids.all_known(image_ids)
-                and self._category_ids.all_known(cats)):
+        if not (
+            np.isfinite(rows.sum())
+            and rows[:, 3:5].min() >= 0
+            and self._image_ids.all_known(image_ids)
+            and self._category_ids.all_known(cats)
+        ):
             problem = self._first_problem(image_ids, boxes, scores, cats)
         if problem is None:
             pool.commit(len(scores), chunk_groups, sizes)
@@ -197,23 +210,31 @@ class StreamingEvaluator:
         begin = int(ends[bad - 1]) if bad else 0
         first_index = pool.num_seen + j
         pool.commit(begin, None if chunk_groups is None else chunk_groups[:bad], sizes[:bad])
-        self._pending = entries[bad + 1:]
+        self._pending = entries[bad + 1 :]
         self._pending_rows = int(sum(len(e[3]) for e in self._pending))
-        raise DataError(self.source, f"detection {first_index} (image_id {image_ids[j]})",
-                        f"{message}; first offender: box {boxes[j].tolist()}, score {scores[j]}, category_id "
-                        f"{cats[j]} ({int(mask[begin:ends[bad]].sum())} such detections in this update)")
+        raise DataError(
+            self.source,
+            f"detection {first_index} (image_id {image_ids[j]})",
+            f"{message}; first offender: box {boxes[j].tolist()}, score {scores[j]}, category_id "
+            f"{cats[j]} ({int(mask[begin : ends[bad]].sum())} such detections in this update)",
+        )
 
-    def _first_problem(self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                       cats: np.ndarray) -> tuple[int, np.ndarray, str] | None:
+    def _first_problem(
+        self, image_ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, cats: np.ndarray
+    ) -> tuple[int, np.ndarray, str] | None:
         """(earliest bad row, mask of rows with the same fault, what is wrong), or None when all is well.
         The earliest row, whatever its fault: every update before it is then known to be clean."""
         checks = (
             (~np.isfinite(scores), "score is NaN or infinite"),
             (~np.isfinite(boxes).all(1), "box has a NaN or infinite coordinate"),
-            ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
-             "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)"),
-            (~self._image_ids.known(image_ids),
-             "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)"),
+            (
+                (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
+                "box has a negative width or height (boxes must be xyxy, x2 >= x1, y2 >= y1)",
+            ),
+            (
+                ~self._image_ids.known(image_ids),
+                "image_id is not in the GT (lvis-api/pycocotools would refuse this results file)",
+            ),
             (~self._category_ids.known(cats), "category_id is not a GT category (pycocotools would silently drop it)"),
         )
         bad = np.logical_or.reduce([mask for mask, _ in checks])
@@ -243,18 +264,42 @@ class StreamingEvaluator:
         """Kept detections per GT category, aligned with ``gt.category_ids``."""
         return self._category_ids.count(rows.engine[:, CATEGORY])
 
-    def _result(self, protocol: str, metrics: dict[str, float], ap: dict[int, float], rows: DetectionRows,
-                *, topk: int | None, max_dets_per_image: int | None, extra_warnings: list[str],
-                per_category: np.ndarray | None = None) -> EvalResult:
+    def _result(
+        self,
+        protocol: str,
+        metrics: dict[str, float],
+        ap: dict[int, float],
+        rows: DetectionRows,
+        *,
+        topk: int | None,
+        max_dets_per_image: int | None,
+        extra_warnings: list[str],
+        per_category: np.ndarray | None = None,
+    ) -> EvalResult:
         gt = self.gt
         if per_category is None:
             per_category = self.detections_per_category(rows)
-        table = [CategoryRow(c, gt.category_names[c], gt.frequency.get(c), ap.get(c, float("nan")), gt.num_gt[c], n)
-                 for c, n in zip(gt.category_ids.tolist(), per_category.tolist(), strict=True)]
+        table = [
+            CategoryRow(c, gt.category_names[c], gt.frequency.get(c), ap.get(c, float("nan")), gt.num_gt[c], n)
+            for c, n in zip(gt.category_ids.tolist(), per_category.tolist(), strict=True)
+        ]
         warns = list(extra_warnings)
         if self.pool.num_seen == 0:
-            warns.append("no detections at all: every AP with GT is 0 (pycocotools/lvis-api crash on an empty results list)")
+            warns.append(
+                "no detections at all: every AP with GT is 0 (pycocotools/lvis-api crash on an empty results list)"
+            )
         for w in warns:
             warnings.warn(w, stacklevel=3)
-        return EvalResult(protocol, metrics, topk, max_dets_per_image, len(gt.image_ids), len(gt.category_ids),
-                          gt.num_annotations, self.pool.num_seen, len(rows), table, warns)
+        return EvalResult(
+            protocol,
+            metrics,
+            topk,
+            max_dets_per_image,
+            len(gt.image_ids),
+            len(gt.category_ids),
+            gt.num_annotations,
+            self.pool.num_seen,
+            len(rows),
+            table,
+            warns,
+        )

@@ -36,7 +36,9 @@ class Detections:
         xywh[:, 2:] -= xywh[:, :2]
         return [
             {"image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b], "score": float(s)}
-            for i, c, b, s in zip(self.image_ids.tolist(), self.category_ids.tolist(), xywh, self.scores.tolist(), strict=True)
+            for i, c, b, s in zip(
+                self.image_ids.tolist(), self.category_ids.tolist(), xywh, self.scores.tolist(), strict=True
+            )
         ]
 
     def select(self, mask: np.ndarray) -> Detections:
@@ -89,15 +91,22 @@ def _make_gt(num_images: int, num_categories: int, gt_per_image: float, seed: in
         for j in range(n):
             w, h = boxes[j, 2], boxes[j, 3]
             area = float(w * h) if rng.random() < 0.3 else float(np.round(w * h * rng.uniform(0.4, 1.0), 1))
-            ann = {"id": len(anns) + 1, "image_id": img_id, "category_id": int(cats[j]),
-                   "bbox": [float(v) for v in boxes[j]], "area": area}
+            ann = {
+                "id": len(anns) + 1,
+                "image_id": img_id,
+                "category_id": int(cats[j]),
+                "bbox": [float(v) for v in boxes[j]],
+                "area": area,
+            }
             if not lvis:
                 ann["iscrowd"] = int(rng.random() < 0.03)
             anns.append(ann)
         if lvis:
             pos = set(cats.tolist())
             others = np.setdiff1d(np.arange(1, num_categories + 1), list(pos))
-            image["neg_category_ids"] = sorted(int(c) for c in rng.choice(others, size=min(len(others), 8), replace=False))
+            image["neg_category_ids"] = sorted(
+                int(c) for c in rng.choice(others, size=min(len(others), 8), replace=False)
+            )
             image["not_exhaustive_category_ids"] = sorted(int(c) for c in pos if rng.random() < 0.15)
         images.append(image)
     out = {"images": images, "annotations": anns, "categories": _categories(num_categories, lvis)}

@@ -87,7 +87,7 @@ class GroupTopK:
         start = self._filled
         if start + n > len(self._seq):
             self.reserve(max(start + n, 2 * len(self._seq), _MIN_CAPACITY))
-        rows = self._engine[start:start + n]
+        rows = self._engine[start : start + n]
         rows[:, IMAGE] = image_ids
         rows[:, 1:3] = boxes_xyxy[:, :2]
         np.subtract(boxes_xyxy[:, 2:], boxes_xyxy[:, :2], out=rows[:, 3:5])
@@ -106,7 +106,7 @@ class GroupTopK:
         if n == 0:
             return
         self._note_groups(chunk_groups, chunk_sizes)
-        self._seq[start:start + n] = np.arange(self.num_seen, self.num_seen + n)
+        self._seq[start : start + n] = np.arange(self.num_seen, self.num_seen + n)
         self.num_seen += n
         self._filled += n
         if self._needs_select and self._filled - self._held >= max(_MIN_BUFFER, self._held):
@@ -118,8 +118,8 @@ class GroupTopK:
         if rows <= len(self._seq):
             return
         engine, seq = np.empty((rows, 7), np.float64), np.empty(rows, np.int64)
-        engine[:self._filled] = self._engine[:self._filled]
-        seq[:self._filled] = self._seq[:self._filled]
+        engine[: self._filled] = self._engine[: self._filled]
+        seq[: self._filled] = self._seq[: self._filled]
         self._engine, self._seq = engine, seq
 
     def reserve_for(self, num_groups: int) -> None:
@@ -133,18 +133,22 @@ class GroupTopK:
         if self.k is None or self._needs_select:
             return
         groups = [] if chunk_groups is None else chunk_groups.tolist()
-        if (chunk_groups is None or (chunk_sizes > self.k).any() or len(set(groups)) < len(groups)
-                or not self._groups_seen.isdisjoint(groups)):
+        if (
+            chunk_groups is None
+            or (chunk_sizes > self.k).any()
+            or len(set(groups)) < len(groups)
+            or not self._groups_seen.isdisjoint(groups)
+        ):
             self._needs_select = True  # a group may exceed k: select exactly at compaction
         else:
             self._groups_seen.update(groups)
 
     def _compact(self) -> None:
         if self._needs_select and self._filled > self._held:
-            keep = self._select(self._engine[:self._filled], self._seq[:self._filled])
+            keep = self._select(self._engine[: self._filled], self._seq[: self._filled])
             if len(keep) < self._filled:  # else nothing was dropped: no need to move anything
-                self._engine[:len(keep)] = self._engine[keep]
-                self._seq[:len(keep)] = self._seq[keep]
+                self._engine[: len(keep)] = self._engine[keep]
+                self._seq[: len(keep)] = self._seq[keep]
                 self._filled = len(keep)
         self._held = self._filled
 
@@ -163,7 +167,9 @@ class GroupTopK:
                 return np.arange(len(seq))
             crowded = counts[ids] > self.k
             rows = np.flatnonzero(crowded)
-            keep = np.concatenate([np.flatnonzero(~crowded), rows[self._first_k(key[rows], engine[rows, SCORE], seq[rows])]])
+            keep = np.concatenate(
+                [np.flatnonzero(~crowded), rows[self._first_k(key[rows], engine[rows, SCORE], seq[rows])]]
+            )
         else:
             keep = self._first_k(key, engine[:, SCORE], seq)
         keep.sort()  # back to arrival order, so k=None and k=∞ hand the engine the same sequence
@@ -180,12 +186,17 @@ class GroupTopK:
     def result(self) -> DetectionRows:
         """The kept rows, in arrival order (views into the buffer: valid until the next :meth:`add`)."""
         self._compact()
-        return DetectionRows(self._engine[:self._filled], self._seq[:self._filled])
+        return DetectionRows(self._engine[: self._filled], self._seq[: self._filled])
 
     def state_dict(self) -> dict:
         kept = self.result()
-        return {"k": self.k, "group": self.group, "num_seen": self.num_seen,
-                "engine": kept.engine.copy(), "seq": kept.seq.copy()}
+        return {
+            "k": self.k,
+            "group": self.group,
+            "num_seen": self.num_seen,
+            "engine": kept.engine.copy(),
+            "seq": kept.seq.copy(),
+        }
 
     @classmethod
     def merged(cls, states: list[dict]) -> GroupTopK:

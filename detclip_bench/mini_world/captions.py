@@ -38,11 +38,21 @@ BASE_PAIRS_PER_SOURCE = 300
 SAMPLES_PER_SHARD = 100
 FAIL_RATE = 0.03
 _ERROR = "HTTP Error 404: Not Found"
-_METADATA = pa.schema([
-    ("url", pa.string()), ("caption", pa.string()), ("key", pa.string()), ("status", pa.string()),
-    ("error_message", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
-    ("original_width", pa.int64()), ("original_height", pa.int64()), ("exif", pa.string()), ("sha256", pa.string()),
-])
+_METADATA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("caption", pa.string()),
+        ("key", pa.string()),
+        ("status", pa.string()),
+        ("error_message", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("original_width", pa.int64()),
+        ("original_height", pa.int64()),
+        ("exif", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -59,8 +69,9 @@ def _make_pairs(rng: np.random.Generator, n: int, source: str, difficulty: Diffi
     others = [c for c in CONCEPTS if c.group != "caption"]
     pool = [replace(c, weight=1.0) for c in CONCEPTS]
     pairs = []
-    cc_difficulty = replace(difficulty, min_objects=max(2, difficulty.min_objects),
-                            max_objects=max(2, min(difficulty.max_objects, 4)))
+    cc_difficulty = replace(
+        difficulty, min_objects=max(2, difficulty.min_objects), max_objects=max(2, min(difficulty.max_objects, 4))
+    )
     for i in range(n):
         subject_pool = caption_only if rng.random() < 0.6 else others
         subject = subject_pool[int(rng.integers(len(subject_pool)))]
@@ -76,7 +87,9 @@ def _make_pairs(rng: np.random.Generator, n: int, source: str, difficulty: Diffi
             raise ValueError(f"difficulty {difficulty} leaves no room for two objects in a 128 px image")
         others_present = [n_ for n_ in names if n_ != subject.name]
         k = int(rng.integers(0, len(others_present)))  # at most all-but-one of the others
-        mention = [subject.name] + [others_present[j] for j in sorted(rng.choice(len(others_present), k, replace=False))]
+        mention = [subject.name] + [
+            others_present[j] for j in sorted(rng.choice(len(others_present), k, replace=False))
+        ]
         caption = alt_text(rng, objects, mention, 128)
         url = f"https://example.invalid/{source}/{i:07d}.jpg"
         failed = rng.random() < FAIL_RATE
@@ -92,16 +105,34 @@ def _key(shard: int, idx: int) -> str:
 def _metadata_row(p: Pair, key: str) -> dict:
     ok = p.jpeg is not None
     w, h = p.size if ok else (None, None)
-    return {"url": p.url, "caption": p.caption, "key": key, "status": "success" if ok else "failed_to_download",
-            "error_message": None if ok else _ERROR, "width": w, "height": h, "original_width": w,
-            "original_height": h, "exif": None, "sha256": hashlib.sha256(p.jpeg).hexdigest() if ok else None}
+    return {
+        "url": p.url,
+        "caption": p.caption,
+        "key": key,
+        "status": "success" if ok else "failed_to_download",
+        "error_message": None if ok else _ERROR,
+        "width": w,
+        "height": h,
+        "original_width": w,
+        "original_height": h,
+        "exif": None,
+        "sha256": hashlib.sha256(p.jpeg).hexdigest() if ok else None,
+    }
 
 
 def _stats(rows: list[dict]) -> dict:
     ok = sum(r["status"] == "success" for r in rows)
     status = {"success": ok, _ERROR: len(rows) - ok} if ok < len(rows) else {"success": ok}
-    return {"count": len(rows), "successes": ok, "failed_to_download": len(rows) - ok, "failed_to_resize": 0,
-            "duration": 0.0, "start_time": 0.0, "end_time": 0.0, "status_dict": status}
+    return {
+        "count": len(rows),
+        "successes": ok,
+        "failed_to_download": len(rows) - ok,
+        "failed_to_resize": 0,
+        "duration": 0.0,
+        "start_time": 0.0,
+        "end_time": 0.0,
+        "status_dict": status,
+    }
 
 
 def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -145,8 +176,10 @@ def _write_parquet_shards(root: Path, pairs: list[Pair]) -> int:
     n_ok = 0
     for shard, rows in _shards(pairs):
         meta = [_metadata_row(p, key) for p, key in rows]
-        full = [{**m, "txt": p.caption if p.jpeg is not None else None, "jpg": p.jpeg}
-                for (p, _), m in zip(rows, meta, strict=True)]
+        full = [
+            {**m, "txt": p.caption if p.jpeg is not None else None, "jpg": p.jpeg}
+            for (p, _), m in zip(rows, meta, strict=True)
+        ]
         _write_parquet(root / f"{shard:05d}.parquet", full, schema)
         atomic_write_json(root / f"{shard:05d}_stats.json", _stats(meta))
         n_ok += sum(p.jpeg is not None for p, _ in rows)
@@ -161,8 +194,12 @@ def write_cc(out_dir: Path, seed: int, scale: float, difficulty: Difficulty) -> 
     cc12m = _make_pairs(part_rng(seed, "cc", 1), n, "cc12m", difficulty)
     atomic_write_text(root / "cc3m.tsv", "".join(f"{p.caption}\t{p.url}\n" for p in cc3m))
     atomic_write_text(root / "cc12m.tsv", "".join(f"{p.url}\t{p.caption}\n" for p in cc12m))
-    out.counts.update(cc3m_rows=n, cc12m_rows=n, cc_wds_samples=_write_wds(root / "wds", cc3m),
-                      cc_parquet_images=_write_parquet_shards(root / "parquet", cc12m))
+    out.counts.update(
+        cc3m_rows=n,
+        cc12m_rows=n,
+        cc_wds_samples=_write_wds(root / "wds", cc3m),
+        cc_parquet_images=_write_parquet_shards(root / "parquet", cc12m),
+    )
     out.add_part("cc3m-tsv", "cc-tsv", "cc/cc3m.tsv")
     out.add_part("cc12m-tsv", "cc-tsv", "cc/cc12m.tsv")
     out.add_part("cc3m-wds", "img2dataset-wds", "cc/wds")

@@ -56,8 +56,9 @@ def _prepare(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out} is not empty ({', '.join(existing[:5])}...); pass overwrite=True to replace it")
     foreign = [n for n in existing if n not in _OWNED]
     if foreign:
-        raise FileExistsError(f"{out} holds files a mini world does not write ({', '.join(foreign[:5])}); refusing "
-                              "to overwrite it")
+        raise FileExistsError(
+            f"{out} holds files a mini world does not write ({', '.join(foreign[:5])}); refusing to overwrite it"
+        )
     (out / MANIFEST_FILE).unlink(missing_ok=True)  # first: an interrupted run must not look complete
     for name in existing:
         path = out / name
@@ -76,8 +77,15 @@ def _merge_training(parts: list[PartOutput]) -> PartOutput:
 def _vocabulary(train: PartOutput, rule: FrequencyRule) -> MiniVocabulary:
     rare_max, common_max = rule.thresholds(train.train_images)
     entries = [
-        VocabularyEntry(c.name, c.definition, c.group, list(c.synonyms), train.boxed_images[c.name],
-                        train.boxed_instances[c.name], frequency_of(train.boxed_images[c.name], train.train_images, rule))
+        VocabularyEntry(
+            c.name,
+            c.definition,
+            c.group,
+            list(c.synonyms),
+            train.boxed_images[c.name],
+            train.boxed_instances[c.name],
+            frequency_of(train.boxed_images[c.name], train.train_images, rule),
+        )
         for c in CONCEPTS
     ]
     odinw = {m.name: class_definitions(m) for m in ODINW13}
@@ -105,8 +113,13 @@ def generate(
     out = Path(out_dir)
     _prepare(out, overwrite)
     rule = FrequencyRule()
-    steps = [("o365", write_o365), ("goldg", write_goldg), ("cc", write_cc), ("imagenet", write_imagenet),
-             ("odinw", write_odinw)]
+    steps = [
+        ("o365", write_o365),
+        ("goldg", write_goldg),
+        ("cc", write_cc),
+        ("imagenet", write_imagenet),
+        ("odinw", write_odinw),
+    ]
     outputs: list[PartOutput] = []
     t0 = time.perf_counter()
     bar = tqdm(total=len(steps) + 1, desc="mini world", disable=not progress, unit="part")

@@ -32,8 +32,10 @@ def _pool() -> list[ConceptSpec]:
     """Grounding-only concepts are drawn twice as often as detection ones here."""
     from dataclasses import replace
 
-    return [replace(c, weight=c.weight * (2.0 if c.group == "grounding" else 1.0))
-            for c in (*concepts_in("detection"), *concepts_in("grounding"))]
+    return [
+        replace(c, weight=c.weight * (2.0 if c.group == "grounding" else 1.0))
+        for c in (*concepts_in("detection"), *concepts_in("grounding"))
+    ]
 
 
 def _mention(rng: np.random.Generator, names: list[str], groups: dict[str, str], force: str | None) -> list[str]:
@@ -60,8 +62,15 @@ def _seeded_scene(rng, pool: list[ConceptSpec], i: int, difficulty: Difficulty):
 
 def _box_ann(ann_id: int, image_id: int, box, spans) -> dict:
     bbox, area = coco_box(box)
-    return {"area": area, "iscrowd": 0, "image_id": image_id, "category_id": 1, "id": ann_id, "bbox": bbox,
-            "tokens_positive": [list(s) for s in spans]}
+    return {
+        "area": area,
+        "iscrowd": 0,
+        "image_id": image_id,
+        "category_id": 1,
+        "id": ann_id,
+        "bbox": bbox,
+        "tokens_positive": [list(s) for s in spans],
+    }
 
 
 def _write_mixed(root: Path, n_images: int, rng, difficulty: Difficulty, out: PartOutput) -> None:
@@ -77,9 +86,19 @@ def _write_mixed(root: Path, n_images: int, rng, difficulty: Difficulty, out: Pa
             mention = _mention(rng, distinct_concepts(objects), groups, force)
             caption, spans = gqa_caption(rng, objects, mention, min(img.size))
             entry_id = len(images)
-            images.append({"file_name": f"{vg_id}.jpg", "height": img.height, "width": img.width, "id": entry_id,
-                           "original_id": vg_id, "caption": caption, "dataset_name": "mixed",
-                           "tokens_negative": [], "data_source": "vg"})
+            images.append(
+                {
+                    "file_name": f"{vg_id}.jpg",
+                    "height": img.height,
+                    "width": img.width,
+                    "id": entry_id,
+                    "original_id": vg_id,
+                    "caption": caption,
+                    "dataset_name": "mixed",
+                    "tokens_negative": [],
+                    "data_source": "vg",
+                }
+            )
             for k, o in enumerate(objects):
                 if o.concept.name in spans:
                     anns.append(_box_ann(len(anns), entry_id, o.box, spans[o.concept.name]))
@@ -88,8 +107,9 @@ def _write_mixed(root: Path, n_images: int, rng, difficulty: Difficulty, out: Pa
     doc = {"info": [], "licenses": [], "images": images, "annotations": anns, "categories": []}
     atomic_write_json(root / "mdetr_annotations" / "final_mixed_train_no_coco.json", doc, indent=None)
     out.counts.update(goldg_mixed_images=n_images, goldg_mixed_entries=len(images), goldg_mixed_boxes=len(anns))
-    out.add_part("goldg-mixed", "mdetr", "goldg/mdetr_annotations/final_mixed_train_no_coco.json",
-                 vg_root="goldg/gqa/images")
+    out.add_part(
+        "goldg-mixed", "mdetr", "goldg/mdetr_annotations/final_mixed_train_no_coco.json", vg_root="goldg/gqa/images"
+    )
 
 
 def _write_flickr(root: Path, n_images: int, rng, difficulty: Difficulty, out: PartOutput) -> None:
@@ -105,22 +125,41 @@ def _write_flickr(root: Path, n_images: int, rng, difficulty: Difficulty, out: P
             mention = _mention(rng, distinct_concepts(objects), groups, force)
             caption, phrases = flickr_sentence(rng, objects, mention, min(img.size))
             entry_id = len(images)
-            images.append({"file_name": f"{flickr_id}.jpg", "height": img.height, "width": img.width,
-                           "id": entry_id, "caption": caption, "dataset_name": "flickr",
-                           "tokens_negative": [[0, len(caption)]], "sentence_id": sentence_id,
-                           "original_img_id": flickr_id, "tokens_positive_eval": [[list(s)] for _, s in phrases]})
+            images.append(
+                {
+                    "file_name": f"{flickr_id}.jpg",
+                    "height": img.height,
+                    "width": img.width,
+                    "id": entry_id,
+                    "caption": caption,
+                    "dataset_name": "flickr",
+                    "tokens_negative": [[0, len(caption)]],
+                    "sentence_id": sentence_id,
+                    "original_img_id": flickr_id,
+                    "tokens_positive_eval": [[list(s)] for _, s in phrases],
+                }
+            )
             span_of = dict(phrases)
             for k, o in enumerate(objects):
                 if o.concept.name in span_of:
                     anns.append(_box_ann(len(anns), entry_id, o.box, [span_of[o.concept.name]]))
                     boxed.add(k)
         out.count_training_image([objects[k].concept.name for k in sorted(boxed)])
-    doc = {"info": [], "licenses": [], "images": images, "annotations": anns,
-           "categories": [{"supercategory": "object", "id": 1, "name": "object"}]}
+    doc = {
+        "info": [],
+        "licenses": [],
+        "images": images,
+        "annotations": anns,
+        "categories": [{"supercategory": "object", "id": 1, "name": "object"}],
+    }
     atomic_write_json(root / "mdetr_annotations" / "final_flickr_separateGT_train.json", doc, indent=None)
     out.counts.update(goldg_flickr_images=n_images, goldg_flickr_entries=len(images), goldg_flickr_boxes=len(anns))
-    out.add_part("goldg-flickr", "mdetr", "goldg/mdetr_annotations/final_flickr_separateGT_train.json",
-                 image_root="goldg/flickr30k_images")
+    out.add_part(
+        "goldg-flickr",
+        "mdetr",
+        "goldg/mdetr_annotations/final_flickr_separateGT_train.json",
+        image_root="goldg/flickr30k_images",
+    )
 
 
 def write_goldg(out_dir: Path, seed: int, scale: float, difficulty: Difficulty) -> PartOutput:

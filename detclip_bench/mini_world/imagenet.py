@@ -43,10 +43,12 @@ def write_imagenet(out_dir: Path, seed: int, scale: float, difficulty: Difficult
             sizes = [(48, 88), (16, 24)][: len(looks)]
             img, _ = render_scene(rng, 128, 128, looks, big, _DOMAIN, size_ranges=sizes)
             write_jpeg(root / "train" / wnids[c.name] / f"{wnids[c.name]}_{n}.JPEG", img)
-    lines = [f"{wnids[c.name]} {', '.join([c.name, *c.synonyms])}\n" for c in sorted(classes, key=lambda c: wnids[c.name])]
+    lines = [
+        f"{wnids[c.name]} {', '.join([c.name, *c.synonyms])}\n" for c in sorted(classes, key=lambda c: wnids[c.name])
+    ]
     atomic_write_text(root / "LOC_synset_mapping.txt", "".join(lines))
     out.counts.update(imagenet_classes=len(classes), imagenet_images=len(classes) * per_class)
-    out.add_part("imagenet-train", "imagenet-folder", "imagenet", split="train",
-                 synset_mapping="imagenet/LOC_synset_mapping.txt")
+    out.add_part(
+        "imagenet-train", "imagenet-folder", "imagenet", split="train", synset_mapping="imagenet/LOC_synset_mapping.txt"
+    )
     return out
-

@@ -37,13 +37,23 @@ def _write_split(root: Path, split: str, n: int, first_id: int, seed: int, diffi
         img, objects = main_scene(rng, pool, difficulty, must_include=[pool[i]] if i < len(pool) else None)
         file_name = _file_name(image_id, patch)
         write_jpeg(root / split / f"patch{patch}" / Path(file_name).name, img)
-        images.append({"height": img.height, "id": image_id, "license": 5, "width": img.width,
-                       "file_name": file_name, "url": ""})
+        images.append(
+            {"height": img.height, "id": image_id, "license": 5, "width": img.width, "file_name": file_name, "url": ""}
+        )
         for o in objects:
             bbox, area = coco_box(o.box)
-            anns.append({"id": len(anns) + 1, "iscrowd": 0, "isfake": 0, "area": area,
-                         "isreflected": int(rng.random() < 0.02), "bbox": bbox, "image_id": image_id,
-                         "category_id": cat_id[o.concept.name]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "iscrowd": 0,
+                    "isfake": 0,
+                    "area": area,
+                    "isreflected": int(rng.random() < 0.02),
+                    "bbox": bbox,
+                    "image_id": image_id,
+                    "category_id": cat_id[o.concept.name],
+                }
+            )
         if split == "train":
             out.count_training_image([o.concept.name for o in objects])
     categories = [{"name": c.o365_key, "id": cat_id[c.name]} for c in pool]

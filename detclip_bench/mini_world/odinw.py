@@ -46,41 +46,142 @@ def _d(name, bg, pattern="grain", thermal=False):
 
 
 ODINW13: tuple[OdinwMember, ...] = (
-    OdinwMember("AerialMaritimeDrone", "AerialMaritimeDrone/large", ("boat", "car", "dock", "jetski", "lift"),
-                _d("sea", ("#2f6f8f", "#3d8a9e", "#276076"), "waves"), ("white", "red", "brown", "yellow", "grey"),
-                (160, 192), 6),
-    OdinwMember("Aquarium", "Aquarium/Aquarium Combined.v2-raw-1024.coco",
-                ("fish", "jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"),
-                _d("aquarium", ("#0d3b66", "#145c8a", "#0b2e4f"), "waves"),
-                ("orange", "pink", "black", "white", "grey", "red", "brown"), (128, 160), 6),
-    OdinwMember("CottontailRabbits", "CottontailRabbits", ("Cottontail-Rabbit",),
-                _d("meadow", ("#5d8c3a", "#79a64d", "#4a7330")), ("brown",), (128, 128), 2),
-    OdinwMember("EgoHands", "EgoHands/generic", ("hand",), _d("tabletop", ("#8a7560", "#a38d74", "#6e5d4c"), "planks"),
-                ("pink",), (160, 160), 4, mini_val=True),
-    OdinwMember("NorthAmericaMushrooms", "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco",
-                ("CoW", "chanterelle"), _d("forest floor", ("#4b3621", "#5e4630", "#3a2a1a")), ("white", "orange"),
-                (128, 128), 4),
-    OdinwMember("Packages", "Packages/Raw", ("package",), _d("doorstep", ("#9a9a96", "#b0afa8", "#85847f"), "tiles"),
-                ("brown",), (144, 144), 2),
-    OdinwMember("PascalVOC", "PascalVOC",
-                ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-                 "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"),
-                _d("everyday", ("#d7d0c0", "#a9b8c6", "#c3cfae", "#d9c2b5")),
-                ("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "brown", "cyan"),
-                (160, 192), 5, layout="no_test"),
-    OdinwMember("pistols", "pistols/export", ("pistol",), _d("studio", ("#e6e6e6", "#d0d0d0", "#f2f2f2")),
-                ("black",), (128, 128), 2, layout="flat"),
-    OdinwMember("pothole", "pothole", ("pothole",), _d("asphalt", ("#3c3c3c", "#4a4a48", "#2e2e2e")), ("black",),
-                (160, 160), 3),
-    OdinwMember("Raccoon", "Raccoon/Raccoon.v2-raw.coco", ("raccoon",), _d("woods", ("#2f4f2f", "#3e5e35", "#253d25")),
-                ("grey",), (128, 128), 2),
-    OdinwMember("ShellfishOpenImages", "ShellfishOpenImages/raw", ("Crab", "Lobster", "Shrimp"),
-                _d("sand", ("#d8c39a", "#c9b084", "#e3d2ad")), ("red", "orange", "pink"), (128, 160), 4),
-    OdinwMember("thermalDogsAndPeople", "thermalDogsAndPeople", ("dog", "person"),
-                _d("thermal", ("#202020", "#303030", "#181818"), thermal=True), ("white", "grey"), (96, 128), 4),
-    OdinwMember("VehiclesOpenImages", "VehiclesOpenImages/416x416", ("Ambulance", "Bus", "Car", "Motorcycle", "Truck"),
-                _d("road", ("#5a5a5a", "#6b6b68", "#4d4d4b"), "tiles"), ("white", "yellow", "blue", "red", "green"),
-                (96, 96), 4, mini_val=True),
+    OdinwMember(
+        "AerialMaritimeDrone",
+        "AerialMaritimeDrone/large",
+        ("boat", "car", "dock", "jetski", "lift"),
+        _d("sea", ("#2f6f8f", "#3d8a9e", "#276076"), "waves"),
+        ("white", "red", "brown", "yellow", "grey"),
+        (160, 192),
+        6,
+    ),
+    OdinwMember(
+        "Aquarium",
+        "Aquarium/Aquarium Combined.v2-raw-1024.coco",
+        ("fish", "jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"),
+        _d("aquarium", ("#0d3b66", "#145c8a", "#0b2e4f"), "waves"),
+        ("orange", "pink", "black", "white", "grey", "red", "brown"),
+        (128, 160),
+        6,
+    ),
+    OdinwMember(
+        "CottontailRabbits",
+        "CottontailRabbits",
+        ("Cottontail-Rabbit",),
+        _d("meadow", ("#5d8c3a", "#79a64d", "#4a7330")),
+        ("brown",),
+        (128, 128),
+        2,
+    ),
+    OdinwMember(
+        "EgoHands",
+        "EgoHands/generic",
+        ("hand",),
+        _d("tabletop", ("#8a7560", "#a38d74", "#6e5d4c"), "planks"),
+        ("pink",),
+        (160, 160),
+        4,
+        mini_val=True,
+    ),
+    OdinwMember(
+        "NorthAmericaMushrooms",
+        "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco",
+        ("CoW", "chanterelle"),
+        _d("forest floor", ("#4b3621", "#5e4630", "#3a2a1a")),
+        ("white", "orange"),
+        (128, 128),
+        4,
+    ),
+    OdinwMember(
+        "Packages",
+        "Packages/Raw",
+        ("package",),
+        _d("doorstep", ("#9a9a96", "#b0afa8", "#85847f"), "tiles"),
+        ("brown",),
+        (144, 144),
+        2,
+    ),
+    OdinwMember(
+        "PascalVOC",
+        "PascalVOC",
+        (
+            "aeroplane",
+            "bicycle",
+            "bird",
+            "boat",
+            "bottle",
+            "bus",
+            "car",
+            "cat",
+            "chair",
+            "cow",
+            "diningtable",
+            "dog",
+            "horse",
+            "motorbike",
+            "person",
+            "pottedplant",
+            "sheep",
+            "sofa",
+            "train",
+            "tvmonitor",
+        ),
+        _d("everyday", ("#d7d0c0", "#a9b8c6", "#c3cfae", "#d9c2b5")),
+        ("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "brown", "cyan"),
+        (160, 192),
+        5,
+        layout="no_test",
+    ),
+    OdinwMember(
+        "pistols",
+        "pistols/export",
+        ("pistol",),
+        _d("studio", ("#e6e6e6", "#d0d0d0", "#f2f2f2")),
+        ("black",),
+        (128, 128),
+        2,
+        layout="flat",
+    ),
+    OdinwMember(
+        "pothole", "pothole", ("pothole",), _d("asphalt", ("#3c3c3c", "#4a4a48", "#2e2e2e")), ("black",), (160, 160), 3
+    ),
+    OdinwMember(
+        "Raccoon",
+        "Raccoon/Raccoon.v2-raw.coco",
+        ("raccoon",),
+        _d("woods", ("#2f4f2f", "#3e5e35", "#253d25")),
+        ("grey",),
+        (128, 128),
+        2,
+    ),
+    OdinwMember(
+        "ShellfishOpenImages",
+        "ShellfishOpenImages/raw",
+        ("Crab", "Lobster", "Shrimp"),
+        _d("sand", ("#d8c39a", "#c9b084", "#e3d2ad")),
+        ("red", "orange", "pink"),
+        (128, 160),
+        4,
+    ),
+    OdinwMember(
+        "thermalDogsAndPeople",
+        "thermalDogsAndPeople",
+        ("dog", "person"),
+        _d("thermal", ("#202020", "#303030", "#181818"), thermal=True),
+        ("white", "grey"),
+        (96, 128),
+        4,
+    ),
+    OdinwMember(
+        "VehiclesOpenImages",
+        "VehiclesOpenImages/416x416",
+        ("Ambulance", "Bus", "Car", "Motorcycle", "Truck"),
+        _d("road", ("#5a5a5a", "#6b6b68", "#4d4d4b"), "tiles"),
+        ("white", "yellow", "blue", "red", "green"),
+        (96, 96),
+        4,
+        mini_val=True,
+    ),
 )
 
 
@@ -110,8 +211,14 @@ def _roboflow_doc(member: OdinwMember, images: list[dict], anns: list[dict], wit
     cats = [{"id": j + 1, "name": n, "supercategory": member.project} for j, n in enumerate(member.classes)]
     if with_background:
         cats.insert(0, {"id": 0, "name": member.project, "supercategory": "none"})
-    info = {"year": "2020", "version": "1", "description": "Exported from roboflow.ai", "contributor": "",
-            "url": f"https://public.roboflow.ai/object-detection/{member.project}", "date_created": "2020-06-17T00:00:00"}
+    info = {
+        "year": "2020",
+        "version": "1",
+        "description": "Exported from roboflow.ai",
+        "contributor": "",
+        "url": f"https://public.roboflow.ai/object-detection/{member.project}",
+        "date_created": "2020-06-17T00:00:00",
+    }
     licenses = [{"id": 1, "url": "https://creativecommons.org/publicdomain/zero/1.0/", "name": "Public Domain"}]
     return {"info": info, "licenses": licenses, "categories": cats, "images": images, "annotations": anns}
 
@@ -125,21 +232,46 @@ def _render_split(member: OdinwMember, n: int, img_dir: Path, rng, difficulty: D
         k = int(rng.integers(1, member.max_objects + 1))
         labels = [int(v) for v in rng.integers(0, len(looks), size=k)]
         hi = max(difficulty.min_size, min(difficulty.max_size, min(w, h) // 2))
-        img, placed = render_scene(rng, w, h, [looks[j] for j in labels], difficulty, member.domain,
-                                   size_ranges=[(difficulty.min_size, hi)] * k)
+        img, placed = render_scene(
+            rng,
+            w,
+            h,
+            [looks[j] for j in labels],
+            difficulty,
+            member.domain,
+            size_ranges=[(difficulty.min_size, hi)] * k,
+        )
         file_name = f"img_{i:04d}_jpg.rf.{rng.bytes(16).hex()}.jpg"
         write_jpeg(img_dir / file_name, img)
-        images.append({"id": i, "license": 1, "file_name": file_name, "height": h, "width": w,
-                       "date_captured": "2020-06-17T00:00:00+00:00"})
+        images.append(
+            {
+                "id": i,
+                "license": 1,
+                "file_name": file_name,
+                "height": h,
+                "width": w,
+                "date_captured": "2020-06-17T00:00:00+00:00",
+            }
+        )
         for p in placed:
             bbox, area = coco_box(p.box)
-            anns.append({"id": len(anns), "image_id": i, "category_id": labels[p.index] + 1, "bbox": bbox,
-                         "area": area, "segmentation": [], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns),
+                    "image_id": i,
+                    "category_id": labels[p.index] + 1,
+                    "bbox": bbox,
+                    "area": area,
+                    "segmentation": [],
+                    "iscrowd": 0,
+                }
+            )
     return images, anns
 
 
-def _write_member(root: Path, member: OdinwMember, index: int, seed: int, scale: float, difficulty: Difficulty,
-                  out: PartOutput) -> None:
+def _write_member(
+    root: Path, member: OdinwMember, index: int, seed: int, scale: float, difficulty: Difficulty, out: PartOutput
+) -> None:
     base = root / member.sub_path
     splits = dict(BASE_SPLIT_SIZES)
     if member.layout == "no_test":
@@ -157,22 +289,29 @@ def _write_member(root: Path, member: OdinwMember, index: int, seed: int, scale:
             continue
         images, anns = _render_split(member, n, base / split, rng, difficulty)
         _write_pair(base / split, member, images, anns)
-        out.add_part(f"odinw-{member.name}-{split}", "odinw",
-                     f"odinw/{member.sub_path}/{split}/annotations_without_background.json")
+        out.add_part(
+            f"odinw-{member.name}-{split}",
+            "odinw",
+            f"odinw/{member.sub_path}/{split}/annotations_without_background.json",
+        )
         if split == "valid" and member.mini_val:
             k = max(1, len(images) // 2)  # GLIP's mini_val: a subset of valid
             for im in images[:k]:
                 _copy_file(base / split / im["file_name"], base / "mini_val" / im["file_name"])
             ids = {im["id"] for im in images[:k]}
             _write_pair(base / "mini_val", member, images[:k], [a for a in anns if a["image_id"] in ids])
-            out.add_part(f"odinw-{member.name}-mini_val", "odinw",
-                         f"odinw/{member.sub_path}/mini_val/annotations_without_background.json")
+            out.add_part(
+                f"odinw-{member.name}-mini_val",
+                "odinw",
+                f"odinw/{member.sub_path}/mini_val/annotations_without_background.json",
+            )
 
 
 def _write_pair(folder: Path, member: OdinwMember, images: list[dict], anns: list[dict]) -> None:
     atomic_write_json(folder / "_annotations.coco.json", _roboflow_doc(member, images, anns, True), indent=None)
-    atomic_write_json(folder / "annotations_without_background.json", _roboflow_doc(member, images, anns, False),
-                      indent=None)
+    atomic_write_json(
+        folder / "annotations_without_background.json", _roboflow_doc(member, images, anns, False), indent=None
+    )
 
 
 def _copy_file(src: Path, dst: Path) -> None:

@@ -14,15 +14,48 @@ import numpy as np
 from detclip_bench.mini_world.scenes import SceneObject
 from detclip_bench.mini_world.vocabulary import TEXTURE_WORDS, ConceptSpec
 
-__all__ = ["SpanText", "alt_text", "distinct_concepts", "flickr_sentence", "gqa_caption", "group_by_concept", "noun_phrase"]
+__all__ = [
+    "SpanText",
+    "alt_text",
+    "distinct_concepts",
+    "flickr_sentence",
+    "gqa_caption",
+    "group_by_concept",
+    "noun_phrase",
+]
 
 _NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 _COLOUR_WORDS = {"darkgreen": "dark green"}
-_PREFIXES = ("", "", "stock photo of ", "close up of ", "a photo of ", "vector illustration of ", "picture of ",
-             "macro shot of ", "royalty free image of ", "photograph of ")
-_SUFFIXES = ("", "", " on a table", " on a wooden background", " isolated on white", " in the kitchen",
-             " on the floor", " at home", " against a grey wall", " - stock image", " for sale",
-             " | free download", " in the garden", ", close up", " on a plate", " on a sunny day")
+_PREFIXES = (
+    "",
+    "",
+    "stock photo of ",
+    "close up of ",
+    "a photo of ",
+    "vector illustration of ",
+    "picture of ",
+    "macro shot of ",
+    "royalty free image of ",
+    "photograph of ",
+)
+_SUFFIXES = (
+    "",
+    "",
+    " on a table",
+    " on a wooden background",
+    " isolated on white",
+    " in the kitchen",
+    " on the floor",
+    " at home",
+    " against a grey wall",
+    " - stock image",
+    " for sale",
+    " | free download",
+    " in the garden",
+    ", close up",
+    " on a plate",
+    " on a sunny day",
+)
 _PLACES = ("on a table", "on the floor", "on a blanket", "near the wall", "in a pile", "on the ground")
 _VERBS_ONE = ("lies", "sits", "rests", "is shown")
 _VERBS_MANY = ("lie", "sit", "rest", "are shown")
@@ -106,7 +139,9 @@ def alt_text(rng: np.random.Generator, objects: list[SceneObject], mention: list
     out.add(str(rng.choice(_PREFIXES)))
     pieces = [noun_phrase(rng, groups[n][0].concept, groups[n], img_side) for n in mention]
     if len(pieces) == 2 and rng.random() < 0.4:
-        out.add(f"{pieces[0][0]} {pieces[0][1]} {rng.choice(['with', 'next to', 'beside'])} {pieces[1][0]} {pieces[1][1]}")
+        out.add(
+            f"{pieces[0][0]} {pieces[0][1]} {rng.choice(['with', 'next to', 'beside'])} {pieces[1][0]} {pieces[1][1]}"
+        )
     else:
         _join(out, pieces, include_det=True)
     out.add(str(rng.choice(_SUFFIXES)))

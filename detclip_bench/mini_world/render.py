@@ -32,8 +32,20 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "cyan": (95, 215, 235),
 }
 
-SHAPES = ("disk", "ring", "crescent", "square", "bar", "triangle", "diamond", "star", "hexagon", "octagon",
-          "cross", "ellipse")
+SHAPES = (
+    "disk",
+    "ring",
+    "crescent",
+    "square",
+    "bar",
+    "triangle",
+    "diamond",
+    "star",
+    "hexagon",
+    "octagon",
+    "cross",
+    "ellipse",
+)
 TEXTURES = ("solid", "stripes", "dots", "checker")
 
 # width/height of a shape's box relative to its size.
@@ -222,7 +234,9 @@ def render_scene(
             bx0, by0, bx1, by1 = mask.getbbox()
             box = (x + bx0, y + by0, x + bx1, y + by1)
             if _overlap_ok(box, placed, difficulty.max_occlusion):
-                tex = Image.fromarray(np.clip(_texture(look, w, h, rng, difficulty.colour_jitter), 0, 255).astype(np.uint8))
+                tex = Image.fromarray(
+                    np.clip(_texture(look, w, h, rng, difficulty.colour_jitter), 0, 255).astype(np.uint8)
+                )
                 img.paste(tex, (x, y), mask)
                 placed.append(Placed(i, box))
                 break

@@ -11,7 +11,17 @@ import numpy as np
 from detclip_bench.mini_world.render import Difficulty, Domain, Look, encode_jpeg, render_scene
 from detclip_bench.mini_world.vocabulary import ConceptSpec
 
-__all__ = ["MAIN_DOMAIN", "PartOutput", "SceneObject", "coco_box", "look_of", "main_scene", "part_rng", "scaled", "write_jpeg"]
+__all__ = [
+    "MAIN_DOMAIN",
+    "PartOutput",
+    "SceneObject",
+    "coco_box",
+    "look_of",
+    "main_scene",
+    "part_rng",
+    "scaled",
+    "write_jpeg",
+]
 
 MAIN_DOMAIN = Domain("tabletop", pattern="grain")
 

@@ -12,8 +12,16 @@ from detclip_bench.suites.lvis import lvis_suite
 from detclip_bench.suites.odinw import odinw13_suite
 from detclip_bench.suites.suite import EvalTarget, Suite, SuiteMember, resolve_data_root
 
-__all__ = ["SUITES", "EvalTarget", "Suite", "SuiteMember", "dataset_suite", "get_suite", "load_suite_file",
-           "resolve_data_root"]
+__all__ = [
+    "SUITES",
+    "EvalTarget",
+    "Suite",
+    "SuiteMember",
+    "dataset_suite",
+    "get_suite",
+    "load_suite_file",
+    "resolve_data_root",
+]
 
 SUITES: Registry[Suite] = Registry("suite")
 SUITES.add("lvis-minival", lvis_suite("lvis-minival", minival=True, mini=False))

@@ -27,8 +27,15 @@ from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
 from detclip_bench.suites.suite import Suite, SuiteMember
 
-__all__ = ["SUITE_FILE_SUFFIXES", "dataset_suite", "is_suite_file", "load_suite_file", "parse_dataset_spec",
-           "parse_prompts", "suite_of_results"]
+__all__ = [
+    "SUITE_FILE_SUFFIXES",
+    "dataset_suite",
+    "is_suite_file",
+    "load_suite_file",
+    "parse_dataset_spec",
+    "parse_prompts",
+    "suite_of_results",
+]
 
 SUITE_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 ANNOTATION_NAMES = ("_annotations.coco.json", "annotations_without_background.json")
@@ -80,8 +87,12 @@ def _export_folder(root: Path) -> dict[str, tuple[Path, Path]]:
                 files[split] = (found[0], root / folder)
                 break
     if not files:
-        raise DataError(str(root), "-", "no Roboflow/COCO export here: expected train/, valid/ or test/ folders "
-                        f"holding {' or '.join(ANNOTATION_NAMES)}")
+        raise DataError(
+            str(root),
+            "-",
+            "no Roboflow/COCO export here: expected train/, valid/ or test/ folders "
+            f"holding {' or '.join(ANNOTATION_NAMES)}",
+        )
     return files
 
 
@@ -100,8 +111,11 @@ def _check_split(split: str, ann: Path, images: Path) -> list[tuple[int, str]]:
         raise DataError(str(ann), split, "empty split: a training split needs annotations")
     missing = [im.get("file_name") for im in data["images"] if not (images / str(im.get("file_name"))).is_file()]
     if missing:
-        raise DataError(str(ann), split, f"{len(missing)} of {len(data['images'])} images are missing under "
-                        f"{images}, e.g. {missing[0]!r}")
+        raise DataError(
+            str(ann),
+            split,
+            f"{len(missing)} of {len(data['images'])} images are missing under {images}, e.g. {missing[0]!r}",
+        )
     return sorted((int(c["id"]), str(c["name"])) for c in data.get("categories", []))
 
 
@@ -112,8 +126,9 @@ def _content_version(paths: list[Path]) -> str:
     return "sha256-" + digest.hexdigest()[:12]
 
 
-def dataset_suite(spec: str, *, finetune: bool, prompts: tuple[str, ...] | None = None,
-                  name: str | None = None) -> Suite:
+def dataset_suite(
+    spec: str, *, finetune: bool, prompts: tuple[str, ...] | None = None, name: str | None = None
+) -> Suite:
     """A one-member suite over the dataset ``spec`` points at; checked now, with errors naming the file."""
     files = parse_dataset_spec(spec)
     needed = ("train", "val") if finetune else ()
@@ -127,19 +142,33 @@ def dataset_suite(spec: str, *, finetune: bool, prompts: tuple[str, ...] | None 
     reference_split = eval_split
     for split, pairs in cats.items():
         if pairs != cats[reference_split]:
-            raise DataError(str(files[split][0]), "categories", f"the {split} split's category ids/names differ from "
-                            f"{files[reference_split][0]} ({reference_split}): every split must use the same ids")
+            raise DataError(
+                str(files[split][0]),
+                "categories",
+                f"the {split} split's category ids/names differ from "
+                f"{files[reference_split][0]} ({reference_split}): every split must use the same ids",
+            )
     first = files[eval_split][0]
     label = name or (Path(spec).name if "=" not in spec else first.parent.parent.name or first.stem)
-    member = SuiteMember(name=label, loader_format="odinw", eval_split=eval_split,
-                         files={split: ((str(ann.resolve()), str(img.resolve())),) for split, (ann, img) in files.items()},
-                         options=(("class_names", tuple(prompts)),) if prompts is not None else ())
+    member = SuiteMember(
+        name=label,
+        loader_format="odinw",
+        eval_split=eval_split,
+        files={split: ((str(ann.resolve()), str(img.resolve())),) for split, (ann, img) in files.items()},
+        options=(("class_names", tuple(prompts)),) if prompts is not None else (),
+    )
     return Suite(
-        name=f"dataset-{label}", version=_content_version([files[s][0] for s in SPLITS if s in files]),
+        name=f"dataset-{label}",
+        version=_content_version([files[s][0] for s in SPLITS if s in files]),
         description=f"Your dataset {label}: COCO AP on {eval_split}"
         + (", fine-tuned on train with early stop and model selection on val (ODinW13 protocol)" if finetune else ""),
-        members=(member,), metrics=("coco",), prompt_style="verbatim", max_dets_per_image=100,
-        setting="finetune" if finetune else "zero-shot", aggregate="single", download=f"--dataset {spec}",
+        members=(member,),
+        metrics=("coco",),
+        prompt_style="verbatim",
+        max_dets_per_image=100,
+        setting="finetune" if finetune else "zero-shot",
+        aggregate="single",
+        download=f"--dataset {spec}",
         dataset={"spec": spec, "finetune": finetune, "prompts": list(prompts) if prompts is not None else None},
     )
 
@@ -160,8 +189,19 @@ def is_suite_file(name: str) -> bool:
 
 
 _MEMBER_KEYS = {"name", "format", "eval_split", "files", "class_names"}
-_SUITE_KEYS = {"name", "version", "description", "members", "metrics", "prompt_style", "max_dets_per_image",
-               "setting", "aggregate", "topk_per_category", "score_threshold"}
+_SUITE_KEYS = {
+    "name",
+    "version",
+    "description",
+    "members",
+    "metrics",
+    "prompt_style",
+    "max_dets_per_image",
+    "setting",
+    "aggregate",
+    "topk_per_category",
+    "score_threshold",
+}
 
 
 def load_suite_file(path: str | os.PathLike) -> Suite:
@@ -181,18 +221,27 @@ def load_suite_file(path: str | os.PathLike) -> Suite:
     unknown = set(raw) - _SUITE_KEYS
     missing = {"name", "version", "members"} - set(raw)
     if unknown or missing:
-        raise DataError(str(path), "-", f"unknown keys {sorted(unknown)}; missing keys {sorted(missing)}; "
-                        f"allowed: {sorted(_SUITE_KEYS)}")
+        raise DataError(
+            str(path),
+            "-",
+            f"unknown keys {sorted(unknown)}; missing keys {sorted(missing)}; allowed: {sorted(_SUITE_KEYS)}",
+        )
     members = tuple(_member(path, i, m) for i, m in enumerate(raw["members"] or []))
     try:
         return Suite(
-            name=str(raw["name"]), version=str(raw["version"]), description=str(raw.get("description", "")),
-            members=members, metrics=tuple(raw.get("metrics", ("coco",))),
+            name=str(raw["name"]),
+            version=str(raw["version"]),
+            description=str(raw.get("description", "")),
+            members=members,
+            metrics=tuple(raw.get("metrics", ("coco",))),
             prompt_style=raw.get("prompt_style", "verbatim"),
-            max_dets_per_image=int(raw.get("max_dets_per_image", 100)), setting=raw.get("setting", "zero-shot"),
+            max_dets_per_image=int(raw.get("max_dets_per_image", 100)),
+            setting=raw.get("setting", "zero-shot"),
             aggregate=raw.get("aggregate", "mean" if len(members) > 1 else "single"),
-            topk_per_category=int(raw.get("topk_per_category", 10000)), score_threshold=raw.get("score_threshold"),
-            download=f"the paths listed in {path}", suite_file=str(path.resolve()),
+            topk_per_category=int(raw.get("topk_per_category", 10000)),
+            score_threshold=raw.get("score_threshold"),
+            download=f"the paths listed in {path}",
+            suite_file=str(path.resolve()),
         )
     except (TypeError, ValueError) as exc:
         raise DataError(str(path), "-", str(exc)) from exc
@@ -201,8 +250,9 @@ def load_suite_file(path: str | os.PathLike) -> Suite:
 def _member(path: Path, i: int, raw: Any) -> SuiteMember:
     where = f"members[{i}]"
     if not isinstance(raw, dict) or set(raw) - _MEMBER_KEYS or not {"name", "files"} <= set(raw):
-        raise DataError(str(path), where, f"a member is a mapping with name and files (allowed keys: "
-                        f"{sorted(_MEMBER_KEYS)})")
+        raise DataError(
+            str(path), where, f"a member is a mapping with name and files (allowed keys: {sorted(_MEMBER_KEYS)})"
+        )
     files = raw["files"]
     if not isinstance(files, dict) or not files:
         raise DataError(str(path), where, "files maps each split to [annotation json, image folder]")
@@ -215,5 +265,10 @@ def _member(path: Path, i: int, raw: Any) -> SuiteMember:
     if eval_split not in parsed:
         raise DataError(str(path), where, f"eval_split {eval_split!r} is not among the files' splits {sorted(parsed)}")
     names = raw.get("class_names")
-    return SuiteMember(name=str(raw["name"]), loader_format=str(raw.get("format", "odinw")), eval_split=eval_split,
-                       files=parsed, options=(("class_names", tuple(names)),) if names else ())
+    return SuiteMember(
+        name=str(raw["name"]),
+        loader_format=str(raw.get("format", "odinw")),
+        eval_split=eval_split,
+        files=parsed,
+        options=(("class_names", tuple(names)),) if names else (),
+    )

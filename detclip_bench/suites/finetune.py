@@ -59,8 +59,9 @@ class TrainedMember:
 class MemberTrainer(Protocol):
     """Fine-tune one suite member: train on ``train``, select with ``evaluate_val`` when given, save under ``out_dir``."""
 
-    def __call__(self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *,
-                 evaluate_val: EvaluateVal | None) -> TrainedMember: ...
+    def __call__(
+        self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *, evaluate_val: EvaluateVal | None
+    ) -> TrainedMember: ...
 
 
 def primary_ap(detector: Detector, suite: Suite, target: EvalTarget, batch_size: int = 8) -> float:
@@ -87,9 +88,18 @@ def _suite_ap(detector: Detector, held: HeldOut, batch_size: int) -> float | Non
     return None if result is None else float(result.aggregate()["AP"])
 
 
-def finetune_suite(train_member: MemberTrainer, suite: Suite, root: Path, out_dir: Path, *, model: str,
-                   members: list[str] | None = None, batch_size: int = 8, progress: bool = True,
-                   held_out: HeldOut | None = None) -> SuiteResult | None:
+def finetune_suite(
+    train_member: MemberTrainer,
+    suite: Suite,
+    root: Path,
+    out_dir: Path,
+    *,
+    model: str,
+    members: list[str] | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    held_out: HeldOut | None = None,
+) -> SuiteResult | None:
     """Fine-tune ``model`` (the spec of the starting weights, for the record) on every member (or ``members``).
 
     Writes the suite's results into ``out_dir`` and each member's run into ``out_dir/<member>/``; returns
@@ -98,8 +108,9 @@ def finetune_suite(train_member: MemberTrainer, suite: Suite, root: Path, out_di
     """
     chosen = [m for m in suite.members if not members or m.name in members or m.name.split("/")[-1] in members]
     if not chosen:
-        raise ValueError(f"no member of {suite.name} matches {members}; members: "
-                         f"{', '.join(m.name for m in suite.members)}")
+        raise ValueError(
+            f"no member of {suite.name} matches {members}; members: {', '.join(m.name for m in suite.members)}"
+        )
     selects_on_val = suite.setting == "finetune"
     splits = ("train", "val", None) if selects_on_val else ("train", None)
     scored = dataclasses.replace(suite, members=tuple(chosen))
@@ -107,27 +118,37 @@ def finetune_suite(train_member: MemberTrainer, suite: Suite, root: Path, out_di
     result = SuiteResult(scored, model, "", setting="fine-tuned")
     if held_out is not None:
         held_out.suite.check_files(held_out.root)
-        result.held_out = {"suite": held_out.suite.name, "version": held_out.suite.version,
-                           "protocol": held_out.suite.metrics[0], "start_ap": _suite_ap(held_out.start, held_out,
-                                                                                         batch_size), "members": {}}
+        result.held_out = {
+            "suite": held_out.suite.name,
+            "version": held_out.suite.version,
+            "protocol": held_out.suite.metrics[0],
+            "start_ap": _suite_ap(held_out.start, held_out, batch_size),
+            "members": {},
+        }
     identities = []
     for member in chosen:
         train_t, test_t = member.target(root, "train"), member.target(root)
         val_t = member.target(root, "val") if selects_on_val and "val" in member.files else None
         log.info("fine-tuning %s on %s", member.name, train_t.annotations)
         trained = train_member(
-            scored, member.name, train_t, out_dir / member_file_stem(member.name),
+            scored,
+            member.name,
+            train_t,
+            out_dir / member_file_stem(member.name),
             evaluate_val=(lambda d, t=val_t: primary_ap(d, scored, t, batch_size)) if val_t else None,
         )
         identities.append(trained.detector.identity())
-        outcome = evaluate_target(trained.detector, scored, test_t, out_dir=out_dir, cache_dir=None,
-                                  batch_size=batch_size, progress=progress)
+        outcome = evaluate_target(
+            trained.detector, scored, test_t, out_dir=out_dir, cache_dir=None, batch_size=batch_size, progress=progress
+        )
         if outcome is not None:
             result.members[member.name], result.prompts[member.name] = outcome
             result.splits[member.name] = test_t.split
             result.finetune[member.name] = {
                 **({"model": str(trained.model_dir)} if trained.model_dir is not None else {}),
-                "identity": identities[-1], **trained.facts}
+                "identity": identities[-1],
+                **trained.facts,
+            }
             result.provenance = result.provenance or model_provenance(trained.detector)
         if held_out is not None:
             ap = _suite_ap(trained.detector, held_out, batch_size)
@@ -136,7 +157,8 @@ def finetune_suite(train_member: MemberTrainer, suite: Suite, root: Path, out_di
     if not dist.is_main_process():
         return None
     # one identity for the set of fine-tuned weights (a single member: its own)
-    result.identity = identities[0] if len(identities) == 1 else hashlib.sha256(
-        "\n".join(identities).encode()).hexdigest()
+    result.identity = (
+        identities[0] if len(identities) == 1 else hashlib.sha256("\n".join(identities).encode()).hexdigest()
+    )
     write_results(result, out_dir)
     return result

@@ -19,8 +19,12 @@ def _member(name: str, part: str) -> SuiteMember:
     # "train" is what LVIS fine-tuning (appendix Table 2) trains on before scoring "val". Candidates: ours
     # (lvis/*.json + coco/) first, then GLIP's and mmdetection's (coco/annotations/lvis_v1_minival_inserted_
     # image_name.json, lvis_od_val.json, ...; lvis_v1/annotations/), from detclip_bench.datasets.layouts
-    return SuiteMember(name=name, loader_format="lvis", eval_split="val",
-                       files={"val": suite_candidates("lvis", part), "train": suite_candidates("lvis", "train")})
+    return SuiteMember(
+        name=name,
+        loader_format="lvis",
+        eval_split="val",
+        files={"val": suite_candidates("lvis", part), "train": suite_candidates("lvis", "train")},
+    )
 
 
 def lvis_suite(name: str, *, minival: bool, mini: bool) -> Suite:

@@ -18,15 +18,23 @@ from __future__ import annotations
 from detclip_bench.datasets.odinw import ODINW13, OdinwMember
 from detclip_bench.suites.suite import Suite, SuiteMember
 
-_DOWNLOAD = ("`detclip-bench data download odinw13 --root <root>` (GLIP's odinw_35 zips, hub URL /resolve/main/, "
-             "unzipped into <root>/odinw/ keeping GLIP's folder names)")
+_DOWNLOAD = (
+    "`detclip-bench data download odinw13 --root <root>` (GLIP's odinw_35 zips, hub URL /resolve/main/, "
+    "unzipped into <root>/odinw/ keeping GLIP's folder names)"
+)
 
 
 def _member(m: OdinwMember, eval_split: str) -> SuiteMember:
-    files = {split: tuple((f"odinw/{a}", f"odinw/{i}") for a, i in m.candidates(split))
-             for split in ("train", "val", "test")}
-    return SuiteMember(name=f"odinw13/{m.name}", loader_format="odinw", eval_split=eval_split, files=files,
-                       options=(("class_names", m.classes),))
+    files = {
+        split: tuple((f"odinw/{a}", f"odinw/{i}") for a, i in m.candidates(split)) for split in ("train", "val", "test")
+    }
+    return SuiteMember(
+        name=f"odinw13/{m.name}",
+        loader_format="odinw",
+        eval_split=eval_split,
+        files=files,
+        options=(("class_names", m.classes),),
+    )
 
 
 def odinw13_suite(name: str, *, finetune: bool, mini: bool) -> Suite:
@@ -34,10 +42,14 @@ def odinw13_suite(name: str, *, finetune: bool, mini: bool) -> Suite:
         name=name,
         version="1.0",
         description=(
-            ("ODinW13 fine-tuning: per dataset, early stop on val, test AP of the best-val checkpoint"
-             if finetune else "ODinW13 zero-shot: COCO AP on each dataset's val split (mini_val for "
-             "EgoHands/Vehicles, as GLIP; mmdetection's configs score their valid/)")
-            + ", unweighted mean over the 13" + (" — on the generated mini world" if mini else "")
+            (
+                "ODinW13 fine-tuning: per dataset, early stop on val, test AP of the best-val checkpoint"
+                if finetune
+                else "ODinW13 zero-shot: COCO AP on each dataset's val split (mini_val for "
+                "EgoHands/Vehicles, as GLIP; mmdetection's configs score their valid/)"
+            )
+            + ", unweighted mean over the 13"
+            + (" — on the generated mini world" if mini else "")
         ),
         members=tuple(_member(m, "test" if finetune else "val") for m in ODINW13),
         metrics=("coco",),

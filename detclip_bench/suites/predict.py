@@ -40,15 +40,25 @@ class PredictionArrays:
     @classmethod
     def concat(cls, parts: list[PredictionArrays]) -> PredictionArrays:
         if not parts:
-            return cls(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("image_ids", "boxes", "scores", "category_ids")))
+            return cls(
+                np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+            )
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("image_ids", "boxes", "scores", "category_ids"))
+        )
 
     def save(self, path: Path, meta: dict) -> None:
         import json
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, image_ids=self.image_ids, boxes=self.boxes, scores=self.scores,
-                     category_ids=self.category_ids, meta=np.array(json.dumps(meta, sort_keys=True)))
+            np.savez(
+                fh,
+                image_ids=self.image_ids,
+                boxes=self.boxes,
+                scores=self.scores,
+                category_ids=self.category_ids,
+                meta=np.array(json.dumps(meta, sort_keys=True)),
+            )
 
     @classmethod
     def load(cls, path: Path) -> tuple[PredictionArrays, dict]:
@@ -68,7 +78,9 @@ class PredictionArrays:
 
 def open_target(target: EvalTarget):
     """Open a suite target with the project's loader for its format (GT images + vocabulary)."""
-    return open_dataset(target.annotations, format=target.loader_format, image_root=target.images, **dict(target.options))
+    return open_dataset(
+        target.annotations, format=target.loader_format, image_root=target.images, **dict(target.options)
+    )
 
 
 def prompts_for(suite: Suite, vocabulary: tuple[Concept, ...]) -> list[str]:
@@ -103,8 +115,12 @@ def predict_target(
     provenance = json.loads(json.dumps(model_provenance(detector), sort_keys=True, default=str))
     if path is not None and path.is_file():
         arrays, meta = PredictionArrays.load(path)
-        if meta.get("prompt_hash") == prompt_hash and meta.get("max_dets_per_image") == suite.max_dets_per_image \
-                and meta.get("score_threshold") == suite.score_threshold and meta.get("provenance") == provenance:
+        if (
+            meta.get("prompt_hash") == prompt_hash
+            and meta.get("max_dets_per_image") == suite.max_dets_per_image
+            and meta.get("score_threshold") == suite.score_threshold
+            and meta.get("provenance") == provenance
+        ):
             log.info("%s [%s]: %d cached predictions from %s", target.member, target.split, len(arrays), path)
             return arrays, prompts
         log.info("%s: cache %s was made with other prompts or budget; recomputing", target.member, path)
@@ -113,25 +129,41 @@ def predict_target(
     rank, world = dist.get_rank(), dist.get_world_size()
     indices = list(range(rank, len(dataset), world))
     parts: list[PredictionArrays] = []
-    bar = tqdm(total=len(indices), desc=f"{target.member} [{target.split}]", disable=not progress or rank != 0,
-               unit="img")
+    bar = tqdm(
+        total=len(indices), desc=f"{target.member} [{target.split}]", disable=not progress or rank != 0, unit="img"
+    )
     for start in range(0, len(indices), batch_size):
-        samples = [dataset[i] for i in indices[start:start + batch_size]]
+        samples = [dataset[i] for i in indices[start : start + batch_size]]
         images = [s.load_image() for s in samples]
-        preds = detector.predict(images, prompts, max_dets_per_image=suite.max_dets_per_image,
-                                 score_thresh=suite.score_threshold)
+        preds = detector.predict(
+            images, prompts, max_dets_per_image=suite.max_dets_per_image, score_thresh=suite.score_threshold
+        )
         for sample, pred in zip(samples, preds, strict=True):
             if len(pred.labels) and (pred.labels.min() < 0 or pred.labels.max() >= len(prompts)):
                 raise DataError(detector.name, sample.record_id, "detector returned a label outside the prompt list")
-            parts.append(PredictionArrays(np.full(len(pred.scores), int(sample.record_id), np.int64), pred.boxes,
-                                          pred.scores, cat_ids[pred.labels]))
+            parts.append(
+                PredictionArrays(
+                    np.full(len(pred.scores), int(sample.record_id), np.int64),
+                    pred.boxes,
+                    pred.scores,
+                    cat_ids[pred.labels],
+                )
+            )
         bar.update(len(samples))
     bar.close()
     arrays = PredictionArrays.concat(parts)
     if world > 1:
         arrays = PredictionArrays.concat(dist.all_gather_object(arrays))
     if path is not None and dist.is_main_process():
-        arrays.save(path, {"prompt_hash": prompt_hash, "max_dets_per_image": suite.max_dets_per_image,
-                           "score_threshold": suite.score_threshold, "provenance": provenance,
-                           "model": detector.name, "identity": detector.identity()})
+        arrays.save(
+            path,
+            {
+                "prompt_hash": prompt_hash,
+                "max_dets_per_image": suite.max_dets_per_image,
+                "score_threshold": suite.score_threshold,
+                "provenance": provenance,
+                "model": detector.name,
+                "identity": detector.identity(),
+            },
+        )
     return arrays, prompts

@@ -74,7 +74,9 @@ class SuiteResult:
     def summary_line(self) -> str:
         agg = self.aggregate()
         if self.suite.aggregate == "mean":
-            per = " ".join(f"{m.split('/')[-1]}={100 * r[self.primary].metrics['AP']:.1f}" for m, r in self.members.items())
+            per = " ".join(
+                f"{m.split('/')[-1]}={100 * r[self.primary].metrics['AP']:.1f}" for m, r in self.members.items()
+            )
             return f"{self.suite.name} [{self.primary}] {self.model}: Avg AP={100 * agg['AP']:.1f} | {per}"
         parts = [f"AP={100 * agg['AP']:.1f}"]
         if all(k in agg for k in ("APr", "APc", "APf")):
@@ -97,8 +99,14 @@ class SuiteResult:
         }
 
     def to_markdown(self) -> str:
-        lines = [f"# {self.suite.name} (v{self.suite.version}) — {self.model} ({self.setting})", "",
-                 self.suite.description, "", f"**{self.summary_line()}**", ""]
+        lines = [
+            f"# {self.suite.name} (v{self.suite.version}) — {self.model} ({self.setting})",
+            "",
+            self.suite.description,
+            "",
+            f"**{self.summary_line()}**",
+            "",
+        ]
         keys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"]
         for protocol in self.suite.metrics:
             shown = [k for k in keys if any(k in r[protocol].metrics for r in self.members.values())]
@@ -114,8 +122,9 @@ def _pct(v: float | None) -> str:
     return "–" if v is None or v < 0 or math.isnan(v) else f"{100 * v:.1f}"
 
 
-def score_target(suite: Suite, target: EvalTarget, arrays: PredictionArrays,
-                 protocols: tuple[str, ...] | None = None) -> dict[str, EvalResult]:
+def score_target(
+    suite: Suite, target: EvalTarget, arrays: PredictionArrays, protocols: tuple[str, ...] | None = None
+) -> dict[str, EvalResult]:
     """Score one target's predictions under every protocol the suite reports (or only ``protocols``)."""
     results: dict[str, EvalResult] = {}
     for protocol in protocols or suite.metrics:
@@ -127,21 +136,37 @@ def score_target(suite: Suite, target: EvalTarget, arrays: PredictionArrays,
     return results
 
 
-def evaluate_target(detector: Detector, suite: Suite, target: EvalTarget, *, out_dir: Path | None,
-                    cache_dir: Path | None, batch_size: int, progress: bool,
-                    ) -> tuple[dict[str, EvalResult], list[str]] | None:
+def evaluate_target(
+    detector: Detector,
+    suite: Suite,
+    target: EvalTarget,
+    *,
+    out_dir: Path | None,
+    cache_dir: Path | None,
+    batch_size: int,
+    progress: bool,
+) -> tuple[dict[str, EvalResult], list[str]] | None:
     """Predict ``target`` (every rank its shard), keep the predictions in ``out_dir`` and score them (rank 0).
 
     Returns (protocol → result, prompts) on rank 0 and None elsewhere.
     """
-    arrays, prompts = predict_target(detector, suite, target, cache_dir=cache_dir, batch_size=batch_size,
-                                     progress=progress)
+    arrays, prompts = predict_target(
+        detector, suite, target, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+    )
     if not dist.is_main_process():
         return None
     if out_dir is not None:
-        arrays.save(predictions_path(out_dir, target), {"model": detector.name, "identity": detector.identity(),
-                                                        "suite": suite.name, "version": suite.version,
-                                                        "member": target.member, "split": target.split})
+        arrays.save(
+            predictions_path(out_dir, target),
+            {
+                "model": detector.name,
+                "identity": detector.identity(),
+                "suite": suite.name,
+                "version": suite.version,
+                "member": target.member,
+                "split": target.split,
+            },
+        )
     results = score_target(suite, target, arrays)
     log.info("%s", " | ".join(f"{target.member}: {r.summary_line()}" for r in results.values()))
     return results, prompts
@@ -166,8 +191,9 @@ def evaluate_suite(
     suite.check_files(data_root, (split,))
     result = SuiteResult(suite, detector.name, detector.identity(), provenance=model_provenance(detector))
     for target in suite.targets(data_root, split):
-        scored = evaluate_target(detector, suite, target, out_dir=out_dir, cache_dir=cache_dir,
-                                 batch_size=batch_size, progress=progress)
+        scored = evaluate_target(
+            detector, suite, target, out_dir=out_dir, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+        )
         if scored is not None:
             result.members[target.member], result.prompts[target.member] = scored
             result.splits[target.member] = target.split
@@ -189,8 +215,12 @@ def prompt_plan(detector: Detector, prompts: list[str]) -> object | None:
 
 def run_info() -> dict:
     """What changes between two runs of the same evaluation; kept out of results.json so that file is reproducible."""
-    return {"git_hash": git_hash(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": library_versions(), "device": device_description()}
+    return {
+        "git_hash": git_hash(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "device": device_description(),
+    }
 
 
 def predictions_path(out_dir: Path, target: EvalTarget) -> Path:

@@ -151,7 +151,9 @@ class Suite:
             raise ValueError(f"suite {self.name}: 'single' aggregation needs exactly one member")
         unknown = [m for m in self.metrics if m not in COMPUTED_PROTOCOLS]
         if unknown:
-            raise ValueError(f"suite {self.name}: {unknown} not among the computed protocols {list(COMPUTED_PROTOCOLS)}")
+            raise ValueError(
+                f"suite {self.name}: {unknown} not among the computed protocols {list(COMPUTED_PROTOCOLS)}"
+            )
 
     def evaluator_budget(self, protocol: str) -> dict[str, int]:
         """``make_evaluator``'s budget for ``protocol`` under this suite: Fixed AP's K per category (it has no
@@ -175,8 +177,11 @@ class Suite:
         if missing:
             hint = self.download or "see README 'Data layout'"
             raise DataError(
-                str(root), self.name,
-                "suite data missing under the data root:\n" + "\n".join(sorted(set(missing))) + f"\nHow to get it: {hint}",
+                str(root),
+                self.name,
+                "suite data missing under the data root:\n"
+                + "\n".join(sorted(set(missing)))
+                + f"\nHow to get it: {hint}",
             )
 
     def manifest(self) -> dict:
@@ -193,8 +198,10 @@ class Suite:
             "topk_per_category": self.topk_per_category,
             "score_threshold": self.score_threshold,
             "aggregate_rule": self.aggregate,  # "single" | "mean"; results.json's "aggregate" holds the numbers
-            "members": [{"name": m.name, "split": m.eval_split, "files": [list(c) for c in m.files[m.eval_split]]}
-                        for m in self.members],
+            "members": [
+                {"name": m.name, "split": m.eval_split, "files": [list(c) for c in m.files[m.eval_split]]}
+                for m in self.members
+            ],
         }
 
 

@@ -38,19 +38,36 @@ def resolve(name: str) -> tuple[str, str, bool]:
 def add_parser(subparsers) -> None:
     from recipes.cli.train import add_common_args
 
-    p = subparsers.add_parser("finetune", help="fine-tune on LVIS, ODinW13 (Tables 2–3) or your own dataset", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune on LVIS, ODinW13 (Tables 2–3) or your own dataset",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="a save_pretrained directory (e.g. <train out>/model) or hub id")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--suite", help="odinw13 | lvis | mini-odinw13 | mini-lvis, or a suite file (.json/.yaml)")
-    which.add_argument("--dataset", metavar="SPEC", help="your own dataset: a Roboflow/COCO export folder "
-                       "(train/ valid/ test/), or train=A.json,val=B.json,test=C.json; trained with Table 3's recipe")
+    which.add_argument(
+        "--dataset",
+        metavar="SPEC",
+        help="your own dataset: a Roboflow/COCO export folder "
+        "(train/ valid/ test/), or train=A.json,val=B.json,test=C.json; trained with Table 3's recipe",
+    )
     p.add_argument("--prompts", help="with --dataset: one prompt per category in id order, comma-separated")
-    p.add_argument("--held-out", metavar="SUITE", help="also score the start and the fine-tuned weights zero-shot "
-                   "on this suite (e.g. lvis-minival): what fine-tuning keeps of the open vocabulary")
+    p.add_argument(
+        "--held-out",
+        metavar="SUITE",
+        help="also score the start and the fine-tuned weights zero-shot "
+        "on this suite (e.g. lvis-minival): what fine-tuning keeps of the open vocabulary",
+    )
     p.add_argument("--held-out-data-root", help="data root of --held-out (default: as `eval` resolves it)")
-    p.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
-                   help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. odinw=/mnt/DATASET/odinw")
+    p.add_argument(
+        "--data-map",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER[,...]",
+        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. odinw=/mnt/DATASET/odinw",
+    )
     add_common_args(p)
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these members (e.g. Aquarium)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass when scoring val/test")
@@ -101,16 +118,27 @@ def run(args: argparse.Namespace) -> int:
     held_out = None
     if args.held_out:
         held = get_suite(args.held_out)
-        held_out = HeldOut(held, resolve_data_root(held, args.held_out_data_root),
-                           load_detector(args.model, device=str(ctx.device)))
-    result = finetune_suite(DetCLIPv2MemberTrainer(cfg, ctx=ctx), suite, root, out, model=args.model,
-                            members=args.members, batch_size=args.batch_size, held_out=held_out)
+        held_out = HeldOut(
+            held, resolve_data_root(held, args.held_out_data_root), load_detector(args.model, device=str(ctx.device))
+        )
+    result = finetune_suite(
+        DetCLIPv2MemberTrainer(cfg, ctx=ctx),
+        suite,
+        root,
+        out,
+        model=args.model,
+        members=args.members,
+        batch_size=args.batch_size,
+        held_out=held_out,
+    )
     if result is not None:
         print(result.summary_line())
         if result.held_out:
             after = " ".join(f"{m.split('/')[-1]}={100 * ap:.1f}" for m, ap in result.held_out["members"].items())
-            print(f"zero-shot {result.held_out['suite']} [{result.held_out['protocol']}] AP: start "
-                  f"{100 * result.held_out['start_ap']:.1f} → fine-tuned {after}")
+            print(
+                f"zero-shot {result.held_out['suite']} [{result.held_out['protocol']}] AP: start "
+                f"{100 * result.held_out['start_ap']:.1f} → fine-tuned {after}"
+            )
         print(f"results: {out / 'results.json'} (+ results.md, per-category CSV, predictions/)")
     cleanup()
     return 0

@@ -17,8 +17,12 @@ in OUT are reused and interrupted ones resume, so re-running only does what is m
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("reproduce", help="reproduce a paper table (mini world by default)", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a paper table (mini world by default)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--table", default="claims", help="claims | 4 | 5 | 6 | 7 (default: claims)")
     p.add_argument("--scale", choices=("mini", "full"), default="mini")
     p.add_argument("--out", default="runs/reproduce", help="output folder (checkpoints, results, tables, plots)")
@@ -26,11 +30,23 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass in evaluation")
     p.add_argument("--seed", type=int, default=0, help="mini-world seed (the generated data; see --train-seeds)")
-    p.add_argument("--train-seeds", type=int, nargs="+", default=None, metavar="N",
-                   help="training seeds (model initialisation and batch order); every pre-training run is "
-                        "repeated per seed (default: the table's own, e.g. 0 1 for the mini claims)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of every training config, e.g. schedule.epochs=1 (smoke runs)")
+    p.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="training seeds (model initialisation and batch order); every pre-training run is "
+        "repeated per seed (default: the table's own, e.g. 0 1 for the mini claims)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of every training config, e.g. schedule.epochs=1 (smoke runs)",
+    )
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these suite members")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=run)
@@ -74,8 +90,16 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    repro = Reproduction(exp, args.scale, _data_root(args, out), out, device=args.device, batch_size=args.batch_size,
-                         run_overrides=plan, members=args.members)
+    repro = Reproduction(
+        exp,
+        args.scale,
+        _data_root(args, out),
+        out,
+        device=args.device,
+        batch_size=args.batch_size,
+        run_overrides=plan,
+        members=args.members,
+    )
     report = repro.run()
     if not repro.ctx.is_main:
         return 0

@@ -18,21 +18,36 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=("mini", "full"), default="mini", help="recipe scale (default: mini)")
     p.add_argument("--data-root", default=".", help="root that the recipe's relative data paths live under")
     p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe field, type-checked, e.g. optim.lr=1e-4 or data.o365.batch_size=8")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field, type-checked, e.g. optim.lr=1e-4 or data.o365.batch_size=8",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dump-config", action="store_true", help="print the resolved recipe as JSON and exit")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a recipe (pre-training, Table 1)", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "train",
+        help="train a recipe (pre-training, Table 1)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--recipe", required=True, help="recipe name (see recipes/__init__.py)")
     add_common_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    p.add_argument("--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]",
-                   help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. "
-                        "o365=/mnt/Objects365,goldg=/mnt/DATASET (`detclip-bench data validate FOLDER` shows each)")
+    p.add_argument(
+        "--data-map",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER[,...]",
+        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. "
+        "o365=/mnt/Objects365,goldg=/mnt/DATASET (`detclip-bench data validate FOLDER` shows each)",
+    )
     p.set_defaults(func=run)
 
 

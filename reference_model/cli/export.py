@@ -31,25 +31,43 @@ runtime, export a model trained with deformable=False (any opset) or use --forma
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("export", help="freeze a vocabulary into a DetCLIPv2 model and export ONNX / TorchScript",
-                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "export",
+        help="freeze a vocabulary into a DetCLIPv2 model and export ONNX / TorchScript",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="DetCLIPv2 checkpoint folder (save_pretrained) or hub id")
     v = p.add_mutually_exclusive_group(required=True)
     v.add_argument("--prompts", help='comma-separated prompts, e.g. "cat, red apple" (category ids 1..K)')
-    v.add_argument("--vocab", metavar="FILE",
-                   help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)")
+    v.add_argument(
+        "--vocab",
+        metavar="FILE",
+        help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)",
+    )
     v.add_argument("--suite", help="every prompt of a suite, as its runner asks for them (union over its members)")
     p.add_argument("--data-root", help="--suite: the data root (default as for eval)")
     p.add_argument("--out", required=True, help="output folder (model.onnx / model.pt / model.pt2 + export.json)")
-    p.add_argument("--format", choices=("onnx", "torchscript", "torch-export"), default="onnx",
-                   help="onnx (default), torchscript (torch.jit.trace) or torch-export (.pt2)")
-    p.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
-                   help="--format onnx: the TorchScript-based torch.onnx exporter (default; dynamic batch, height and "
-                        "width) or the dynamo one (dynamic batch; needs --image-size)")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript", "torch-export"),
+        default="onnx",
+        help="onnx (default), torchscript (torch.jit.trace) or torch-export (.pt2)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("torchscript", "dynamo"),
+        default="torchscript",
+        help="--format onnx: the TorchScript-based torch.onnx exporter (default; dynamic batch, height and "
+        "width) or the dynamo one (dynamic batch; needs --image-size)",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 19; ≥ 19 with the deformable module)")
-    p.add_argument("--image-size", metavar="WxH",
-                   help="fix the graph's input size (multiples of 32); every image is padded to it. Needed by "
-                        "--exporter dynamo and --format torch-export")
+    p.add_argument(
+        "--image-size",
+        metavar="WxH",
+        help="fix the graph's input size (multiples of 32); every image is padded to it. Needed by "
+        "--exporter dynamo and --format torch-export",
+    )
     p.add_argument("--no-check", action="store_true", help="skip running the export against PyTorch afterwards")
     p.set_defaults(func=run)
 
@@ -77,8 +95,11 @@ def suite_prompts(suite_name: str, data_root: str | None):
     for target in suite.targets(root):
         if not target.annotations.is_file():
             hint = suite.download or "see README 'Data layout'"
-            raise DataError(str(target.annotations), target.member,
-                            f"the suite's annotation file (its vocabulary) is missing; pass --data-root. {hint}")
+            raise DataError(
+                str(target.annotations),
+                target.member,
+                f"the suite's annotation file (its vocabulary) is missing; pass --data-root. {hint}",
+            )
         concepts = tuple(open_target(target).vocabulary())
         prompts = prompts_for(suite, concepts)
         members[target.member] = prompts
@@ -118,19 +139,39 @@ def run(args: argparse.Namespace) -> int:
 
     model = DetCLIPv2.from_pretrained(args.model)
     try:
-        sidecar = export_model(model, prompts, args.out, format=args.format, exporter=args.exporter,
-                               opset=DEFAULT_OPSET if args.opset is None else args.opset, image_size=image_size,
-                               category_ids=ids, names=names, members=members, source=args.model,
-                               check=not args.no_check)
+        sidecar = export_model(
+            model,
+            prompts,
+            args.out,
+            format=args.format,
+            exporter=args.exporter,
+            opset=DEFAULT_OPSET if args.opset is None else args.opset,
+            image_size=image_size,
+            category_ids=ids,
+            names=names,
+            members=members,
+            source=args.model,
+            check=not args.no_check,
+        )
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     check = sidecar["check"]
     worst = None if not check else max(v for c in check for v in c["max_abs_diff"].values())
-    print(json.dumps({
-        "out": args.out, "file": sidecar["file"], "megabytes": round(sidecar["file_bytes"] / 1e6, 2),
-        "format": sidecar["format"], "exporter": sidecar["exporter"], "opset": sidecar["opset"],
-        "prompts": len(prompts), "check_max_abs_diff": worst,
-        "run": f"detclip-bench eval --model onnx:{args.out} --suite ...",
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "file": sidecar["file"],
+                "megabytes": round(sidecar["file_bytes"] / 1e6, 2),
+                "format": sidecar["format"],
+                "exporter": sidecar["exporter"],
+                "opset": sidecar["opset"],
+                "prompts": len(prompts),
+                "check_max_abs_diff": worst,
+                "run": f"detclip-bench eval --model onnx:{args.out} --suite ...",
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -97,7 +97,9 @@ class TimmBackbone(nn.Module):
         missing = sorted(set(own) - set(usable))
         if missing:
             raise DataError(
-                EFFICIENTNET_LITE0_PACKAGE, "-", f"{len(missing)} backbone tensors missing or mis-shaped, e.g. {missing[:3]}"
+                EFFICIENTNET_LITE0_PACKAGE,
+                "-",
+                f"{len(missing)} backbone tensors missing or mis-shaped, e.g. {missing[:3]}",
             )
         self.body.load_state_dict(usable, strict=True)
 
@@ -125,8 +127,12 @@ def resolve_backbone_file(init: str) -> Path | None:
     if path.suffix != ".safetensors":
         raise DataError(init, "-", "backbone weights must be a .safetensors file (no pickle)")
     if not path.is_file():
-        raise DataError(str(path), "-", f"backbone_init {init!r}: no such weights file (hub id, local path, "
-                        f"{EFFICIENTNET_LITE0_PACKAGE!r} or {RANDOM!r})")
+        raise DataError(
+            str(path),
+            "-",
+            f"backbone_init {init!r}: no such weights file (hub id, local path, "
+            f"{EFFICIENTNET_LITE0_PACKAGE!r} or {RANDOM!r})",
+        )
     return path
 
 

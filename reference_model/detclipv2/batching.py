@@ -148,7 +148,10 @@ class _ConceptTable:
 
 
 def _sample_negatives(
-    vocabulary: Sequence[Concept], positives: Sequence[Concept], count: int, rng: np.random.Generator,
+    vocabulary: Sequence[Concept],
+    positives: Sequence[Concept],
+    count: int,
+    rng: np.random.Generator,
     exclude_variants: bool = False,
 ) -> list[Concept]:
     """Up to ``count`` concepts of ``vocabulary`` in random order, never a positive's name or prompt.
@@ -165,8 +168,11 @@ def _sample_negatives(
     out: list[Concept] = []
     for i in order:
         c = vocabulary[int(i)]
-        if c.name.lower() not in taken and c.prompt() not in taken and (
-                variants is None or not variants & concept_variants(c.name)):
+        if (
+            c.name.lower() not in taken
+            and c.prompt() not in taken
+            and (variants is None or not variants & concept_variants(c.name))
+        ):
             out.append(c)
             if len(out) == count:
                 break
@@ -217,8 +223,14 @@ class _Placement:
 
 
 def _box_targets(
-    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept],
-    rng: np.random.Generator, *, exclude_variants: bool,
+    t: _Targets,
+    s: Sample,
+    p: _Placement,
+    spec: InputSpec,
+    vocabulary: Sequence[Concept],
+    rng: np.random.Generator,
+    *,
+    exclude_variants: bool,
 ) -> None:
     """Boxes mapped to batch pixels (degenerate ones dropped), labels, and sampled negative concepts.
 
@@ -236,8 +248,9 @@ def _box_targets(
     present = list(s.concepts)
     federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
     pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent only
-    negatives = _sample_negatives(pool, present, spec.concepts_per_image - len(present), rng,
-                                  exclude_variants=exclude_variants)
+    negatives = _sample_negatives(
+        pool, present, spec.concepts_per_image - len(present), rng, exclude_variants=exclude_variants
+    )
     for neg in negatives:
         t.table.add(neg.prompt())
     t.image_concepts.append(len(present) + len(negatives))
@@ -248,14 +261,24 @@ def _box_targets(
 
 
 def _detection_targets(
-    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+    t: _Targets,
+    s: Sample,
+    p: _Placement,
+    spec: InputSpec,
+    vocabulary: Sequence[Concept],
+    rng: np.random.Generator,
 ) -> None:
     """Detection: box targets; negatives are any other category of the vocabulary."""
     _box_targets(t, s, p, spec, vocabulary, rng, exclude_variants=False)
 
 
 def _grounding_targets(
-    t: _Targets, s: Sample, p: _Placement, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+    t: _Targets,
+    s: Sample,
+    p: _Placement,
+    spec: InputSpec,
+    vocabulary: Sequence[Concept],
+    rng: np.random.Generator,
 ) -> None:
     """Grounding: box targets; negatives skip variants of the positive phrases (likely in the image)."""
     _box_targets(t, s, p, spec, vocabulary, rng, exclude_variants=True)
@@ -272,7 +295,11 @@ def _image_text_targets(t: _Targets, s: Sample, noun_phrases, dictionary: Concep
 
 
 def _classification_targets(
-    t: _Targets, s: Sample, spec: InputSpec, vocabulary: Sequence[Concept], rng: np.random.Generator,
+    t: _Targets,
+    s: Sample,
+    spec: InputSpec,
+    vocabulary: Sequence[Concept],
+    rng: np.random.Generator,
 ) -> None:
     """Classification: the class, then sampled other classes for the CE denominator."""
     (concept,) = s.concepts

@@ -66,8 +66,12 @@ def load_pretrained(cls, path_or_hub_id: str, **overrides):
         raise DataError(str(config_file), "-", "config.json must be an object")
     version = raw.pop("format_version", None)
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise DataError(str(config_file), "format_version", f"checkpoint format {version!r} is not supported "
-                        f"(this version reads 1..{FORMAT_VERSION}; a newer detclip-bench wrote it?)")
+        raise DataError(
+            str(config_file),
+            "format_version",
+            f"checkpoint format {version!r} is not supported "
+            f"(this version reads 1..{FORMAT_VERSION}; a newer detclip-bench wrote it?)",
+        )
     try:
         config = DetCLIPv2Config.from_dict(raw).replace(**overrides)
     except (TypeError, ValueError) as exc:

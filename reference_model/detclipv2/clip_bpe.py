@@ -31,8 +31,12 @@ def _packaged_vocabulary() -> Path:
     spec = importlib.util.find_spec("open_clip")  # locates the package without importing it
     path = Path(spec.submodule_search_locations[0]) / _VOCAB_FILE if spec and spec.submodule_search_locations else None
     if path is None or not path.is_file():
-        raise DataError(OPEN_CLIP_BPE, "-", f"CLIP's BPE vocabulary ({_VOCAB_FILE}) comes from the open_clip_torch "
-                                            "wheel: pip install --no-deps open_clip_torch")
+        raise DataError(
+            OPEN_CLIP_BPE,
+            "-",
+            f"CLIP's BPE vocabulary ({_VOCAB_FILE}) comes from the open_clip_torch "
+            "wheel: pip install --no-deps open_clip_torch",
+        )
     return path
 
 
@@ -59,9 +63,15 @@ def open_clip_bpe_folder(cache_dir: str | os.PathLike | None = None) -> Path:
         raise DataError(str(source), "-", f"expected 49,408 distinct CLIP tokens, built {len(set(vocab))}")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "merges.txt", "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
-              "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
-              "do_lower_case": True}
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+        "do_lower_case": True,
+    }
     atomic_write_text(root / "tokenizer_config.json", json.dumps(config, indent=1))
     atomic_write_text(root / "vocab.json", json.dumps({tok: i for i, tok in enumerate(vocab)}))  # last: the marker
     return root

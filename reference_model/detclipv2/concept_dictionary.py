@@ -39,7 +39,7 @@ def _key(text: str) -> str:
     text = re.sub(r"[_\s]+", " ", text.strip().lower())
     for article in _ARTICLES:
         if text.startswith(article):
-            return text[len(article):]
+            return text[len(article) :]
     return text
 
 
@@ -87,8 +87,12 @@ class ConceptDictionary:
         elif isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
             return cls(data, layout="flat")
         else:
-            raise DataError(str(path), "-", "not a concept dictionary: expected {'concepts': [...]}, an LVIS json "
-                                            "or a flat {name: definition} mapping")
+            raise DataError(
+                str(path),
+                "-",
+                "not a concept dictionary: expected {'concepts': [...]}, an LVIS json "
+                "or a flat {name: definition} mapping",
+            )
         out: dict[str, str] = {}
         for n, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):

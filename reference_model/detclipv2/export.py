@@ -132,12 +132,35 @@ def _register_deform_conv_symbolic(opset: int) -> None:
     from torch.onnx.symbolic_helper import parse_args
 
     @parse_args("v", "v", "v", "v", "v", "i", "i", "i", "i", "i", "i", "i", "i", "b")
-    def deform_conv2d(g, inp, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                      groups, offset_groups, use_mask):
+    def deform_conv2d(
+        g,
+        inp,
+        weight,
+        offset,
+        mask,
+        bias,
+        stride_h,
+        stride_w,
+        pad_h,
+        pad_w,
+        dil_h,
+        dil_w,
+        groups,
+        offset_groups,
+        use_mask,
+    ):
         kernel = weight.type().sizes()[-2:]
         inputs = [inp, weight, offset, bias] + ([mask] if use_mask else [])
-        return g.op("DeformConv", *inputs, dilations_i=[dil_h, dil_w], group_i=groups, kernel_shape_i=kernel,
-                    offset_group_i=offset_groups, pads_i=[pad_h, pad_w, pad_h, pad_w], strides_i=[stride_h, stride_w])
+        return g.op(
+            "DeformConv",
+            *inputs,
+            dilations_i=[dil_h, dil_w],
+            group_i=groups,
+            kernel_shape_i=kernel,
+            offset_group_i=offset_groups,
+            pads_i=[pad_h, pad_w, pad_h, pad_w],
+            strides_i=[stride_h, stride_w],
+        )
 
     register_custom_op_symbolic("torchvision::deform_conv2d", deform_conv2d, opset)
 
@@ -153,8 +176,15 @@ def _dynamic_hw(fmt: str, exporter: str, fixed: bool) -> bool:
     return not fixed and (fmt == "torchscript" or (fmt == "onnx" and exporter == "torchscript"))
 
 
-def _export_graph(wrapper: FrozenVocabularyDetector, example: torch.Tensor, path: Path, fmt: str, exporter: str,
-                  opset: int, dynamic_hw: bool) -> None:
+def _export_graph(
+    wrapper: FrozenVocabularyDetector,
+    example: torch.Tensor,
+    path: Path,
+    fmt: str,
+    exporter: str,
+    opset: int,
+    dynamic_hw: bool,
+) -> None:
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
@@ -165,13 +195,29 @@ def _export_graph(wrapper: FrozenVocabularyDetector, example: torch.Tensor, path
             _register_deform_conv_symbolic(DEFORM_CONV_OPSET)
             axes = {0: "batch", 2: "height", 3: "width"} if dynamic_hw else {0: "batch"}
             out_axes = {0: "batch", 1: "anchors"}
-            torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), do_constant_folding=True,
-                              dynamic_axes={INPUT_NAME: axes, **{name: out_axes for name in OUTPUT_NAMES}})
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                do_constant_folding=True,
+                dynamic_axes={INPUT_NAME: axes, **{name: out_axes for name in OUTPUT_NAMES}},
+            )
         elif fmt == "onnx":
-            program = torch.onnx.export(wrapper, (example,), dynamo=True, opset_version=opset, verbose=False,
-                                        input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                                        dynamic_shapes={INPUT_NAME: {0: batch}}, external_data=False)
+            program = torch.onnx.export(
+                wrapper,
+                (example,),
+                dynamo=True,
+                opset_version=opset,
+                verbose=False,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                dynamic_shapes={INPUT_NAME: {0: batch}},
+                external_data=False,
+            )
             program.save(str(path), external_data=False)
         elif fmt == "torchscript":
             traced = torch.jit.trace(wrapper, (example,), check_trace=False)
@@ -193,8 +239,10 @@ def _onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
     providers = ["CPUExecutionProvider"]
     if str(device).startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ExportError(f"device {device!r}: this onnxruntime has no CUDAExecutionProvider "
-                              "(pip install onnxruntime-gpu), use device='cpu'")
+            raise ExportError(
+                f"device {device!r}: this onnxruntime has no CUDAExecutionProvider "
+                "(pip install onnxruntime-gpu), use device='cpu'"
+            )
         providers = ["CUDAExecutionProvider", *providers]
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
@@ -204,7 +252,8 @@ def _onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
             raise ExportError(
                 f"onnxruntime {ort.__version__} cannot run the graph's DeformConv (ONNX opset 19; onnxruntime's "
                 "kernel arrived in 1.25): upgrade onnxruntime, export a model trained with deformable=False, or "
-                f"use --format torchscript / torch-export. onnxruntime said: {text[:300]}") from exc
+                f"use --format torchscript / torch-export. onnxruntime said: {text[:300]}"
+            ) from exc
         raise ExportError(f"onnxruntime cannot load {path}: {text[:500]}") from exc
 
 
@@ -247,15 +296,18 @@ def _check(wrapper, run, inputs: list[torch.Tensor]) -> list[dict]:
         for name, a, b in zip(OUTPUT_NAMES, got, ref, strict=True):
             a = a.float().cpu()
             if a.shape != b.shape:
-                raise ExportError(f"exported output {name} has shape {tuple(a.shape)} for input {tuple(x.shape)}, "
-                                  f"PyTorch {tuple(b.shape)}")
+                raise ExportError(
+                    f"exported output {name} has shape {tuple(a.shape)} for input {tuple(x.shape)}, "
+                    f"PyTorch {tuple(b.shape)}"
+                )
             diffs[name] = float((a - b).abs().max()) if a.numel() else 0.0
             if not torch.allclose(a, b, rtol=CHECK_RTOL, atol=CHECK_ATOL):
                 raise ExportError(
                     f"the exported graph disagrees with PyTorch on {name} by up to {diffs[name]:.3g} for input "
                     f"{tuple(x.shape)}. If the input size differs from the traced one, the backbone's padding "
                     "depends on the input size (e.g. Swin) and tracing kept the traced size: export with a fixed "
-                    "--image-size WxH instead")
+                    "--image-size WxH instead"
+                )
         report.append({"input": list(x.shape), "max_abs_diff": diffs})
     return report
 
@@ -320,13 +372,15 @@ def export_model(
         raise ExportError(
             f"this model has the deformable module (config.deformable=True): ONNX has DeformConv only from opset "
             f"{DEFORM_CONV_OPSET}; use --opset {DEFORM_CONV_OPSET} or higher, a model trained with "
-            "deformable=False (any opset), or --format torchscript / torch-export")
+            "deformable=False (any opset), or --format torchscript / torch-export"
+        )
     fixed = None
     if image_size is not None:
         w, h = (int(v) for v in image_size)
         if w <= 0 or h <= 0 or w % cfg.size_divisor or h % cfg.size_divisor:
-            raise ExportError(f"--image-size {w}x{h}: width and height must be positive multiples of "
-                              f"size_divisor={cfg.size_divisor}")
+            raise ExportError(
+                f"--image-size {w}x{h}: width and height must be positive multiples of size_divisor={cfg.size_divisor}"
+            )
         fixed = (h, w)
     needs_fixed = format == "torch-export" or (format == "onnx" and exporter == "dynamo")
     if needs_fixed and fixed is None:
@@ -336,7 +390,8 @@ def export_model(
             f"image, {_example_size(InferenceSettings.from_config(cfg))[1]}x"
             f"{_example_size(InferenceSettings.from_config(cfg))[0]}). With symbolic height/width its shape "
             "reasoning through the backbone's strided convs did not finish in 15 minutes (torch 2.14); "
-            "for dynamic sizes use --format onnx --exporter torchscript, or --format torchscript")
+            "for dynamic sizes use --format onnx --exporter torchscript, or --format torchscript"
+        )
     prompts = [str(p) for p in prompts]
     if category_ids is not None and len(category_ids) != len(prompts):
         raise ValueError("category_ids must give one id per prompt")
@@ -360,8 +415,10 @@ def export_model(
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"{format} export ({exporter if format == 'onnx' else 'torch'}) failed: "
-                          f"{type(exc).__name__}: {str(exc)[:800]}") from exc
+        raise ExportError(
+            f"{format} export ({exporter if format == 'onnx' else 'torch'}) failed: "
+            f"{type(exc).__name__}: {str(exc)[:800]}"
+        ) from exc
 
     report = None
     if check and not (format == "onnx" and _missing("onnxruntime")):
@@ -376,13 +433,19 @@ def export_model(
     sidecar = {
         "sidecar_version": SIDECAR_VERSION,
         "format": format,
-        "exporter": exporter if format == "onnx" else {"torchscript": "torch.jit.trace",
-                                                        "torch-export": "torch.export"}[format],
+        "exporter": exporter
+        if format == "onnx"
+        else {"torchscript": "torch.jit.trace", "torch-export": "torch.export"}[format],
         "opset": opset if format == "onnx" else None,
         "file": path.name,
         "file_bytes": path.stat().st_size,
-        "model": {"name": cfg.name, "source": source, "identity": identity, "deformable": cfg.deformable,
-                  "config": cfg.to_dict()},
+        "model": {
+            "name": cfg.name,
+            "source": source,
+            "identity": identity,
+            "deformable": cfg.deformable,
+            "config": cfg.to_dict(),
+        },
         "provenance": provenance,
         "vocabulary": {
             "prompts": prompts,
@@ -399,7 +462,8 @@ def export_model(
                 "per image: resize keeping the aspect by min(test_size[1] / short side, test_size[0] / long side) "
                 "(PIL bicubic, sizes rounded); x / 255; (x - pixel_mean) / pixel_std; then zero-pad bottom/right "
                 "to the batch's largest height and width (at least fixed_size), rounded up to a multiple of "
-                "size_divisor; images go through in chunks of batch_size"),
+                "size_divisor; images go through in chunks of batch_size"
+            ),
         },
         "outputs": {
             "class_prob": ["batch", "anchors", len(prompts)],
@@ -413,7 +477,8 @@ def export_model(
             "class_prob; boxes = deltas decoded against anchors (side anchor_scale x stride, centre "
             "(i + anchor_center_offset) x stride; box_coder_weights as torchvision's BoxCoder); score = class_prob x "
             "centerness; class-wise NMS at nms_iou; the max_dets_per_image best; boxes / resize factor, clipped "
-            "to the image"),
+            "to the image"
+        ),
         "check": report,
         "versions": _versions(),
     }
@@ -438,15 +503,25 @@ def _resolve(source: str | Path) -> tuple[Path, dict]:
     folder = path.parent if path.is_file() else path
     sidecar_path = folder / SIDECAR
     if not sidecar_path.is_file():
-        raise DataError(str(source), SIDECAR, "not an export folder: no export.json beside the model "
-                        "(make one with `detclip-bench export --model CKPT --prompts ... --out DIR`)")
+        raise DataError(
+            str(source),
+            SIDECAR,
+            "not an export folder: no export.json beside the model "
+            "(make one with `detclip-bench export --model CKPT --prompts ... --out DIR`)",
+        )
     from detclip_bench.io import read_json
 
     sidecar = read_json(sidecar_path)
-    if not isinstance(sidecar, dict) or sidecar.get("sidecar_version") != SIDECAR_VERSION \
-            or sidecar.get("format") not in FORMATS:
-        raise DataError(str(sidecar_path), "-", f"unsupported export sidecar (need sidecar_version "
-                        f"{SIDECAR_VERSION} and a format in {sorted(FORMATS)})")
+    if (
+        not isinstance(sidecar, dict)
+        or sidecar.get("sidecar_version") != SIDECAR_VERSION
+        or sidecar.get("format") not in FORMATS
+    ):
+        raise DataError(
+            str(sidecar_path),
+            "-",
+            f"unsupported export sidecar (need sidecar_version {SIDECAR_VERSION} and a format in {sorted(FORMATS)})",
+        )
     if not (folder / sidecar["file"]).is_file():
         raise DataError(str(folder), sidecar["file"], "the exported model file named by export.json is missing")
     return folder, sidecar
@@ -465,8 +540,9 @@ class OnnxDetector:
     the model file and the sidecar.
     """
 
-    def __init__(self, source: str | Path, *, device: str = "cpu", threads: int | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, source: str | Path, *, device: str = "cpu", threads: int | None = None, name: str | None = None
+    ) -> None:
         self.folder, self.sidecar = _resolve(source)
         self.format = self.sidecar["format"]
         self.path = self.folder / self.sidecar["file"]
@@ -483,10 +559,17 @@ class OnnxDetector:
 
     def provenance(self) -> dict:
         model = self.sidecar.get("model", {})
-        return {**dict(self.sidecar.get("provenance") or {}),
-                "export": {"format": self.format, "exporter": self.sidecar.get("exporter"),
-                           "opset": self.sidecar.get("opset"), "source": model.get("source"),
-                           "source_identity": model.get("identity"), "prompts": len(self.prompts)}}
+        return {
+            **dict(self.sidecar.get("provenance") or {}),
+            "export": {
+                "format": self.format,
+                "exporter": self.sidecar.get("exporter"),
+                "opset": self.sidecar.get("opset"),
+                "source": model.get("source"),
+                "source_identity": model.get("identity"),
+                "prompts": len(self.prompts),
+            },
+        }
 
     def columns(self, prompts: Sequence[str]) -> list[int] | None:
         """The class columns of ``prompts`` in the frozen vocabulary (None: exactly the vocabulary)."""
@@ -497,11 +580,14 @@ class OnnxDetector:
         if missing or not prompts:
             more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
             shown = ", ".join(repr(p) for p in missing[:5]) + more
-            raise DataError(str(self.folder), "prompts",
-                            f"this export has a frozen vocabulary of {len(self.prompts)} prompts "
-                            f"({', '.join(repr(p) for p in self.prompts[:5])}{', …' if len(self.prompts) > 5 else ''})"
-                            f"; {'no prompts were given' if not prompts else 'not in it: ' + shown}. Re-export "
-                            "with these prompts (detclip-bench export --prompts/--vocab/--suite)")
+            raise DataError(
+                str(self.folder),
+                "prompts",
+                f"this export has a frozen vocabulary of {len(self.prompts)} prompts "
+                f"({', '.join(repr(p) for p in self.prompts[:5])}{', …' if len(self.prompts) > 5 else ''})"
+                f"; {'no prompts were given' if not prompts else 'not in it: ' + shown}. Re-export "
+                "with these prompts (detclip-bench export --prompts/--vocab/--suite)",
+            )
         return [self._column[p] for p in prompts]
 
     def predict(
@@ -524,8 +610,10 @@ class OnnxDetector:
             h, w = batch.shape[-2:]
             expected = sum(a * b for a, b in level_sizes(h, w, settings.strides))
             if class_prob.shape[1] != expected:
-                raise ExportError(f"the graph gave {class_prob.shape[1]} anchors for a {h}x{w} input; the levels "
-                                  f"at strides {settings.strides} have {expected}")
+                raise ExportError(
+                    f"the graph gave {class_prob.shape[1]} anchors for a {h}x{w} input; the levels "
+                    f"at strides {settings.strides} have {expected}"
+                )
             return class_prob, centerness, deltas, anchors_for(h, w, settings, device=class_prob.device)
 
         with torch.inference_mode():

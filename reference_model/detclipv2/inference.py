@@ -144,8 +144,13 @@ def level_sizes(height: int, width: int, strides: Sequence[int]) -> list[tuple[i
 
 def anchors_for(height: int, width: int, settings: InferenceSettings, device="cpu") -> list[torch.Tensor]:
     """Per-level anchors of a padded ``height`` × ``width`` input, as ``DetCLIPv2.dense`` makes them."""
-    return make_anchors(level_sizes(height, width, settings.strides), settings.strides, settings.anchor_scale,
-                        settings.anchor_center_offset, device=device)
+    return make_anchors(
+        level_sizes(height, width, settings.strides),
+        settings.strides,
+        settings.anchor_scale,
+        settings.anchor_center_offset,
+        device=device,
+    )
 
 
 def postprocess_detections(
@@ -224,15 +229,32 @@ def run_dense_detector(
     for indices in groups.values():
         for start in range(0, len(indices), settings.batch_size):
             chunk = indices[start : start + settings.batch_size]
-            batch, scales = preprocess_images([images[i] for i in chunk], settings.test_size, settings.pixel_mean,
-                                              settings.pixel_std, settings.size_divisor, min_hw)
+            batch, scales = preprocess_images(
+                [images[i] for i in chunk],
+                settings.test_size,
+                settings.pixel_mean,
+                settings.pixel_std,
+                settings.size_divisor,
+                min_hw,
+            )
             if settings.fixed_size is not None and tuple(batch.shape[-2:]) != tuple(settings.fixed_size):
-                raise ValueError(f"a resized image does not fit the fixed input size {settings.fixed_size} (H, W): "
-                                 f"the batch pads to {tuple(batch.shape[-2:])}; export with a larger --image-size")
+                raise ValueError(
+                    f"a resized image does not fit the fixed input size {settings.fixed_size} (H, W): "
+                    f"the batch pads to {tuple(batch.shape[-2:])}; export with a larger --image-size"
+                )
             class_prob, centerness, deltas, anchors = forward(batch)
             for row, (i, s) in enumerate(zip(chunk, scales, strict=True)):
                 results[i] = postprocess_detections(
-                    class_prob[row], centerness[row], deltas[row], anchors, coder=coder,
-                    pre_nms_topk=settings.pre_nms_topk, nms_iou=settings.nms_iou, thresh=thresh, max_dets=max_dets,
-                    scale=s, orig_size=images[i].size)
+                    class_prob[row],
+                    centerness[row],
+                    deltas[row],
+                    anchors,
+                    coder=coder,
+                    pre_nms_topk=settings.pre_nms_topk,
+                    nms_iou=settings.nms_iou,
+                    thresh=thresh,
+                    max_dets=max_dets,
+                    scale=s,
+                    orig_size=images[i].size,
+                )
     return results  # type: ignore[return-value]

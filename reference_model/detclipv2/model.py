@@ -317,8 +317,9 @@ class DetCLIPv2(nn.Module):
             return (*score_outputs(self.head, outputs, texts), anchors)
 
         # the same pre/post-processing as an exported graph (reference_model/detclipv2/export.py)
-        results = run_dense_detector(forward, images, InferenceSettings.from_config(cfg), thresh=thresh,
-                                     max_dets=max_dets, coder=self.coder)
+        results = run_dense_detector(
+            forward, images, InferenceSettings.from_config(cfg), thresh=thresh, max_dets=max_dets, coder=self.coder
+        )
         self.train(was_training)
         return results
 
@@ -326,9 +327,19 @@ class DetCLIPv2(nn.Module):
         """Per level: (anchor, class) pairs with class probability > ``thresh``, the top
         ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS
         (:func:`~reference_model.detclipv2.inference.postprocess_detections` with this model's settings)."""
-        return postprocess_detections(class_prob, centerness, deltas, anchors, coder=self.coder,
-                                      pre_nms_topk=self.config.pre_nms_topk, nms_iou=self.config.nms_iou,
-                                      thresh=thresh, max_dets=max_dets, scale=scale, orig_size=orig_size)
+        return postprocess_detections(
+            class_prob,
+            centerness,
+            deltas,
+            anchors,
+            coder=self.coder,
+            pre_nms_topk=self.config.pre_nms_topk,
+            nms_iou=self.config.nms_iou,
+            thresh=thresh,
+            max_dets=max_dets,
+            scale=scale,
+            orig_size=orig_size,
+        )
 
     # ----------------------------------------------------------------- identity / checkpoints
     def init_summary(self) -> dict[str, object]:

@@ -83,7 +83,9 @@ def _pretrained_tower(folder: str) -> nn.Module:
         model, info = CLIPTextModel.from_pretrained(folder, output_loading_info=True)
     if info.get("missing_keys"):
         missing = sorted(info["missing_keys"])
-        raise DataError(folder, "-", f"{len(missing)} text-tower tensors missing from the checkpoint, e.g. {missing[:3]}")
+        raise DataError(
+            folder, "-", f"{len(missing)} text-tower tensors missing from the checkpoint, e.g. {missing[:3]}"
+        )
     return model
 
 

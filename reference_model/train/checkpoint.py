@@ -43,8 +43,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(root: str | Path, name: str, model: nn.Module, train_state: dict[str, Any],
-                    *, point_latest: bool = True) -> Path:
+def save_checkpoint(
+    root: str | Path, name: str, model: nn.Module, train_state: dict[str, Any], *, point_latest: bool = True
+) -> Path:
     """Write checkpoint ``root/name`` atomically and (optionally) make it the one ``--resume`` finds."""
     root = Path(root)
     ckpt = root / name
@@ -72,8 +73,9 @@ def _verify(ckpt: Path) -> None:
             raise DataError(str(path), "checkpoint", "file listed in manifest.json is missing")
         size = path.stat().st_size
         if size != meta["bytes"]:
-            raise DataError(str(path), "checkpoint",
-                            f"truncated or altered: manifest says {meta['bytes']} bytes, file has {size}")
+            raise DataError(
+                str(path), "checkpoint", f"truncated or altered: manifest says {meta['bytes']} bytes, file has {size}"
+            )
         if _sha256(path) != meta["sha256"]:
             raise DataError(str(path), "checkpoint", "checksum mismatch with manifest.json (corrupt file)")
 
@@ -92,12 +94,17 @@ def load_checkpoint(ckpt: str | Path, model: nn.Module | None = None, map_locati
     _verify(ckpt)
     if model is not None:
         try:
-            missing, unexpected = load_model(unwrap(model), str(ckpt / MODEL_FILE), strict=False, device=str(map_location))
+            missing, unexpected = load_model(
+                unwrap(model), str(ckpt / MODEL_FILE), strict=False, device=str(map_location)
+            )
         except Exception as exc:  # safetensors raises several types for bad files
             raise DataError(str(ckpt / MODEL_FILE), "checkpoint", f"cannot load weights: {exc}") from exc
         if missing or unexpected:
-            raise DataError(str(ckpt / MODEL_FILE), "checkpoint",
-                            f"weights do not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+            raise DataError(
+                str(ckpt / MODEL_FILE),
+                "checkpoint",
+                f"weights do not fit the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}",
+            )
     try:
         return torch.load(ckpt / STATE_FILE, map_location=map_location, weights_only=True)
     except Exception as exc:

@@ -65,8 +65,10 @@ class ModelConfig:
         names = [k for k, _ in self.overrides]
         _require(all(isinstance(k, str) and k for k in names), "model.overrides: keys must be field names")
         _require(len(set(names)) == len(names), f"model.overrides: a field is named twice in {names}")
-        _require("grad_checkpointing" not in names,
-                 "model.grad_checkpointing is a run setting: use the top-level grad_checkpointing")
+        _require(
+            "grad_checkpointing" not in names,
+            "model.grad_checkpointing is a run setting: use the top-level grad_checkpointing",
+        )
 
     @classmethod
     def of(cls, variant: str, *, init_from: str = "", **fields: Any) -> ModelConfig:
@@ -111,8 +113,10 @@ class DataSourceConfig:
         object.__setattr__(self, "kind", DataKind(self.kind))
         _require(self.batch_size > 0, f"data {self.name}: batch_size must be positive")
         _require(self.repeat >= 1, f"data {self.name}: repeat must be >= 1")
-        _require(min(self.micro_batch, self.epoch_size, self.steps_per_epoch) >= 0,
-                 f"data {self.name}: negative micro_batch/epoch_size/steps_per_epoch")
+        _require(
+            min(self.micro_batch, self.epoch_size, self.steps_per_epoch) >= 0,
+            f"data {self.name}: negative micro_batch/epoch_size/steps_per_epoch",
+        )
         _require(len(self.size) == 2 and min(self.size) > 0, f"data {self.name}: size must be (width, height)")
 
 
@@ -209,8 +213,10 @@ class TrainConfig:
         _require(len(self.data) > 0, f"{self.name}: at least one data source")
         names = [d.name for d in self.data]
         _require(len(set(names)) == len(names), f"{self.name}: duplicate data source names {names}")
-        _require(self.schedule.kind != "auto_step" or self.early_stop is not None,
-                 f"{self.name}: schedule.kind='auto_step' needs an early_stop config")
+        _require(
+            self.schedule.kind != "auto_step" or self.early_stop is not None,
+            f"{self.name}: schedule.kind='auto_step' needs an early_stop config",
+        )
 
     def source(self, name: str) -> DataSourceConfig:
         for d in self.data:
@@ -225,8 +231,11 @@ class TrainConfig:
 def config_to_dict(cfg: Any) -> Any:
     """JSON-ready dict (enums as values), dumped beside every run; model overrides as a field → value dict."""
     if isinstance(cfg, ModelConfig):
-        return {"variant": cfg.variant, "init_from": cfg.init_from,
-                "overrides": {k: config_to_dict(v) for k, v in cfg.overrides}}
+        return {
+            "variant": cfg.variant,
+            "init_from": cfg.init_from,
+            "overrides": {k: config_to_dict(v) for k, v in cfg.overrides},
+        }
     if dataclasses.is_dataclass(cfg):
         return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, enum.Enum):
@@ -243,9 +252,12 @@ def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
     def anchor(value: str) -> str:
         return value if not value or Path(value).is_absolute() else str(Path(root) / value)
 
-    data = tuple(dataclasses.replace(d, path=anchor(d.path),
-                                     options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options))
-                 for d in cfg.data)
+    data = tuple(
+        dataclasses.replace(
+            d, path=anchor(d.path), options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options)
+        )
+        for d in cfg.data
+    )
     return dataclasses.replace(cfg, data=data, concept_dictionary=anchor(cfg.concept_dictionary))
 
 
@@ -260,9 +272,12 @@ def locate_data(cfg, data_root: str, data_map=None):
         found = roots.resolve(value)
         return value if found == Path(data_root) / value else str(found)
 
-    data = tuple(dataclasses.replace(d, path=where(d.path),
-                                     options=tuple((k, where(v) if k in PATH_OPTIONS else v) for k, v in d.options))
-                 for d in cfg.data)
+    data = tuple(
+        dataclasses.replace(
+            d, path=where(d.path), options=tuple((k, where(v) if k in PATH_OPTIONS else v) for k, v in d.options)
+        )
+        for d in cfg.data
+    )
     return dataclasses.replace(cfg, data=data, concept_dictionary=where(cfg.concept_dictionary))
 
 

@@ -88,14 +88,19 @@ def warn_missing_definitions(cfg: TrainConfig) -> list[str]:
     so runs on those alone need no dictionary."""
     if cfg.concept_dictionary:
         return []
-    bare = [s.name for s in cfg.data if s.kind is DataKind.GROUNDING or (s.kind is DataKind.DETECTION and
-                                                                         s.format not in ("lvis", "odinw"))]
+    bare = [
+        s.name
+        for s in cfg.data
+        if s.kind is DataKind.GROUNDING or (s.kind is DataKind.DETECTION and s.format not in ("lvis", "odinw"))
+    ]
     if not bare:
         return []
-    message = (f"{cfg.name}: no concept_dictionary configured, so data sources {', '.join(map(repr, bare))} train "
-               "with bare-name prompts (and grounding images get no sampled negatives) while evaluation prompts "
-               "(LVIS) carry definitions; build one with `detclip-bench data make-dictionary` "
-               "(docs/concept_dictionary.md) and set concept_dictionary")
+    message = (
+        f"{cfg.name}: no concept_dictionary configured, so data sources {', '.join(map(repr, bare))} train "
+        "with bare-name prompts (and grounding images get no sampled negatives) while evaluation prompts "
+        "(LVIS) carry definitions; build one with `detclip-bench data make-dictionary` "
+        "(docs/concept_dictionary.md) and set concept_dictionary"
+    )
     log.warning(message)
     return [message]
 
@@ -147,9 +152,18 @@ class Trainer:
         >>> summary = trainer.fit(resume=True)  # continues from checkpoints/latest.json when present
     """
 
-    def __init__(self, cfg: TrainConfig, model: nn.Module, datasets: Sequence[Any], out_dir: str | Path, *,
-                 ctx: DistContext | None = None, collate: Collator | None = None,
-                 on_epoch_end: EpochCallback | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: nn.Module,
+        datasets: Sequence[Any],
+        out_dir: str | Path,
+        *,
+        ctx: DistContext | None = None,
+        collate: Collator | None = None,
+        on_epoch_end: EpochCallback | None = None,
+        progress: bool = True,
+    ) -> None:
         if len(datasets) != len(cfg.data):
             raise ValueError(f"{len(cfg.data)} data sources configured but {len(datasets)} datasets given")
         self.cfg = cfg
@@ -165,8 +179,12 @@ class Trainer:
 
         self.model = model.to(self.ctx.device)
         if self.ctx.is_main and hasattr(model, "init_summary"):  # where the weights started, in every run's log
-            log.info("%s: model %s, initial weights %s", cfg.name, getattr(model, "name", type(model).__name__),
-                     model.init_summary())
+            log.info(
+                "%s: model %s, initial weights %s",
+                cfg.name,
+                getattr(model, "name", type(model).__name__),
+                model.init_summary(),
+            )
         if cfg.grad_checkpointing:
             if not hasattr(model, "set_grad_checkpointing"):
                 raise ValueError("grad_checkpointing=True but the model has no set_grad_checkpointing()")
@@ -174,10 +192,16 @@ class Trainer:
         self.ddp = wrap_ddp(self.model, self.ctx)
 
         lengths = [source_length(d, s) for d, s in zip(datasets, cfg.data, strict=True)]
-        self.sampler = HybridSampler(lengths, [s.batch_size for s in cfg.data], [s.repeat for s in cfg.data],
-                                     schedule=cfg.sampler, seed=cfg.seed, names=[s.name for s in cfg.data],
-                                     anchored=[s.kind in BOX_SUPERVISED for s in cfg.data],
-                                     steps=[s.steps_per_epoch for s in cfg.data])
+        self.sampler = HybridSampler(
+            lengths,
+            [s.batch_size for s in cfg.data],
+            [s.repeat for s in cfg.data],
+            schedule=cfg.sampler,
+            seed=cfg.seed,
+            names=[s.name for s in cfg.data],
+            anchored=[s.kind in BOX_SUPERVISED for s in cfg.data],
+            steps=[s.steps_per_epoch for s in cfg.data],
+        )
         if collate is None:
             np_model = getattr(getattr(model, "config", None), "noun_phrase_model", None)
             collate = DetCLIPv2Collator(cfg.concept_dictionary, noun_phrase_model=np_model)
@@ -185,8 +209,16 @@ class Trainer:
             collate.dictionary()  # a missing dictionary fails here (naming the command that builds it), not mid-epoch
             if self.ctx.is_main:
                 warn_missing_definitions(cfg)
-        self.loader = HybridLoader(datasets, cfg.data, self.sampler, collate=collate, rank=self.ctx.rank,
-                                   world_size=self.ctx.world_size, seed=cfg.seed, num_workers=cfg.num_workers)
+        self.loader = HybridLoader(
+            datasets,
+            cfg.data,
+            self.sampler,
+            collate=collate,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            seed=cfg.seed,
+            num_workers=cfg.num_workers,
+        )
         if self.ctx.is_main:
             warn_small_contrastive_batches(cfg, self.ctx.world_size)
         self.steps_per_epoch = len(self.sampler)
@@ -230,8 +262,13 @@ class Trainer:
         """Checkpoint on rank 0 (all ranks hold identical weights under DDP)."""
         path = None
         if self.ctx.is_main:
-            path = save_checkpoint(self.ckpt_dir, name or f"step_{self.step:08d}", self.model, self.train_state(),
-                                   point_latest=point_latest)
+            path = save_checkpoint(
+                self.ckpt_dir,
+                name or f"step_{self.step:08d}",
+                self.model,
+                self.train_state(),
+                point_latest=point_latest,
+            )
             if name is None:
                 prune_checkpoints(self.ckpt_dir, self.cfg.keep_ckpts)
         if self.ctx.distributed:
@@ -255,8 +292,13 @@ class Trainer:
         self._cursor = (self.sampler.epoch, self.sampler.position)
         if self.ctx.is_main:
             self._truncate_metrics(self.step)
-        log.info("resumed from %s at step %d (epoch %d, position %d)", ckpt, self.step, self.sampler.epoch,
-                 self.sampler.position)
+        log.info(
+            "resumed from %s at step %d (epoch %d, position %d)",
+            ckpt,
+            self.step,
+            self.sampler.epoch,
+            self.sampler.position,
+        )
         return True
 
     def _truncate_metrics(self, step: int) -> None:
@@ -280,8 +322,9 @@ class Trainer:
         n = len(batch.micro)
         sums: dict[str, float] = {}
         for i, micro in enumerate(batch.micro):
-            torch.manual_seed(_step_seed(self.cfg.seed, batch.epoch, *(batch.seed_key or (batch.position,)),
-                                         self.ctx.rank, i))
+            torch.manual_seed(
+                _step_seed(self.cfg.seed, batch.epoch, *(batch.seed_key or (batch.position,)), self.ctx.rank, i)
+            )
             if hasattr(micro, "to"):
                 micro = micro.to(self.ctx.device)
             sync = i == n - 1 or not self.ctx.distributed
@@ -293,7 +336,8 @@ class Trainer:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss {loss.item()} at step {self.step + 1} (epoch {batch.epoch}, "
-                        f"position {batch.position}, source {batch.source})")
+                        f"position {batch.position}, source {batch.source})"
+                    )
                 self.scaler.scale(loss / n).backward()
             for key, value in losses.items():
                 if torch.is_tensor(value) and value.numel() == 1:
@@ -321,12 +365,24 @@ class Trainer:
     def _log(self, batch: StepBatch, losses: dict[str, float], lrs: dict[str, float], seconds: float) -> None:
         if not self.ctx.is_main:
             return
-        record = {"step": self.step, "epoch": batch.epoch, "position": batch.position, "source": batch.source,
-                  "kind": batch.kind.value, **losses, "lr": lrs, "seconds": round(seconds, 4)}
+        record = {
+            "step": self.step,
+            "epoch": batch.epoch,
+            "position": batch.position,
+            "source": batch.source,
+            "kind": batch.kind.value,
+            **losses,
+            "lr": lrs,
+            "seconds": round(seconds, 4),
+        }
         if batch.source not in self._logged_sources:  # each source's first step in the run log, facts included
             self._logged_sources.add(batch.source)
-            log.info("first %s step (source %s): %s", batch.kind.value, batch.source,
-                     ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+            log.info(
+                "first %s step (source %s): %s",
+                batch.kind.value,
+                batch.source,
+                ", ".join(f"{k}={v:.4g}" for k, v in losses.items()),
+            )
         if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
             with open(self.metrics_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -342,7 +398,9 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            log.warning("tensorboard=True but the tensorboard package is missing: pip install 'detclip-bench[tensorboard]'")
+            log.warning(
+                "tensorboard=True but the tensorboard package is missing: pip install 'detclip-bench[tensorboard]'"
+            )
             return
         self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
 
@@ -357,8 +415,9 @@ class Trainer:
             self.metrics_path.unlink(missing_ok=True)
         self._open_tensorboard()
         self.ddp.train()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, desc=self.cfg.name,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps, initial=self.step, disable=not self.progress, desc=self.cfg.name, dynamic_ncols=True
+        )
         last_loss = math.nan
         loader = iter(self.loader) if self.step < self.total_steps and not self.stopped_early else iter(())
         for batch in loader:
@@ -387,5 +446,10 @@ class Trainer:
         bar.close()
         if self._tb is not None:
             self._tb.close()
-        return {"steps": self.step, "epochs": self.epoch, "stopped_early": self.stopped_early, "last_loss": last_loss,
-                "checkpoint": str(find_latest(self.ckpt_dir)) if self.ctx.is_main else None}
+        return {
+            "steps": self.step,
+            "epochs": self.epoch,
+            "stopped_early": self.stopped_early,
+            "last_loss": last_loss,
+            "checkpoint": str(find_latest(self.ckpt_dir)) if self.ctx.is_main else None,
+        }

@@ -54,9 +54,19 @@ def _evaluate(model: nn.Module, fn: Evaluate) -> float:
         model.train(was_training)
 
 
-def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: str | Path, *, member: str,
-             evaluate_val: Evaluate | None, collate: Collator | None = None,
-             ctx: DistContext | None = None, resume: bool = False, progress: bool = True) -> FinetuneResult:
+def finetune(
+    cfg: TrainConfig,
+    model: nn.Module,
+    train_dataset: Any,
+    out_dir: str | Path,
+    *,
+    member: str,
+    evaluate_val: Evaluate | None,
+    collate: Collator | None = None,
+    ctx: DistContext | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> FinetuneResult:
     """Fine-tune one dataset; ``auto_step`` recipes need ``evaluate_val`` (it drives the early stop).
 
     On return ``model`` holds the best-val weights (``auto_step``) or the last ones.
@@ -76,12 +86,28 @@ def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: st
             trainer.save("best", point_latest=False)
         if decision.decayed:
             set_decay(trainer.scheduler, decision.decay)
-        history.append({"epoch": epoch, "val_ap": ap, "improved": decision.improved, "decayed": decision.decayed,
-                        "stop": decision.stop, "lrs": list(decision.lrs)})
+        history.append(
+            {
+                "epoch": epoch,
+                "val_ap": ap,
+                "improved": decision.improved,
+                "decayed": decision.decayed,
+                "stop": decision.stop,
+                "lrs": list(decision.lrs),
+            }
+        )
         return decision.stop
 
-    trainer = Trainer(cfg, model, [train_dataset], out_dir, ctx=ctx, collate=collate,
-                      on_epoch_end=on_epoch_end if auto else None, progress=progress)
+    trainer = Trainer(
+        cfg,
+        model,
+        [train_dataset],
+        out_dir,
+        ctx=ctx,
+        collate=collate,
+        on_epoch_end=on_epoch_end if auto else None,
+        progress=progress,
+    )
     if auto:
         peaks = [g["initial_lr"] for g in trainer.optimizer.param_groups]
         stopper = AutoStepEarlyStop(cfg.early_stop, peaks)
@@ -94,8 +120,10 @@ def finetune(cfg: TrainConfig, model: nn.Module, train_dataset: Any, out_dir: st
         member=member,
         best_val_ap=stopper.best if auto else math.nan,
         best_epoch=stopper.best_epoch if auto else summary["epochs"] - 1,
-        epochs_run=summary["epochs"], stopped_early=summary["stopped_early"],
-        num_decays=stopper.num_decays if auto else 0, history=history,
+        epochs_run=summary["epochs"],
+        stopped_early=summary["stopped_early"],
+        num_decays=stopper.num_decays if auto else 0,
+        history=history,
     )
     if trainer.ctx.is_main:
         atomic_write_json(Path(out_dir) / "finetune_result.json", asdict(result))

@@ -30,15 +30,16 @@ from detclip_bench.schema import DataKind
 from reference_model.train.config import DataSourceConfig
 from reference_model.train.sampler import HybridSampler, PlannedStep, rank_share
 
-__all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "StreamSteps", "is_map_style",
-           "source_length"]
+__all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "StreamSteps", "is_map_style", "source_length"]
 
 Collator = Callable[[list, DataSourceConfig, Any, np.random.Generator], Any]
 
 log = logging.getLogger("detclip_bench.train")
 
-MAKE_DICTIONARY_HINT = ("detclip-bench data make-dictionary --o365 <o365 train json> --goldg <goldg json> "
-                        "--out {path}  (docs/concept_dictionary.md)")
+MAKE_DICTIONARY_HINT = (
+    "detclip-bench data make-dictionary --o365 <o365 train json> --goldg <goldg json> "
+    "--out {path}  (docs/concept_dictionary.md)"
+)
 UNDEFINED_WARN_FRACTION = 0.5  # warn once per source when more positives than this lack a definition
 
 
@@ -75,12 +76,17 @@ class DetCLIPv2Collator:
             d = self.dictionary()
             if d is not None and d.can_sample_negatives:
                 return d.concepts()
-            why = ("no concept_dictionary is configured" if d is None else
-                   f"{self.concept_dictionary} is an evaluation vocabulary ({d.layout} layout), not a training dictionary")
-            self._warn_once(("negatives", source.name),
-                            f"grounding source {source.name!r}: images get only their own phrases, no sampled "
-                            f"negatives (M = {source.concepts_per_image} in the paper), because {why}; build one "
-                            f"with `{MAKE_DICTIONARY_HINT.format(path='<data root>/concept_dictionary.json')}`")
+            why = (
+                "no concept_dictionary is configured"
+                if d is None
+                else f"{self.concept_dictionary} is an evaluation vocabulary ({d.layout} layout), not a training dictionary"
+            )
+            self._warn_once(
+                ("negatives", source.name),
+                f"grounding source {source.name!r}: images get only their own phrases, no sampled "
+                f"negatives (M = {source.concepts_per_image} in the paper), because {why}; build one "
+                f"with `{MAKE_DICTIONARY_HINT.format(path='<data root>/concept_dictionary.json')}`",
+            )
         return self.vocabulary(dataset)
 
     def noun_phrases(self):
@@ -89,8 +95,9 @@ class DetCLIPv2Collator:
             # deferred: reference_model.detclipv2 pulls in timm/torchvision (and tests patch this class)
             from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 
-            self._noun_phrases = (NounPhraseExtractor() if self.noun_phrase_model is None
-                                  else NounPhraseExtractor(self.noun_phrase_model))
+            self._noun_phrases = (
+                NounPhraseExtractor() if self.noun_phrase_model is None else NounPhraseExtractor(self.noun_phrase_model)
+            )
         return self._noun_phrases
 
     def check_definitions(self, samples: list, source: DataSourceConfig) -> None:
@@ -102,11 +109,13 @@ class DetCLIPv2Collator:
         concepts = [c for s in samples for c in s.concepts]
         bare = sum(1 for c in concepts if not c.definition and not d.lookup(c.name))
         if concepts and bare / len(concepts) > UNDEFINED_WARN_FRACTION:
-            self._warn_once(("definitions", source.name),
-                            f"data source {source.name!r}: {bare} of {len(concepts)} positive concepts in a batch have "
-                            f"no definition in concept dictionary {self.concept_dictionary}, so their training "
-                            "prompts are bare names while evaluation prompts (LVIS) are 'name, definition'; rebuild "
-                            f"it from this source: `{MAKE_DICTIONARY_HINT.format(path=self.concept_dictionary)}`")
+            self._warn_once(
+                ("definitions", source.name),
+                f"data source {source.name!r}: {bare} of {len(concepts)} positive concepts in a batch have "
+                f"no definition in concept dictionary {self.concept_dictionary}, so their training "
+                "prompts are bare names while evaluation prompts (LVIS) are 'name, definition'; rebuild "
+                f"it from this source: `{MAKE_DICTIONARY_HINT.format(path=self.concept_dictionary)}`",
+            )
 
     def vocabulary(self, dataset: Any) -> tuple:
         """The dataset's concepts (negatives are sampled from them), read once per dataset.
@@ -126,21 +135,33 @@ class DetCLIPv2Collator:
                 raise FileNotFoundError(
                     f"concept dictionary {self.concept_dictionary} not found; build it with "
                     f"`{MAKE_DICTIONARY_HINT.format(path=self.concept_dictionary)}`, or set concept_dictionary='' "
-                    "(--set concept_dictionary=) to train with bare names")
+                    "(--set concept_dictionary=) to train with bare names"
+                )
             self._dictionary = ConceptDictionary.from_file(self.concept_dictionary)
         return self._dictionary
 
     def __call__(self, samples: list, source: DataSourceConfig, dataset: Any, rng: np.random.Generator) -> Any:
         from reference_model.detclipv2 import InputSpec, collate_train  # deferred: timm/torchvision
 
-        spec = InputSpec(kind=source.kind, size=source.size, multiscale_short=source.multiscale_short,
-                         flip=source.flip, concepts_per_image=source.concepts_per_image)
+        spec = InputSpec(
+            kind=source.kind,
+            size=source.size,
+            multiscale_short=source.multiscale_short,
+            flip=source.flip,
+            concepts_per_image=source.concepts_per_image,
+        )
         self.check_definitions(samples, source)
         noun_phrases = self.noun_phrases() if source.kind is DataKind.IMAGE_TEXT else None
         if hasattr(noun_phrases, "batch"):  # parse the batch's captions in one spaCy pass
             noun_phrases = noun_phrases.batch([s.caption for s in samples])
-        return collate_train(samples, spec, vocabulary=self.negative_pool(dataset, source), rng=rng,
-                             dictionary=self.dictionary(), noun_phrases=noun_phrases)
+        return collate_train(
+            samples,
+            spec,
+            vocabulary=self.negative_pool(dataset, source),
+            rng=rng,
+            dictionary=self.dictionary(),
+            noun_phrases=noun_phrases,
+        )
 
 
 def is_map_style(dataset: Any) -> bool:
@@ -170,9 +191,18 @@ class StepBatch:
 
 
 class HybridLoader:
-    def __init__(self, datasets: Sequence[Any], sources: Sequence[DataSourceConfig], sampler: HybridSampler,
-                 *, collate: Collator | None = None, rank: int = 0, world_size: int = 1,
-                 seed: int = 0, num_workers: int = 0) -> None:
+    def __init__(
+        self,
+        datasets: Sequence[Any],
+        sources: Sequence[DataSourceConfig],
+        sampler: HybridSampler,
+        *,
+        collate: Collator | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
         self.datasets = list(datasets)
         self.sources = list(sources)
         self.sampler = sampler
@@ -197,8 +227,9 @@ class HybridLoader:
             else:
                 samples = list(itertools.islice(records, len(share)))
             micro.append(self.collate(samples, source, dataset, self._rng(step, i)))
-        return StepBatch(step.epoch, step.position, source.name, source.kind, micro, anchored=step.anchored,
-                         seed_key=step.rng_key())
+        return StepBatch(
+            step.epoch, step.position, source.name, source.kind, micro, anchored=step.anchored, seed_key=step.rng_key()
+        )
 
     def __getitem__(self, step: PlannedStep) -> StepBatch:  # DataLoader entry point
         return self.load(step)
@@ -215,11 +246,20 @@ class HybridLoader:
                 f"resuming with {readers} stream readers (world size x workers) instead of "
                 f"{state['stream_readers']}: the rest of the interrupted epoch of {', '.join(streams)} is re-split, "
                 "so some of its records may repeat or be missed in that epoch (later epochs are exact)",
-                stacklevel=2)
+                stacklevel=2,
+            )
 
     def _workers(self, dataset: Any, **kw: Any) -> Iterator:
-        return iter(torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=self.num_workers,
-                                                collate_fn=_identity, persistent_workers=False, **kw))
+        return iter(
+            torch.utils.data.DataLoader(
+                dataset,
+                batch_size=None,
+                num_workers=self.num_workers,
+                collate_fn=_identity,
+                persistent_workers=False,
+                **kw,
+            )
+        )
 
     def __iter__(self) -> Iterator[StepBatch]:
         """Steps from the sampler's (epoch, position) on, forever; each stream source and the map-style
@@ -241,8 +281,10 @@ class HybridLoader:
             else:
                 batch = self.load(step)
             if (batch.epoch, batch.position) != (step.epoch, step.position):
-                raise RuntimeError(f"loader out of step: planned epoch {step.epoch} position {step.position}, "
-                                   f"got epoch {batch.epoch} position {batch.position}")
+                raise RuntimeError(
+                    f"loader out of step: planned epoch {step.epoch} position {step.position}, "
+                    f"got epoch {batch.epoch} position {batch.position}"
+                )
             yield batch
 
 

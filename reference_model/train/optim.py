@@ -41,7 +41,7 @@ def peak_lrs(cfg: OptimConfig, batch_size: int) -> tuple[float, float]:
 def _strip_wrappers(name: str) -> str:
     for prefix in ("module.", "_orig_mod."):
         while name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     return name
 
 
@@ -75,12 +75,14 @@ def param_groups(model: nn.Module, cfg: OptimConfig, batch_size: int) -> list[di
         buckets.setdefault((is_text, no_decay), []).append(param)
     groups = []
     for (is_text, no_decay), params in sorted(buckets.items()):
-        groups.append({
-            "name": f"{'text' if is_text else 'image'}{'_no_decay' if no_decay else ''}",
-            "params": params,
-            "lr": text_lr if is_text else lr,
-            "weight_decay": 0.0 if no_decay else cfg.weight_decay,
-        })
+        groups.append(
+            {
+                "name": f"{'text' if is_text else 'image'}{'_no_decay' if no_decay else ''}",
+                "params": params,
+                "lr": text_lr if is_text else lr,
+                "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+            }
+        )
     if not groups:
         raise ValueError("the model has no trainable parameters")
     return groups

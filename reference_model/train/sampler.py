@@ -112,8 +112,10 @@ class HybridSampler:
         self.position = 0
 
     def iters_per_source(self) -> list[int]:
-        return [k or math.ceil(n * r / b)
-                for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, self.steps, strict=True)]
+        return [
+            k or math.ceil(n * r / b)
+            for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, self.steps, strict=True)
+        ]
 
     def anchored_steps_per_epoch(self) -> int:
         """Iterations per epoch that move the LR schedule (all of them unless ``paired``)."""
@@ -129,8 +131,10 @@ class HybridSampler:
 
     def _paired_plan(self, epoch: int) -> list[PlannedStep]:
         counts = self.iters_per_source()
-        batches = [self._batches(s, k, np.random.default_rng([self.seed, epoch, _name_key(self.names[s])]))
-                   for s, k in enumerate(counts)]
+        batches = [
+            self._batches(s, k, np.random.default_rng([self.seed, epoch, _name_key(self.names[s])]))
+            for s, k in enumerate(counts)
+        ]
         groups = []
         for anchored in (True, False):
             members = [s for s in range(len(counts)) if self.anchored[s] == anchored]
@@ -182,8 +186,14 @@ class HybridSampler:
             self.position = 0
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "schedule": self.schedule,
-                "lengths": list(self.lengths), "batch_sizes": list(self.batch_sizes)}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "schedule": self.schedule,
+            "lengths": list(self.lengths),
+            "batch_sizes": list(self.batch_sizes),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if list(state["lengths"]) != self.lengths or list(state["batch_sizes"]) != self.batch_sizes:
@@ -201,8 +211,8 @@ def rank_share(indices: np.ndarray, rank: int, world_size: int, micro_batch: int
     if total % world_size:
         raise ValueError(f"global batch {total} is not divisible by world size {world_size}")
     per_rank = total // world_size
-    mine = indices[rank * per_rank:(rank + 1) * per_rank]
+    mine = indices[rank * per_rank : (rank + 1) * per_rank]
     micro = micro_batch or per_rank
     if per_rank % micro:
         raise ValueError(f"per-rank batch {per_rank} is not divisible by micro_batch {micro}")
-    return [mine[i:i + micro] for i in range(0, per_rank, micro)]
+    return [mine[i : i + micro] for i in range(0, per_rank, micro)]

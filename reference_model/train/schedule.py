@@ -59,8 +59,14 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """One :class:`LRFactor` per param group (floors differ because peaks differ)."""
     factors = [
-        LRFactor(cfg.kind, total_iters, cfg.warmup_iters, cfg.warmup_ratio, cfg.min_lr_ratio,
-                 floor=min_lr / group["lr"] if min_lr > 0 else 0.0)
+        LRFactor(
+            cfg.kind,
+            total_iters,
+            cfg.warmup_iters,
+            cfg.warmup_ratio,
+            cfg.min_lr_ratio,
+            floor=min_lr / group["lr"] if min_lr > 0 else 0.0,
+        )
         for group in optimizer.param_groups
     ]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factors)

@@ -27,8 +27,13 @@ def member_config(cfg: TrainConfig, suite: Suite, target: EvalTarget) -> TrainCo
     if len(cfg.data) != 1:
         raise ValueError(f"fine-tuning recipes take one data source, {cfg.name} has {len(cfg.data)}")
     options = (("image_root", str(target.images)), *target.options)
-    source = dataclasses.replace(cfg.data[0], name=member_file_stem(target.member), path=str(target.annotations),
-                                 format=target.loader_format, options=options)
+    source = dataclasses.replace(
+        cfg.data[0],
+        name=member_file_stem(target.member),
+        path=str(target.annotations),
+        format=target.loader_format,
+        options=options,
+    )
     return dataclasses.replace(cfg, data=(source,), suite=suite.name)
 
 
@@ -40,16 +45,29 @@ class DetCLIPv2MemberTrainer:
     ctx: DistContext | None = None
     progress: bool = True
 
-    def __call__(self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *,
-                 evaluate_val: EvaluateVal | None) -> TrainedMember:
+    def __call__(
+        self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *, evaluate_val: EvaluateVal | None
+    ) -> TrainedMember:
         mcfg = member_config(self.cfg, suite, train)
         model = build_model(mcfg)
-        outcome = finetune(mcfg, model, open_sources(mcfg)[0], out_dir, member=member, ctx=self.ctx,
-                           progress=self.progress, evaluate_val=evaluate_val)
+        outcome = finetune(
+            mcfg,
+            model,
+            open_sources(mcfg)[0],
+            out_dir,
+            member=member,
+            ctx=self.ctx,
+            progress=self.progress,
+            evaluate_val=evaluate_val,
+        )
         detector = unwrap(model).eval()
         if self.ctx is None or self.ctx.is_main:
             detector.save_pretrained(out_dir / "model")
-        facts = {"best_val_ap": outcome.best_val_ap, "best_epoch": outcome.best_epoch,
-                 "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early,
-                 "lr_decays": outcome.num_decays}
+        facts = {
+            "best_val_ap": outcome.best_val_ap,
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs_run,
+            "stopped_early": outcome.stopped_early,
+            "lr_decays": outcome.num_decays,
+        }
         return TrainedMember(detector=detector, model_dir=out_dir / "model", facts=facts)

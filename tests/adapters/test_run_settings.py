@@ -21,9 +21,15 @@ def test_max_classes_per_chunk_closes_passes():
     counts = [1] * 7
     assert gd.plan_chunks(counts, budget=256, prompts=["a"] * 7) == [range(0, 7)]
     assert gd.plan_chunks(counts, budget=256, prompts=["a"] * 7, max_classes=3) == [
-        range(0, 3), range(3, 6), range(6, 7)]
+        range(0, 3),
+        range(3, 6),
+        range(6, 7),
+    ]
     assert gd.plan_chunks(counts, budget=8, prompts=["a"] * 7, max_classes=5) == [
-        range(0, 3), range(3, 6), range(6, 7)]  # the token budget still binds first
+        range(0, 3),
+        range(3, 6),
+        range(6, 7),
+    ]  # the token budget still binds first
     with pytest.raises(ValueError, match="at least 1"):
         gd.plan_chunks(counts, budget=256, prompts=["a"] * 7, max_classes=0)
 
@@ -71,8 +77,9 @@ def test_chunk_plan_and_settings_reach_the_results_and_the_leaderboard(model_dir
     plans = json.loads((out / "prompt_plan.json").read_text())
     assert set(plans) == set(prompts)
     for member, plan in plans.items():
-        assert [p["classes"] for p in plan] == [min(2, len(prompts[member]) - 2 * i)
-                                                 for i in range((len(prompts[member]) + 1) // 2)]
+        assert [p["classes"] for p in plan] == [
+            min(2, len(prompts[member]) - 2 * i) for i in range((len(prompts[member]) + 1) // 2)
+        ]
         assert sum(p["classes"] for p in plan) == len(prompts[member])
     results = json.loads((out / "results.json").read_text())
     adapter = results["model_provenance"]["adapter"]

@@ -21,14 +21,27 @@ from detclip_bench.analysis.views import ALL, DEFAULT_MIN_SCORE, DEFAULT_VIEW, V
 from detclip_bench.cli import analyze
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1400,900",
-         "--virtual-time-budget=6000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--window-size=1400,900",
+    "--virtual-time-budget=6000",
+]
 
 
 def _chromium(tmp_path, url, *extra):
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chrome'}", *extra, url],
-                          capture_output=True, text=True, timeout=240)  # headless Chromium is slow on 2 busy cores
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chrome'}", *extra, url],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # headless Chromium is slow on 2 busy cores
 
 
 def _listening(port):
@@ -49,8 +62,19 @@ def _launch(monkeypatch, fo_state, lvis_run, mini_root, *argv):
     monkeypatch.setattr(app, "serve_until_interrupted", fake_serve)
     p = argparse.ArgumentParser()
     analyze.add_parser(p.add_subparsers())
-    args = p.parse_args(["analyze", "--results", str(lvis_run), "--data-root", str(mini_root),
-                         "--fiftyone-dir", str(fo_state), "--launch", *argv])
+    args = p.parse_args(
+        [
+            "analyze",
+            "--results",
+            str(lvis_run),
+            "--data-root",
+            str(mini_root),
+            "--fiftyone-dir",
+            str(fo_state),
+            "--launch",
+            *argv,
+        ]
+    )
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert args.func(args) == 0
@@ -80,8 +104,11 @@ def test_launch_opens_confident_predictions_by_default(launched):
     n_all, n_shown = ds.count("predictions.detections"), view.count("predictions.detections")
     assert 0 < n_shown < n_all
     assert min(view.values("predictions.detections.confidence", unwind=True)) >= DEFAULT_MIN_SCORE
-    assert n_shown == len(ds.filter_labels("predictions", F("confidence") >= DEFAULT_MIN_SCORE)
-                          .values("predictions.detections", unwind=True))
+    assert n_shown == len(
+        ds.filter_labels("predictions", F("confidence") >= DEFAULT_MIN_SCORE).values(
+            "predictions.detections", unwind=True
+        )
+    )
     listing = _listing(out)
     assert set(listing) == {*VIEW_NAMES, ALL}
     assert listing[DEFAULT_VIEW] == (len(ds), True) and listing[ALL] == (len(ds), False)
@@ -91,15 +118,17 @@ def test_launch_opens_confident_predictions_by_default(launched):
 
 
 def test_view_and_min_score_flags(monkeypatch, fo_state, lvis_run, mini_root):
-    ds, view, out = _launch(monkeypatch, fo_state, lvis_run, mini_root, "--name", "t-app-flags",
-                            "--view", ALL, "--min-score", "0.9")
+    ds, view, out = _launch(
+        monkeypatch, fo_state, lvis_run, mini_root, "--name", "t-app-flags", "--view", ALL, "--min-score", "0.9"
+    )
     assert view is None  # the unfiltered dataset
     assert _listing(out)[ALL] == (len(ds), True)
     confident = ds.load_saved_view(DEFAULT_VIEW)
     assert min(confident.values("predictions.detections.confidence", unwind=True)) >= 0.9
     assert "0.9" in ds.get_saved_view_info(DEFAULT_VIEW)["description"]
-    ds, view, _ = _launch(monkeypatch, fo_state, lvis_run, mini_root, "--name", "t-app-flags",
-                          "--view", "localization-errors")
+    ds, view, _ = _launch(
+        monkeypatch, fo_state, lvis_run, mini_root, "--name", "t-app-flags", "--view", "localization-errors"
+    )
     assert view.name == "localization-errors"
     with pytest.raises(SystemExit, match="choose one of confident-predictions, worst-categories"):
         _launch(monkeypatch, fo_state, lvis_run, mini_root, "--name", "t-app-flags", "--view", "nope")
@@ -115,8 +144,11 @@ def test_app_shows_the_default_view_in_headless_chromium(launched, tmp_path):
     with serving(ds, port=port, view=view) as session:
         assert session.view.name == DEFAULT_VIEW and session.view == ds.load_saved_view(DEFAULT_VIEW)
         query = {"query": 'query { datasets(search: "", first: 50) { edges { node { name } } } }'}
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps(query).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps(query).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             names = [e["node"]["name"] for e in json.load(r)["data"]["datasets"]["edges"]]
         assert ds.name in names

@@ -31,8 +31,19 @@ def test_fiftyone_coco_map_equals_our_coco_ap(fo_state, odinw_run, mini_root):
 
     p = argparse.ArgumentParser()
     analyze.add_parser(p.add_subparsers())
-    args = p.parse_args(["analyze", "--results", str(odinw_run), "--data-root", str(mini_root), "--name", "t-odinw",
-                         "--fiftyone-dir", str(fo_state)])
+    args = p.parse_args(
+        [
+            "analyze",
+            "--results",
+            str(odinw_run),
+            "--data-root",
+            str(mini_root),
+            "--name",
+            "t-odinw",
+            "--fiftyone-dir",
+            str(fo_state),
+        ]
+    )
     assert args.func(args) == 0
     ds = fo.load_dataset("t-odinw")
     results = json.loads((odinw_run / "results.json").read_text())
@@ -41,8 +52,15 @@ def test_fiftyone_coco_map_equals_our_coco_ap(fo_state, odinw_run, mini_root):
     for k, (member, res) in enumerate(sorted(results["members"].items())):
         view = ds.match(F("member") == member)
         classes = sorted(ds.info["category_ap"][member]["coco"])
-        ev = view.evaluate_detections("predictions", gt_field="ground_truth", eval_key=f"coco{k}", method="coco",
-                                      compute_mAP=True, classes=classes, iscrowd="iscrowd")
+        ev = view.evaluate_detections(
+            "predictions",
+            gt_field="ground_truth",
+            eval_key=f"coco{k}",
+            method="coco",
+            compute_mAP=True,
+            classes=classes,
+            iscrowd="iscrowd",
+        )
         ours = res["coco"]["metrics"]["AP"]
         assert ev.mAP() == pytest.approx(ours, abs=1e-9), member
         for name, ap in ds.info["category_ap"][member]["coco"].items():  # and class by class

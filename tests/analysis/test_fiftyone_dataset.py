@@ -24,8 +24,21 @@ def _analyze(argv):
 def lvis_dataset(fo_state, lvis_run, mini_root):
     import fiftyone as fo
 
-    assert _analyze(["--results", str(lvis_run), "--data-root", str(mini_root), "--name", "t-lvis",
-                     "--fiftyone-dir", str(fo_state)]) == 0
+    assert (
+        _analyze(
+            [
+                "--results",
+                str(lvis_run),
+                "--data-root",
+                str(mini_root),
+                "--name",
+                "t-lvis",
+                "--fiftyone-dir",
+                str(fo_state),
+            ]
+        )
+        == 0
+    )
     return fo.load_dataset("t-lvis")
 
 
@@ -79,7 +92,8 @@ def test_saved_views_hold_exactly_what_they_promise(lvis_dataset):
         view = lvis_dataset.load_saved_view(name)
         preds = [p for s in view for p in s.predictions.detections]
         expected = lvis_dataset.filter_labels("predictions", F("eval_reason") != "").values(
-            "predictions.detections", unwind=True)
+            "predictions.detections", unwind=True
+        )
         assert preds, name  # the fake detector makes every kind of error
         assert all(rule(p) for p in preds), name
         n_all = sum(rule(p) for p in expected)
@@ -96,8 +110,21 @@ def test_rerun_replaces_the_dataset(fo_state, lvis_dataset, lvis_run, mini_root)
     import fiftyone as fo
 
     n = len(lvis_dataset)
-    assert _analyze(["--results", str(lvis_run), "--data-root", str(mini_root), "--name", "t-lvis",
-                     "--fiftyone-dir", str(fo_state)]) == 0
+    assert (
+        _analyze(
+            [
+                "--results",
+                str(lvis_run),
+                "--data-root",
+                str(mini_root),
+                "--name",
+                "t-lvis",
+                "--fiftyone-dir",
+                str(fo_state),
+            ]
+        )
+        == 0
+    )
     assert fo.list_datasets().count("t-lvis") == 1 and len(fo.load_dataset("t-lvis")) == n
 
 

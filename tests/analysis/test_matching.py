@@ -31,8 +31,9 @@ def test_coco_verdicts_and_error_kinds():
 
 def test_lvis_federated_rules():
     # positives: 1 (box A) and 3 (box C, not exhaustively annotated); 2 verified absent; 4 unverified
-    gt = ImageGT([A, C], [1, 3], neg_category_ids=frozenset({2}), not_exhaustive_category_ids=frozenset({3}),
-                 federated=True)
+    gt = ImageGT(
+        [A, C], [1, 3], neg_category_ids=frozenset({2}), not_exhaustive_category_ids=frozenset({3}), federated=True
+    )
     dets = [(A, 0.9, 1), (B, 0.8, 4), (B, 0.7, 2), (C, 0.6, 3), ([80, 80, 90, 90], 0.5, 3), (B, 0.4, 1)]
     m = match_image(gt, [d[0] for d in dets], [d[1] for d in dets], [d[2] for d in dets])
     assert m.det_status.tolist() == ["tp", "ignored", "fp", "tp", "ignored", "fp"]
@@ -59,13 +60,27 @@ def test_matches_pycocotools_evaluate_img_on_random_images():
         images.append({"id": i, "width": 200, "height": 200})
         for _ in range(rng.integers(1, 6)):
             x, y, w, h = (*rng.uniform(0, 150, 2), *rng.uniform(10, 50, 2))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(rng.integers(1, 4)),
-                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(rng.random() < 0.15)})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(rng.integers(1, 4)),
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": int(rng.random() < 0.15),
+                }
+            )
         for a in [a for a in anns if a["image_id"] == i]:
             for _ in range(2):
                 x, y, w, h = np.asarray(a["bbox"]) + rng.normal(0, 6, 4)
-                dets.append({"image_id": i, "category_id": int(rng.integers(1, 4)) if rng.random() < 0.3
-                             else a["category_id"], "bbox": [x, y, abs(w) + 1, abs(h) + 1], "score": float(rng.random())})
+                dets.append(
+                    {
+                        "image_id": i,
+                        "category_id": int(rng.integers(1, 4)) if rng.random() < 0.3 else a["category_id"],
+                        "bbox": [x, y, abs(w) + 1, abs(h) + 1],
+                        "score": float(rng.random()),
+                    }
+                )
     gt = COCO()
     gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in (1, 2, 3)]}
     gt.createIndex()
@@ -78,10 +93,16 @@ def test_matches_pycocotools_evaluate_img_on_random_images():
         img_dets = [d for d in dets if d["image_id"] == e["image_id"]]
         img_anns = [a for a in anns if a["image_id"] == e["image_id"]]
         to_xyxy = lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]]  # noqa: E731
-        m = match_image(ImageGT([to_xyxy(a["bbox"]) for a in img_anns], [a["category_id"] for a in img_anns],
-                                crowd=[bool(a["iscrowd"]) for a in img_anns]),
-                        [to_xyxy(d["bbox"]) for d in img_dets], [d["score"] for d in img_dets],
-                        [d["category_id"] for d in img_dets])
+        m = match_image(
+            ImageGT(
+                [to_xyxy(a["bbox"]) for a in img_anns],
+                [a["category_id"] for a in img_anns],
+                crowd=[bool(a["iscrowd"]) for a in img_anns],
+            ),
+            [to_xyxy(d["bbox"]) for d in img_dets],
+            [d["score"] for d in img_dets],
+            [d["category_id"] for d in img_dets],
+        )
         ann_ids = [a["id"] for a in img_anns]
         for k, det_id in enumerate(e["dtIds"]):
             d = det_id - 1  # loadRes numbers detections 1.. in input order

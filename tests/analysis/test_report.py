@@ -45,10 +45,15 @@ def test_rcf_breakdown_equals_results_json(written, lvis_run):
     header = next(line for line in md.splitlines() if line.startswith("| member |"))
     keys = [k.strip() for k in header.strip("|").split("|")][1:]
     assert {"APr", "APc", "APf"} <= set(keys) and set(keys) <= set(BREAKDOWN_KEYS)
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
-            for line in md.splitlines() if line.startswith("| lvis-minival |") or line.startswith("| aggregate |")}
-    metrics = {"lvis-minival": results["members"]["lvis-minival"]["lvis-fixed"]["metrics"],
-               "aggregate": results["aggregate"]["metrics"]}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
+        for line in md.splitlines()
+        if line.startswith("| lvis-minival |") or line.startswith("| aggregate |")
+    }
+    metrics = {
+        "lvis-minival": results["members"]["lvis-minival"]["lvis-fixed"]["metrics"],
+        "aggregate": results["aggregate"]["metrics"],
+    }
     for who, cells in rows.items():
         for key, cell in zip(keys, cells, strict=True):
             assert cell == f"{100 * metrics[who][key]:.1f}", (who, key)

@@ -11,8 +11,12 @@ from detclip_bench.suites.predict import PredictionArrays
 
 def _arrays(image_ids):
     n = len(image_ids)
-    return PredictionArrays(np.asarray(image_ids, np.int64), np.zeros((n, 4), np.float32),
-                            np.arange(n, dtype=np.float32), np.zeros(n, np.int64))
+    return PredictionArrays(
+        np.asarray(image_ids, np.int64),
+        np.zeros((n, 4), np.float32),
+        np.arange(n, dtype=np.float32),
+        np.zeros(n, np.int64),
+    )
 
 
 def test_group_by_image_keeps_every_row_with_its_image():

@@ -77,23 +77,44 @@ def pictures(tmp_path):
 
 
 def _read(out):
-    return (json.loads((out / "predictions.json").read_text()), json.loads((out / "inputs.json").read_text()),
-            json.loads((out / "run_info.json").read_text()))
+    return (
+        json.loads((out / "predictions.json").read_text()),
+        json.loads((out / "inputs.json").read_text()),
+        json.loads((out / "run_info.json").read_text()),
+    )
 
 
 def test_folders_globs_files_dedup_and_coco_files(fake, pictures, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["predict", "--model", "fake", "--images", str(pictures / "a"), str(pictures / "b" / "*.jpeg"),
-            str(pictures / "a" / "one.jpg"), str(pictures / "empty"), "--prompts", " cat,red  apple, ,",
-            "--out", str(out), "--batch-size", "2"]
+    args = [
+        "predict",
+        "--model",
+        "fake",
+        "--images",
+        str(pictures / "a"),
+        str(pictures / "b" / "*.jpeg"),
+        str(pictures / "a" / "one.jpg"),
+        str(pictures / "empty"),
+        "--prompts",
+        " cat,red  apple, ,",
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+    ]
     assert main(args) == 0
     assert "predict: 3 images, 0 skipped, 9 detections over 2 prompts" in capsys.readouterr().out
     preds, inputs, info = _read(out)
     # sorted path order, ids 1..N, file names relative to the shared folder, sizes from the pixels
     assert [(im["id"], im["file_name"], im["width"], im["height"]) for im in inputs["images"]] == [
-        (1, "a/one.jpg", 200, 100), (2, "a/sub/two.png", 120, 160), (3, "b/three.jpeg", 64, 48)]
-    assert inputs["categories"] == [{"id": 1, "name": "cat", "prompt": "cat"},
-                                    {"id": 2, "name": "red apple", "prompt": "red apple"}]
+        (1, "a/one.jpg", 200, 100),
+        (2, "a/sub/two.png", 120, 160),
+        (3, "b/three.jpeg", 64, 48),
+    ]
+    assert inputs["categories"] == [
+        {"id": 1, "name": "cat", "prompt": "cat"},
+        {"id": 2, "name": "red apple", "prompt": "red apple"},
+    ]
     assert fake.prompts == ["cat", "red apple"] and fake.batches == [2, 1]
     sizes = {im["id"]: (im["width"], im["height"]) for im in inputs["images"]}
     for image_id, (w, h) in sizes.items():
@@ -103,7 +124,9 @@ def test_folders_globs_files_dedup_and_coco_files(fake, pictures, tmp_path, caps
         for p, k in zip(mine, range(3), strict=True):
             assert p["bbox"] == pytest.approx(expected_xywh(w, h, k), abs=1e-3)
     assert set(preds[0]) == {"image_id", "category_id", "bbox", "score"}
-    assert info["model_spec"] == "fake" and info["identity"] == "fraction-v1" and info["prompts"] == ["cat", "red apple"]
+    assert (
+        info["model_spec"] == "fake" and info["identity"] == "fraction-v1" and info["prompts"] == ["cat", "red apple"]
+    )
     assert info["score_threshold"] is None and info["max_dets_per_image"] == 100 and "numpy" in info["versions"]
     for im in inputs["images"]:
         with Image.open(out / im["vis"]) as vis:
@@ -116,8 +139,27 @@ def test_folders_globs_files_dedup_and_coco_files(fake, pictures, tmp_path, caps
     assert light.min() < 50
 
     # threshold and budget: the 0.05 box goes, then only the best one stays; --no-draw writes no pictures
-    assert main(["predict", "--model", "fake", "--images", str(pictures), "--prompts", "cat, dog", "--threshold",
-                 "0.1", "--max-dets", "1", "--no-draw", "--out", str(tmp_path / "o2")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "fake",
+                "--images",
+                str(pictures),
+                "--prompts",
+                "cat, dog",
+                "--threshold",
+                "0.1",
+                "--max-dets",
+                "1",
+                "--no-draw",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 0
+    )
     preds2, _, info2 = _read(tmp_path / "o2")
     assert [p["score"] for p in preds2] == pytest.approx([0.9] * 3) and info2["score_threshold"] == 0.1
     assert not (tmp_path / "o2" / "vis").exists()
@@ -126,14 +168,47 @@ def test_folders_globs_files_dedup_and_coco_files(fake, pictures, tmp_path, caps
 def test_predictions_score_against_a_gt_with_the_same_ids(fake, pictures, tmp_path, capsys):
     """The best fake box per image as GT: `score` on predictions.json must give AP 1 for that class."""
     out = tmp_path / "out"
-    assert main(["predict", "--model", "fake", "--images", str(pictures), "--prompts", "cat, dog", "--threshold",
-                 "0.5", "--out", str(out), "--no-draw"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "fake",
+                "--images",
+                str(pictures),
+                "--prompts",
+                "cat, dog",
+                "--threshold",
+                "0.5",
+                "--out",
+                str(out),
+                "--no-draw",
+            ]
+        )
+        == 0
+    )
     _, inputs, _ = _read(out)
-    anns = [{"id": i + 1, "image_id": im["id"], "category_id": 1, "bbox": expected_xywh(im["width"], im["height"], 0),
-             "area": 1.0, "iscrowd": 0} for i, im in enumerate(inputs["images"])]
+    anns = [
+        {
+            "id": i + 1,
+            "image_id": im["id"],
+            "category_id": 1,
+            "bbox": expected_xywh(im["width"], im["height"], 0),
+            "area": 1.0,
+            "iscrowd": 0,
+        }
+        for i, im in enumerate(inputs["images"])
+    ]
     gt = tmp_path / "gt.json"
-    gt.write_text(json.dumps({"images": inputs["images"], "annotations": anns,
-                              "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}))
+    gt.write_text(
+        json.dumps(
+            {
+                "images": inputs["images"],
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+            }
+        )
+    )
     capsys.readouterr()
     assert main(["score", "--gt", str(gt), "--pred", str(out / "predictions.json"), "--protocol", "coco"]) == 0
     assert "AP=100.00" in capsys.readouterr().out
@@ -165,16 +240,38 @@ def test_vocab_files(tmp_path):
     js.write_text(json.dumps(["dog", "cat"]))
     assert read_vocab(js).prompts == ("dog", "cat")
     roboflow = tmp_path / "rf.json"  # ODinW: the root category goes, ids stay
-    roboflow.write_text(json.dumps({"images": [], "annotations": [], "categories": [
-        {"id": 0, "name": "fish-zoo", "supercategory": "none"}, {"id": 7, "name": "shark", "supercategory": "fish-zoo"},
-        {"id": 3, "name": "fish", "supercategory": "fish-zoo"}]}))
+    roboflow.write_text(
+        json.dumps(
+            {
+                "images": [],
+                "annotations": [],
+                "categories": [
+                    {"id": 0, "name": "fish-zoo", "supercategory": "none"},
+                    {"id": 7, "name": "shark", "supercategory": "fish-zoo"},
+                    {"id": 3, "name": "fish", "supercategory": "fish-zoo"},
+                ],
+            }
+        )
+    )
     v = read_vocab(roboflow)
     assert v.prompts == ("fish", "shark") and v.category_ids == (3, 7)
     lvis = tmp_path / "lvis.json"
-    lvis.write_text(json.dumps({"categories": [{"id": 2, "name": "bat_(animal)", "def": "a flying mammal",
-                                                "frequency": "r"}, {"id": 1, "name": "ice_cream", "def": "x"}]}))
+    lvis.write_text(
+        json.dumps(
+            {
+                "categories": [
+                    {"id": 2, "name": "bat_(animal)", "def": "a flying mammal", "frequency": "r"},
+                    {"id": 1, "name": "ice_cream", "def": "x"},
+                ]
+            }
+        )
+    )
     v = read_vocab(lvis)
-    assert v.prompts == ("ice cream", "bat (animal)") and v.category_ids == (1, 2) and v.names == ("ice_cream", "bat_(animal)")
+    assert (
+        v.prompts == ("ice cream", "bat (animal)")
+        and v.category_ids == (1, 2)
+        and v.names == ("ice_cream", "bat_(animal)")
+    )
     txt.write_text("cat\nCat\n")
     with pytest.raises(DataError, match="duplicate prompt"):
         read_vocab(txt)
@@ -189,17 +286,23 @@ def test_corrupt_files_are_counted_skips(fake, pictures, tmp_path, capsys, caplo
     (pictures / "b" / "truncated.jpeg").write_bytes(good[: len(good) // 3])
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
-        assert main(["predict", "--model", "fake", "--images", str(pictures), "--prompts", "cat", "--out",
-                     str(out)]) == 0
+        assert (
+            main(["predict", "--model", "fake", "--images", str(pictures), "--prompts", "cat", "--out", str(out)]) == 0
+        )
     assert "predict: 5 images, 2 skipped" in capsys.readouterr().out
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "broken.jpg" in warned and "truncated.jpeg" in warned
     preds, inputs, info = _read(out)
     # ids are given in path order before reading: a skipped file's id stays unused, the others do not move
     assert [(im["id"], im["file_name"]) for im in inputs["images"]] == [
-        (2, "a/one.jpg"), (3, "a/sub/two.png"), (4, "b/three.jpeg")]
+        (2, "a/one.jpg"),
+        (3, "a/sub/two.png"),
+        (4, "b/three.jpeg"),
+    ]
     assert sorted((s["image_id"], s["path"].rsplit("/", 1)[-1]) for s in info["skipped"]) == [
-        (1, "broken.jpg"), (5, "truncated.jpeg")]
+        (1, "broken.jpg"),
+        (5, "truncated.jpeg"),
+    ]
     assert all("corrupt or unreadable image" in s["reason"] for s in info["skipped"])
     assert {p["image_id"] for p in preds} == {2, 3, 4}
 
@@ -223,10 +326,18 @@ def test_image_ids_from_a_coco_json(pictures, tmp_path):
     paths = collect_images([str(pictures / "**" / "*.*")])
     assert [p.name for p in paths] == ["one.jpg", "two.png", "three.jpeg"]
     gt = tmp_path / "gt.json"
-    gt.write_text(json.dumps({"images": [
-        {"id": 40, "file_name": "sub/two.png"}, {"id": 7, "file_name": "one.jpg"},
-        {"id": 9, "coco_url": "http://images.cocodataset.org/val2017/three.jpeg"},  # LVIS v1: no file_name
-        {"id": 11, "file_name": "other/one.jpg"}]}))
+    gt.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"id": 40, "file_name": "sub/two.png"},
+                    {"id": 7, "file_name": "one.jpg"},
+                    {"id": 9, "coco_url": "http://images.cocodataset.org/val2017/three.jpeg"},  # LVIS v1: no file_name
+                    {"id": 11, "file_name": "other/one.jpg"},
+                ]
+            }
+        )
+    )
     # one.jpg: two entries share the base name, but the path suffix "one.jpg" alone is an exact file_name
     assert image_ids_from(gt, paths) == [7, 40, 9]
     gt.write_text(json.dumps({"images": [{"id": 1, "file_name": "one.jpg"}]}))
@@ -268,8 +379,26 @@ def test_detclipv2_predict_scores_like_score_files_and_the_suite_runner(world, t
 
     # --vocab the GT json (its ids), --image-ids-from the GT json; scored by the verb and by the library
     out = tmp_path / "out"
-    assert main(["predict", "--model", str(model), "--images", *images, "--vocab", str(gt),
-                 "--image-ids-from", str(gt), "--threshold", "0.001", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--images",
+                *images,
+                "--vocab",
+                str(gt),
+                "--image-ids-from",
+                str(gt),
+                "--threshold",
+                "0.001",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     preds, inputs, _ = _read(out)
     assert preds and {im["id"] for im in inputs["images"]} <= {im["id"] for im in listed}
     assert {p["category_id"] for p in preds} <= {c["id"] for c in json.loads(gt.read_text())["categories"]}
@@ -278,8 +407,22 @@ def test_detclipv2_predict_scores_like_score_files_and_the_suite_runner(world, t
             assert vis.format == "JPEG" and vis.size == src.size == (im["width"], im["height"])
     capsys.readouterr()
     score_json = tmp_path / "score.json"
-    assert main(["score", "--gt", str(gt), "--pred", str(out / "predictions.json"), "--protocol", "coco",
-                 "--out", str(score_json)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--gt",
+                str(gt),
+                "--pred",
+                str(out / "predictions.json"),
+                "--protocol",
+                "coco",
+                "--out",
+                str(score_json),
+            ]
+        )
+        == 0
+    )
     via_cli = json.loads(score_json.read_text())["metrics"]
     direct = score_files(gt, out / "predictions.json", "coco").metrics
     assert via_cli == pytest.approx(direct) and via_cli["AP"] >= 0
@@ -291,12 +434,34 @@ def test_detclipv2_predict_scores_like_score_files_and_the_suite_runner(world, t
     (sub / "coco").symlink_to(world / "coco")
     full = json.loads(gt.read_text())
     keep = {im["id"] for im in inputs["images"]}
-    small = {**full, "images": [im for im in full["images"] if im["id"] in keep],
-             "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}
+    small = {
+        **full,
+        "images": [im for im in full["images"] if im["id"] in keep],
+        "annotations": [a for a in full["annotations"] if a["image_id"] in keep],
+    }
     (sub / "lvis" / "lvis_v1_minival.json").write_text(json.dumps(small))
     out2 = tmp_path / "out2"
-    assert main(["predict", "--model", str(model), "--images", *images, "--suite", "mini-lvis", "--data-root",
-                 str(sub), "--image-ids-from", str(gt), "--out", str(out2), "--no-draw"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--images",
+                *images,
+                "--suite",
+                "mini-lvis",
+                "--data-root",
+                str(sub),
+                "--image-ids-from",
+                str(gt),
+                "--out",
+                str(out2),
+                "--no-draw",
+            ]
+        )
+        == 0
+    )
     info = json.loads((out2 / "run_info.json").read_text())
     suite = get_suite("mini-lvis")
     assert info["score_threshold"] == suite.score_threshold and info["max_dets_per_image"] == suite.max_dets_per_image
@@ -317,8 +482,26 @@ def test_hf_peer_predicts(tmp_path, capsys):
     for k, im in enumerate(tiny_models.random_images([(96, 64), (50, 80)])):
         im.save(pics / f"p{k}.png")
     out = tmp_path / "out"
-    assert main(["predict", "--model", f"hf:{model}", "--images", str(pics), "--prompts", "cat, dog",
-                 "--threshold", "0", "--max-dets", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                f"hf:{model}",
+                "--images",
+                str(pics),
+                "--prompts",
+                "cat, dog",
+                "--threshold",
+                "0",
+                "--max-dets",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     preds, inputs, info = _read(out)
     assert [im["id"] for im in inputs["images"]] == [1, 2] and info["model_spec"] == f"hf:{model}"
     assert isinstance(preds, list) and all(p["category_id"] in (1, 2) and p["image_id"] in (1, 2) for p in preds)

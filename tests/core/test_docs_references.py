@@ -33,8 +33,19 @@ DESIGN_DOCS = frozenset({"method", "data", "eval", "design", "ecosystem", "READM
 REQUIRED_TAGS = frozenset("PADFI")
 
 SKIP_TOP = frozenset({".git", "runs", "build", "dist", "mini_world", ".whl", ".gl", ".fiftyone"})
-SKIP_ANY = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".mypy_cache",
-                      "node_modules", ".venv", "venv", ".tox"})
+SKIP_ANY = frozenset(
+    {
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".mypy_cache",
+        "node_modules",
+        ".venv",
+        "venv",
+        ".tox",
+    }
+)
 
 _NAME = r"(?<![\w./-])(?:docs/)?([A-Za-z0-9_-]+)\.md"
 DOC_PATH_RE = re.compile(r"(?<![\w./-])docs/([A-Za-z0-9_-]+)\.md")
@@ -118,7 +129,9 @@ def check_references(root: Path) -> tuple[list[Ref], list[str]]:
             texts[ref.doc] = path.read_text(encoding="utf-8") if path.is_file() else None
         text = texts[ref.doc]
         if text is None:
-            problems.append(f"{ref.where(root)}: {ref.doc} does not exist at {doc_path(root, ref.doc).relative_to(root)}")
+            problems.append(
+                f"{ref.where(root)}: {ref.doc} does not exist at {doc_path(root, ref.doc).relative_to(root)}"
+            )
         elif ref.section is not None and not has_section(text, ref.section):
             problems.append(f"{ref.where(root)}: {ref.doc} has no section §{ref.section}")
     return refs, problems
@@ -176,16 +189,21 @@ def _write(path: Path, text: str) -> None:
 
 def test_checker_flags_missing_documents_sections_and_outside_paths(tmp_path):
     md = "method" + ".md"  # spelt apart so the repository scan does not read these as references
-    _write(tmp_path / "docs" / md, "# M\n\n## Tag legend\n\n- **[P]** paper\n\n## 1. Model\n\n### 2.3 Losses\n"
-                                   "```\n## 7. inside a code fence\n```\n")
+    _write(
+        tmp_path / "docs" / md,
+        "# M\n\n## Tag legend\n\n- **[P]** paper\n\n## 1. Model\n\n### 2.3 Losses\n"
+        "```\n## 7. inside a code fence\n```\n",
+    )
     _write(tmp_path / "README.md", "# R\n\n## §4 Named\n")
-    _write(tmp_path / "pkg" / "a.py",
-           f'"""See {md} §1 and {md} §2.3, README.md §4, results.md and leaderboard.md."""\n'  # fine
-           f"# {md} §2 (missing: only 2.3 exists)\n"
-           f"# {md} §7 (only inside a code fence)\n"
-           "# see " + "eco" + "system.md §1\n"
-           "# docs/" + "inits.md\n"
-           "# ../shared/" + "docs/eval.md §3\n")
+    _write(
+        tmp_path / "pkg" / "a.py",
+        f'"""See {md} §1 and {md} §2.3, README.md §4, results.md and leaderboard.md."""\n'  # fine
+        f"# {md} §2 (missing: only 2.3 exists)\n"
+        f"# {md} §7 (only inside a code fence)\n"
+        "# see " + "eco" + "system.md §1\n"
+        "# docs/" + "inits.md\n"
+        "# ../shared/" + "docs/eval.md §3\n",
+    )
     _write(tmp_path / "runs" / "x.md", "design" + ".md §9 is generated output, not scanned\n")
     refs, problems = check_references(tmp_path)
     assert {(r.doc, r.section) for r in refs} >= {(md, "1"), (md, "2.3"), ("README.md", "4")}

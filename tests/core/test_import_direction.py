@@ -35,16 +35,24 @@ def imported_packages(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module.split(".")[0]))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value \
-                and LAZY_TARGET.match(node.value):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "." in node.value
+            and LAZY_TARGET.match(node.value)
+        ):
             found.append((node.lineno, node.value.split(".")[0]))
     return found
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_import_against_the_direction(package):
-    offending = [f"{path.relative_to(ROOT)}:{line} → {name}" for path in _modules(package)
-                 for line, name in imported_packages(path) if name in FORBIDDEN[package]]
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} → {name}"
+        for path in _modules(package)
+        for line, name in imported_packages(path)
+        if name in FORBIDDEN[package]
+    ]
     assert not offending, "imports against the dependency direction:\n" + "\n".join(offending)
 
 
@@ -64,5 +72,6 @@ def test_verbs_and_models_from_other_packages_come_through_entry_points():
         assert verb in verbs and verb not in CORE_VERBS
     assert {ep.name: ep.value for ep in entry_points(group="detclip_bench.models")} == {
         "detclipv2": "reference_model.detclipv2.detector:load_detector",
-        "onnx": "reference_model.detclipv2.export:load_onnx_detector"}
+        "onnx": "reference_model.detclipv2.export:load_onnx_detector",
+    }
     assert verbs["export"] == "reference_model.cli.export" and "export" not in CORE_VERBS

@@ -79,8 +79,16 @@ def test_lvis_shim_makes_accumulate_work_on_modern_numpy(tmp_path):
     assert np.float is float  # the alias lvis 0.5.3 needs, and nothing more
     gt = {
         "images": [{"id": 1, "width": 100, "height": 100, "neg_category_ids": [], "not_exhaustive_category_ids": []}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400.0,
-                         "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]]}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 20, 20],
+                "area": 400.0,
+                "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]],
+            }
+        ],
         "categories": [{"id": 1, "name": "a", "frequency": "f", "image_count": 1, "instance_count": 1}],
     }
     path = tmp_path / "gt.json"

@@ -119,17 +119,24 @@ def test_suite_scoring_equals_the_evaluators_it_used_before(tmp_path, topk):
     assert set(suite.metrics) == {"lvis-fixed", "lvis-standard"} and suite.max_dets_per_image == 300
     if topk is not None:
         suite = dataclasses.replace(suite, topk_per_category=topk)  # K bites too
-    arrays = PredictionArrays(dets.image_ids, dets.boxes_xyxy.astype(np.float32), dets.scores.astype(np.float32),
-                              dets.category_ids)
+    arrays = PredictionArrays(
+        dets.image_ids, dets.boxes_xyxy.astype(np.float32), dets.scores.astype(np.float32), dets.category_ids
+    )
     target = EvalTarget("lvis-val", "val", path, tmp_path, "lvis")
     got = score_target(suite, target, arrays)
     for protocol in suite.metrics:
         # what runner.score_target built before the factory: the suite's cap passed to Fixed AP too
-        before = LvisEvaluator(gt, protocol=protocol.removeprefix("lvis-"), topk_per_category=suite.topk_per_category,
-                               max_dets_per_image=suite.max_dets_per_image)
+        before = LvisEvaluator(
+            gt,
+            protocol=protocol.removeprefix("lvis-"),
+            topk_per_category=suite.topk_per_category,
+            max_dets_per_image=suite.max_dets_per_image,
+        )
         before.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
         assert got[protocol].to_json() == before.compute().to_json(), protocol
-    assert got["lvis-fixed"].max_dets_per_image is None and got["lvis-fixed"].topk_per_category == suite.topk_per_category
+    assert (
+        got["lvis-fixed"].max_dets_per_image is None and got["lvis-fixed"].topk_per_category == suite.topk_per_category
+    )
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -137,8 +144,13 @@ def test_suite_scoring_equals_the_evaluators_it_used_before(tmp_path, topk):
 
 def _state() -> OrderedDict:
     torch.manual_seed(0)
-    return OrderedDict([("a.weight", torch.randn(3, 4)), ("b.bias", torch.arange(5, dtype=torch.int64)),
-                        ("c.half", torch.randn(2, dtype=torch.bfloat16))])
+    return OrderedDict(
+        [
+            ("a.weight", torch.randn(3, 4)),
+            ("b.bias", torch.arange(5, dtype=torch.int64)),
+            ("c.half", torch.randn(2, dtype=torch.bfloat16)),
+        ]
+    )
 
 
 def test_weights_fingerprint_sensitive_to_one_byte_and_not_to_order():
@@ -202,8 +214,9 @@ def test_detclipv2_identity_is_the_weights_fingerprint(monkeypatch):
 
 def test_git_hash_and_versions_and_run_info(tmp_path, monkeypatch):
     head = provenance.git_hash()
-    inside = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(provenance.__file__).parent, capture_output=True,
-                            text=True, check=False)
+    inside = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(provenance.__file__).parent, capture_output=True, text=True, check=False
+    )
     expected = inside.stdout.strip() if inside.returncode == 0 else ""
     assert head == (expected or None)
     versions = provenance.library_versions()

@@ -44,8 +44,14 @@ def test_detection_sample_roundtrip_and_box_concepts():
 )
 def test_invalid_detection_samples_name_the_record(kwargs, message):
     with pytest.raises(DataError, match=message) as info:
-        Sample(kind=DataKind.DETECTION, source="x", record_id="rec-7", image=ImageRef(path="img.jpg"),
-               concepts=(Concept("a"),), **kwargs)
+        Sample(
+            kind=DataKind.DETECTION,
+            source="x",
+            record_id="rec-7",
+            image=ImageRef(path="img.jpg"),
+            concepts=(Concept("a"),),
+            **kwargs,
+        )
     assert "img.jpg" in str(info.value) and "rec-7" in str(info.value)
 
 

@@ -9,8 +9,12 @@ from detclip_bench.datasets import detect_format, open_dataset
 from detclip_bench.datasets.cc_tsv import ConceptualCaptionsTsv
 from tests.datasets.writers import jpeg_bytes, wds_shard
 
-CC3M = ["a dog on a beach\thttps://a.example/1.jpg", "two cats\thttp://b.example/2.jpg",
-        "  \thttps://c.example/3.jpg", "a red car\thttps://d.example/4.jpg"]
+CC3M = [
+    "a dog on a beach\thttps://a.example/1.jpg",
+    "two cats\thttp://b.example/2.jpg",
+    "  \thttps://c.example/3.jpg",
+    "a red car\thttps://d.example/4.jpg",
+]
 
 
 def test_cc3m_and_cc12m_column_orders_are_detected(tmp_path):
@@ -65,8 +69,14 @@ def test_tsv_img2dataset_header_is_honoured(tmp_path):
 
 def _wds(tmp_path):
     folder = tmp_path / "wds"
-    wds_shard(folder / "00000.tar", [("000000000", jpeg_bytes(), "a dog"), ("000000001", None, "lost image"),
-                                     ("000000002", jpeg_bytes(color=(0, 255, 0)), "  ")])
+    wds_shard(
+        folder / "00000.tar",
+        [
+            ("000000000", jpeg_bytes(), "a dog"),
+            ("000000001", None, "lost image"),
+            ("000000002", jpeg_bytes(color=(0, 255, 0)), "  "),
+        ],
+    )
     wds_shard(folder / "00001.tar", [("000010000", jpeg_bytes(64, 40), "a cat")])
     (folder / "00000.parquet").write_bytes(b"sidecar")  # img2dataset writes these next to the tars
     (folder / "00000_stats.json").write_text("{}")
@@ -109,11 +119,14 @@ def _parquet(path, rows):
 
 def test_img2dataset_parquet_skips_failed_downloads(tmp_path):
     base = {"url": "https://x/1.jpg", "error_message": None, "width": 48, "height": 32}
-    _parquet(tmp_path / "pq" / "00000.parquet", [
-        {**base, "key": "000000000", "caption": "a dog", "txt": "a dog", "status": "success", "jpg": jpeg_bytes()},
-        {**base, "key": "000000001", "caption": "gone", "txt": "gone", "status": "failed_to_download", "jpg": None},
-        {**base, "key": "000000002", "caption": "null", "txt": "null", "status": "success", "jpg": None},
-    ])
+    _parquet(
+        tmp_path / "pq" / "00000.parquet",
+        [
+            {**base, "key": "000000000", "caption": "a dog", "txt": "a dog", "status": "success", "jpg": jpeg_bytes()},
+            {**base, "key": "000000001", "caption": "gone", "txt": "gone", "status": "failed_to_download", "jpg": None},
+            {**base, "key": "000000002", "caption": "null", "txt": "null", "status": "success", "jpg": None},
+        ],
+    )
     ds = open_dataset(tmp_path / "pq")
     assert ds.format_name == "img2dataset-parquet"
     samples = list(ds)

@@ -25,26 +25,45 @@ def test_o365_v2_paths_names_flags_and_missing_images(tmp_path):
     assert [c.name for c in s.box_concepts] == ["Person", "Cabinet"]
     assert s.meta["isfake"].tolist() == [1, 0] and s.meta["isreflected"].tolist() == [0, 1]
     vocab = {c.key: c.name for c in ds.vocabulary()}
-    assert vocab == {"Person": "Person", "Cabinet/shelf": "Cabinet", "Table Tennis ": "Table Tennis",
-                     "Moniter/TV": "Monitor", "Tape Measur/ Ruler": "Tape Measure"}
+    assert vocab == {
+        "Person": "Person",
+        "Cabinet/shelf": "Cabinet",
+        "Table Tennis ": "Table Tennis",
+        "Moniter/TV": "Monitor",
+        "Tape Measur/ Ruler": "Tape Measure",
+    }
     assert ds.synonyms()[5] == ("Tape Measure", "Ruler")
 
 
 def test_o365_known_missing_images_are_a_named_skip(tmp_path):
     images = [{"id": 1, "file_name": "images/v2/patch16/objects365_v2_00908726.jpg", "height": 32, "width": 48}]
-    ann = write_json(tmp_path / "annotations" / "zhiyuan_objv2_train.json",
-                     {"images": images, "annotations": [], "categories": [{"id": 1, "name": "Person"}]})
+    ann = write_json(
+        tmp_path / "annotations" / "zhiyuan_objv2_train.json",
+        {"images": images, "annotations": [], "categories": [{"id": 1, "name": "Person"}]},
+    )
     ds = open_dataset(ann, "o365", image_root=tmp_path)
     assert len(ds) == 0 and ds.skips.counts == {"known-missing O365 v2 image": 1}
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("Moniter/TV", ("Monitor", "TV")), ("Bakset", ("Basket",)), ("Hotair ballon", ("Hot-air balloon",)),
-    ("Dinning Table", ("Dining Table",)), ("Table Teniis paddle", ("Table Tennis paddle",)),
-    ("Formula 1 ", ("Formula 1",)), ("Cigar/Cigarette ", ("Cigar", "Cigarette")), ("Meat ball", ("Meatball",)),
-    ("Hamimelon", ("Hami melon",)), ("hotair balloon", ("hot-air balloon",)), ("pine apple", ("pineapple",)),
-    ("tissue ", ("tissue",)), ("Noddles", ("Noddles",)), ("Other Shoes", ("Other Shoes",)),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Moniter/TV", ("Monitor", "TV")),
+        ("Bakset", ("Basket",)),
+        ("Hotair ballon", ("Hot-air balloon",)),
+        ("Dinning Table", ("Dining Table",)),
+        ("Table Teniis paddle", ("Table Tennis paddle",)),
+        ("Formula 1 ", ("Formula 1",)),
+        ("Cigar/Cigarette ", ("Cigar", "Cigarette")),
+        ("Meat ball", ("Meatball",)),
+        ("Hamimelon", ("Hami melon",)),
+        ("hotair balloon", ("hot-air balloon",)),
+        ("pine apple", ("pineapple",)),
+        ("tissue ", ("tissue",)),
+        ("Noddles", ("Noddles",)),
+        ("Other Shoes", ("Other Shoes",)),
+    ],
+)
 def test_o365_name_cleaning(raw, clean):
     assert clean_o365_name(raw) == clean
 
@@ -58,8 +77,10 @@ def test_index_matches_pycocotools_and_is_cached_then_invalidated(tmp_path):
     for n in range(len(ds)):
         s = ds[n]
         gt = coco.loadAnns(coco.getAnnIds(imgIds=[int(s.record_id)]))
-        expect = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                           for a in gt], np.float32)
+        expect = np.array(
+            [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in gt],
+            np.float32,
+        )
         np.testing.assert_allclose(s.boxes, expect)
         assert [c.category_id for c in s.box_concepts] == [a["category_id"] for a in gt]
     # a changed json (new size/mtime) must not be served from the stale cache
@@ -72,10 +93,16 @@ def test_index_matches_pycocotools_and_is_cached_then_invalidated(tmp_path):
 
 def test_generic_coco_uses_same_path_and_json_folder_as_root(tmp_path):
     write_jpeg(tmp_path / "a.jpg")
-    ann = write_json(tmp_path / "instances.json", {
-        "images": [{"id": 7, "file_name": "a.jpg", "width": 48, "height": 32}],
-        "annotations": [{"id": 1, "image_id": 7, "category_id": 18, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25}],
-        "categories": [{"id": 18, "name": "dog"}]})
+    ann = write_json(
+        tmp_path / "instances.json",
+        {
+            "images": [{"id": 7, "file_name": "a.jpg", "width": 48, "height": 32}],
+            "annotations": [
+                {"id": 1, "image_id": 7, "category_id": 18, "bbox": [0, 0, 5, 5], "iscrowd": 1, "area": 25}
+            ],
+            "categories": [{"id": 18, "name": "dog"}],
+        },
+    )
     ds = open_dataset(ann)
     assert isinstance(ds, CocoDetection) and ds.format_name == "coco"
     s = ds[0]
@@ -84,21 +111,43 @@ def test_generic_coco_uses_same_path_and_json_folder_as_root(tmp_path):
 
 def _coco(tmp_path, images=None, anns=None, cats=None):
     write_jpeg(tmp_path / "a.jpg")
-    return write_json(tmp_path / "x.json", {
-        "images": images if images is not None else [{"id": 1, "file_name": "a.jpg", "width": 48, "height": 32}],
-        "annotations": anns if anns is not None else [],
-        "categories": cats if cats is not None else [{"id": 1, "name": "dog"}]})
+    return write_json(
+        tmp_path / "x.json",
+        {
+            "images": images if images is not None else [{"id": 1, "file_name": "a.jpg", "width": 48, "height": 32}],
+            "annotations": anns if anns is not None else [],
+            "categories": cats if cats is not None else [{"id": 1, "name": "dog"}],
+        },
+    )
 
 
-@pytest.mark.parametrize(("images", "anns", "record", "message"), [
-    ([{"id": 1, "file_name": "a.jpg", "width": 48, "height": 32}] * 2, [], "image 1", "duplicate image id"),
-    (None, [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}] * 2, "annotation 5", "duplicate annotation"),
-    (None, [{"id": 5, "image_id": 1, "category_id": 99, "bbox": [0, 0, 1, 1]}], "annotation 5", "unknown category_id 99"),
-    (None, [{"id": 5, "image_id": 42, "category_id": 1, "bbox": [0, 0, 1, 1]}], "annotation 5", "image_id 42 is not"),
-    (None, [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}], "annotation 5", "expected 4"),
-    ([{"id": 1, "file_name": "a.jpg", "width": 0, "height": 32}], [], "image 1", "width/height must be positive"),
-    ([{"id": 1, "file_name": "a.jpg", "height": 32}], [], "image 1", "malformed record"),
-])
+@pytest.mark.parametrize(
+    ("images", "anns", "record", "message"),
+    [
+        ([{"id": 1, "file_name": "a.jpg", "width": 48, "height": 32}] * 2, [], "image 1", "duplicate image id"),
+        (
+            None,
+            [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}] * 2,
+            "annotation 5",
+            "duplicate annotation",
+        ),
+        (
+            None,
+            [{"id": 5, "image_id": 1, "category_id": 99, "bbox": [0, 0, 1, 1]}],
+            "annotation 5",
+            "unknown category_id 99",
+        ),
+        (
+            None,
+            [{"id": 5, "image_id": 42, "category_id": 1, "bbox": [0, 0, 1, 1]}],
+            "annotation 5",
+            "image_id 42 is not",
+        ),
+        (None, [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}], "annotation 5", "expected 4"),
+        ([{"id": 1, "file_name": "a.jpg", "width": 0, "height": 32}], [], "image 1", "width/height must be positive"),
+        ([{"id": 1, "file_name": "a.jpg", "height": 32}], [], "image 1", "malformed record"),
+    ],
+)
 def test_self_contradictory_json_is_a_named_error(tmp_path, images, anns, record, message):
     ann = _coco(tmp_path, images, anns)
     with pytest.raises(DataError, match=message) as err:
@@ -129,8 +178,11 @@ def test_bad_boxes_are_counted_skips_and_clipped(tmp_path):
     s = ds[0]
     assert s.meta["annotation_ids"].tolist() == [4, 5]
     np.testing.assert_allclose(s.boxes, [[40, 20, 48, 32], [0, 1, 9.5, 11]])
-    assert ds.skips.counts == {"box with w or h <= 0": 2, "box outside the image": 1,
-                               "box partly outside the image (clipped)": 1}
+    assert ds.skips.counts == {
+        "box with w or h <= 0": 2,
+        "box outside the image": 1,
+        "box partly outside the image (clipped)": 1,
+    }
 
 
 def test_corrupt_jpeg_is_a_named_error_on_decode(tmp_path):

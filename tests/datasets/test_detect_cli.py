@@ -84,11 +84,25 @@ def test_cli_validate_malformed_json_exits_1(tmp_path, capsys):
 def test_cli_validate_manifest_root(tmp_path, capsys):
     o365_v2(tmp_path / "o365")
     lvis_v1(tmp_path)
-    write_json(tmp_path / "manifest.json", {"parts": [
-        {"name": "o365-train", "format": "o365", "path": "o365/annotations/zhiyuan_objv2_train.json",
-         "options": {"image_root": "o365/train"}},
-        {"name": "lvis-val", "format": "lvis", "path": "lvis/lvis_v1_val.json", "options": {"image_root": "coco"}},
-    ]})
+    write_json(
+        tmp_path / "manifest.json",
+        {
+            "parts": [
+                {
+                    "name": "o365-train",
+                    "format": "o365",
+                    "path": "o365/annotations/zhiyuan_objv2_train.json",
+                    "options": {"image_root": "o365/train"},
+                },
+                {
+                    "name": "lvis-val",
+                    "format": "lvis",
+                    "path": "lvis/lvis_v1_val.json",
+                    "options": {"image_root": "coco"},
+                },
+            ]
+        },
+    )
     assert main(["data", "validate", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "o365-train: 4 records, ok" in out and "lvis-val: 2 records, ok" in out

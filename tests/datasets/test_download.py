@@ -55,7 +55,15 @@ def _offline(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "DETCLIP_BENCH_MIRROR"):
+    for var in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "DETCLIP_BENCH_MIRROR",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
 
@@ -156,8 +164,9 @@ def _odinw_zips(tmp: Path) -> dict[str, bytes]:
         folder = tmp / "odinw_src" / m.subdir
         if m.flat:  # pistols/export/{train,val,test}_annotations_without_background.json, images beside
             for split in ("train", "val", "test"):
-                roboflow_split(folder, with_root=False, name=f"{split}_annotations_without_background.json",
-                               classes=m.classes, n=1)
+                roboflow_split(
+                    folder, with_root=False, name=f"{split}_annotations_without_background.json", classes=m.classes, n=1
+                )
         else:
             for k, split in enumerate(dict.fromkeys(("train", "valid", m.val_split, m.test_split))):
                 roboflow_split(folder / split, with_root=bool(k % 2), classes=m.classes, n=1)
@@ -175,17 +184,25 @@ def payloads(tmp_path_factory) -> dict[str, bytes]:
     lvis_json = lvis_v1(tmp / "lvis_src")
     out[LVIS_URL] = _zip({"lvis_v1_val.json": lvis_json.read_bytes()})
     doc = json.loads(lvis_json.read_text())  # GLIP's minival: val2017 images only, file_name inserted
-    doc["images"] = [dict(im, file_name="val2017/" + im["coco_url"].rsplit("/", 1)[1])
-                     for im in doc["images"] if "/val2017/" in im["coco_url"]]
+    doc["images"] = [
+        dict(im, file_name="val2017/" + im["coco_url"].rsplit("/", 1)[1])
+        for im in doc["images"]
+        if "/val2017/" in im["coco_url"]
+    ]
     doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in {im["id"] for im in doc["images"]}]
     out[MINIVAL_URL] = json.dumps(doc).encode()
-    out["http://images.cocodataset.org/zips/val2017.zip"] = _zip(_tree(tmp / "lvis_src" / "coco" / "val2017", "val2017/"))
-    out["https://zenodo.org/record/4729015/files/mdetr_annotations.tar.gz"] = _tar_gz({
-        "OpenSource/final_flickr_separateGT_train.json": b'{"images": [], "annotations": [], "categories": []}',
-        "OpenSource/final_mixed_train.json": b'{"images": [], "annotations": [], "categories": []}',
-    })
+    out["http://images.cocodataset.org/zips/val2017.zip"] = _zip(
+        _tree(tmp / "lvis_src" / "coco" / "val2017", "val2017/")
+    )
+    out["https://zenodo.org/record/4729015/files/mdetr_annotations.tar.gz"] = _tar_gz(
+        {
+            "OpenSource/final_flickr_separateGT_train.json": b'{"images": [], "annotations": [], "categories": []}',
+            "OpenSource/final_mixed_train.json": b'{"images": [], "annotations": [], "categories": []}',
+        }
+    )
     out["https://huggingface.co/GLIPModel/GLIP/resolve/main/mdetr_annotations/final_mixed_train_no_coco.json"] = (
-        b'{"images": [], "annotations": [], "categories": []}')
+        b'{"images": [], "annotations": [], "categories": []}'
+    )
     return out
 
 
@@ -214,10 +231,25 @@ def test_catalogue_uses_real_file_urls_and_the_suites_folders():
     cat = catalogue()
     odinw = [f.url for f in cat["odinw13"].files]
     assert len(odinw) == 13
-    assert {u.rsplit("/", 1)[1] for u in odinw} == {m.subdir.split("/")[0] + ".zip" for m in ODINW13} == {
-        "AerialMaritimeDrone.zip", "Aquarium.zip", "CottontailRabbits.zip", "EgoHands.zip", "NorthAmericaMushrooms.zip",
-        "Packages.zip", "PascalVOC.zip", "pistols.zip", "pothole.zip", "Raccoon.zip", "ShellfishOpenImages.zip",
-        "thermalDogsAndPeople.zip", "VehiclesOpenImages.zip"}
+    assert (
+        {u.rsplit("/", 1)[1] for u in odinw}
+        == {m.subdir.split("/")[0] + ".zip" for m in ODINW13}
+        == {
+            "AerialMaritimeDrone.zip",
+            "Aquarium.zip",
+            "CottontailRabbits.zip",
+            "EgoHands.zip",
+            "NorthAmericaMushrooms.zip",
+            "Packages.zip",
+            "PascalVOC.zip",
+            "pistols.zip",
+            "pothole.zip",
+            "Raccoon.zip",
+            "ShellfishOpenImages.zip",
+            "thermalDogsAndPeople.zip",
+            "VehiclesOpenImages.zip",
+        }
+    )
     for target in cat.values():
         for f in target.files:
             assert "/tree/" not in f.url and "/blob/" not in f.url, f.url  # hub web pages, not files
@@ -231,7 +263,10 @@ def test_catalogue_uses_real_file_urls_and_the_suites_folders():
 
 def test_mirror_specs():
     m = parse_mirrors(["huggingface.co=http://127.0.0.1:9/hf/", "http://127.0.0.1:9"], env=False)
-    assert apply_mirror(MINIVAL_URL, m) == "http://127.0.0.1:9/hf/GLIPModel/GLIP/resolve/main/lvis_v1_minival_inserted_image_name.json"
+    assert (
+        apply_mirror(MINIVAL_URL, m)
+        == "http://127.0.0.1:9/hf/GLIPModel/GLIP/resolve/main/lvis_v1_minival_inserted_image_name.json"
+    )
     assert apply_mirror(LVIS_URL, m) == "http://127.0.0.1:9/dl.fbaipublicfiles.com/LVIS/lvis_v1_val.json.zip"
     assert apply_mirror(LVIS_URL, {}) == LVIS_URL
     with pytest.raises(DataError, match="HOST=BASE_URL"):
@@ -246,8 +281,12 @@ def test_full_download_unpacks_into_the_suite_layout_and_writes_the_manifest(ser
     targets = ["odinw13", "lvis-minival", "lvis-val", "mdetr-annotations", "coco-val2017"]
     summary = download(targets, root, mirrors={"*": server.base}, **QUIET)
     assert {t: (s["fetched"], s["skipped"]) for t, s in summary.items()} == {
-        "odinw13": (13, 0), "lvis-minival": (1, 0), "lvis-val": (1, 0), "mdetr-annotations": (2, 0),
-        "coco-val2017": (1, 0)}
+        "odinw13": (13, 0),
+        "lvis-minival": (1, 0),
+        "lvis-val": (1, 0),
+        "mdetr-annotations": (2, 0),
+        "coco-val2017": (1, 0),
+    }
     assert summary["lvis-val"]["needs"] == ["coco-train2017"]  # coco-val2017 came in the same run
 
     # the layout the suites read: their own file checks pass, and the loaders open the files
@@ -260,10 +299,14 @@ def test_full_download_unpacks_into_the_suite_layout_and_writes_the_manifest(ser
     minival = open_dataset(root / "lvis" / "lvis_v1_minival.json", "lvis")
     assert len(minival) == 1 and minival[0].load_image().size == (48, 32)  # image from the val2017 zip
     assert (root / "lvis" / "lvis_v1_val.json").read_bytes() == zipfile.ZipFile(io.BytesIO(payloads[LVIS_URL])).read(
-        "lvis_v1_val.json")
+        "lvis_v1_val.json"
+    )
     goldg = root / "goldg" / "mdetr_annotations"  # MDETR's tarball unpacks as OpenSource/: renamed
     assert sorted(p.name for p in goldg.iterdir()) == [
-        "final_flickr_separateGT_train.json", "final_mixed_train.json", "final_mixed_train_no_coco.json"]
+        "final_flickr_separateGT_train.json",
+        "final_mixed_train.json",
+        "final_mixed_train_no_coco.json",
+    ]
     assert not (root / "goldg" / "OpenSource").exists() and not list(root.rglob("__MACOSX"))
     assert not (root / STAGING_NAME).exists()  # archives deleted, no .part left
 
@@ -374,7 +417,9 @@ def test_verify_without_a_manifest_says_so(tmp_path):
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream"])
 def test_html_body_is_refused_naming_the_url(server, tmp_path, content_type):
     root = tmp_path / "data"
-    server.put(LVIS_URL, b"<!DOCTYPE html>\n<html><head><title>lvis_v1_val.json.zip</title></head></html>", content_type)
+    server.put(
+        LVIS_URL, b"<!DOCTYPE html>\n<html><head><title>lvis_v1_val.json.zip</title></head></html>", content_type
+    )
     with pytest.raises(DataError, match="HTML page") as exc:
         download(["lvis-val"], root, mirrors={"*": server.base}, **QUIET)
     assert server.local(LVIS_URL) in str(exc.value)
@@ -449,8 +494,22 @@ def test_http_404_is_an_error_naming_the_url(server, tmp_path):
 
 def test_cli_download_and_verify(server, payloads, tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
-    assert main(["data", "download", "lvis-val", "lvis-minival", "--root", str(root), "--mirror", server.base,
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "download",
+                "lvis-val",
+                "lvis-minival",
+                "--root",
+                str(root),
+                "--mirror",
+                server.base,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "lvis-val: 1 file(s) fetched" in out and "lvis-minival: 1 file(s) fetched" in out
     assert "reads images from coco-val2017" in out and MANIFEST_NAME in out
@@ -470,7 +529,20 @@ def test_cli_download_and_verify(server, payloads, tmp_path, capsys, monkeypatch
 
     # errors: a refused body names the url (exit 1); an unknown target (exit 2)
     server.put(MINIVAL_URL, b"<html>moved</html>", "text/html")
-    assert main(["data", "download", "lvis-minival", "--root", str(tmp_path / "other"), "--mirror", server.base,
-                 "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "data",
+                "download",
+                "lvis-minival",
+                "--root",
+                str(tmp_path / "other"),
+                "--mirror",
+                server.base,
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     assert server.local(MINIVAL_URL) in capsys.readouterr().err
     assert main(["data", "download", "lvis-v2", "--root", str(root)]) == 2

@@ -20,7 +20,10 @@ def test_mdetr_mixed_phrases_spans_roots_and_dropped_images(tmp_path):
     assert s.image.path == str(tmp_path / "gqa" / "images" / "2345.jpg")
     # phrase = slices joined by a space; unique phrases become concepts, spans unioned
     assert [(c.name, c.spans) for c in s.concepts] == [
-        ("A man", ((0, 5),)), ("red dog", ((14, 17), (18, 21))), ("the man", ((23, 30),))]
+        ("A man", ((0, 5),)),
+        ("red dog", ((14, 17), (18, 21))),
+        ("the man", ((23, 30),)),
+    ]
     assert s.labels.tolist() == [0, 1, 2, 0]
     np.testing.assert_allclose(s.boxes[1], [12, 2, 32, 22])  # xywh → xyxy
     for c in s.concepts:
@@ -71,13 +74,28 @@ def _jsonl(path, records):
 def test_odvg_detection_with_label_map(tmp_path):
     write_jpeg(tmp_path / "a.jpg")
     write_json(tmp_path / "o365_label_map.json", {"0": "person", "1": "Table Tennis "})
-    p = _jsonl(tmp_path / "o365_od.json", [
-        {"filename": "a.jpg", "height": 32, "width": 48, "detection": {"instances": [
-            {"bbox": [1, 2, 11, 12], "label": 1, "category": "Table Tennis "},
-            {"bbox": [5, 5, 5, 9], "label": 0, "category": "person"}]}},
-        {"filename": "a.jpg", "height": 32, "width": 48, "detection": {"instances": [
-            {"bbox": [0, 0, 4, 4], "label": 7, "category": "ghost"}]}},
-    ])
+    p = _jsonl(
+        tmp_path / "o365_od.json",
+        [
+            {
+                "filename": "a.jpg",
+                "height": 32,
+                "width": 48,
+                "detection": {
+                    "instances": [
+                        {"bbox": [1, 2, 11, 12], "label": 1, "category": "Table Tennis "},
+                        {"bbox": [5, 5, 5, 9], "label": 0, "category": "person"},
+                    ]
+                },
+            },
+            {
+                "filename": "a.jpg",
+                "height": 32,
+                "width": 48,
+                "detection": {"instances": [{"bbox": [0, 0, 4, 4], "label": 7, "category": "ghost"}]},
+            },
+        ],
+    )
     ds = open_dataset(p)
     assert isinstance(ds, OdvgJsonl) and ds.kind is DataKind.DETECTION and len(ds) == 2
     s = ds[0]
@@ -92,14 +110,30 @@ def test_odvg_detection_with_label_map(tmp_path):
 
 def test_odvg_grounding_and_mmdet_variant(tmp_path):
     cap = "two dogs and a cat"
-    p = _jsonl(tmp_path / "goldg_vg.json", [
-        {"filename": "a.jpg", "height": 32, "width": 48, "grounding": {"caption": cap, "regions": [
-            {"bbox": [1, 1, 10, 10], "phrase": "a cat"}]}},
-        {"filename": "a.jpg", "height": 32, "width": 48, "grounding": {"caption": cap, "regions": [
-            {"bbox": [[1, 1, 10, 10], [12, 1, 20, 10]], "phrase": "two dogs", "tokens_positive": [[0, 8]]}]}},
-        "not json at all",
-        {"filename": "a.jpg", "height": 32, "width": 48, "grounding": {"caption": " ", "regions": []}},
-    ])
+    p = _jsonl(
+        tmp_path / "goldg_vg.json",
+        [
+            {
+                "filename": "a.jpg",
+                "height": 32,
+                "width": 48,
+                "grounding": {"caption": cap, "regions": [{"bbox": [1, 1, 10, 10], "phrase": "a cat"}]},
+            },
+            {
+                "filename": "a.jpg",
+                "height": 32,
+                "width": 48,
+                "grounding": {
+                    "caption": cap,
+                    "regions": [
+                        {"bbox": [[1, 1, 10, 10], [12, 1, 20, 10]], "phrase": "two dogs", "tokens_positive": [[0, 8]]}
+                    ],
+                },
+            },
+            "not json at all",
+            {"filename": "a.jpg", "height": 32, "width": 48, "grounding": {"caption": " ", "regions": []}},
+        ],
+    )
     lines = p.read_text().splitlines()
     lines[2] = "{broken"
     p.write_text("\n".join(lines) + "\n")

@@ -33,7 +33,11 @@ def test_duplicate_names_are_disambiguated_by_wnid():
     raw[134], raw[517], raw[638], raw[639] = "crane", "crane", "maillot", "maillot, tank suit"
     by_index = class_concepts(raw)
     assert [by_index[i].name for i in (134, 517, 638, 639)] == [
-        "crane (bird)", "crane (machine)", "maillot (tights)", "maillot (one-piece swimsuit)"]
+        "crane (bird)",
+        "crane (machine)",
+        "maillot (tights)",
+        "maillot (one-piece swimsuit)",
+    ]
     # any other collision gets its index appended rather than two classes sharing a prompt
     assert [c.name for c in class_concepts(["a, x", "a, y"])] == ["a (0)", "a (1)"]
 
@@ -47,8 +51,11 @@ def test_ilsvrc_folder_layout(tmp_path):
     ds = ImageNetFolder(tmp_path, split="train")
     samples = list(ds)
     assert [(s.record_id, s.caption, s.concepts[0].category_id) for s in samples] == [
-        ("n01440764_1.JPEG", "tench", 0), ("n01440764_2.JPEG", "tench", 0),
-        ("n03126707_1.JPEG", "crane (machine)", 2), ("n03126707_2.JPEG", "crane (machine)", 2)]
+        ("n01440764_1.JPEG", "tench", 0),
+        ("n01440764_2.JPEG", "tench", 0),
+        ("n03126707_1.JPEG", "crane (machine)", 2),
+        ("n03126707_2.JPEG", "crane (machine)", 2),
+    ]
     assert samples[0].kind is DataKind.CLASSIFICATION and samples[0].concepts[0].key == "tench, Tinca tinca"
     assert len(ImageNetFolder(tmp_path, split="val")) == 1
 
@@ -71,25 +78,29 @@ def test_kaggle_layout_with_flat_val(tmp_path):
     write_jpeg(cls_loc / "val" / "ILSVRC2012_val_00000002.JPEG")
     (tmp_path / "LOC_val_solution.csv").write_text(
         "ImageId,PredictionString\nILSVRC2012_val_00000002,n03710721 1 2 3 4 n03710721 5 6 7 8\n"
-        "ILSVRC2012_val_00000001,n02012849 1 2 3 4\n")
+        "ILSVRC2012_val_00000001,n02012849 1 2 3 4\n"
+    )
     assert detect_format(tmp_path) == "imagenet-kaggle"
     train = open_dataset(tmp_path)
     assert isinstance(train, ImageNetKaggle) and [s.caption for s in train] == ["crane (bird)"]
     val = list(open_dataset(tmp_path, split="val"))
     assert [(s.record_id, s.caption) for s in val] == [
-        ("ILSVRC2012_val_00000001.JPEG", "crane (bird)"), ("ILSVRC2012_val_00000002.JPEG", "maillot (one-piece swimsuit)")]
+        ("ILSVRC2012_val_00000001.JPEG", "crane (bird)"),
+        ("ILSVRC2012_val_00000002.JPEG", "maillot (one-piece swimsuit)"),
+    ]
     assert val[0].load_image().size == (48, 32)
 
 
 def test_hf_imagenet_parquet(tmp_path):
     names = ["tench, Tinca tinca", "goldfish, Carassius auratus"]
-    features = {"info": {"features": {"image": {"_type": "Image"},
-                                      "label": {"names": names, "_type": "ClassLabel"}}}}
-    table = pa.Table.from_pylist([
-        {"image": {"bytes": jpeg_bytes(), "path": "a.JPEG"}, "label": 1},
-        {"image": {"bytes": jpeg_bytes(), "path": "b.JPEG"}, "label": -1},
-        {"image": {"bytes": jpeg_bytes(), "path": "c.JPEG"}, "label": 0},
-    ]).replace_schema_metadata({"huggingface": json.dumps(features)})
+    features = {"info": {"features": {"image": {"_type": "Image"}, "label": {"names": names, "_type": "ClassLabel"}}}}
+    table = pa.Table.from_pylist(
+        [
+            {"image": {"bytes": jpeg_bytes(), "path": "a.JPEG"}, "label": 1},
+            {"image": {"bytes": jpeg_bytes(), "path": "b.JPEG"}, "label": -1},
+            {"image": {"bytes": jpeg_bytes(), "path": "c.JPEG"}, "label": 0},
+        ]
+    ).replace_schema_metadata({"huggingface": json.dumps(features)})
     (tmp_path / "data").mkdir()
     pq.write_table(table, tmp_path / "data" / "train-00000-of-00001.parquet")
     assert detect_format(tmp_path / "data") == "imagenet-hf-parquet"

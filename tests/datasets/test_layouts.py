@@ -40,6 +40,7 @@ AQUARIUM = ODINW13_BY_NAME["Aquarium"]
 
 # ------------------------------------------------------------------------------------------ builders
 
+
 def _move(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(src), str(dst))
@@ -88,9 +89,12 @@ def _odinw(odinw_root: Path) -> None:
 
 def _cc(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "Train_GCC-training.tsv").write_text("a dog on a beach\thttps://x.example/1.jpg\n"
-                                                  "a red car\thttps://x.example/2.jpg\n")
-    wds_shard(folder / "wds" / "00000.tar", [("000000000", jpeg_bytes(), "a dog"), ("000000001", jpeg_bytes(), "a cat")])
+    (folder / "Train_GCC-training.tsv").write_text(
+        "a dog on a beach\thttps://x.example/1.jpg\na red car\thttps://x.example/2.jpg\n"
+    )
+    wds_shard(
+        folder / "wds" / "00000.tar", [("000000000", jpeg_bytes(), "a dog"), ("000000001", jpeg_bytes(), "a cat")]
+    )
     write_json(folder / "wds" / "00000_stats.json", {"successes": 2, "count": 2})
 
 
@@ -123,12 +127,17 @@ def mmdet_root(root: Path) -> Path:
     _o365_val(root / "objects365v2")
     _lvis(root, "coco/annotations/lvis_od_val.json")
     _goldg_mixed(root / "_g")
-    _move(root / "_g" / "mdetr_annotations" / "final_mixed_train_no_coco.json", root / "gqa" / "final_mixed_train_no_coco.json")
+    _move(
+        root / "_g" / "mdetr_annotations" / "final_mixed_train_no_coco.json",
+        root / "gqa" / "final_mixed_train_no_coco.json",
+    )
     _move(root / "_g" / "gqa" / "images", root / "gqa" / "images")
     _move(root / "_g" / "coco" / "train2014", root / "coco" / "train2014")
     mdetr_flickr(root / "_f")
-    _move(root / "_f" / "mdetr_annotations" / "final_flickr_separateGT_train.json",
-          root / "flickr30k_entities" / "final_flickr_separateGT_train.json")
+    _move(
+        root / "_f" / "mdetr_annotations" / "final_flickr_separateGT_train.json",
+        root / "flickr30k_entities" / "final_flickr_separateGT_train.json",
+    )
     _move(root / "_f" / "flickr30k_images", root / "flickr30k_entities" / "flickr30k_images")
     shutil.rmtree(root / "_g")
     shutil.rmtree(root / "_f")
@@ -146,6 +155,7 @@ def _status(found, key: str) -> str:
 
 # ------------------------------------------------------------------------------------------ recognition
 
+
 def test_our_layout_every_dataset_and_part(tmp_path):
     found = _by_name(recognise(ours_root(tmp_path)))
     assert set(found) == {"o365", "lvis", "goldg", "odinw", "cc3m"}
@@ -153,7 +163,11 @@ def test_our_layout_every_dataset_and_part(tmp_path):
     o365 = found["o365"]
     assert o365.base == tmp_path / "o365" and o365.layout.label == "ours (v2)"
     assert [(p.spec.key, p.status) for p in o365.parts] == [
-        ("train", "found"), ("val", "found"), ("train images", "found"), ("val images", "found")]
+        ("train", "found"),
+        ("val", "found"),
+        ("train images", "found"),
+        ("val images", "found"),
+    ]
     assert o365.part("train images").detail == "2 patch folders"
     lvis = found["lvis"]
     assert lvis.base == tmp_path and _status(lvis, "minival") == "found" and _status(lvis, "val") == "missing"
@@ -216,7 +230,8 @@ def test_a_missing_part_is_named(tmp_path):
     found = _by_name(recognise(root))
     assert _status(found["o365"], "val images") == "missing"
     assert found["o365"].problems == [
-        f"o365: val reads val images, which is missing (looked for {root / 'o365/val'}, {root / 'o365/images/val'})"]
+        f"o365: val reads val images, which is missing (looked for {root / 'o365/val'}, {root / 'o365/images/val'})"
+    ]
     aquarium = found["odinw"].part("Aquarium")
     assert aquarium.status == "partial" and aquarium.missing == ("test (test)",)
     text = "\n".join(render_report(list(found.values()), root))
@@ -234,12 +249,23 @@ def test_nothing_known_is_recognised_as_nothing(tmp_path):
 
 # ------------------------------------------------------------------------------------------ validation, CLI
 
+
 def test_validate_layouts_checks_every_file_found(tmp_path):
     found = recognise(ours_root(tmp_path))
     reports = validate_layouts(found)
     names = [r.name.split(":")[0] for r in reports]
-    assert names == ["o365 train", "o365 val", "lvis minival", "goldg mixed", "goldg flickr", "odinw Aquarium train",
-                     "odinw Aquarium val", "odinw Aquarium test", "cc3m captions tsv", "cc3m webdataset shards"]
+    assert names == [
+        "o365 train",
+        "o365 val",
+        "lvis minival",
+        "goldg mixed",
+        "goldg flickr",
+        "odinw Aquarium train",
+        "odinw Aquarium val",
+        "odinw Aquarium test",
+        "cc3m captions tsv",
+        "cc3m webdataset shards",
+    ]
     assert all(not r.problems for r in reports), [r.problems for r in reports]
     assert next(r for r in reports if r.name.startswith("o365 train")).records == 4
 
@@ -281,8 +307,10 @@ def test_cli_validate_a_dataset_folder_and_a_data_map(tmp_path, capsys):
     assert "2 dataset(s) recognised:" in out and "lvis minival: " in out and "0 problem(s)" in out
     # a folder that is not what the map says
     assert main(["data", "validate", "--data-map", f"lvis={tmp_path / 'Objects365'}"]) == 1
-    assert "--data-map lvis: no LVIS v1 (+ COCO 2017 images) here in a known layout; looked for lvis/lvis_v1_minival" \
+    assert (
+        "--data-map lvis: no LVIS v1 (+ COCO 2017 images) here in a known layout; looked for lvis/lvis_v1_minival"
         in capsys.readouterr().err
+    )
 
 
 def test_cli_validate_keeps_files_and_unrecognised_folders_as_before(tmp_path, capsys):
@@ -307,10 +335,10 @@ def test_parse_data_map():
 
 # ------------------------------------------------------------------------------------------ suites, eval, train
 
+
 def _one_member(name: str, member: str):
     suite = get_suite(name)
-    return dataclasses.replace(suite, members=tuple(m for m in suite.members if m.name == member),
-                               aggregate="mean")
+    return dataclasses.replace(suite, members=tuple(m for m in suite.members if m.name == member), aggregate="mean")
 
 
 def test_suites_resolve_glip_and_mmdet_roots(tmp_path):
@@ -333,7 +361,9 @@ def test_suites_resolve_glip_and_mmdet_roots(tmp_path):
 def test_suites_resolve_through_a_data_map(tmp_path):
     _lvis(tmp_path / "mnt", "coco/annotations/lvis_v1_minival_inserted_image_name.json")
     _odinw(tmp_path / "elsewhere" / "ODinW")
-    roots = resolve_dataset_roots(tmp_path / "data", f"lvis={tmp_path / 'mnt' / 'coco'},odinw={tmp_path / 'elsewhere' / 'ODinW'}")
+    roots = resolve_dataset_roots(
+        tmp_path / "data", f"lvis={tmp_path / 'mnt' / 'coco'},odinw={tmp_path / 'elsewhere' / 'ODinW'}"
+    )
     assert isinstance(roots, DataRoots) and roots.mapping()["lvis"] == tmp_path / "mnt" / "coco"
     minival = get_suite("lvis-minival")
     minival.check_files(roots)
@@ -349,8 +379,10 @@ def test_data_roots_map_readme_paths(tmp_path):
     roots = resolve_dataset_roots(glip, f"o365={tmp_path / 'objects365v1'}")
     assert roots / "o365/annotations/zhiyuan_objv2_train.json" == tmp_path / "objects365v1/objects365_train.json"
     assert roots / "o365/train" == tmp_path / "objects365v1" / "train"
-    assert roots / "goldg/mdetr_annotations/final_mixed_train_no_coco.json" == \
-        glip / "mdetr_annotations/final_mixed_train_no_coco.json"
+    assert (
+        roots / "goldg/mdetr_annotations/final_mixed_train_no_coco.json"
+        == glip / "mdetr_annotations/final_mixed_train_no_coco.json"
+    )
     assert roots / "goldg/gqa/images" == glip / "gqa" / "images"
     assert roots / "goldg/flickr30k_images" == glip / "flickr30k" / "flickr30k_images"
     assert roots / "coco" == glip / "coco"  # written as is, and there
@@ -358,7 +390,12 @@ def test_data_roots_map_readme_paths(tmp_path):
     # the README layout wins as written: nothing is remapped
     ours = ours_root(tmp_path / "ours")
     plain = resolve_dataset_roots(ours)
-    for rel in ("o365/annotations/zhiyuan_objv2_train.json", "goldg/gqa/images", "cc3m/wds", "lvis/lvis_v1_minival.json"):
+    for rel in (
+        "o365/annotations/zhiyuan_objv2_train.json",
+        "goldg/gqa/images",
+        "cc3m/wds",
+        "lvis/lvis_v1_minival.json",
+    ):
         assert plain / rel == ours / rel
 
 
@@ -373,8 +410,10 @@ def test_train_recipe_paths_follow_the_recogniser(tmp_path):
     cfg = with_data_root(locate_data(cfg, str(glip), f"o365={tmp_path / 'o365v2'}"), str(glip))
     paths = {d.name: (d.path, dict(d.options)) for d in cfg.data}
     assert paths["o365"][0] == str(tmp_path / "o365v2/annotations/zhiyuan_objv2_train.json")
-    assert paths["goldg"] == (str(glip / "mdetr_annotations/final_mixed_train_no_coco.json"),
-                              {"vg_root": str(glip / "gqa" / "images")})
+    assert paths["goldg"] == (
+        str(glip / "mdetr_annotations/final_mixed_train_no_coco.json"),
+        {"vg_root": str(glip / "gqa" / "images")},
+    )
     assert paths["goldg-flickr"][1] == {"image_root": str(glip / "flickr30k" / "flickr30k_images")}
     assert paths["cc15m"][0] == str(glip / "cc15m")  # not there: anchored as before
     # the README layout: byte-for-byte what with_data_root alone gives

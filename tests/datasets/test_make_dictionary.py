@@ -20,8 +20,9 @@ from detclip_bench.wordnet import WordNet, clean_gloss, find_wordnet
 from tests.datasets.writers import lvis_v1, mdetr_mixed, o365_v2, write_json
 
 REAL_WORDNET = Path("/usr/share/wordnet")
-needs_real = pytest.mark.skipif(not (REAL_WORDNET / "index.noun").is_file(),
-                                reason="WordNet 3.0 not installed (apt-get install wordnet-base)")
+needs_real = pytest.mark.skipif(
+    not (REAL_WORDNET / "index.noun").is_file(), reason="WordNet 3.0 not installed (apt-get install wordnet-base)"
+)
 
 # (lemma, [(lexfile, is_instance, gloss), ...] in sense order, tagged senses); lexfiles: 5 animal, 6 artifact,
 # 11 event, 13 food, 18 person, 26 state, 27 substance
@@ -57,8 +58,9 @@ def write_wordnet(root: Path) -> Path:
             offsets.append(len(data))
             ptrs = "001 @i 00000000 n 0000" if instance else "000"
             data += f"{len(data):08d} {lexfile:02d} n 01 {lemma} 0 {ptrs} | {gloss}  \n".encode()
-        index_lines.append(f"{lemma} n {len(offsets)} 1 @ {len(offsets)} {tagged} "
-                           + " ".join(f"{o:08d}" for o in offsets) + "  ")
+        index_lines.append(
+            f"{lemma} n {len(offsets)} 1 @ {len(offsets)} {tagged} " + " ".join(f"{o:08d}" for o in offsets) + "  "
+        )
     (root / "data.noun").write_bytes(data)
     (root / "index.noun").write_text("\n".join(index_lines) + "\n")
     (root / "noun.exc").write_text("geese goose\n")
@@ -156,8 +158,24 @@ def test_cli_end_to_end_on_o365_and_mdetr_jsons(tmp_path, wn, capsys):
     phrases = tmp_path / "phrases.txt"
     phrases.write_text("a tennis racket\nthe tennis racket\n")
     out = tmp_path / "root" / "concept_dictionary.json"
-    rc = main(["data", "make-dictionary", "--o365", str(o365), "--goldg", str(goldg), "--phrases", str(phrases),
-               "--wordnet", str(wn.root), "--min-count", "1", "--out", str(out)])
+    rc = main(
+        [
+            "data",
+            "make-dictionary",
+            "--o365",
+            str(o365),
+            "--goldg",
+            str(goldg),
+            "--phrases",
+            str(phrases),
+            "--wordnet",
+            str(wn.root),
+            "--min-count",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     mapping = json.loads(out.read_text())
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())  # flat: what recipes read
@@ -179,8 +197,9 @@ def test_cli_end_to_end_on_o365_and_mdetr_jsons(tmp_path, wn, capsys):
 
 def test_cli_refuses_lvis_with_exit_status(tmp_path, wn, capsys):
     lvis = lvis_v1(tmp_path)
-    rc = main(["data", "make-dictionary", "--o365", str(lvis), "--wordnet", str(wn.root), "--out",
-               str(tmp_path / "d.json")])
+    rc = main(
+        ["data", "make-dictionary", "--o365", str(lvis), "--wordnet", str(wn.root), "--out", str(tmp_path / "d.json")]
+    )
     assert rc != 0
     assert "zero-shot" in capsys.readouterr().err
 
@@ -265,7 +284,9 @@ def test_the_builder_stays_in_the_benchmark_core():
     import subprocess
     import sys
 
-    code = ("import sys, detclip_bench.dictionary, detclip_bench.cli.data; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('reference_model', 'recipes', 'leaderboards')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, detclip_bench.dictionary, detclip_bench.cli.data; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('reference_model', 'recipes', 'leaderboards')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -26,8 +26,13 @@ def _epoch_map(ds, pad):
     seen = []
     for rank in range(RANKS):
         sampler = distributed_sampler(ds, shuffle=True, seed=1, rank=rank, world_size=RANKS, pad=pad)
-        loader = DataLoader(TorchMap(ds, transform=tag_worker), batch_size=2, sampler=sampler,
-                            num_workers=WORKERS, collate_fn=collate_samples)
+        loader = DataLoader(
+            TorchMap(ds, transform=tag_worker),
+            batch_size=2,
+            sampler=sampler,
+            num_workers=WORKERS,
+            collate_fn=collate_samples,
+        )
         seen += [(rank, *item) for batch in loader for item in batch]
     return seen
 

@@ -10,8 +10,15 @@ from detclip_bench.errors import DataError
 from leaderboards.averages import check_averages, mean_of_rows
 from leaderboards.paper import DATA_DIR, load_paper_table, load_paper_tables
 
-EXPECTED_MEANS = {"GLIP-T": 64.9154, "GLIPv2-T": 66.4615, "DetCLIPv2-T (ours)": 68.5308, "GLIP-L": 68.9,
-                  "GLIPv2-B": 69.4308, "GLIPv2-H": 70.4385, "DetCLIPv2-L (ours)": 70.4077}
+EXPECTED_MEANS = {
+    "GLIP-T": 64.9154,
+    "GLIPv2-T": 66.4615,
+    "DetCLIPv2-T (ours)": 68.5308,
+    "GLIP-L": 68.9,
+    "GLIPv2-B": 69.4308,
+    "GLIPv2-H": 70.4385,
+    "DetCLIPv2-L (ours)": 70.4077,
+}
 
 
 def test_appendix_table7_averages_recomputed():
@@ -26,7 +33,8 @@ def test_main_table7_detclipv2_t_mismatch_is_caught():
     entries = [e for t in load_paper_tables() for e in t.entries]
     bad = [c for c in check_averages(entries) if not c.ok]
     assert [(c.entry_key, c.printed, round(c.recomputed, 2)) for c in bad] == [
-        ("main-7:odinw13:DetCLIPv2-T:fine-tuned", 68.0, 68.53)]
+        ("main-7:odinw13:DetCLIPv2-T:fine-tuned", 68.0, 68.53)
+    ]
     assert bad[0].rows_from == "appendix-7:odinw13:DetCLIPv2-T (ours):fine-tuned"
     assert "MISMATCH" in bad[0].describe()
 
@@ -47,17 +55,20 @@ def _write_bad(tmp_path, mutate):
     return path
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda r: r["entries"][1].update(metric={"AP": 1.0}), "unknown key(s) ['metric']"),
-    (lambda r: r["entries"][1].pop("source"), "missing required key(s) ['source']"),
-    (lambda r: r["entries"][1]["source"].pop("row"), "missing required key(s) ['row']"),
-    (lambda r: r["entries"][1].update(setting="few-shot"), "setting must be one of"),
-    (lambda r: r["entries"][1].update(metrics={"AP": 0.305 * 1000}), "not a percentage"),
-    (lambda r: r["entries"][1].update(metrics={"AP": "30.5"}), "must be a number"),
-    (lambda r: r["entries"][1].update(suite="coco-val"), "unknown suite"),
-    (lambda r: r["entries"][1].update(table="appendix-5"), "file is appendix-4"),
-    (lambda r: r.update(extra=1), "unknown key(s) ['extra'] in PaperTable"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r["entries"][1].update(metric={"AP": 1.0}), "unknown key(s) ['metric']"),
+        (lambda r: r["entries"][1].pop("source"), "missing required key(s) ['source']"),
+        (lambda r: r["entries"][1]["source"].pop("row"), "missing required key(s) ['row']"),
+        (lambda r: r["entries"][1].update(setting="few-shot"), "setting must be one of"),
+        (lambda r: r["entries"][1].update(metrics={"AP": 0.305 * 1000}), "not a percentage"),
+        (lambda r: r["entries"][1].update(metrics={"AP": "30.5"}), "must be a number"),
+        (lambda r: r["entries"][1].update(suite="coco-val"), "unknown suite"),
+        (lambda r: r["entries"][1].update(table="appendix-5"), "file is appendix-4"),
+        (lambda r: r.update(extra=1), "unknown key(s) ['extra'] in PaperTable"),
+    ],
+)
 def test_bad_table_is_a_clear_error(tmp_path, mutate, message):
     path = _write_bad(tmp_path, mutate)
     with pytest.raises(DataError) as info:

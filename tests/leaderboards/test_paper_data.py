@@ -20,8 +20,16 @@ def test_every_data_file_loads_with_expected_rows():
     tables = _tables()
     assert {f.name for f in DATA_DIR.glob("*.json")} and len(tables) == len(list(DATA_DIR.glob("*.json")))
     counts = {tid: len(t.entries) for tid, t in tables.items()}
-    assert counts == {"main-4": 4, "main-6": 10, "main-7": 7, "main-8": 3,
-                      "appendix-4": 4, "appendix-5": 7, "appendix-6": 10, "appendix-7": 7}
+    assert counts == {
+        "main-4": 4,
+        "main-6": 10,
+        "main-7": 7,
+        "main-8": 3,
+        "appendix-4": 4,
+        "appendix-5": 7,
+        "appendix-6": 10,
+        "appendix-7": 7,
+    }
     for t in tables.values():
         for e in t.entries:
             assert e.evaluated_by == "paper" and e.source.transcribed_from and e.scale == "full"
@@ -64,21 +72,29 @@ def _parse_appendix(text: str) -> dict:
     return out
 
 
-@pytest.mark.skipif(not APPENDIX.is_file(), reason=f"appendix text not present at {APPENDIX} (shared folder outside the repo)")
+@pytest.mark.skipif(
+    not APPENDIX.is_file(), reason=f"appendix text not present at {APPENDIX} (shared folder outside the repo)"
+)
 def test_data_files_match_appendix_text():
     parsed = _parse_appendix(APPENDIX.read_text(encoding="utf-8"))
     t = _tables()
-    t4 = {e.config["image_text_resolution"]: (e.cost["gpu_memory_gb"], e.cost["gpu_hours"], e.metrics["AP"])
-          for e in t["appendix-4"].entries}
+    t4 = {
+        e.config["image_text_resolution"]: (e.cost["gpu_memory_gb"], e.cost["gpu_hours"], e.metrics["AP"])
+        for e in t["appendix-4"].entries
+    }
     assert t4 == parsed["t4"] and len(t4) == 4
-    t5 = {int(e.source.row[1:]): (e.backbone, e.pretrain_data, [e.metrics[k] for k in ("AP", "APr", "APc", "APf")])
-          for e in t["appendix-5"].entries}
+    t5 = {
+        int(e.source.row[1:]): (e.backbone, e.pretrain_data, [e.metrics[k] for k in ("AP", "APr", "APc", "APf")])
+        for e in t["appendix-5"].entries
+    }
     assert t5 == parsed["t5"] and len(t5) == 7
     assert len(parsed["t6"]) == 8
     t6 = {}
     for e in t["appendix-6"].entries:
         zs, ft = t6.setdefault(e.source.row, ([], []))
-        (ft if e.setting in ("fine-tuned", "supervised") else zs).extend(e.metrics[k] for k in ("AP", "APr", "APc", "APf"))
+        (ft if e.setting in ("fine-tuned", "supervised") else zs).extend(
+            e.metrics[k] for k in ("AP", "APr", "APc", "APf")
+        )
     assert t6 == _t6_by_label(parsed)
     t7 = {e.source.row: [r["AP"] for r in e.per_dataset.values()] + [e.metrics["AP"]] for e in t["appendix-7"].entries}
     assert t7 == parsed["t7"] and len(t7) == 7

@@ -14,7 +14,10 @@ from .conftest import make_result
 
 def test_round_trip(tmp_path, full_odinw_result):
     path = add_result(full_odinw_result, tmp_path)
-    assert path.parent == tmp_path and path.name == "odinw13-finetune__detclipv2-swin-t__abababababab__fine-tuned__coco.json"
+    assert (
+        path.parent == tmp_path
+        and path.name == "odinw13-finetune__detclipv2-swin-t__abababababab__fine-tuned__coco.json"
+    )
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
     assert load_result(path) == full_odinw_result
     assert load_results(tmp_path) == [(path, full_odinw_result)]
@@ -34,16 +37,19 @@ def test_entry_uses_appendix_dataset_names(full_odinw_result):
     assert list(entry.per_dataset)[-1] == "Thermal" and entry.evaluated_by == "ours" and entry.table == "ours"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"metrics_unit": "fraction"}, "metrics_unit must be one of ['percent']"),
-    ({"metrics": {"AP": 131.0}}, "not a percentage"),
-    ({"scale": "full", "suite": "mini-odinw13"}, "mini-world suite but scale is 'full'"),
-    ({"checkpoint_sha256": "xyz"}, "64 lowercase hex"),
-    ({"date": "yesterday"}, "ISO 8601"),
-    ({"evaluated_by": "paper"}, "evaluated_by 'ours' or 'peer-adapter'"),
-    ({"gpu": "h100"}, "unknown key(s) ['gpu']"),
-    ({"schema_version": 2}, "schema_version 2 is not supported"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metrics_unit": "fraction"}, "metrics_unit must be one of ['percent']"),
+        ({"metrics": {"AP": 131.0}}, "not a percentage"),
+        ({"scale": "full", "suite": "mini-odinw13"}, "mini-world suite but scale is 'full'"),
+        ({"checkpoint_sha256": "xyz"}, "64 lowercase hex"),
+        ({"date": "yesterday"}, "ISO 8601"),
+        ({"evaluated_by": "paper"}, "evaluated_by 'ours' or 'peer-adapter'"),
+        ({"gpu": "h100"}, "unknown key(s) ['gpu']"),
+        ({"schema_version": 2}, "schema_version 2 is not supported"),
+    ],
+)
 def test_bad_result_file_is_a_clear_error(tmp_path, full_odinw_result, change, message):
     path = add_result(full_odinw_result, tmp_path)
     raw = json.loads(path.read_text())

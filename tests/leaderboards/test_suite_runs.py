@@ -38,7 +38,11 @@ def runs(tmp_path_factory):
     peer = load_detector(f"hf:{save_owl(tmp / 'owlv2')}")
     ours = load_detector(str(tmp / "ckpt"))
     out = {}
-    for key, det, suite in (("peer", peer, "mini-odinw13"), ("ours", ours, "mini-odinw13"), ("lvis", peer, "mini-lvis-val")):
+    for key, det, suite in (
+        ("peer", peer, "mini-odinw13"),
+        ("ours", ours, "mini-odinw13"),
+        ("lvis", peer, "mini-lvis-val"),
+    ):
         evaluate_suite(det, get_suite(suite), world, out_dir=tmp / key, batch_size=2, progress=False)
         out[key] = tmp / key
     return out
@@ -49,7 +53,9 @@ def _run(path):
 
 
 def test_peer_and_ours_results_carry_the_run(runs, tmp_path):
-    paths = add_suite_run(runs["peer"], "OWLv2-tiny", tmp_path) + add_suite_run(runs["ours"], "detclipv2-tiny", tmp_path)
+    paths = add_suite_run(runs["peer"], "OWLv2-tiny", tmp_path) + add_suite_run(
+        runs["ours"], "detclipv2-tiny", tmp_path
+    )
     assert len(paths) == 2
     by_model = {r.model: r for _, r in load_results(tmp_path)}
     for label, key, by in (("OWLv2-tiny", "peer", "peer-adapter"), ("detclipv2-tiny", "ours", "ours")):
@@ -89,16 +95,34 @@ def test_rendered_rows_say_how_they_were_evaluated(runs, tmp_path):
     rows = {ln.split("|")[1].strip(): ln for ln in section.splitlines() if ln.startswith("| ") and "Model" not in ln}
     assert set(rows) == {"OWLv2-tiny", "detclipv2-tiny"}  # the peer sits beside DetCLIPv2
     spec = _run(runs["peer"])["model"]
-    assert f"**peer via adapter**: evaluated by detclip-bench, --model `{spec}`, coco (suite mini-odinw13 v1.0)" in rows["OWLv2-tiny"]
-    assert f"**ours (this toolkit)**: evaluated by detclip-bench, --model `{_run(runs['ours'])['model']}`" in rows["detclipv2-tiny"]
+    assert (
+        f"**peer via adapter**: evaluated by detclip-bench, --model `{spec}`, coco (suite mini-odinw13 v1.0)"
+        in rows["OWLv2-tiny"]
+    )
+    assert (
+        f"**ours (this toolkit)**: evaluated by detclip-bench, --model `{_run(runs['ours'])['model']}`"
+        in rows["detclipv2-tiny"]
+    )
     assert "How evaluated" in section
     t7 = md.split("## Appendix Table 7")[1].split("\n## ")[0]
     assert "| paper-reported (Appendix Table 7) |" in t7
 
 
 def test_cli_adds_a_run_and_renders(runs, tmp_path, capsys):
-    argv = ["leaderboard", "--add-run", str(runs["peer"]), "--label", "OWLv2-tiny", "--results", str(tmp_path / "r"),
-            "--out", str(tmp_path / "lb"), "--suite", "odinw13", "--no-plots"]
+    argv = [
+        "leaderboard",
+        "--add-run",
+        str(runs["peer"]),
+        "--label",
+        "OWLv2-tiny",
+        "--results",
+        str(tmp_path / "r"),
+        "--out",
+        str(tmp_path / "lb"),
+        "--suite",
+        "odinw13",
+        "--no-plots",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "added " in out and "1 toolkit results (1 mini-world)" in out

@@ -82,7 +82,8 @@ def pycocotools_bbox(gt: dict, results: list[dict]) -> tuple[dict, dict]:
         ev.accumulate()
         ev.summarize()
     return dict(zip(COCO_KEYS, map(float, ev.stats), strict=True)), per_category(
-        ev, ev.eval["precision"][:, :, :, 0, -1], ev.params.catIds)
+        ev, ev.eval["precision"][:, :, :, 0, -1], ev.params.catIds
+    )
 
 
 def assert_same(got: dict, ref: dict, tol: float = 1e-6) -> None:

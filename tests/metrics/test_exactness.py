@@ -22,7 +22,8 @@ def test_case_exercises_the_traps(lvis_case):
     images = {i["id"]: i for i in gt["images"]}
     pos = {(a["image_id"], a["category_id"]) for a in gt["annotations"]}
     unverified = [
-        (i, c) for i, c in zip(dets.image_ids.tolist(), dets.category_ids.tolist(), strict=True)
+        (i, c)
+        for i, c in zip(dets.image_ids.tolist(), dets.category_ids.tolist(), strict=True)
         if (i, c) not in pos and c not in images[i]["neg_category_ids"]
     ]
     assert unverified, "needs detections on unverified categories"

@@ -47,24 +47,73 @@ def write(tmp_path, text, name="pred.json"):
 
 # Number spellings msgspec reads as float64: each goes into every float slot (bbox and score).
 TRICKY_NUMBERS = [
-    "0", "-0", "0.0", "-0.0", "-0e5", "0e-400", "1", "-1", "7", "123456789", "1.5", "-2.25", "1e2", "1E2", "1e+2",
-    "1e-2", "2.5E-3", "1.5e308", "1.7976931348623157e308", "2.2250738585072014e-308", "4.9e-324", "1e-320",
-    "1e-400", "123e-2", "0.1", "0.2", "0.30000000000000004", "14.680000000000007", "117.66000000000001",
-    "9007199254740992", "9007199254740993", "9007199254740993.0", "9007199254740995", "18446744073709551615",
-    "18446744073709551616", "99999999999999999999", "123456789012345678901234567890", "-18446744073709551617",
-    "0.1000000000000000055511151231257827021181583404541015625", "1" + "0" * 400 + "e-400",
-    "0." + "0" * 30 + "123456789012345678", "1e0000000000000000000000002", "1e-0000000000000000000400",
-    "123.45678100585938", "0.0001", "1e22", "1e23", "9.999999999999999e22", "5e-324", "2.4703282292062328e-324",
-    "2.4703282292062327e-324", "1.00000000000000011102230246251565404236316680908203125",
-    "1.00000000000000011102230246251565404236316680908203124", "1.00000000000000011102230246251565404236316680908203126",
+    "0",
+    "-0",
+    "0.0",
+    "-0.0",
+    "-0e5",
+    "0e-400",
+    "1",
+    "-1",
+    "7",
+    "123456789",
+    "1.5",
+    "-2.25",
+    "1e2",
+    "1E2",
+    "1e+2",
+    "1e-2",
+    "2.5E-3",
+    "1.5e308",
+    "1.7976931348623157e308",
+    "2.2250738585072014e-308",
+    "4.9e-324",
+    "1e-320",
+    "1e-400",
+    "123e-2",
+    "0.1",
+    "0.2",
+    "0.30000000000000004",
+    "14.680000000000007",
+    "117.66000000000001",
+    "9007199254740992",
+    "9007199254740993",
+    "9007199254740993.0",
+    "9007199254740995",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999",
+    "123456789012345678901234567890",
+    "-18446744073709551617",
+    "0.1000000000000000055511151231257827021181583404541015625",
+    "1" + "0" * 400 + "e-400",
+    "0." + "0" * 30 + "123456789012345678",
+    "1e0000000000000000000000002",
+    "1e-0000000000000000000400",
+    "123.45678100585938",
+    "0.0001",
+    "1e22",
+    "1e23",
+    "9.999999999999999e22",
+    "5e-324",
+    "2.4703282292062328e-324",
+    "2.4703282292062327e-324",
+    "1.00000000000000011102230246251565404236316680908203125",
+    "1.00000000000000011102230246251565404236316680908203124",
+    "1.00000000000000011102230246251565404236316680908203126",
 ]
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1.79e308 + 1.79e308 = inf, both routes
 def test_tricky_numbers_are_bit_identical(tmp_path):
-    text = "[" + ",".join(  # widths and heights without the sign: a negative one is refused (tested below)
-        f'{{"image_id":{k},"category_id":{k % 7},"bbox":[{n},{n},{n.lstrip("-")},{n.lstrip("-")}],"score":{n}}}'
-        for k, n in enumerate(TRICKY_NUMBERS)) + "]"
+    text = (
+        "["
+        + ",".join(  # widths and heights without the sign: a negative one is refused (tested below)
+            f'{{"image_id":{k},"category_id":{k % 7},"bbox":[{n},{n},{n.lstrip("-")},{n.lstrip("-")}],"score":{n}}}'
+            for k, n in enumerate(TRICKY_NUMBERS)
+        )
+        + "]"
+    )
     assert_bit_identical(write(tmp_path, text))
 
 
@@ -91,21 +140,31 @@ def test_random_and_adversarial_numbers_are_bit_identical(tmp_path):
         if math.isfinite(x):
             numbers.append(repr(x))
         f32 = float(np.float32(rng.uniform(0, 1500)))  # what float32 model outputs look like in a results file
-        numbers += [repr(f32), repr(-f32), f"{f32:.6f}", f"{f32:e}", str(rng.randint(0, 10**rng.randint(1, 25)))]
+        numbers += [repr(f32), repr(-f32), f"{f32:.6f}", f"{f32:e}", str(rng.randint(0, 10 ** rng.randint(1, 25)))]
         digits = rng.randint(1, 19)
         numbers.append(f"{rng.randrange(10**digits)}e{rng.randint(-40, 40)}")
     rng.shuffle(numbers)
     numbers += ["0"] * (-len(numbers) % 5)
-    rows = [[*r[:2], r[2].lstrip("-"), r[3].lstrip("-"), r[4]] for r in (numbers[i:i + 5] for i in range(0, len(numbers), 5))]
-    text = "[" + ",".join(f'{{"image_id":{k},"category_id":1,"bbox":[{",".join(r[:4])}],"score":{r[4]}}}'
-                          for k, r in enumerate(rows)) + "]"
+    rows = [
+        [*r[:2], r[2].lstrip("-"), r[3].lstrip("-"), r[4]]
+        for r in (numbers[i : i + 5] for i in range(0, len(numbers), 5))
+    ]
+    text = (
+        "["
+        + ",".join(
+            f'{{"image_id":{k},"category_id":1,"bbox":[{",".join(r[:4])}],"score":{r[4]}}}' for k, r in enumerate(rows)
+        )
+        + "]"
+    )
     assert_bit_identical(write(tmp_path, text))
 
 
 @pytest.mark.parametrize("layout", ["compact", "python", "indent", "crlf-tabs", "reordered", "extra-keys"])
 def test_layouts_and_extra_keys(tmp_path, layout):
-    records = [rec(i, c, (i * 1.25, -0.0, abs(3 + i), 4e-3), s) for i, c, s in
-               [(1, 1, 0.5), (999999999999999999, 2, 1), (-5, -0, 0.0), (0, 123456789012345678, 1e-5)]]
+    records = [
+        rec(i, c, (i * 1.25, -0.0, abs(3 + i), 4e-3), s)
+        for i, c, s in [(1, 1, 0.5), (999999999999999999, 2, 1), (-5, -0, 0.0), (0, 123456789012345678, 1e-5)]
+    ]
     if layout == "compact":
         text = json.dumps(records, separators=(",", ":"))
     elif layout == "python":
@@ -115,13 +174,19 @@ def test_layouts_and_extra_keys(tmp_path, layout):
     elif layout == "crlf-tabs":
         text = json.dumps(records, indent="\t").replace("\n", "\r\n")
     elif layout == "reordered":
-        text = json.dumps([{"score": r["score"], "bbox": r["bbox"], "category_id": r["category_id"],
-                            "image_id": r["image_id"]} for r in records])
+        text = json.dumps(
+            [
+                {"score": r["score"], "bbox": r["bbox"], "category_id": r["category_id"], "image_id": r["image_id"]}
+                for r in records
+            ]
+        )
     else:
-        extras = [{"id": 3, "segmentation": {"size": [480, 640], "counts": "PPYo0:5K3M2N1O1O0O2N2M4K`0A"}},
-                  {"segmentation": [[1.5, 2, 3e1, 4], []], "area": 12.5, "iscrowd": 0, "attrs": [True, False, None]},
-                  {"nested": {"a": [{"b": [[[]]], "c": {}}, -1.5e-7, "x"]}, "bbox_score": 1, "scores": [1, 2]},
-                  {"note": "},{ 'image_id': 3 ", "image": None, "category": "cat"}]
+        extras = [
+            {"id": 3, "segmentation": {"size": [480, 640], "counts": "PPYo0:5K3M2N1O1O0O2N2M4K`0A"}},
+            {"segmentation": [[1.5, 2, 3e1, 4], []], "area": 12.5, "iscrowd": 0, "attrs": [True, False, None]},
+            {"nested": {"a": [{"b": [[[]]], "c": {}}, -1.5e-7, "x"]}, "bbox_score": 1, "scores": [1, 2]},
+            {"note": "},{ 'image_id': 3 ", "image": None, "category": "cat"},
+        ]
         text = json.dumps([{**extra, **r} for extra, r in zip(extras, records, strict=True)])
     assert_bit_identical(write(tmp_path, text))
 
@@ -185,15 +250,21 @@ def test_mixed_layouts_in_one_file(tmp_path):
         ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5,"x":"a\x01"}]', "control byte"),
         ('[{"image_id":1,"category_id":1,"bbox":[1,2,-3,4],"score":0.5}]', "negative width"),
         ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,-1e-300],"score":0.5}]', "negative height"),
-        ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5},{"image_id":1,"category_id":1,"bbox":[1,2,'
-         '-1.00000000000000000000001,4],"score":0.5}]', "negative width left to Python"),
+        (
+            '[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5},{"image_id":1,"category_id":1,"bbox":[1,2,'
+            '-1.00000000000000000000001,4],"score":0.5}]',
+            "negative width left to Python",
+        ),
         ('\ufeff[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}]', "BOM"),
         ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}\x00]', "NUL byte"),
         ('[{"image_id":9223372036854775808,"category_id":1,"bbox":[1,2,3,4],"score":0.5}]', "id beyond int64"),
         ('[{"image_id":01,"category_id":1,"bbox":[1,2,3,4],"score":0.5}]', "leading zero id"),
         ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5', "cut in the record"),
         ('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}, ', "cut after a record"),
-        ('[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}]', "no comma between records"),
+        (
+            '[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":0.5}]',
+            "no comma between records",
+        ),
     ],
 )
 def test_bad_files_raise_the_msgspec_error(tmp_path, text, why):
@@ -240,9 +311,16 @@ def test_two_halves_equal_one_scan(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fastjson, "_fastjson", Spy())
     rng = np.random.default_rng(3)
-    records = [rec(int(i), int(c), tuple(b), float(s)) for i, c, b, s in zip(
-        rng.integers(0, 10**6, 3000), rng.integers(1, 1204, 3000), rng.uniform(0, 1000, (3000, 4)) - [1, 1, 0, 0],
-        rng.random(3000), strict=True)]
+    records = [
+        rec(int(i), int(c), tuple(b), float(s))
+        for i, c, b, s in zip(
+            rng.integers(0, 10**6, 3000),
+            rng.integers(1, 1204, 3000),
+            rng.uniform(0, 1000, (3000, 4)) - [1, 1, 0, 0],
+            rng.random(3000),
+            strict=True,
+        )
+    ]
     records[1500]["bbox"] = [1e-400, 10**25, 0.30000000000000004, 9007199254740993]  # numbers left to Python
     assert_bit_identical(write(tmp_path, json.dumps(records)), threads=2)
     assert (True, real.OK_END) in halves and (False, real.OK_STOP) in halves  # the halves were used

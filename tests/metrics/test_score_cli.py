@@ -25,8 +25,17 @@ def files(tmp_path_factory):
 def test_cli_writes_protocol_metrics_and_counts(files, protocol, capsys):
     tmp, gt, res = files
     out = tmp / f"{protocol}.json"
-    argv = ["score", "--gt", str(tmp / "gt.json"), "--pred", str(tmp / "pred.json"), "--protocol", protocol,
-            "--out", str(out)]
+    argv = [
+        "score",
+        "--gt",
+        str(tmp / "gt.json"),
+        "--pred",
+        str(tmp / "pred.json"),
+        "--protocol",
+        protocol,
+        "--out",
+        str(out),
+    ]
     if protocol == "lvis-fixed":
         argv += ["--topk", "100"]
     assert main(argv) == 0

@@ -177,7 +177,9 @@ def test_ground_truth_is_loaded_once_per_file_version(tmp_path, monkeypatch, coc
     path.write_text(json.dumps(gt))
     loads = []
     real = GroundTruth.load.__func__
-    monkeypatch.setattr(GroundTruth, "load", classmethod(lambda cls, g, *, lvis: loads.append(g) or real(cls, g, lvis=lvis)))
+    monkeypatch.setattr(
+        GroundTruth, "load", classmethod(lambda cls, g, *, lvis: loads.append(g) or real(cls, g, lvis=lvis))
+    )
     first = GroundTruth.cached(path, lvis=False)
     assert GroundTruth.cached(path, lvis=False) is first and len(loads) == 1
     scores = []

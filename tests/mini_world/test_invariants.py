@@ -34,8 +34,10 @@ def _span_concept(caption: str, spans) -> set[str]:
 
 
 def _grounding_files(root):
-    return [_load(root, f"goldg/mdetr_annotations/{f}")
-            for f in ("final_mixed_train_no_coco.json", "final_flickr_separateGT_train.json")]
+    return [
+        _load(root, f"goldg/mdetr_annotations/{f}")
+        for f in ("final_mixed_train_no_coco.json", "final_flickr_separateGT_train.json")
+    ]
 
 
 def test_caption_only_concepts_are_never_boxed_in_training(world):
@@ -44,7 +46,8 @@ def test_caption_only_concepts_are_never_boxed_in_training(world):
     o365_names = {c["name"].strip().split("/")[0].lower() for c in o365["categories"]}
     assert not o365_names & CAPTION_ONLY
     assert {c.name for c in concepts_in("detection")} == {
-        c.name for c in CONCEPTS if c.o365_key in {k["name"] for k in o365["categories"]}}
+        c.name for c in CONCEPTS if c.o365_key in {k["name"] for k in o365["categories"]}
+    }
     boxed_in_grounding = set()
     for doc in _grounding_files(root):
         captions = {im["id"]: im["caption"] for im in doc["images"]}
@@ -64,7 +67,9 @@ def test_caption_only_concepts_appear_in_captions_and_class_folders(world):
         captions += [r[1] for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
     mentions = Counter(n for cap in captions for n in _mentioned(cap))
     assert all(mentions[n] >= 2 for n in CAPTION_ONLY), mentions
-    classes = {ln.split(" ", 1)[1].split(",")[0] for ln in (root / "imagenet/LOC_synset_mapping.txt").read_text().splitlines()}
+    classes = {
+        ln.split(" ", 1)[1].split(",")[0] for ln in (root / "imagenet/LOC_synset_mapping.txt").read_text().splitlines()
+    }
     assert classes == CAPTION_ONLY
 
 

@@ -25,14 +25,29 @@ def test_data_validate_passes_on_every_part(world):
 
 def test_open_dataset_yields_samples_of_the_right_kind(world):
     root, _ = world
-    expected = {"o365": DataKind.DETECTION, "lvis": DataKind.DETECTION, "odinw": DataKind.DETECTION,
-                "mdetr": DataKind.GROUNDING, "cc-tsv": DataKind.IMAGE_TEXT, "img2dataset-wds": DataKind.IMAGE_TEXT,
-                "img2dataset-parquet": DataKind.IMAGE_TEXT, "imagenet-folder": DataKind.CLASSIFICATION}
+    expected = {
+        "o365": DataKind.DETECTION,
+        "lvis": DataKind.DETECTION,
+        "odinw": DataKind.DETECTION,
+        "mdetr": DataKind.GROUNDING,
+        "cc-tsv": DataKind.IMAGE_TEXT,
+        "img2dataset-wds": DataKind.IMAGE_TEXT,
+        "img2dataset-parquet": DataKind.IMAGE_TEXT,
+        "imagenet-folder": DataKind.CLASSIFICATION,
+    }
     for part in manifest_parts(root):
         ds = open_dataset(part["path"], part["format"], **part["options"])
         samples = list(itertools.islice(iter(ds), 3))
         assert samples and all(isinstance(s, Sample) for s in samples), part["name"]
         assert {s.kind for s in samples} == {expected[part["format"]]}, part["name"]
         if part["format"] == "imagenet-folder":
-            assert samples[0].concepts[0].name in {"watermelon", "strawberry", "pizza slice", "crescent moon",
-                                                   "cookie", "ruler", "blueberry", "hex nut"}
+            assert samples[0].concepts[0].name in {
+                "watermelon",
+                "strawberry",
+                "pizza slice",
+                "crescent moon",
+                "cookie",
+                "ruler",
+                "blueberry",
+                "hex nut",
+            }

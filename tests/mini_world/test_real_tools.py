@@ -81,8 +81,10 @@ def test_odinw_layout_variants(world):
 
 
 def _gt_as_predictions(gt_json: dict) -> list[dict]:
-    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
-            for a in gt_json["annotations"]]
+    return [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+        for a in gt_json["annotations"]
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")

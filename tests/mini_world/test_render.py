@@ -12,8 +12,9 @@ QUIET = Difficulty(clutter=0, colour_jitter=0)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_box_is_the_tight_box_of_the_drawn_object(shape):
     rng = np.random.default_rng(3)
-    img, placed = render_scene(rng, 128, 128, [Look(shape, "red", "red", "solid")], QUIET, PLAIN,
-                               size_ranges=[(40, 40)])
+    img, placed = render_scene(
+        rng, 128, 128, [Look(shape, "red", "red", "solid")], QUIET, PLAIN, size_ranges=[(40, 40)]
+    )
     assert len(placed) == 1
     x0, y0, x1, y1 = placed[0].box
     px = np.asarray(img, dtype=np.int16)
@@ -25,8 +26,9 @@ def test_box_is_the_tight_box_of_the_drawn_object(shape):
 @pytest.mark.parametrize("texture", TEXTURES)
 def test_textures_are_visible(texture):
     rng = np.random.default_rng(0)
-    img, placed = render_scene(rng, 96, 96, [Look("square", "yellow", "black", texture)], QUIET, PLAIN,
-                               size_ranges=[(48, 48)])
+    img, placed = render_scene(
+        rng, 96, 96, [Look("square", "yellow", "black", texture)], QUIET, PLAIN, size_ranges=[(48, 48)]
+    )
     x0, y0, x1, y1 = placed[0].box
     patch = np.asarray(img)[y0:y1, x0:x1].astype(float)
     dark = (patch.mean(axis=2) < 90).mean()

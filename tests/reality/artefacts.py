@@ -49,5 +49,7 @@ def darknet_data() -> Path:
     for folder in candidates:
         if (folder / "dog.jpg").is_file():
             return folder
-    pytest.skip("darknet's sample images not found: `apt-get download darknet && dpkg-deb -x darknet_*.deb "
-                f"{cache}` (what .ci/run does), or set ${DARKNET_ENV} to a folder holding dog.jpg")
+    pytest.skip(
+        "darknet's sample images not found: `apt-get download darknet && dpkg-deb -x darknet_*.deb "
+        f"{cache}` (what .ci/run does), or set ${DARKNET_ENV} to a folder holding dog.jpg"
+    )

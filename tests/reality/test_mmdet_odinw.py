@@ -78,9 +78,13 @@ def odinw13_datasets(path: Path) -> dict[str, dict]:
         ds, metric = env[f"dataset_{name}"], env[f"val_evaluator_{name}"]
         assert ds["data_root"].startswith(root) and ds["data_root"].endswith("/"), ds["data_root"]
         assert metric["ann_file"] == ds["data_root"] + ds["ann_file"], name  # the metric scores the file it loads
-        out[name] = {"classes": tuple(ds["metainfo"]["classes"]), "folder": ds["data_root"][len(root):-1],
-                     "ann_file": ds["ann_file"], "img": ds["data_prefix"]["img"].rstrip("/"),
-                     "caption_prompt": ds.get("caption_prompt")}
+        out[name] = {
+            "classes": tuple(ds["metainfo"]["classes"]),
+            "folder": ds["data_root"][len(root) : -1],
+            "ann_file": ds["ann_file"],
+            "img": ds["data_prefix"]["img"].rstrip("/"),
+            "caption_prompt": ds.get("caption_prompt"),
+        }
     return out
 
 
@@ -104,16 +108,25 @@ def _ours(split_folder: str | None = None) -> dict[str, dict]:
     for member, manifest in zip(suite.members, ODINW13, strict=True):
         ann, img = member.files[member.eval_split][0]
         assert ann.startswith("odinw/") and img.startswith("odinw/")
-        out[manifest.name] = {"classes": dict(member.options)["class_names"], "folder": manifest.subdir,
-                              "ann": ann.removeprefix("odinw/"), "img": img.removeprefix("odinw/")}
+        out[manifest.name] = {
+            "classes": dict(member.options)["class_names"],
+            "folder": manifest.subdir,
+            "ann": ann.removeprefix("odinw/"),
+            "img": img.removeprefix("odinw/"),
+        }
     return out
 
 
 def test_the_interpreter_reads_what_the_file_says(configs):
     glip = configs["GLIP-T (A)"]
     assert glip["Aquarium"]["folder"] == "Aquarium/Aquarium Combined.v2-raw-1024.coco"
-    assert glip["pistols"] == {"classes": ("pistol",), "folder": "pistols/export",
-                               "ann_file": "val_annotations_without_background.json", "img": "", "caption_prompt": None}
+    assert glip["pistols"] == {
+        "classes": ("pistol",),
+        "folder": "pistols/export",
+        "ann_file": "val_annotations_without_background.json",
+        "img": "",
+        "caption_prompt": None,
+    }
 
 
 @pytest.mark.parametrize("label", list(ODINW_CONFIGS))
@@ -150,8 +163,10 @@ def test_pistols_is_flat_in_mmdetection_too(configs):
 
 
 def test_caption_prompts_only_where_known(configs):
-    found = {label: {name: d["caption_prompt"] for name, d in theirs.items() if d["caption_prompt"]}
-             for label, theirs in configs.items()}
+    found = {
+        label: {name: d["caption_prompt"] for name, d in theirs.items() if d["caption_prompt"]}
+        for label, theirs in configs.items()
+    }
     assert found == {label: KNOWN_CAPTION_PROMPTS.get(label, {}) for label in ODINW_CONFIGS}
     assert get_suite("odinw13").prompt_style == "verbatim"
 
@@ -170,8 +185,10 @@ def test_odinw35_category_overrides_rename_two_of_our_datasets():
             overrides[node.targets[0].id] = tuple(c["name"] for c in ast.literal_eval(node.value))
     ours = _ours()
     renamed = {name: (ours[name]["classes"], names) for name, names in overrides.items() if name in ours}
-    assert renamed == {"CottontailRabbits": (("Cottontail-Rabbit",), ("rabbit",)),
-                       "NorthAmericaMushrooms": (("CoW", "chanterelle"), ("flat mushroom", "yellow mushroom"))}
+    assert renamed == {
+        "CottontailRabbits": (("Cottontail-Rabbit",), ("rabbit",)),
+        "NorthAmericaMushrooms": (("CoW", "chanterelle"), ("flat mushroom", "yellow mushroom")),
+    }
     env = read_config(odinw35)
     for name, (_, new_names) in renamed.items():
         ds = env[f"dataset_{name}"]

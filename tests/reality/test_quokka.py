@@ -42,20 +42,58 @@ def quokka(tmp_path_factory):
     xywh = [box["x1"], box["y1"], box["x2"] - box["x1"], box["y2"] - box["y1"]]
     root = tmp_path_factory.mktemp("quokka")
     shutil.copyfile(image, root / "quokka.jpg")
-    ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": xywh, "area": float(area),
-           "segmentation": [np.column_stack([xs, ys]).ravel().tolist()], "iscrowd": 0,
-           "keypoints": [v for p in notes["keypoints"] for v in (p["x"], p["y"], 2)],
-           "num_keypoints": len(notes["keypoints"])}
-    coco = {"info": {"description": "imgaug 0.4.0 quokka"}, "licenses": [],
-            "images": [{"id": 1, "file_name": "quokka.jpg", "width": W, "height": H}],
-            "annotations": [ann], "categories": [{"id": 1, "name": "quokka", "supercategory": box["label"]},
-                                                 {"id": 2, "name": "kangaroo", "supercategory": box["label"]}]}
-    lvis_image = {"id": 1, "file_name": "quokka.jpg", "coco_url": "http://images.cocodataset.org/val2017/quokka.jpg",
-                  "width": W, "height": H, "neg_category_ids": [2], "not_exhaustive_category_ids": []}
-    lvis_cats = [{"id": 1, "name": "quokka", "synset": "quokka.n.01", "synonyms": ["quokka"], "def": "a small wallaby",
-                  "frequency": "f", "image_count": 1, "instance_count": 1},
-                 {"id": 2, "name": "kangaroo", "synset": "kangaroo.n.01", "synonyms": ["kangaroo"],
-                  "def": "a large leaping marsupial", "frequency": "r", "image_count": 0, "instance_count": 0}]
+    ann = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "bbox": xywh,
+        "area": float(area),
+        "segmentation": [np.column_stack([xs, ys]).ravel().tolist()],
+        "iscrowd": 0,
+        "keypoints": [v for p in notes["keypoints"] for v in (p["x"], p["y"], 2)],
+        "num_keypoints": len(notes["keypoints"]),
+    }
+    coco = {
+        "info": {"description": "imgaug 0.4.0 quokka"},
+        "licenses": [],
+        "images": [{"id": 1, "file_name": "quokka.jpg", "width": W, "height": H}],
+        "annotations": [ann],
+        "categories": [
+            {"id": 1, "name": "quokka", "supercategory": box["label"]},
+            {"id": 2, "name": "kangaroo", "supercategory": box["label"]},
+        ],
+    }
+    lvis_image = {
+        "id": 1,
+        "file_name": "quokka.jpg",
+        "coco_url": "http://images.cocodataset.org/val2017/quokka.jpg",
+        "width": W,
+        "height": H,
+        "neg_category_ids": [2],
+        "not_exhaustive_category_ids": [],
+    }
+    lvis_cats = [
+        {
+            "id": 1,
+            "name": "quokka",
+            "synset": "quokka.n.01",
+            "synonyms": ["quokka"],
+            "def": "a small wallaby",
+            "frequency": "f",
+            "image_count": 1,
+            "instance_count": 1,
+        },
+        {
+            "id": 2,
+            "name": "kangaroo",
+            "synset": "kangaroo.n.01",
+            "synonyms": ["kangaroo"],
+            "def": "a large leaping marsupial",
+            "frequency": "r",
+            "image_count": 0,
+            "instance_count": 0,
+        },
+    ]
     lvis_ann = {k: v for k, v in ann.items() if k not in ("iscrowd", "keypoints", "num_keypoints")}
     lvis = {"info": {}, "licenses": [], "images": [lvis_image], "annotations": [lvis_ann], "categories": lvis_cats}
     # the same, with quokka listed as not exhaustively annotated on the image: its unmatched boxes are ignored
@@ -80,11 +118,18 @@ def results(dets) -> list[dict]:
 
 
 def our_metrics(gt, protocol: str, res: list[dict]) -> dict:
-    ev = (CocoEvaluator(gt, max_dets_per_image=None) if protocol == "coco"
-          else LvisEvaluator(gt, protocol=protocol.removeprefix("lvis-")))
+    ev = (
+        CocoEvaluator(gt, max_dets_per_image=None)
+        if protocol == "coco"
+        else LvisEvaluator(gt, protocol=protocol.removeprefix("lvis-"))
+    )
     xywh = np.array([r["bbox"] for r in res], dtype=np.float64)
-    ev.update(1, np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]),
-              np.array([r["score"] for r in res]), np.array([r["category_id"] for r in res]))
+    ev.update(
+        1,
+        np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]),
+        np.array([r["score"] for r in res]),
+        np.array([r["category_id"] for r in res]),
+    )
     return ev.compute().metrics
 
 
@@ -216,8 +261,24 @@ def test_predict_eval_and_analyze_run_on_the_quokka(quokka, tmp_path, monkeypatc
     monkeypatch.setitem(registry.MODELS._entries, "quokkafam", lambda source, device: QuokkaOracle())
     root, coco = quokka["root"], quokka["files"]["coco"]
     pred = tmp_path / "pred"
-    assert main(["predict", "--model", "quokkafam:x", "--images", str(root / "quokka.jpg"), "--vocab", str(coco),
-                 "--image-ids-from", str(coco), "--out", str(pred)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "quokkafam:x",
+                "--images",
+                str(root / "quokka.jpg"),
+                "--vocab",
+                str(coco),
+                "--image-ids-from",
+                str(coco),
+                "--out",
+                str(pred),
+            ]
+        )
+        == 0
+    )
     with Image.open(pred / "vis" / "quokka.jpg") as drawn:
         assert drawn.size == (W, H)
     dets = json.loads((pred / "predictions.json").read_text())
@@ -225,14 +286,53 @@ def test_predict_eval_and_analyze_run_on_the_quokka(quokka, tmp_path, monkeypatc
     assert our_metrics(quokka["gt"]["coco"], "coco", dets)["AP"] == pytest.approx(1.0)
 
     suite = tmp_path / "quokka_suite.json"
-    suite.write_text(json.dumps({"name": "quokka", "version": "1", "metrics": ["coco"], "members": [
-        {"name": "quokka", "format": "coco", "eval_split": "val", "files": {"val": ["coco.json", "."]}}]}))
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "quokka",
+                "version": "1",
+                "metrics": ["coco"],
+                "members": [
+                    {"name": "quokka", "format": "coco", "eval_split": "val", "files": {"val": ["coco.json", "."]}}
+                ],
+            }
+        )
+    )
     run = tmp_path / "run"
-    assert main(["eval", "--model", "quokkafam:x", "--suite", str(suite), "--data-root", str(root), "--out", str(run),
-                 "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "quokkafam:x",
+                "--suite",
+                str(suite),
+                "--data-root",
+                str(root),
+                "--out",
+                str(run),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "results.json").read_text())["aggregate"]["metrics"]["AP"] == pytest.approx(1.0)
-    assert main(["analyze", "--results", str(run), "--data-root", str(root), "--name", "t-quokka",
-                 "--fiftyone-dir", str(fo_state)]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "--results",
+                str(run),
+                "--data-root",
+                str(root),
+                "--name",
+                "t-quokka",
+                "--fiftyone-dir",
+                str(fo_state),
+            ]
+        )
+        == 0
+    )
     import fiftyone as fo
 
     ds = fo.load_dataset("t-quokka")

@@ -92,10 +92,20 @@ def one_image_coco(tmp_path_factory):
     def make(key):
         if key not in made:
             path, (w, h) = locate(*key), KNOWN[key]
-            gt = {"images": [{"id": 1, "file_name": path.name, "width": w, "height": h}],
-                  "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, w / 2, h / 2],
-                                   "area": w * h / 4, "iscrowd": 0}],
-                  "categories": [{"id": 1, "name": "thing"}]}
+            gt = {
+                "images": [{"id": 1, "file_name": path.name, "width": w, "height": h}],
+                "annotations": [
+                    {
+                        "id": 1,
+                        "image_id": 1,
+                        "category_id": 1,
+                        "bbox": [0, 0, w / 2, h / 2],
+                        "area": w * h / 4,
+                        "iscrowd": 0,
+                    }
+                ],
+                "categories": [{"id": 1, "name": "thing"}],
+            }
             made[key] = tmp_path_factory.mktemp("coco") / "gt.json"
             made[key].write_text(json.dumps(gt))
         return open_dataset(made[key], "coco", image_root=str(locate(*key).parent))
@@ -126,8 +136,16 @@ def test_data_validate_on_a_coco_json_of_real_images(source, tmp_path, capsys):
         shutil.copyfile(path, tmp_path / path.name)
         w, h = KNOWN[key]
         images.append({"id": i, "file_name": path.name, "width": w, "height": h})
-        anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [w / 4, h / 4, w / 2, h / 2],
-                     "area": w * h / 4, "iscrowd": 0})
+        anns.append(
+            {
+                "id": i,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [w / 4, h / 4, w / 2, h / 2],
+                "area": w * h / 4,
+                "iscrowd": 0,
+            }
+        )
     gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     argv = ["data", "validate", str(tmp_path / "gt.json"), "--format", "coco", "--option", f"image_root={tmp_path}"]

@@ -79,12 +79,18 @@ def _drop_parentheses(name: str) -> str:
 def test_lvis_names_clean_to_ultralytics_and_stay_distinct(lvis_prompts):
     ultra = _ultralytics_names("lvis.yaml")
     assert len(ultra) == 1203
-    differ = {ours: theirs for ours, theirs in zip(lvis_prompts, ultra, strict=True)
-              if _drop_parentheses(ours) != theirs.split("/")[0]}
+    differ = {
+        ours: theirs
+        for ours, theirs in zip(lvis_prompts, ultra, strict=True)
+        if _drop_parentheses(ours) != theirs.split("/")[0]
+    }
     # Ultralytics' first synonym is our name without "(...)" for 1,200 of 1,203 (same order); the three others
     # start from another LVIS synonym, or (monitor) from LVIS's one raw name with a space in it
-    assert differ == {"bull": "horned cow", "doughnut": "donut",
-                      "monitor (computer equipment) computer monitor": "monitor/monitor computer equipment"}
+    assert differ == {
+        "bull": "horned cow",
+        "doughnut": "donut",
+        "monitor (computer equipment) computer monitor": "monitor/monitor computer equipment",
+    }
     assert not any("_" in p or "  " in p or p != p.strip() for p in lvis_prompts)
     # keeping the parentheses is what keeps the prompts distinct (lvis.py's docstring): dropping them, as
     # Ultralytics' names and GLIP-style cleaning do, merges five pairs of categories
@@ -101,7 +107,9 @@ def test_o365_names_clean_exactly_to_ultralytics(o365_raw):
     assert sum(c != r for c, r in zip(cleaned, o365_raw, strict=True)) == 17
     # every entry of the typo table fixes some real raw name (v1 adds the lower-case ones)
     v1 = _mmdet_classes("datasets/objects365.py", "Objects365V1Dataset")
-    unused = [w for w in O365_TYPO_FIXES if not any(re.search(rf"\b{re.escape(w)}\b", n, re.I) for n in (*o365_raw, *v1))]
+    unused = [
+        w for w in O365_TYPO_FIXES if not any(re.search(rf"\b{re.escape(w)}\b", n, re.I) for n in (*o365_raw, *v1))
+    ]
     assert unused == []
 
 
@@ -115,8 +123,11 @@ def grounding_dino(tmp_path_factory):
 
 @pytest.mark.parametrize(("vocab", "passes"), [("lvis", 16), ("lvis-ultralytics", 14), ("o365", 4)])
 def test_grounding_dino_plans_real_vocabularies(grounding_dino, lvis_prompts, o365_raw, vocab, passes):
-    prompts = {"lvis": lvis_prompts, "o365": [clean_o365_name(n)[0] for n in o365_raw],
-               "lvis-ultralytics": [n.split("/")[0] for n in _ultralytics_names("lvis.yaml")]}[vocab]
+    prompts = {
+        "lvis": lvis_prompts,
+        "o365": [clean_o365_name(n)[0] for n in o365_raw],
+        "lvis-ultralytics": [n.split("/")[0] for n in _ultralytics_names("lvis.yaml")],
+    }[vocab]
     assert grounding_dino.budget == GDINO_TEXT_LEN
     plan = grounding_dino.plan(prompts)  # raises if any one class cannot fit a pass
     assert len(plan) == passes
@@ -127,7 +138,7 @@ def test_grounding_dino_plans_real_vocabularies(grounding_dino, lvis_prompts, o3
         ids = chunk.text["input_ids"][0].tolist()
         assert len(ids) <= GDINO_TEXT_LEN
         assert chunk.class_offset == covered
-        for (a, b), name in zip(chunk.spans, prompts[covered:covered + len(chunk.spans)], strict=True):
+        for (a, b), name in zip(chunk.spans, prompts[covered : covered + len(chunk.spans)], strict=True):
             # each class's span is exactly its own word pieces inside the joined caption
             assert ids[a:b] == tokenizer(name.strip().lower(), add_special_tokens=False)["input_ids"], name
         covered += len(chunk.spans)
@@ -162,22 +173,29 @@ def owl(clip_tokenizer):
 
     from tests.adapters.tiny_models import _clip_text
 
-    text = _clip_text(clip_tokenizer, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      max_position_embeddings=OWL_TEXT_LEN)
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32,
-                  patch_size=16)
+    text = _clip_text(
+        clip_tokenizer,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=OWL_TEXT_LEN,
+    )
+    vision = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16
+    )
     torch.manual_seed(0)
     model = Owlv2ForObjectDetection(Owlv2Config(text_config=text, vision_config=vision, projection_dim=16))
-    processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}),
-                               tokenizer=clip_tokenizer)
+    processor = Owlv2Processor(
+        image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}), tokenizer=clip_tokenizer
+    )
     det = OwlDetector(model, processor, "tiny-owlv2-real-clip-bpe")
     assert det.max_text_len == OWL_TEXT_LEN
     return det
 
 
 @pytest.mark.parametrize("vocab", ["lvis", "o365"])
-def test_owl_never_truncates_a_real_class_name(owl, clip_tokenizer, lvis_prompts, o365_raw, vocab, caplog,
-                                               monkeypatch):
+def test_owl_never_truncates_a_real_class_name(owl, clip_tokenizer, lvis_prompts, o365_raw, vocab, caplog, monkeypatch):
     prompts = lvis_prompts if vocab == "lvis" else [clean_o365_name(n)[0] for n in o365_raw]
     lengths = [len(ids) for ids in clip_tokenizer(prompts)["input_ids"]]
     assert max(lengths) == (11 if vocab == "lvis" else 7)  # incl. start/end tokens, vs. 16
@@ -209,8 +227,10 @@ def test_omdet_task_sentence_holds_28_lvis_classes(clip_tokenizer, lvis_prompts,
     assert "task sentence for 1203 classes has 3370 tokens and is truncated to 77" in caplog.text
     assert "prompts exceed" not in caplog.text  # every class sentence itself fits
     assert text["classes_input_ids"].shape == (1203, OMDET_TEXT_LEN)
-    fits = max(k for k in range(len(lvis_prompts) + 1)
-               if len(clip_tokenizer(OmDetOptions().task_template.format(", ".join(lvis_prompts[:k])))["input_ids"])
-               <= OMDET_TEXT_LEN)
+    fits = max(
+        k
+        for k in range(len(lvis_prompts) + 1)
+        if len(clip_tokenizer(OmDetOptions().task_template.format(", ".join(lvis_prompts[:k])))["input_ids"])
+        <= OMDET_TEXT_LEN
+    )
     assert fits == 28  # classes 29..1203 are scored but never named in the task that conditions the decoder
-

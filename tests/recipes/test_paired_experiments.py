@@ -17,7 +17,9 @@ def test_mini_experiments_are_paired_and_claims_run_two_training_seeds():
     with_pairs = next(r for r in claims.pretrain if r.arm == "with pairs").config
     assert dict(with_pairs.model.overrides)["loss_contrastive"] == 1.0  # a stated mini departure (paper: 0.1)
     assert {d.name: d.size for d in with_pairs.data if d.kind.value == "image_text"} == {
-        "cc3m": (128, 128), "cc12m": (128, 128)}
+        "cc3m": (128, 128),
+        "cc12m": (128, 128),
+    }
 
 
 def test_with_seeds_repeats_every_run_and_evaluation_per_seed():

@@ -17,8 +17,22 @@ def reproduction(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     generate(root, scale=0.15, seed=0, progress=False)
     out = tmp_path_factory.mktemp("repro")
-    args = ["reproduce", "--scale", "mini", "--data-root", str(root), "--out", str(out), "--set",
-            "schedule.max_steps=2", "--set", "schedule.epochs=1", "--train-seeds", "0", "--no-plots"]
+    args = [
+        "reproduce",
+        "--scale",
+        "mini",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--set",
+        "schedule.max_steps=2",
+        "--set",
+        "schedule.epochs=1",
+        "--train-seeds",
+        "0",
+        "--no-plots",
+    ]
     assert main(args) == 0
     return root, out, args
 
@@ -40,8 +54,13 @@ def test_table_has_paper_rows_with_ours_beneath(reproduction):
     # random init (mini-lvis: Fixed AP) + two arms × (mini-lvis: Fixed AP, mini-lvis-val: Fixed and standard AP)
     assert len(results) == 7 and sum(name.endswith("__lvis-standard.json") for name in results) == 2
     board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
-    mini_lvis = [r for sec in board["sections"] if sec["kind"] == "toolkit-mini" for r in sec["rows"]
-                 if r["suite"] == "mini-lvis"]
+    mini_lvis = [
+        r
+        for sec in board["sections"]
+        if sec["kind"] == "toolkit-mini"
+        for r in sec["rows"]
+        if r["suite"] == "mini-lvis"
+    ]
     assert sorted(r["pretrain_data"] for r in mini_lvis) == ["O365+GoldG", "O365+GoldG+CC15M", "none (random init)"]
     paired = json.loads((out / "claims-mini-paired.json").read_text())
     assert set(paired) == {"mini-lvis", "mini-lvis-val"}
@@ -54,8 +73,23 @@ def test_checkpoints_load_in_eval_and_give_the_same_numbers(reproduction, tmp_pa
     expected = next(r for r in table["runs"] if r["run"] == "o365-goldg-s0")["zero-shot mini-lvis"]["metrics"]
     model = out / "pretrain" / "o365-goldg-s0" / "model"
     assert (model / "model.safetensors").is_file() and (model / "config.json").is_file()
-    assert main(["eval", "--model", str(model), "--suite", "mini-lvis", "--data-root", str(root),
-                 "--out", str(tmp_path / "ev"), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(model),
+                "--suite",
+                "mini-lvis",
+                "--data-root",
+                str(root),
+                "--out",
+                str(tmp_path / "ev"),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     got = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert 100 * got["aggregate"]["metrics"]["AP"] == pytest.approx(expected["AP"], abs=1e-9)
 
@@ -82,11 +116,21 @@ def test_reproduce_and_leaderboard_rows_come_from_one_path(reproduction, tmp_pat
     assert main([*args, "--label", "DetCLIPv2-mini"]) == 0
     added = [r for _, r in load_results(tmp_path / "res")]
     assert sorted((r.suite, r.protocol) for r in added) == sorted(
-        (r.suite, r.protocol) for r in filed.values() if r.checkpoint.endswith("o365-goldg-s0/model"))
+        (r.suite, r.protocol) for r in filed.values() if r.checkpoint.endswith("o365-goldg-s0/model")
+    )
     for row in added:
         ours = filed[(row.suite, row.setting, row.protocol, row.checkpoint)]
-        for field in ("model_identity", "checkpoint_sha256", "suite_version", "scale", "metrics", "per_dataset",
-                      "evaluated_by", "git_hash", "date"):
+        for field in (
+            "model_identity",
+            "checkpoint_sha256",
+            "suite_version",
+            "scale",
+            "metrics",
+            "per_dataset",
+            "evaluated_by",
+            "git_hash",
+            "date",
+        ):
             assert getattr(row, field) == getattr(ours, field), field
 
 

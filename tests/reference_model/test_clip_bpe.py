@@ -6,8 +6,10 @@ import importlib.util
 
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("open_clip") is None,
-                                reason="open_clip_torch not installed (CI: pip install --no-deps open_clip_torch)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("open_clip") is None,
+    reason="open_clip_torch not installed (CI: pip install --no-deps open_clip_torch)",
+)
 
 
 def test_token_ids_are_clips(tmp_path):

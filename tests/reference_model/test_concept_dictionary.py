@@ -38,9 +38,11 @@ def test_enrich_keeps_existing_definitions():
 
 @pytest.mark.parametrize("layout", ["mini_world", "lvis", "flat"])
 def test_reads_the_three_file_layouts(tmp_path, layout):
-    doc = {"mini_world": {"concepts": [{"name": "red box", "definition": "a red rectangle", "synonyms": ["crimson box"]}]},
-           "lvis": {"categories": [{"id": 1, "name": "red_box", "def": "a red rectangle", "synonyms": ["crimson_box"]}]},
-           "flat": {"red box": "a red rectangle", "crimson box": "a red rectangle"}}[layout]
+    doc = {
+        "mini_world": {"concepts": [{"name": "red box", "definition": "a red rectangle", "synonyms": ["crimson box"]}]},
+        "lvis": {"categories": [{"id": 1, "name": "red_box", "def": "a red rectangle", "synonyms": ["crimson_box"]}]},
+        "flat": {"red box": "a red rectangle", "crimson box": "a red rectangle"},
+    }[layout]
     path = tmp_path / "dict.json"
     path.write_text(json.dumps(doc))
     d = ConceptDictionary.from_file(path)
@@ -63,8 +65,17 @@ def test_collate_enriches_positives_negatives_and_caption_phrases():
     bare = dataclasses.replace(det_sample(0), concepts=(Concept(name="red box"), Concept(name="green box")))
     spec = InputSpec(kind=DataKind.DETECTION, size=(96, 64), concepts_per_image=3)
     batch = collate_train([bare], spec, vocabulary=(Concept(name="blue box"),), rng=rng, dictionary=d)
-    assert batch.concepts == ["red box, a red rectangle", "green box, any four-sided thing", "blue box, a blue rectangle"]
-    it = collate_train([caption_sample(0)], InputSpec(kind=DataKind.IMAGE_TEXT, size=(64, 64)), rng=rng,
-                       noun_phrases=FixedPhrases(), dictionary=d)
+    assert batch.concepts == [
+        "red box, a red rectangle",
+        "green box, any four-sided thing",
+        "blue box, a blue rectangle",
+    ]
+    it = collate_train(
+        [caption_sample(0)],
+        InputSpec(kind=DataKind.IMAGE_TEXT, size=(64, 64)),
+        rng=rng,
+        noun_phrases=FixedPhrases(),
+        dictionary=d,
+    )
     assert it.concepts[:2] == ["a red box, a red rectangle", "grey background"]
     assert it.concepts[2] == caption_sample(0).caption  # the whole caption stays verbatim

@@ -92,8 +92,13 @@ def _pair(i: int) -> Sample:
 
     colour = ("red", "green")[i % 2]
     img = draw([(10.0 + 6 * i, 8.0 + 3 * i, 60.0 + 6 * i, 44.0 + 3 * i)], [colour])
-    return Sample(kind=DataKind.IMAGE_TEXT, source="synthetic", record_id=f"p{i}",
-                  image=ImageRef(data=png_bytes(img)), caption=f"a {colour} box on a grey background")
+    return Sample(
+        kind=DataKind.IMAGE_TEXT,
+        source="synthetic",
+        record_id=f"p{i}",
+        image=ImageRef(data=png_bytes(img)),
+        caption=f"a {colour} box on a grey background",
+    )
 
 
 def _batch(kind: DataKind, indices):
@@ -127,8 +132,10 @@ def _ddp_worker(rank: int, store: str, out_dir: str) -> None:
         model = _tiny_fp64_model()
         ddp = wrap_ddp(model, DistContext(rank, WORLD, rank, torch.device("cpu")))
         share = range(rank * N_IMAGES // WORLD, (rank + 1) * N_IMAGES // WORLD)
-        result = {kind.value: _loss_and_grads(model, ddp, _batch(kind, share))
-                  for kind in (DataKind.IMAGE_TEXT, DataKind.DETECTION)}
+        result = {
+            kind.value: _loss_and_grads(model, ddp, _batch(kind, share))
+            for kind in (DataKind.IMAGE_TEXT, DataKind.DETECTION)
+        }
         torch.save(result, f"{out_dir}/ddp{rank}.pt")
     finally:
         dist.destroy_process_group()

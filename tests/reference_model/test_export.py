@@ -107,21 +107,28 @@ def _compare(ref, got) -> tuple[float, float]:
 def test_onnx_runtime_gives_predicts_boxes_and_scores(model, prompts, exported, world):
     images = _images(world)
     ref = model.predict(images, prompts)
-    assert sum(len(p.scores) for p in ref) > 0, "the random mini head must produce detections for this test to mean anything"
+    assert sum(len(p.scores) for p in ref) > 0, (
+        "the random mini head must produce detections for this test to mean anything"
+    )
     detector = OnnxDetector(exported)
     got = detector.predict(images, prompts)
     d_score, d_box = _compare(ref, got)
-    print(f"ONNX Runtime vs PyTorch predict: max |Δscore| = {d_score:.2e}, max |Δbox| = {d_box:.2e} px "
-          f"over {sum(len(p.scores) for p in ref)} detections")
+    print(
+        f"ONNX Runtime vs PyTorch predict: max |Δscore| = {d_score:.2e}, max |Δbox| = {d_box:.2e} px "
+        f"over {sum(len(p.scores) for p in ref)} detections"
+    )
     assert d_score <= SCORE_ATOL and d_box <= BOX_ATOL
     # one image at a time (another padded size, another batch) agrees as well
     single = detector.predict(images[:1], prompts, max_dets_per_image=5, score_thresh=0.02)
-    assert _compare(model.predict(images[:1], prompts, max_dets_per_image=5, score_thresh=0.02), single)[0] <= SCORE_ATOL
+    assert (
+        _compare(model.predict(images[:1], prompts, max_dets_per_image=5, score_thresh=0.02), single)[0] <= SCORE_ATOL
+    )
 
     sidecar = json.loads((exported / SIDECAR).read_text())
     assert sidecar["vocabulary"]["prompts"] == prompts and sidecar["opset"] == 19
     assert sidecar["inference"]["test_size"] == [192, 160] and sidecar["inference"]["pixel_mean"] == list(
-        model.config.pixel_mean)
+        model.config.pixel_mean
+    )
     assert max(v for c in sidecar["check"] for v in c["max_abs_diff"].values()) <= SCORE_ATOL
     graph = (exported / "model.onnx").read_bytes()
     assert b"DeformConv" in graph and b"Tokenizer" not in graph
@@ -169,15 +176,22 @@ def test_the_deformable_module_needs_opset_19_and_a_plain_model_exports_lower(mo
     assert max(v for c in sidecar["check"] for v in c["max_abs_diff"].values()) <= SCORE_ATOL
 
 
-@pytest.mark.parametrize(("fmt", "exporter"), [pytest.param("onnx", "dynamo", marks=pytest.mark.slow),
-                                               pytest.param("torch-export", "torchscript", marks=pytest.mark.slow),
-                                               ("torchscript", "torchscript")])
+@pytest.mark.parametrize(
+    ("fmt", "exporter"),
+    [
+        pytest.param("onnx", "dynamo", marks=pytest.mark.slow),
+        pytest.param("torch-export", "torchscript", marks=pytest.mark.slow),
+        ("torchscript", "torchscript"),
+    ],
+)
 def test_other_exporters_give_predicts_detections(fmt, exporter, model, prompts, world, tmp_path):
     if exporter == "dynamo":
         pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript")
     # CottontailRabbits' and Raccoon's 128×128 images resize to 160×160: predict pads them to exactly the
     # fixed 160×160 input, so the fixed-size graphs must agree with it too
-    files = sorted(world.glob("odinw/CottontailRabbits/valid/*.jpg")) + sorted(world.glob("odinw/Raccoon/**/valid/*.jpg"))
+    files = sorted(world.glob("odinw/CottontailRabbits/valid/*.jpg")) + sorted(
+        world.glob("odinw/Raccoon/**/valid/*.jpg")
+    )
     images = [Image.open(f).convert("RGB") for f in files]
     assert {im.size for im in images} == {(128, 128)}
     size = None if fmt == "torchscript" else (160, 160)
@@ -194,15 +208,59 @@ def test_cli_exports_a_suites_vocabulary_and_eval_runs_it(world, tmp_path):
 
     _mini_model().save_pretrained(tmp_path / "ckpt")
     out = tmp_path / "export"
-    assert main(["export", "--model", str(tmp_path / "ckpt"), "--suite", "mini-odinw13", "--data-root", str(world),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(tmp_path / "ckpt"),
+                "--suite",
+                "mini-odinw13",
+                "--data-root",
+                str(world),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     sidecar = json.loads((out / SIDECAR).read_text())
     assert len(sidecar["vocabulary"]["members"]) == 13
-    assert main(["eval", "--model", f"onnx:{out}", "--suite", "mini-odinw13", "--data-root", str(world),
-                 "--out", str(tmp_path / "eval"), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"onnx:{out}",
+                "--suite",
+                "mini-odinw13",
+                "--data-root",
+                str(world),
+                "--out",
+                str(tmp_path / "eval"),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     ours = json.loads((tmp_path / "eval" / "results.json").read_text())["aggregate"]["metrics"]
-    theirs = evaluate_suite(DetCLIPv2.from_pretrained(str(tmp_path / "ckpt")), SUITES.get("mini-odinw13"), world,
-                            progress=False).aggregate()
+    theirs = evaluate_suite(
+        DetCLIPv2.from_pretrained(str(tmp_path / "ckpt")), SUITES.get("mini-odinw13"), world, progress=False
+    ).aggregate()
     assert ours["AP"] == pytest.approx(theirs["AP"], abs=1e-9)
-    assert main(["export", "--model", str(tmp_path / "ckpt"), "--prompts", "a, b", "--out", str(tmp_path / "x"),
-                 "--image-size", "160"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(tmp_path / "ckpt"),
+                "--prompts",
+                "a, b",
+                "--out",
+                str(tmp_path / "x"),
+                "--image-size",
+                "160",
+            ]
+        )
+        == 2
+    )

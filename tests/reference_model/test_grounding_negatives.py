@@ -10,11 +10,18 @@ from tests.reference_model.conftest import det_sample
 
 M = 24
 NEAR = {  # variants of the positives "the red box" / "the green box": never negatives
-    "red box": "a red rectangle", "red boxes": "several red rectangles", "green box": "a green rectangle",
-    "box": "any four-sided container", "boxes": "containers", "crimson box": "a deep red rectangle",
+    "red box": "a red rectangle",
+    "red boxes": "several red rectangles",
+    "green box": "a green rectangle",
+    "box": "any four-sided container",
+    "boxes": "containers",
+    "crimson box": "a deep red rectangle",
 }
 FAR = {f"gadget {w}": f"a gadget of kind {w}" for w in "abcdefghijklmnopqrstuvwxyz"} | {
-    "kettle": "a pot for boiling water", "zebra": "a striped horse", "violins": "bowed string instruments"}
+    "kettle": "a pot for boiling water",
+    "zebra": "a striped horse",
+    "violins": "bowed string instruments",
+}
 
 
 def _name(prompt: str) -> str:
@@ -32,8 +39,13 @@ def test_concept_variants_cover_case_articles_number_and_head():
 def test_each_grounding_image_gets_exactly_m_concepts_without_positive_variants(seed):
     d = ConceptDictionary({**NEAR, **FAR})
     spec = InputSpec(kind=DataKind.GROUNDING, size=(96, 64), concepts_per_image=M)
-    batch = collate_train([det_sample(seed, DataKind.GROUNDING)], spec, vocabulary=d.concepts(),
-                          rng=np.random.default_rng(seed), dictionary=d)
+    batch = collate_train(
+        [det_sample(seed, DataKind.GROUNDING)],
+        spec,
+        vocabulary=d.concepts(),
+        rng=np.random.default_rng(seed),
+        dictionary=d,
+    )
     assert len(batch.concepts) == M  # 2 phrases + 22 negatives
     positives, negatives = batch.concepts[:2], batch.concepts[2:]
     assert all(p.startswith("the ") and _name(p) != p for p in positives)  # phrases, enriched by their head
@@ -45,8 +57,13 @@ def test_each_grounding_image_gets_exactly_m_concepts_without_positive_variants(
 def test_two_images_each_get_m_and_detection_keeps_plain_name_exclusion():
     d = ConceptDictionary({**NEAR, **FAR})
     spec = InputSpec(kind=DataKind.GROUNDING, size=(96, 64), concepts_per_image=M)
-    batch = collate_train([det_sample(0, DataKind.GROUNDING), det_sample(1, DataKind.GROUNDING)], spec,
-                          vocabulary=d.concepts(), rng=np.random.default_rng(0), dictionary=d)
+    batch = collate_train(
+        [det_sample(0, DataKind.GROUNDING), det_sample(1, DataKind.GROUNDING)],
+        spec,
+        vocabulary=d.concepts(),
+        rng=np.random.default_rng(0),
+        dictionary=d,
+    )
     assert M <= len(batch.concepts) <= 2 * M  # de-duplicated across the batch
     assert not {_name(c) for c in batch.concepts} & set(NEAR)
     # detection negatives (a dataset's categories) only avoid the positives themselves: "Traffic Sign" stays a
@@ -59,8 +76,9 @@ def test_two_images_each_get_m_and_detection_keeps_plain_name_exclusion():
 def test_a_small_dictionary_gives_fewer_negatives_not_duplicates():
     d = ConceptDictionary({"kettle": "a pot", "box": "a container"})
     spec = InputSpec(kind=DataKind.GROUNDING, size=(96, 64), concepts_per_image=M)
-    batch = collate_train([det_sample(0, DataKind.GROUNDING)], spec, vocabulary=d.concepts(),
-                          rng=np.random.default_rng(0), dictionary=d)
+    batch = collate_train(
+        [det_sample(0, DataKind.GROUNDING)], spec, vocabulary=d.concepts(), rng=np.random.default_rng(0), dictionary=d
+    )
     assert [_name(c) for c in batch.concepts[2:]] == ["kettle"]
 
 

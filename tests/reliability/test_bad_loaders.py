@@ -24,6 +24,7 @@ def _coco(mutate=None, raw=None, **open_kw):
             mutate(data)
         path = write_coco(tmp, data, raw=raw(json.dumps(data)) if raw else None)
         return lambda: open_dataset(path, "coco", cache=False, **open_kw)
+
     return build
 
 
@@ -34,6 +35,7 @@ def _set(path, value):
         for key in head:
             obj = obj[key]
         obj[last] = value
+
     return mutate
 
 
@@ -42,6 +44,7 @@ def _first_image(mutate_file):
         path = write_coco(tmp)
         mutate_file(tmp / "a0.jpg")
         return lambda: open_dataset(path, "coco", cache=False)[0].load_image()
+
     return build
 
 
@@ -52,6 +55,7 @@ def _lvis(mutate):
         mutate(data)
         path.write_text(json.dumps(data))
         return lambda: open_dataset(path, "lvis", cache=False)[0]
+
     return build
 
 
@@ -60,6 +64,7 @@ def _tsv(text, **kw):
         path = tmp / "captions.tsv"
         path.write_text(text)
         return lambda: list(open_dataset(path, "cc-tsv", **kw))
+
     return build
 
 
@@ -72,6 +77,7 @@ def _tar(members: list[tuple[str, bytes]]):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         return lambda: [s.load_image() for s in open_dataset(tmp / "shards", "img2dataset-wds")]
+
     return build
 
 
@@ -89,59 +95,130 @@ def _odvg_bad_line(tmp):
 
 ERRORS = [
     Case("coco_truncated_json", _coco(raw=lambda s: s[: len(s) // 2]), ("ann.json", "malformed JSON", "line 1")),
-    Case("coco_nan_literal_in_bbox", _coco(raw=lambda s: s.replace("[1.0, 1.0, 10.0", "[1.0, NaN, 10.0", 1)),
-         ("ann.json", "malformed JSON")),
-    Case("coco_wrong_top_level_keys", _coco(raw=lambda s: json.dumps({"imgs": [], "anns": []})),
-         ("ann.json", "record -", "needs 'images' and 'annotations'")),
+    Case(
+        "coco_nan_literal_in_bbox",
+        _coco(raw=lambda s: s.replace("[1.0, 1.0, 10.0", "[1.0, NaN, 10.0", 1)),
+        ("ann.json", "malformed JSON"),
+    ),
+    Case(
+        "coco_wrong_top_level_keys",
+        _coco(raw=lambda s: json.dumps({"imgs": [], "anns": []})),
+        ("ann.json", "record -", "needs 'images' and 'annotations'"),
+    ),
     Case("coco_top_level_list", _coco(raw=lambda s: "[1, 2, 3]"), ("ann.json", "not a COCO-style json")),
-    Case("coco_unknown_category_id", _coco(_set(["annotations", 1, "category_id"], 9)),
-         ("ann.json", "annotation 2", "unknown category_id 9")),
+    Case(
+        "coco_unknown_category_id",
+        _coco(_set(["annotations", 1, "category_id"], 9)),
+        ("ann.json", "annotation 2", "unknown category_id 9"),
+    ),
     Case("coco_duplicate_image_id", _coco(_set(["images", 1, "id"], 1)), ("ann.json", "image 1", "duplicate image id")),
-    Case("coco_duplicate_annotation_id", _coco(_set(["annotations", 1, "id"], 1)),
-         ("ann.json", "annotation 1", "duplicate annotation id")),
-    Case("coco_duplicate_category_id", _coco(lambda d: d["categories"].append({"id": 1, "name": "again"})),
-         ("ann.json", "category 1", "duplicate category id")),
-    Case("coco_category_without_id", _coco(lambda d: d["categories"].append({"name": "no id"})),
-         ("ann.json", "category #1", "malformed record")),
-    Case("coco_bbox_with_a_string", _coco(_set(["annotations", 1, "bbox"], [1, "a", 3, 4])),
-         ("ann.json", "annotation 2", "bbox must be 4 numbers")),
-    Case("coco_bbox_three_numbers", _coco(_set(["annotations", 0, "bbox"], [1, 2, 3])),
-         ("ann.json", "annotation 1", "expected 4")),
-    Case("coco_annotation_on_missing_image", _coco(_set(["annotations", 1, "image_id"], 77)),
-         ("ann.json", "annotation 2", "image_id 77 is not in 'images'")),
+    Case(
+        "coco_duplicate_annotation_id",
+        _coco(_set(["annotations", 1, "id"], 1)),
+        ("ann.json", "annotation 1", "duplicate annotation id"),
+    ),
+    Case(
+        "coco_duplicate_category_id",
+        _coco(lambda d: d["categories"].append({"id": 1, "name": "again"})),
+        ("ann.json", "category 1", "duplicate category id"),
+    ),
+    Case(
+        "coco_category_without_id",
+        _coco(lambda d: d["categories"].append({"name": "no id"})),
+        ("ann.json", "category #1", "malformed record"),
+    ),
+    Case(
+        "coco_bbox_with_a_string",
+        _coco(_set(["annotations", 1, "bbox"], [1, "a", 3, 4])),
+        ("ann.json", "annotation 2", "bbox must be 4 numbers"),
+    ),
+    Case(
+        "coco_bbox_three_numbers",
+        _coco(_set(["annotations", 0, "bbox"], [1, 2, 3])),
+        ("ann.json", "annotation 1", "expected 4"),
+    ),
+    Case(
+        "coco_annotation_on_missing_image",
+        _coco(_set(["annotations", 1, "image_id"], 77)),
+        ("ann.json", "annotation 2", "image_id 77 is not in 'images'"),
+    ),
     Case("coco_image_zero_width", _coco(_set(["images", 1, "width"], 0)), ("ann.json", "image 2", "must be positive")),
-    Case("coco_image_without_file_name", _coco(_set(["images", 0, "file_name"], "")),
-         ("ann.json", "image 1", "no file name")),
+    Case(
+        "coco_image_without_file_name",
+        _coco(_set(["images", 0, "file_name"], "")),
+        ("ann.json", "image 1", "no file name"),
+    ),
     Case("coco_unknown_loader_option", _coco(colour="red"), ("ann.json", "no option 'colour'", "image_root")),
-    Case("lvis_neg_category_ids_not_a_list", _lvis(_set(["images", 1, "neg_category_ids"], "3")),
-         ("lvis_v1_val.json", "image 2", "neg_category_ids")),
-    Case("lvis_image_without_coco_url", _lvis(lambda d: d["images"][0].pop("coco_url")),
-         ("lvis_v1_val.json", "image 1", "coco_url")),
-    Case("jpeg_corrupt_bytes", _first_image(lambda p: p.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 3)),
-         ("a0.jpg", "record 1", "corrupt or unreadable image")),
-    Case("jpeg_truncated", _first_image(lambda p: p.write_bytes(p.read_bytes()[:-300])),
-         ("a0.jpg", "record 1", "corrupt or unreadable image")),
-    Case("image_missing_without_disk_check", lambda tmp: (
-        lambda path=write_coco(tmp, images=False): open_dataset(path, "coco", cache=False, check_images=False)[0]
-        .load_image()), ("a0.jpg", "record 1", "cannot read image")),
-    Case("tsv_swapped_columns", _tsv("http://x.org/1.jpg\ta dog\nhttp://x.org/2.jpg\ta cat\n", columns="caption,url"),
-         ("captions.tsv", "line 1", "wrong column order")),
-    Case("tsv_columns_disagree_between_rows", _tsv("a dog\thttp://x.org/1.jpg\nhttp://x.org/2.jpg\ta cat\n"),
-         ("captions.tsv", "lines 1-2", "cannot tell which column")),
-    Case("tsv_three_columns", _tsv("a dog\thttp://x.org/1.jpg\nhttp://x.org/2.jpg\ta cat\textra\n",
-                                   columns="caption,url"), ("captions.tsv", "line 2", "found 3")),
-    Case("tsv_unknown_format_name", lambda tmp: (lambda: open_dataset(tmp, "cc-tsv-v9")),
-         ("unknown dataset format 'cc-tsv-v9'", "known: ")),
-    Case("wds_tar_is_garbage", lambda tmp: (
-        (tmp / "shards").mkdir(), (tmp / "shards" / "00000.tar").write_bytes(b"not a tar" * 200),
-        lambda: list(open_dataset(tmp / "shards", "img2dataset-wds")))[-1],
-         ("00000.tar", "unreadable webdataset shard")),
+    Case(
+        "lvis_neg_category_ids_not_a_list",
+        _lvis(_set(["images", 1, "neg_category_ids"], "3")),
+        ("lvis_v1_val.json", "image 2", "neg_category_ids"),
+    ),
+    Case(
+        "lvis_image_without_coco_url",
+        _lvis(lambda d: d["images"][0].pop("coco_url")),
+        ("lvis_v1_val.json", "image 1", "coco_url"),
+    ),
+    Case(
+        "jpeg_corrupt_bytes",
+        _first_image(lambda p: p.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 3)),
+        ("a0.jpg", "record 1", "corrupt or unreadable image"),
+    ),
+    Case(
+        "jpeg_truncated",
+        _first_image(lambda p: p.write_bytes(p.read_bytes()[:-300])),
+        ("a0.jpg", "record 1", "corrupt or unreadable image"),
+    ),
+    Case(
+        "image_missing_without_disk_check",
+        lambda tmp: (
+            lambda path=write_coco(tmp, images=False): open_dataset(path, "coco", cache=False, check_images=False)[
+                0
+            ].load_image()
+        ),
+        ("a0.jpg", "record 1", "cannot read image"),
+    ),
+    Case(
+        "tsv_swapped_columns",
+        _tsv("http://x.org/1.jpg\ta dog\nhttp://x.org/2.jpg\ta cat\n", columns="caption,url"),
+        ("captions.tsv", "line 1", "wrong column order"),
+    ),
+    Case(
+        "tsv_columns_disagree_between_rows",
+        _tsv("a dog\thttp://x.org/1.jpg\nhttp://x.org/2.jpg\ta cat\n"),
+        ("captions.tsv", "lines 1-2", "cannot tell which column"),
+    ),
+    Case(
+        "tsv_three_columns",
+        _tsv("a dog\thttp://x.org/1.jpg\nhttp://x.org/2.jpg\ta cat\textra\n", columns="caption,url"),
+        ("captions.tsv", "line 2", "found 3"),
+    ),
+    Case(
+        "tsv_unknown_format_name",
+        lambda tmp: lambda: open_dataset(tmp, "cc-tsv-v9"),
+        ("unknown dataset format 'cc-tsv-v9'", "known: "),
+    ),
+    Case(
+        "wds_tar_is_garbage",
+        lambda tmp: (
+            (tmp / "shards").mkdir(),
+            (tmp / "shards" / "00000.tar").write_bytes(b"not a tar" * 200),
+            lambda: list(open_dataset(tmp / "shards", "img2dataset-wds")),
+        )[-1],
+        ("00000.tar", "unreadable webdataset shard"),
+    ),
     Case("wds_tar_truncated", _truncated_tar, ("00000.tar", "unreadable webdataset shard")),
-    Case("wds_corrupt_jpeg_member", _tar([("k7.jpg", b"\xff\xd8garbage"), ("k7.txt", b"a dog")]),
-         ("00000.tar", "record k7", "corrupt or unreadable image")),
-    Case("wds_data_root_missing", lambda tmp: (lambda: open_dataset(tmp / "nowhere", "img2dataset-wds")),
-         ("nowhere", "no such file or folder")),
-    Case("wds_data_root_empty", lambda tmp: (lambda: open_dataset(tmp, "img2dataset-wds")), ("no *.tar shards",)),
+    Case(
+        "wds_corrupt_jpeg_member",
+        _tar([("k7.jpg", b"\xff\xd8garbage"), ("k7.txt", b"a dog")]),
+        ("00000.tar", "record k7", "corrupt or unreadable image"),
+    ),
+    Case(
+        "wds_data_root_missing",
+        lambda tmp: lambda: open_dataset(tmp / "nowhere", "img2dataset-wds"),
+        ("nowhere", "no such file or folder"),
+    ),
+    Case("wds_data_root_empty", lambda tmp: lambda: open_dataset(tmp, "img2dataset-wds"), ("no *.tar shards",)),
     Case("odvg_truncated_line", _odvg_bad_line, ("train.jsonl", "line 2", "malformed JSON")),
 ]
 
@@ -195,8 +272,13 @@ def test_tar_shard_with_a_missing_txt_is_a_counted_skip(tmp_path):
     shard = tmp_path / "shards" / "00000.tar"
     shard.parent.mkdir()
     with tarfile.open(shard, "w") as tar:
-        for name, data in [("000.jpg", jpeg_bytes()), ("000.txt", b"a dog"), ("001.jpg", jpeg_bytes()),
-                           ("002.jpg", jpeg_bytes()), ("002.txt", b"a cat")]:
+        for name, data in [
+            ("000.jpg", jpeg_bytes()),
+            ("000.txt", b"a dog"),
+            ("001.jpg", jpeg_bytes()),
+            ("002.jpg", jpeg_bytes()),
+            ("002.txt", b"a cat"),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

@@ -65,8 +65,12 @@ def test_training_state_pickle_is_refused(tmp_path, marker):
     ckpt = save_checkpoint(tmp_path, "step_00000001", _toy(), {"step": 1})
     _torch_malicious(marker, ckpt / "train_state.pt")
     _resign(ckpt)
-    assert_data_error(lambda: load_checkpoint(find_latest(tmp_path), _toy()), "train_state.pt", "checkpoint",
-                      "cannot load training state")
+    assert_data_error(
+        lambda: load_checkpoint(find_latest(tmp_path), _toy()),
+        "train_state.pt",
+        "checkpoint",
+        "cannot load training state",
+    )
 
 
 def test_training_weights_replaced_by_a_pickle_are_refused(tmp_path, marker):
@@ -162,15 +166,22 @@ def test_prediction_cache_with_a_pickled_array_is_refused(tmp_path, marker):
     path = tmp_path / "cache.npz"
     evil = np.empty(1, dtype=object)
     evil[0] = _Touch(marker)
-    np.savez(path, image_ids=np.zeros(1, np.int64), boxes=np.zeros((1, 4), np.float32), scores=evil,
-             category_ids=np.zeros(1, np.int64), meta=np.array("{}"))
+    np.savez(
+        path,
+        image_ids=np.zeros(1, np.int64),
+        boxes=np.zeros((1, 4), np.float32),
+        scores=evil,
+        category_ids=np.zeros(1, np.int64),
+        meta=np.array("{}"),
+    )
     assert_data_error(lambda: PredictionArrays.load(path), "cache.npz", "unreadable prediction cache")
 
 
 def test_truncated_prediction_cache_is_refused(tmp_path):
     path = tmp_path / "cache.npz"
     PredictionArrays(np.arange(3), np.zeros((3, 4), np.float32), np.ones(3, np.float32), np.ones(3, np.int64)).save(
-        path, {"prompt_hash": "x"})
+        path, {"prompt_hash": "x"}
+    )
     path.write_bytes(path.read_bytes()[:100])
     assert_data_error(lambda: PredictionArrays.load(path), "cache.npz", "delete it to recompute")
 

@@ -58,9 +58,15 @@ def test_permuting_detections_never_changes_the_result(protocol, seed, perm_seed
 def test_permuting_images_in_the_gt_never_changes_the_result(protocol, seed, perm_seed):
     gt = COCO_GT if protocol == "coco" else LVIS_GT
     dets = _dets(protocol, seed)
-    shuffled = {**gt, "images": [gt["images"][i] for i in np.random.default_rng(perm_seed).permutation(len(gt["images"]))]}
-    ev = CocoEvaluator(shuffled, max_dets_per_image=None) if protocol == "coco" else LvisEvaluator(
-        shuffled, protocol=protocol.removeprefix("lvis-"), topk_per_category=12)
+    shuffled = {
+        **gt,
+        "images": [gt["images"][i] for i in np.random.default_rng(perm_seed).permutation(len(gt["images"]))],
+    }
+    ev = (
+        CocoEvaluator(shuffled, max_dets_per_image=None)
+        if protocol == "coco"
+        else LvisEvaluator(shuffled, protocol=protocol.removeprefix("lvis-"), topk_per_category=12)
+    )
     ev.update(dets.image_ids, dets.boxes_xyxy, dets.scores, dets.category_ids)
     assert ev.compute().metrics == _metrics(protocol, dets)
 
@@ -90,8 +96,12 @@ def test_detection_on_an_unverified_category_never_changes_lvis_ap(seed, extra_s
     unverified = sorted({c["id"] for c in LVIS_GT["categories"]} - pos - set(image["neg_category_ids"]))
     cat = unverified[int(rng.integers(len(unverified)))]
     box = np.array([[5.0, 5.0, 60.0, 80.0]])
-    more = Detections(np.r_[dets.image_ids, image["id"]], np.r_[dets.boxes_xyxy, box], np.r_[dets.scores, 0.999],
-                      np.r_[dets.category_ids, cat])
+    more = Detections(
+        np.r_[dets.image_ids, image["id"]],
+        np.r_[dets.boxes_xyxy, box],
+        np.r_[dets.scores, 0.999],
+        np.r_[dets.category_ids, cat],
+    )
     # standard protocol: 30 dets/image stay under the 300 cap, so nothing is displaced
     assert _metrics("lvis-standard", more) == _metrics("lvis-standard", dets)
 
@@ -112,9 +122,22 @@ def test_sharded_streams_merge_to_the_one_shot_result(protocol, seed, n_shards):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(boxes=st.lists(st.tuples(st.floats(0, 500), st.floats(0, 500), st.floats(2, 400), st.floats(2, 400),
-                                st.floats(-0.5, 0.5), st.floats(-0.5, 0.5), st.floats(0.25, 4), st.floats(0.25, 4)),
-                      min_size=1, max_size=8))
+@given(
+    boxes=st.lists(
+        st.tuples(
+            st.floats(0, 500),
+            st.floats(0, 500),
+            st.floats(2, 400),
+            st.floats(2, 400),
+            st.floats(-0.5, 0.5),
+            st.floats(-0.5, 0.5),
+            st.floats(0.25, 4),
+            st.floats(0.25, 4),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_box_coder_encode_decode_round_trip(boxes):
     """decode(encode(gt, anchor), anchor) == gt for anchors within the coder's clamp range (size ratio
     ≤ 4, centre offset ≤ half a box)."""

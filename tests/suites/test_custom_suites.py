@@ -79,8 +79,9 @@ def test_split_pairs_with_image_folders_and_prompts(world, tmp_path):
     anns.mkdir()
     for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
         shutil.copy(export / folder / "_annotations.coco.json", anns / f"{split}.json")
-    spec = ",".join(f"{s}={anns / f'{s}.json'}@{export / f}" for s, f in
-                    (("train", "train"), ("val", "valid"), ("test", "test")))
+    spec = ",".join(
+        f"{s}={anns / f'{s}.json'}@{export / f}" for s, f in (("train", "train"), ("val", "valid"), ("test", "test"))
+    )
     files = parse_dataset_spec(spec)
     assert files["val"] == (anns / "val.json", export / "valid")
     n = len(json.loads((anns / "test.json").read_text())["categories"]) - 1  # without Roboflow's root
@@ -129,8 +130,14 @@ def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch,
         target = m.target(world, "val")
         files = [str(target.annotations.relative_to(world)), str(target.images.relative_to(world))]
         members.append({"name": name, "format": "odinw", "eval_split": "val", "files": {"val": files}})
-    spec = {"name": "lab-suite", "version": "3", "description": "two datasets", "members": members,
-            "metrics": ["coco"], "aggregate": "mean"}
+    spec = {
+        "name": "lab-suite",
+        "version": "3",
+        "description": "two datasets",
+        "members": members,
+        "metrics": ["coco"],
+        "aggregate": "mean",
+    }
     path = tmp_path / f"lab.{fmt}"
     path.write_text(json.dumps(spec) if fmt == "json" else yaml.safe_dump(spec))
     suite = load_suite_file(path)
@@ -139,8 +146,23 @@ def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch,
     monkeypatch.setattr(registry, "_FAMILIES", (*registry._FAMILIES, "hashfam"))
     monkeypatch.setitem(registry.MODELS._entries, "hashfam", lambda source, device: detector)
     out = tmp_path / "ev"
-    assert main(["eval", "--model", "hashfam:x", "--suite", str(path), "--data-root", str(world), "--out",
-                 str(out), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "hashfam:x",
+                "--suite",
+                str(path),
+                "--data-root",
+                str(world),
+                "--out",
+                str(out),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["suite"] == "lab-suite" and results["version"] == "3"
     aps = [r["coco"]["metrics"]["AP"] for r in results["members"].values()]

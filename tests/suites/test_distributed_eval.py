@@ -31,7 +31,12 @@ def test_two_gloo_ranks_write_the_single_process_results(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.start_processes(_rank_worker, args=(2, port, root, "two"), nprocs=2, join=True, start_method="spawn")
-    evaluate_suite(_detector_from(root, gt, noise_seed=3)[0], get_suite("mini-lvis-val"), root,
-                   out_dir=tmp_path / "one", progress=False)
+    evaluate_suite(
+        _detector_from(root, gt, noise_seed=3)[0],
+        get_suite("mini-lvis-val"),
+        root,
+        out_dir=tmp_path / "one",
+        progress=False,
+    )
     for name in ("results.json", "lvis-val-lvis-fixed.csv", "lvis-val-lvis-standard.csv"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -75,16 +75,18 @@ def test_finetune_writes_the_same_run_folder_as_eval(world, tmp_path):
     candidates = [JitterDetector(suite, world, j) for j in (0.3, 0.02, 0.15)]
     trainer = ChooseOnVal(candidates)
     out = tmp_path / "ft"
-    result = finetune_suite(trainer, suite, world, out, model="toy-start", members=MEMBERS, batch_size=3,
-                            progress=False)
+    result = finetune_suite(
+        trainer, suite, world, out, model="toy-start", members=MEMBERS, batch_size=3, progress=False
+    )
     assert [m.split("/")[-1] for m in trainer.calls] == MEMBERS
     for member, aps in trainer.val_aps.items():
         assert int(np.argmax(aps)) == 1  # the least jitter wins on val
         assert result.finetune[member]["best_val_ap"] == max(aps)
     # each member's reported number is the selected detector on the eval split, as a zero-shot run scores it
     chosen = [m for m in suite.members if m.name.split("/")[-1] in MEMBERS]
-    plain = evaluate_suite(candidates[1], type(suite)(**{**suite.__dict__, "members": tuple(chosen)}), world,
-                           batch_size=3, progress=False)
+    plain = evaluate_suite(
+        candidates[1], type(suite)(**{**suite.__dict__, "members": tuple(chosen)}), world, batch_size=3, progress=False
+    )
     for member in result.members:
         assert result.members[member]["coco"].metrics == plain.members[member]["coco"].metrics
         assert result.splits[member] == "test"

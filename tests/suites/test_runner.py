@@ -15,12 +15,36 @@ from detclip_bench.suites import get_suite
 from detclip_bench.suites.runner import evaluate_suite
 
 CATS = [
-    {"id": 1, "name": "red_disc", "def": "a red circle", "frequency": "f", "synset": "a.n.01", "synonyms": ["red_disc"],
-     "image_count": 9, "instance_count": 9},
-    {"id": 2, "name": "bat_(animal)", "def": "a flying mammal", "frequency": "c", "synset": "b.n.01",
-     "synonyms": ["bat"], "image_count": 5, "instance_count": 5},
-    {"id": 3, "name": "kazoo", "def": "a toy instrument", "frequency": "r", "synset": "c.n.01", "synonyms": ["kazoo"],
-     "image_count": 1, "instance_count": 1},
+    {
+        "id": 1,
+        "name": "red_disc",
+        "def": "a red circle",
+        "frequency": "f",
+        "synset": "a.n.01",
+        "synonyms": ["red_disc"],
+        "image_count": 9,
+        "instance_count": 9,
+    },
+    {
+        "id": 2,
+        "name": "bat_(animal)",
+        "def": "a flying mammal",
+        "frequency": "c",
+        "synset": "b.n.01",
+        "synonyms": ["bat"],
+        "image_count": 5,
+        "instance_count": 5,
+    },
+    {
+        "id": 3,
+        "name": "kazoo",
+        "def": "a toy instrument",
+        "frequency": "r",
+        "synset": "c.n.01",
+        "synonyms": ["kazoo"],
+        "image_count": 1,
+        "instance_count": 1,
+    },
 ]
 
 
@@ -33,14 +57,31 @@ def _make_root(tmp_path, n_images=6):
     for i in range(1, n_images + 1):
         w, h = 64 + 8 * i, 48 + 4 * i
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
-            root / "coco" / "val2017" / f"{i:012d}.jpg", quality=95)
-        images.append({"id": i, "width": w, "height": h, "coco_url": f"http://images.cocodataset.org/val2017/{i:012d}.jpg",
-                       "neg_category_ids": [3] if i % 2 else [], "not_exhaustive_category_ids": [2] if i == 2 else []})
+            root / "coco" / "val2017" / f"{i:012d}.jpg", quality=95
+        )
+        images.append(
+            {
+                "id": i,
+                "width": w,
+                "height": h,
+                "coco_url": f"http://images.cocodataset.org/val2017/{i:012d}.jpg",
+                "neg_category_ids": [3] if i % 2 else [],
+                "not_exhaustive_category_ids": [2] if i == 2 else [],
+            }
+        )
         for k in range(1 + i % 3):
             x, y = float(rng.integers(0, w - 20)), float(rng.integers(0, h - 20))
             bw, bh = float(rng.integers(6, 20)), float(rng.integers(6, 20))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1 + (i + k) % 2, "bbox": [x, y, bw, bh],
-                         "area": bw * bh, "segmentation": [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1 + (i + k) % 2,
+                    "bbox": [x, y, bw, bh],
+                    "area": bw * bh,
+                    "segmentation": [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]],
+                }
+            )
     gt = {"images": images, "annotations": anns, "categories": CATS}
     for name in ("lvis_v1_minival.json", "lvis_v1_val.json"):
         (root / "lvis" / name).write_text(json.dumps(gt))
@@ -78,12 +119,22 @@ def _detector_from(root, gt, noise_seed=None):
             jitter = rng.normal(0, 3, 4) if noise_seed is not None else np.zeros(4)
             box = [x + jitter[0], y + jitter[1], x + w + abs(jitter[2]), y + h + abs(jitter[3])]
             for label in range(3):  # every category, so unverified/negative ones are exercised
-                s = float(rng.uniform(0.05, 1.0)) if noise_seed is not None else (0.9 if label + 1 == a["category_id"] else 0.1)
+                s = (
+                    float(rng.uniform(0.05, 1.0))
+                    if noise_seed is not None
+                    else (0.9 if label + 1 == a["category_id"] else 0.1)
+                )
                 boxes.append(box)
                 scores.append(s)
                 labels.append(label)
-                dets.append({"image_id": img["id"], "category_id": label + 1, "score": s,
-                             "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+                dets.append(
+                    {
+                        "image_id": img["id"],
+                        "category_id": label + 1,
+                        "score": s,
+                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                    }
+                )
         by_hash[hashlib.sha256(im.tobytes()).hexdigest()] = Prediction(boxes, scores, labels)
     return KeyedDetector(by_hash), dets
 

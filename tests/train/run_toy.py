@@ -27,8 +27,15 @@ def main() -> None:
     torch.set_num_threads(1)
     ctx = init_distributed("cpu")
     cfg = toy_config(epochs=args.epochs, micro=args.micro, ckpt_every=1, deterministic=True, keep_ckpts=2)
-    trainer = Trainer(cfg, ToyModel(dropout=args.dropout), toy_datasets(), args.out, ctx=ctx,
-                      collate=slow_collate if args.slow else toy_collate, progress=False)
+    trainer = Trainer(
+        cfg,
+        ToyModel(dropout=args.dropout),
+        toy_datasets(),
+        args.out,
+        ctx=ctx,
+        collate=slow_collate if args.slow else toy_collate,
+        progress=False,
+    )
     trainer.fit(resume=args.resume)
     cleanup()
 

@@ -50,7 +50,9 @@ def id_collate(samples, source, dataset, rng):
         for i, s in enumerate(samples):
             x[i, :3] = np.asarray(s.load_image(), np.float32).mean((0, 1)) / 255
             x[i, 3:] = rng.normal(size=FEATURES - 3)
-        return IdBatch(torch.from_numpy(x), torch.zeros(len(samples)), source.kind.value, [s.record_id for s in samples])
+        return IdBatch(
+            torch.from_numpy(x), torch.zeros(len(samples)), source.kind.value, [s.record_id for s in samples]
+        )
     x = torch.from_numpy(np.stack([s[0] for s in samples]))
     y = torch.from_numpy(np.array([s[1] for s in samples]))
     return IdBatch(x, y, source.kind.value, [s[2] for s in samples])
@@ -85,18 +87,34 @@ class OpenLog(Img2DatasetTars):
         return super().iter_shard(shard, part)
 
 
-def stream_config(wds: str, *, epochs: int = 2, workers: int = 2, epoch_size: int = 0, batch: int = 4,
-                  det_batch: int = 4) -> TrainConfig:
+def stream_config(
+    wds: str, *, epochs: int = 2, workers: int = 2, epoch_size: int = 0, batch: int = 4, det_batch: int = 4
+) -> TrainConfig:
     data = (
-        DataSourceConfig(name="det", path="det", format="toy", kind=DataKind.DETECTION, batch_size=det_batch,
-                         size=(32, 32)),
-        DataSourceConfig(name="cc", path=wds, format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=batch,
-                         size=(16, 16), flip=False, epoch_size=epoch_size),
+        DataSourceConfig(
+            name="det", path="det", format="toy", kind=DataKind.DETECTION, batch_size=det_batch, size=(32, 32)
+        ),
+        DataSourceConfig(
+            name="cc",
+            path=wds,
+            format="img2dataset-wds",
+            kind=DataKind.IMAGE_TEXT,
+            batch_size=batch,
+            size=(16, 16),
+            flip=False,
+            epoch_size=epoch_size,
+        ),
     )
-    return TrainConfig(name="stream-toy", model=ModelConfig(variant="toy"), data=data,
-                       optim=OptimConfig(lr=1e-2, text_lr_mult=0.1),
-                       schedule=ScheduleConfig(kind="cosine", epochs=epochs, warmup_iters=3),
-                       num_workers=workers, ckpt_every=1, keep_ckpts=2)
+    return TrainConfig(
+        name="stream-toy",
+        model=ModelConfig(variant="toy"),
+        data=data,
+        optim=OptimConfig(lr=1e-2, text_lr_mult=0.1),
+        schedule=ScheduleConfig(kind="cosine", epochs=epochs, warmup_iters=3),
+        num_workers=workers,
+        ckpt_every=1,
+        keep_ckpts=2,
+    )
 
 
 def main() -> None:
@@ -117,8 +135,15 @@ def main() -> None:
     cfg = stream_config(args.wds, epochs=args.epochs, workers=args.workers)
     datasets = [IdToyDataset(N_DET, 1), open_dataset(args.wds, "img2dataset-wds")]
     model = LoggingModel(out / f"seen.{os.getpid()}.jsonl")
-    trainer = Trainer(cfg, model, datasets, out, ctx=init_distributed("cpu"),
-                      collate=slow_id_collate if args.slow else id_collate, progress=False)
+    trainer = Trainer(
+        cfg,
+        model,
+        datasets,
+        out,
+        ctx=init_distributed("cpu"),
+        collate=slow_id_collate if args.slow else id_collate,
+        progress=False,
+    )
     trainer.fit(resume=args.resume)
 
 

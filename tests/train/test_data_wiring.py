@@ -44,8 +44,9 @@ def test_img2dataset_stream_is_sized_from_its_stats_sidecars(tmp_path):
         wds_shard(tmp_path / f"{k:05d}.tar", [(f"{k}{i}", jpeg_bytes(), f"caption {i}") for i in range(n)])
         (tmp_path / f"{k:05d}_stats.json").write_text(json.dumps({"count": n + 1, "successes": n}))
     ds = open_dataset(tmp_path, format="img2dataset-wds")
-    src = DataSourceConfig(name="cc", path=str(tmp_path), format="img2dataset-wds", kind=DataKind.IMAGE_TEXT,
-                           batch_size=2, size=(64, 64))
+    src = DataSourceConfig(
+        name="cc", path=str(tmp_path), format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=2, size=(64, 64)
+    )
     assert source_length(ds, src) == 5 == sum(1 for _ in ds)
     (tmp_path / "00001_stats.json").unlink()
     assert ds.declared_size() is None  # a missing sidecar means unknown, not a wrong count
@@ -60,7 +61,8 @@ def test_collator_samples_negatives_from_the_dataset_vocabulary_enriched(tmp_pat
         def vocabulary(self):
             return tuple(c.__class__(name=c.name) for c in VOCAB[4:5])  # "kettle", without definition
 
-    src = DataSourceConfig(name="d", path="-", format="coco", kind=DataKind.DETECTION, batch_size=1, size=(96, 64),
-                           concepts_per_image=3)
+    src = DataSourceConfig(
+        name="d", path="-", format="coco", kind=DataKind.DETECTION, batch_size=1, size=(96, 64), concepts_per_image=3
+    )
     batch = DetCLIPv2Collator(str(vocab))([det_sample(0)], src, Dataset(), np.random.default_rng(0))
     assert "kettle, a pot for boiling water" in batch.concepts

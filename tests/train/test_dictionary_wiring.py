@@ -16,10 +16,12 @@ from reference_model.train.loader import DetCLIPv2Collator
 from tests.reference_model.conftest import caption_sample, det_sample
 from tests.train.toy import ToyModel, toy_config, toy_datasets
 
-GROUNDING = DataSourceConfig(name="goldg", path="-", format="mdetr", kind=DataKind.GROUNDING, batch_size=1,
-                             size=(96, 64), concepts_per_image=8)
-DETECTION = DataSourceConfig(name="o365", path="-", format="o365", kind=DataKind.DETECTION, batch_size=1,
-                             size=(96, 64), concepts_per_image=8)
+GROUNDING = DataSourceConfig(
+    name="goldg", path="-", format="mdetr", kind=DataKind.GROUNDING, batch_size=1, size=(96, 64), concepts_per_image=8
+)
+DETECTION = DataSourceConfig(
+    name="o365", path="-", format="o365", kind=DataKind.DETECTION, batch_size=1, size=(96, 64), concepts_per_image=8
+)
 
 
 class NoVocabulary:  # like MdetrGrounding: grounding datasets have no category list
@@ -58,8 +60,9 @@ def test_evaluation_vocabularies_are_never_grounding_negatives(tmp_path, caplog)
     collate = DetCLIPv2Collator(str(vocab))
     with caplog.at_level(logging.WARNING, logger="detclip_bench.train"):
         for seed in range(2):
-            batch = collate([det_sample(seed, DataKind.GROUNDING)], GROUNDING, NoVocabulary(),
-                            np.random.default_rng(seed))
+            batch = collate(
+                [det_sample(seed, DataKind.GROUNDING)], GROUNDING, NoVocabulary(), np.random.default_rng(seed)
+            )
             assert len(batch.concepts) == 2  # the phrases only
     warned = [r.getMessage() for r in caplog.records if "no sampled negatives" in r.getMessage()]
     assert len(warned) == 1 and "evaluation vocabulary" in warned[0]
@@ -70,8 +73,9 @@ def test_missing_dictionary_names_the_command_that_builds_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"detclip-bench data make-dictionary .*--out .*concept_dictionary"):
         DetCLIPv2Collator(str(missing)).dictionary()
     with pytest.raises(FileNotFoundError, match="make-dictionary"):  # at Trainer start, not mid-epoch
-        Trainer(toy_config(concept_dictionary=str(missing)), ToyModel(), toy_datasets(), tmp_path / "run",
-                progress=False)
+        Trainer(
+            toy_config(concept_dictionary=str(missing)), ToyModel(), toy_datasets(), tmp_path / "run", progress=False
+        )
 
 
 def test_trainer_warns_without_a_dictionary_and_passes_the_noun_phrase_model(tmp_path, caplog):
@@ -101,8 +105,9 @@ def test_configured_noun_phrase_model_reaches_the_extractor(monkeypatch, tmp_pat
             return ["box"]
 
     monkeypatch.setattr(np_module, "NounPhraseExtractor", Recording)
-    pairs = DataSourceConfig(name="cc", path="-", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=1,
-                             size=(64, 64))
+    pairs = DataSourceConfig(
+        name="cc", path="-", format="img2dataset-wds", kind=DataKind.IMAGE_TEXT, batch_size=1, size=(64, 64)
+    )
     collate = DetCLIPv2Collator(noun_phrase_model="xx_custom_spacy_model")
     for seed in range(2):
         batch = collate([caption_sample(seed)], pairs, NoVocabulary(), np.random.default_rng(seed))

@@ -60,8 +60,8 @@ def test_decay_matches_pytorch_reduce_lr_on_plateau_with_patience_t1_minus_1(see
     peaks = (4e-5, 4e-7)
     opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": p} for p in peaks])
     oracle = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=0.1, patience=cfg.t1 - 1, threshold=0.0, threshold_mode="abs", cooldown=0,
-        min_lr=1e-8)
+        opt, mode="max", factor=0.1, patience=cfg.t1 - 1, threshold=0.0, threshold_mode="abs", cooldown=0, min_lr=1e-8
+    )
     stopper = AutoStepEarlyStop(cfg, peaks)
     for ap in seq:
         ours = stopper.step(ap).lrs

@@ -67,16 +67,22 @@ def _free_port():
 
 def test_two_gloo_ranks_equal_one_rank_with_the_same_global_batch(tmp_path):
     port = str(_free_port())
-    procs = [subprocess.Popen(_cmd(tmp_path / "ddp", "--dropout", "0"),
-                              env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                                       MASTER_PORT=port), stderr=subprocess.PIPE) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            _cmd(tmp_path / "ddp", "--dropout", "0"),
+            env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
+            stderr=subprocess.PIPE,
+        )
+        for r in range(2)
+    ]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
     one = subprocess.run(_cmd(tmp_path / "one", "--dropout", "0"), env=_env(), capture_output=True, timeout=120)
     assert one.returncode == 0, one.stderr
     # and one rank reaching the same global batch by accumulation (micro-batch 2)
-    acc = subprocess.run(_cmd(tmp_path / "acc", "--dropout", "0", "--micro", "2"), env=_env(), capture_output=True,
-                         timeout=120)
+    acc = subprocess.run(
+        _cmd(tmp_path / "acc", "--dropout", "0", "--micro", "2"), env=_env(), capture_output=True, timeout=120
+    )
     assert acc.returncode == 0, acc.stderr
     w_ddp, w_one, w_acc = _weights(tmp_path / "ddp"), _weights(tmp_path / "one"), _weights(tmp_path / "acc")
     for key in w_one:
@@ -94,8 +100,9 @@ def test_sigkill_then_resume_gives_the_same_loss_curve(tmp_path):
     metrics = tmp_path / "run" / "metrics.jsonl"
     killed_at = sigkill_after_steps(_cmd(tmp_path / "run", "--epochs", "3", "--slow"), _env(), metrics, 7)
     assert 7 <= killed_at < 15
-    resumed = subprocess.run(_cmd(tmp_path / "run", "--epochs", "3", "--resume"), env=_env(), capture_output=True,
-                             timeout=120)
+    resumed = subprocess.run(
+        _cmd(tmp_path / "run", "--epochs", "3", "--resume"), env=_env(), capture_output=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     got, want = _records(tmp_path / "run"), _records(tmp_path / "ref")
     assert [r["step"] for r in got] == list(range(1, 16))
@@ -106,9 +113,14 @@ def test_sigkill_then_resume_gives_the_same_loss_curve(tmp_path):
 
 def test_odinw_style_finetune_with_scripted_val_ap(tmp_path):
     cfg = toy_config(epochs=30)
-    cfg = type(cfg)(**{**cfg.__dict__, "data": cfg.data[:1],
-                       "schedule": ScheduleConfig(kind="auto_step", epochs=30, warmup_iters=2),
-                       "early_stop": EarlyStopConfig(t1=2, t2=3, factor=0.1, min_lr=1e-4)})
+    cfg = type(cfg)(
+        **{
+            **cfg.__dict__,
+            "data": cfg.data[:1],
+            "schedule": ScheduleConfig(kind="auto_step", epochs=30, warmup_iters=2),
+            "early_stop": EarlyStopConfig(t1=2, t2=3, factor=0.1, min_lr=1e-4),
+        }
+    )
     script = iter([0.1, 0.3, 0.2, 0.2, 0.25, 0.29, 0.3, 0.3, 0.3, 0.3, 0.9])
     snapshots = {}
 
@@ -118,8 +130,16 @@ def test_odinw_style_finetune_with_scripted_val_ap(tmp_path):
         return next(script)
 
     model = ToyModel()
-    res = finetune(cfg, model, ToyDataset(10, 1), tmp_path, member="toy/a", evaluate_val=evaluate_val,
-                   collate=toy_collate, progress=False)
+    res = finetune(
+        cfg,
+        model,
+        ToyDataset(10, 1),
+        tmp_path,
+        member="toy/a",
+        evaluate_val=evaluate_val,
+        collate=toy_collate,
+        progress=False,
+    )
     # lr 1e-2 (image) -> decay at e3 -> 1e-3 -> decay at e5 -> 1e-4 = floor; stale e6,e7,e8 -> stop at e8
     assert [h["epoch"] for h in res.history if h["decayed"]] == [3, 5]
     assert res.stopped_early and res.epochs_run == 9 and len(res.history) == 9

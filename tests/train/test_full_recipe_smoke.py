@@ -30,8 +30,9 @@ def _data_root(tmp_path):
     ann = root / "o365" / "annotations" / "zhiyuan_objv2_train.json"
     data = json.loads(ann.read_text())
     top = max(c["id"] for c in data["categories"])
-    data["categories"] += [{"id": top + 1 + i, "name": f"Thing{i}", "supercategory": "misc"}
-                           for i in range(EXTRA_CATEGORIES)]
+    data["categories"] += [
+        {"id": top + 1 + i, "name": f"Thing{i}", "supercategory": "misc"} for i in range(EXTRA_CATEGORIES)
+    ]
     ann.write_text(json.dumps(data))
     # the flat {name: definition} layout that `data make-dictionary` writes (the only one negatives come from)
     vocab = json.loads((root / "vocabulary.json").read_text())["concepts"]
@@ -43,18 +44,41 @@ def _data_root(tmp_path):
 
 @pytest.mark.slow
 def test_full_recipe_runs_with_pretrained_starts_negatives_definitions_and_gathered_contrastive(
-        tmp_path, monkeypatch, caplog):
+    tmp_path, monkeypatch, caplog
+):
     hub = fill_hub(make_offline_hub(tmp_path, monkeypatch), tmp_path)
     root = _data_root(tmp_path)
     out = tmp_path / "run"
-    sets = [f"data.{name}.{field}={value}" for name in ("o365", "goldg", "goldg-flickr")
-            for field, value in (("size", "(320,192)"), ("multiscale_short", "(192,)"), ("batch_size", 2))]
+    sets = [
+        f"data.{name}.{field}={value}"
+        for name in ("o365", "goldg", "goldg-flickr")
+        for field, value in (("size", "(320,192)"), ("multiscale_short", "(192,)"), ("batch_size", 2))
+    ]
     sets += [f"data.{name}.steps_per_epoch=1" for name in ("o365", "goldg", "goldg-flickr", "cc15m")]
-    sets += ["data.cc15m.path=cc/wds", "data.cc15m.batch_size=4", "data.cc15m.size=(128,128)", "schedule.epochs=1",
-             "schedule.warmup_iters=2", f"model.backbone_kwargs={TINY_SWIN!r}", "amp=false", "ckpt_every=0"]
+    sets += [
+        "data.cc15m.path=cc/wds",
+        "data.cc15m.batch_size=4",
+        "data.cc15m.size=(128,128)",
+        "schedule.epochs=1",
+        "schedule.warmup_iters=2",
+        f"model.backbone_kwargs={TINY_SWIN!r}",
+        "amp=false",
+        "ckpt_every=0",
+    ]
     caplog.set_level(logging.INFO, logger="detclip_bench")
-    argv = ["train", "--recipe", "table1-pretrain-t", "--scale", "full", "--data-root", str(root), "--out", str(out),
-            "--device", "cpu"]
+    argv = [
+        "train",
+        "--recipe",
+        "table1-pretrain-t",
+        "--scale",
+        "full",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     assert main([*argv, *(x for s in sets for x in ("--set", s))]) == 0
     log = caplog.text
     assert hub[1] == []  # no network access was attempted

@@ -75,7 +75,11 @@ def test_auto_step_decay_and_per_group_floor():
     lrs = {g["name"]: g["lr"] for g in opt.param_groups}
     assert lrs["image"] == pytest.approx(4e-7) and lrs["text"] == pytest.approx(1e-8)  # 4e-9 floored
     state = sched.state_dict()
-    sched2 = build_scheduler(build_optimizer(ToyModel(), OptimConfig(lr=4e-5, text_lr_mult=0.01), 16),
-                             ScheduleConfig(kind="auto_step", epochs=1, warmup_iters=2), 100, min_lr=1e-8)
+    sched2 = build_scheduler(
+        build_optimizer(ToyModel(), OptimConfig(lr=4e-5, text_lr_mult=0.01), 16),
+        ScheduleConfig(kind="auto_step", epochs=1, warmup_iters=2),
+        100,
+        min_lr=1e-8,
+    )
     sched2.load_state_dict(state)
     assert sched2.lr_lambdas[0].decay == 0.01

@@ -25,8 +25,9 @@ def _records(plan):
 
 def test_paired_plan_keeps_anchored_steps_when_a_box_free_source_is_added():
     alone = HybridSampler([40, 30], [8, 8], schedule="paired", names=["o365", "goldg"], seed=3)
-    both = HybridSampler([40, 30, 50], [8, 8, 10], schedule="paired", names=["o365", "goldg", "cc"],
-                         anchored=[True, True, False], seed=3)
+    both = HybridSampler(
+        [40, 30, 50], [8, 8, 10], schedule="paired", names=["o365", "goldg", "cc"], anchored=[True, True, False], seed=3
+    )
     for epoch in (0, 1):
         plan = both.epoch_plan(epoch)
         assert _records(alone.epoch_plan(epoch)) == _records([p for p in plan if p.anchored])
@@ -43,8 +44,7 @@ def test_paired_plan_keeps_anchored_steps_when_a_box_free_source_is_added():
 
 
 def test_steps_per_epoch_fixes_a_sources_iterations():
-    s = HybridSampler([40, 50], [8, 10], schedule="paired", names=["det", "cc"], anchored=[True, False],
-                      steps=[0, 12])
+    s = HybridSampler([40, 50], [8, 10], schedule="paired", names=["det", "cc"], anchored=[True, False], steps=[0, 12])
     assert s.iters_per_source() == [5, 12] and s.anchored_steps_per_epoch() == 5 and len(s) == 17
 
 

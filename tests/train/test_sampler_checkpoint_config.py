@@ -25,8 +25,9 @@ def test_each_source_covered_once_per_epoch(schedule):
             counts = np.bincount(seen, minlength=n)
             assert counts.min() >= r and counts.sum() == len(seen)  # every sample at least `repeat` times
             assert all(len(p.indices) == [4, 2, 8][s] for p in plan if p.source == s)
-    assert [p.source for p in sampler.epoch_plan(0)] != [p.source for p in sampler.epoch_plan(1)] or \
-        schedule == "each_once_interleaved"
+    assert [p.source for p in sampler.epoch_plan(0)] != [
+        p.source for p in sampler.epoch_plan(1)
+    ] or schedule == "each_once_interleaved"
 
 
 def test_resume_mid_epoch_gives_the_same_order():
@@ -93,15 +94,31 @@ def test_truncated_checkpoint_is_refused(tmp_path):
 
 def test_set_overrides_are_type_checked():
     cfg = toy_config()
-    new = apply_overrides(cfg, ["optim.lr=3e-4", "data.det.batch_size=6", "optim.betas=0.8,0.9",
-                                "amp=true", "data.pairs.size=(8, 8)", "early_stop.t1=3", "schedule.kind=auto_step"])
+    new = apply_overrides(
+        cfg,
+        [
+            "optim.lr=3e-4",
+            "data.det.batch_size=6",
+            "optim.betas=0.8,0.9",
+            "amp=true",
+            "data.pairs.size=(8, 8)",
+            "early_stop.t1=3",
+            "schedule.kind=auto_step",
+        ],
+    )
     assert new.optim.lr == 3e-4 and new.source("det").batch_size == 6 and new.optim.betas == (0.8, 0.9)
     assert new.amp is True and new.source("pairs").size == (8, 8) and new.early_stop.t1 == 3
     assert cfg.optim.lr == 1e-2  # frozen original untouched
-    for bad, msg in [("optim.lr=fast", "not a valid float"), ("optim.nope=1", "unknown key 'nope'"),
-                     ("data.coco.batch_size=1", "unknown data source 'coco'"), ("amp=maybe", "boolean"),
-                     ("schedule.kind=linear", "not one of"), ("data.det.batch_size=0", "must be positive"),
-                     ("optim.betas=0.9", "expected 2 values"), ("optim.lr", "key=value"),
-                     ("data.det.kind=video", "not one of")]:
+    for bad, msg in [
+        ("optim.lr=fast", "not a valid float"),
+        ("optim.nope=1", "unknown key 'nope'"),
+        ("data.coco.batch_size=1", "unknown data source 'coco'"),
+        ("amp=maybe", "boolean"),
+        ("schedule.kind=linear", "not one of"),
+        ("data.det.batch_size=0", "must be positive"),
+        ("optim.betas=0.9", "expected 2 values"),
+        ("optim.lr", "key=value"),
+        ("data.det.kind=video", "not one of"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             apply_overrides(cfg, [bad])

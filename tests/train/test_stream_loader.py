@@ -26,8 +26,9 @@ SHARDS, PER_SHARD = 4, 6
 def write_stream(root: Path, shards: int = SHARDS, per_shard: int = PER_SHARD) -> list[str]:
     keys = []
     for s in range(shards):
-        items = [(f"{s:05d}{i:04d}", jpeg_bytes(16, 16, (40 * s, 30 * i, 90)), f"caption {s} {i}")
-                 for i in range(per_shard)]
+        items = [
+            (f"{s:05d}{i:04d}", jpeg_bytes(16, 16, (40 * s, 30 * i, 90)), f"caption {s} {i}") for i in range(per_shard)
+        ]
         wds_shard(root / f"{s:05d}.tar", items)
         (root / f"{s:05d}_stats.json").write_text(json.dumps({"count": per_shard, "successes": per_shard}))
         keys += [k for k, _, _ in items]
@@ -39,15 +40,18 @@ def _loader(wds: Path, rank: int, world: int, workers: int, log: Path, start=(0,
     sampler = HybridSampler([N_DET, SHARDS * PER_SHARD], [s.batch_size for s in cfg.data], seed=cfg.seed)
     sampler.epoch, sampler.position = start
     datasets = [IdToyDataset(N_DET, 1), OpenLog(wds, log)]
-    return HybridLoader(datasets, cfg.data, sampler, collate=id_collate, rank=rank, world_size=world,
-                        seed=cfg.seed, num_workers=workers)
+    return HybridLoader(
+        datasets, cfg.data, sampler, collate=id_collate, rank=rank, world_size=world, seed=cfg.seed, num_workers=workers
+    )
 
 
 def _run(loader: HybridLoader, steps: int) -> list[tuple[int, int, str, tuple[str, ...]]]:
     it = iter(loader)
     try:
-        return [(b.epoch, b.position, b.source, tuple(i for m in b.micro for i in m.ids))
-                for b in itertools.islice(it, steps)]
+        return [
+            (b.epoch, b.position, b.source, tuple(i for m in b.micro for i in m.ids))
+            for b in itertools.islice(it, steps)
+        ]
     finally:
         it.close()  # shuts the DataLoader workers down
 
@@ -86,8 +90,10 @@ def test_resume_mid_epoch_reads_exactly_the_remaining_records(tmp_path, workers)
     write_stream(tmp_path / "wds")
     full = _run(_loader(tmp_path / "wds", 1, 2, workers, tmp_path / "log"), 2 * STEPS_PER_EPOCH)
     for position in (1, 4, 7):
-        resumed = _run(_loader(tmp_path / "wds", 1, 2, workers, tmp_path / "log", start=(0, position)),
-                       2 * STEPS_PER_EPOCH - position)
+        resumed = _run(
+            _loader(tmp_path / "wds", 1, 2, workers, tmp_path / "log", start=(0, position)),
+            2 * STEPS_PER_EPOCH - position,
+        )
         assert resumed == full[position:]
 
 
@@ -129,15 +135,17 @@ def test_sigkill_mid_epoch_then_resume_trains_on_the_same_records(tmp_path):
     assert len(want) == total
     stream_steps = [ids for ids in want if ids[0].isdigit()]
     for epoch in range(2):  # uninterrupted: each epoch trains on every stream record exactly once
-        assert Counter(i for ids in stream_steps[6 * epoch:6 * (epoch + 1)] for i in ids) == Counter(keys)
+        assert Counter(i for ids in stream_steps[6 * epoch : 6 * (epoch + 1)] for i in ids) == Counter(keys)
 
     metrics = tmp_path / "run" / "metrics.jsonl"
-    killed_at = sigkill_after_steps(_cmd(tmp_path / "run", tmp_path / "wds", "--slow"), _env(), metrics, 3,
-                                    timeout=120, poll=0.01)
+    killed_at = sigkill_after_steps(
+        _cmd(tmp_path / "run", tmp_path / "wds", "--slow"), _env(), metrics, 3, timeout=120, poll=0.01
+    )
     assert 3 <= killed_at < STEPS_PER_EPOCH - 1  # mid-epoch 0
 
-    resumed = subprocess.run(_cmd(tmp_path / "run", tmp_path / "wds", "--resume"), env=_env(), capture_output=True,
-                             timeout=180)
+    resumed = subprocess.run(
+        _cmd(tmp_path / "run", tmp_path / "wds", "--resume"), env=_env(), capture_output=True, timeout=180
+    )
     assert resumed.returncode == 0, resumed.stderr.decode()[-3000:]
     before, after = _seen(tmp_path / "run")
     checkpoint_step = total - len(after)  # the resumed run redoes the steps after its checkpoint
@@ -145,5 +153,6 @@ def test_sigkill_mid_epoch_then_resume_trains_on_the_same_records(tmp_path):
     got = before[:checkpoint_step] + after
     assert got == want  # exact: no stream record lost or repeated by the kill
     assert [r["step"] for r in _metrics(tmp_path / "run")] == list(range(1, total + 1))
-    assert [r["loss"] for r in _metrics(tmp_path / "run")] == pytest.approx([r["loss"] for r in _metrics(
-        tmp_path / "ref")], rel=1e-6)
+    assert [r["loss"] for r in _metrics(tmp_path / "run")] == pytest.approx(
+        [r["loss"] for r in _metrics(tmp_path / "ref")], rel=1e-6
+    )

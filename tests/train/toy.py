@@ -88,10 +88,24 @@ def toy_collate(samples, source, dataset, rng):
 
 def toy_config(epochs: int = 2, det_batch: int = 4, pair_batch: int = 8, micro: int = 0, **kw) -> TrainConfig:
     data = (
-        DataSourceConfig(name="det", path="det", format="toy", kind=DataKind.DETECTION, batch_size=det_batch,
-                         size=(32, 32), micro_batch=micro),
-        DataSourceConfig(name="pairs", path="pairs", format="toy", kind=DataKind.IMAGE_TEXT, batch_size=pair_batch,
-                         size=(16, 16), micro_batch=micro),
+        DataSourceConfig(
+            name="det",
+            path="det",
+            format="toy",
+            kind=DataKind.DETECTION,
+            batch_size=det_batch,
+            size=(32, 32),
+            micro_batch=micro,
+        ),
+        DataSourceConfig(
+            name="pairs",
+            path="pairs",
+            format="toy",
+            kind=DataKind.IMAGE_TEXT,
+            batch_size=pair_batch,
+            size=(16, 16),
+            micro_batch=micro,
+        ),
     )
     return TrainConfig(
         name="toy",
@@ -107,8 +121,9 @@ def toy_datasets(n_det: int = 10, n_pairs: int = 16):
     return [ToyDataset(n_det, 1), ToyDataset(n_pairs, 2)]
 
 
-def sigkill_after_steps(cmd: list[str], env: dict, metrics: Path, steps: int, timeout: float = 60,
-                        poll: float = 0.02) -> int:
+def sigkill_after_steps(
+    cmd: list[str], env: dict, metrics: Path, steps: int, timeout: float = 60, poll: float = 0.02
+) -> int:
     """Start a training subprocess, SIGKILL it once ``metrics`` has ``steps`` lines (or at ``timeout``),
     and return how many steps it had logged: the kill half of every kill-and-resume test."""
     victim = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
