@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from detclip_bench.errors import DataError
+from detclip_bench.inference import parse_prompts as parse_vocabulary_prompts
 from detclip_bench.io import read_json
 from detclip_bench.suites.suite import Suite, SuiteMember
 
@@ -45,16 +46,14 @@ SPLITS = tuple(SPLIT_FOLDERS)
 
 
 def parse_prompts(text: str | None) -> tuple[str, ...] | None:
-    """``"cat, red apple"`` → ("cat", "red apple"); None stays None; empty or repeated prompts are errors."""
+    """``"cat, red apple"`` → ("cat", "red apple"); None stays None. The prompts are positional (one per
+    category in id order), so an empty item is an error here; whitespace and duplicates (ignoring case) are
+    handled as ``predict`` handles its ``--prompts`` (:func:`detclip_bench.inference.parse_prompts`)."""
     if text is None:
         return None
-    prompts = tuple(p.strip() for p in text.split(","))
-    if not all(prompts):
+    if not all(p.strip() for p in text.split(",")):
         raise DataError("--prompts", text, "an empty prompt (two commas in a row, or a trailing comma)")
-    repeated = sorted({p for p in prompts if prompts.count(p) > 1})
-    if repeated:
-        raise DataError("--prompts", text, f"repeated prompts {repeated}: each category needs its own")
-    return prompts
+    return parse_vocabulary_prompts(text).prompts
 
 
 def parse_dataset_spec(spec: str) -> dict[str, tuple[Path, Path]]:

@@ -89,8 +89,10 @@ def test_split_pairs_with_image_folders_and_prompts(world, tmp_path):
     suite = dataset_suite(spec, finetune=False, prompts=prompts)
     ds = open_target(suite.targets(world)[0])
     assert [c.name for c in ds.vocabulary()] == list(prompts)
-    with pytest.raises(DataError, match="repeated prompts"):
+    with pytest.raises(DataError, match="duplicate prompt"):
         parse_prompts("cat, cat")
+    with pytest.raises(DataError, match="an empty prompt"):
+        parse_prompts("cat,, dog")
 
 
 def test_bad_datasets_are_named(world, tmp_path):
