@@ -91,11 +91,7 @@ def run(args) -> int:
             f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`"
         )
         return 2
-    root = resolve_data_root(suite, args.data_root)
-    if args.data_map:  # each named dataset from its own folder, whatever its layout (datasets/layouts.py)
-        from detclip_bench.datasets.layouts import resolve_dataset_roots
-
-        root = resolve_dataset_roots(root, args.data_map)
+    root = resolve_data_root(suite, args.data_root, args.data_map)
     out = Path(args.out) if args.out else Path("runs") / "eval" / suite.name
     detector = load_detector(args.model, device=args.device, options=parse_model_options(args.model_option))
     result = evaluate_suite(

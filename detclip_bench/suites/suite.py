@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from detclip_bench.datasets.layouts import resolve_dataset_roots
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, ComputedProtocol
 
@@ -205,11 +206,17 @@ class Suite:
         }
 
 
-def resolve_data_root(suite: Suite, data_root: str | os.PathLike | None) -> Path:
-    """--data-root wins, then $DETCLIP_BENCH_MINI (mini suites) or $DETCLIP_BENCH_DATA, then ./data or ./mini_world."""
+def resolve_data_root(suite: Suite, data_root: str | os.PathLike | None, data_map=None):
+    """--data-root wins, then $DETCLIP_BENCH_MINI (mini suites) or $DETCLIP_BENCH_DATA, then ./data or ./mini_world.
+
+    With ``data_map`` (``--data-map name=folder,...``) each named dataset is read from its own folder, whatever
+    its layout (:func:`detclip_bench.datasets.layouts.resolve_dataset_roots`); the root is then a ``DataRoots``.
+    """
     if data_root:
-        return Path(data_root).expanduser()
-    env = MINI_ENV if suite.mini else DATA_ENV
-    if os.environ.get(env):
-        return Path(os.environ[env]).expanduser()
-    return Path("mini_world" if suite.mini else "data")
+        root = Path(data_root).expanduser()
+    else:
+        env = MINI_ENV if suite.mini else DATA_ENV
+        root = (
+            Path(os.environ[env]).expanduser() if os.environ.get(env) else Path("mini_world" if suite.mini else "data")
+        )
+    return resolve_dataset_roots(root, data_map) if data_map else root

@@ -108,11 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from detclip_bench.suites.finetune import HeldOut, finetune_suite
     from reference_model.train.suite_finetune import DetCLIPv2MemberTrainer
 
-    root = resolve_data_root(suite, args.data_root)
-    if args.data_map:  # each named dataset from its own folder, whatever its layout (datasets/layouts.py)
-        from detclip_bench.datasets.layouts import resolve_dataset_roots
-
-        root = resolve_dataset_roots(root, args.data_map)
+    root = resolve_data_root(suite, args.data_root, args.data_map)
     out = Path(args.out or f"runs/finetune/{suite.name}")
     ctx = init_distributed(args.device)
     held_out = None
