@@ -55,8 +55,10 @@ from detclip_bench.wordnet import PERSON_LEXFILE, Sense, WordNet, find_wordnet
 
 __all__ = [
     "ALIASES",
+    "META_NOUNS",
     "PREPOSITIONS",
     "DictionaryBuilder",
+    "is_image_meta",
     "make_dictionary",
     "normalize_phrase",
     "refuse_evaluation_vocabulary",
@@ -106,6 +108,13 @@ _NON_HEADS = _words(
     "itself himself herself themselves myself yourself ourselves one ones other others each both all "
     "some any another and or but"
 )
+#: alt-text words about the picture rather than in it ("stock photo of", "vector illustration", "for sale",
+#: "free download", "close up"): a caption phrase whose head is one of them names no object [I]
+META_NOUNS = _words(
+    "photo photos photograph photographs picture pictures image images illustration illustrations vector "
+    "vectors shot shots closeup close-up close stock background backgrounds sale download downloads wallpaper "
+    "clipart view views macro royalty"
+)
 _SENSE = re.compile(r"^(?P<lemma>.+)\.n\.(?P<sense>\d+)$")
 _LVIS_CATEGORY_KEYS = ("def", "synset", "frequency")
 _LVIS_IMAGE_KEYS = (b'"neg_category_ids"', b'"not_exhaustive_category_ids"')
@@ -126,6 +135,13 @@ def normalize_phrase(text: str) -> str:
             words = words[:i]
             break
     return " ".join(words)
+
+
+def is_image_meta(phrase: str) -> bool:
+    """Whether a caption phrase is about the picture, not an object in it: its head (the last word of
+    :func:`normalize_phrase`) is in :data:`META_NOUNS`, or nothing is left after normalising."""
+    words = normalize_phrase(phrase).split()
+    return not words or words[-1] in META_NOUNS
 
 
 @dataclass(frozen=True)
@@ -216,7 +232,7 @@ class DictionaryBuilder:
         n = 0
         for p in phrases:
             key = normalize_phrase(p)
-            if key:
+            if key and not is_image_meta(key):  # "stock photo" would resolve to a gloss of "photo"
                 self.phrases[key] += 1
                 n += 1
         self.inputs.append({**source, "phrases": n})

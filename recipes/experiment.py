@@ -57,6 +57,7 @@ class Experiment:
     measure_cost: bool = False  # Table 4: peak memory and training time of every run
     random_init_baseline: str = ""  # a suite to score the untrained model of the first run on ("" = none)
     seeds: tuple[int, ...] = ()  # training seeds the experiment runs by default (``with_seeds``); () = one run
+    contrastive_gauges: bool = False  # mini: score every run's text→image retrieval on the held-out pairs
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 from typing import Any
 
 from detclip_bench.io import atomic_write_json, atomic_write_text
@@ -44,14 +44,22 @@ def paired_summary(report: dict[str, Any]) -> dict[str, Any]:
             arm: {k: mean(v[k] for v in seeds.values()) for k in next(iter(seeds.values()))}
             for arm, seeds in arms.items()
         }
-        entry: dict[str, Any] = {"arms": {a: dict(s) for a, s in arms.items()}, "mean": means}
+        sds = {
+            arm: {k: stdev(v[k] for v in seeds.values()) if len(seeds) > 1 else 0.0 for k in means[arm]}
+            for arm, seeds in arms.items()
+        }
+        entry: dict[str, Any] = {"arms": {a: dict(s) for a, s in arms.items()}, "mean": means, "sd": sds}
         if len(names) == 2:  # treatment minus control, for every seed both arms ran
             control, treatment = names
             common = sorted(set(arms[control]) & set(arms[treatment]))
             entry["delta"] = {
                 str(s): {k: arms[treatment][s][k] - arms[control][s][k] for k in arms[control][s]} for s in common
             }
+            per_seed = [entry["delta"][str(x)] for x in common]
             entry["delta"]["mean"] = {k: means[treatment][k] - means[control][k] for k in means[control]}
+            entry["delta"]["sd"] = {
+                k: stdev(d[k] for d in per_seed) if len(per_seed) > 1 else 0.0 for k in means[control]
+            }
             entry["contrast"] = f"{treatment} − {control}"
         summary[suite] = entry
     return summary
@@ -93,15 +101,65 @@ def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -
         for arm, seeds in entry["arms"].items():
             for seed, values in sorted(seeds.items()):
                 md.append(f"| {arm} | {seed} | " + " | ".join(f"{values[c]:.1f}" for c in cols) + " |")
-            md.append(f"| **{arm}** | mean | " + " | ".join(f"**{entry['mean'][arm][c]:.1f}**" for c in cols) + " |")
-        for seed, values in entry.get("delta", {}).items():
+            md.append(
+                f"| **{arm}** | mean ± sd | "
+                + " | ".join(f"**{entry['mean'][arm][c]:.1f}** ± {entry['sd'][arm][c]:.1f}" for c in cols)
+                + " |"
+            )
+        delta = entry.get("delta", {})
+        for seed, values in delta.items():
+            if seed in ("mean", "sd"):
+                continue
             md.append(f"| Δ {entry['contrast']} | {seed} | " + " | ".join(f"{values[c]:+.1f}" for c in cols) + " |")
+        if "mean" in delta:
+            md.append(
+                f"| **Δ {entry['contrast']}** | mean ± sd | "
+                + " | ".join(f"**{delta['mean'][c]:+.1f}** ± {delta['sd'][c]:.1f}" for c in cols)
+                + " |"
+            )
+    md += _training_table(report)
     path = out / f"{name}-paired.md"
     atomic_write_text(path, "\n".join(md) + "\n")
     atomic_write_json(out / f"{name}-paired.json", summary)
     if plots:
         _plot(summary, out / f"{name}-caption-only.png", report["title"])
     return path
+
+
+#: (key in a run's "training" facts, column label, format)
+TRAINING_COLUMNS = (
+    ("text_to_image_top1", "held-out top-1 (chance 0.0625)", "{:.3f}"),
+    ("cosine_gap", "held-out own-image cosine gap", "{:.3f}"),
+    ("grad_ratio_first_updates", "‖λ·g_pairs‖ / ‖g_boxes‖, first 20 updates", "{:.3f}"),
+    ("grad_ratio_all", "… all updates", "{:.3f}"),
+    ("detection_loss_last_epoch_mean", "detection loss, last epoch", "{:.3f}"),
+    ("detection_loss_change_over_last_epoch", "its linear-fit change over that epoch", "{:+.1%}"),
+)
+
+
+def _training_table(report: dict[str, Any]) -> list[str]:
+    """Per run: the alignment gauges on held-out pairs and the training facts (recipes/contrastive_gauges.py)."""
+    runs = [r for r in report["runs"] if r.get("arm") and r.get("training")]
+    if not runs:
+        return []
+    md = [
+        "",
+        "## Training facts and alignment gauges",
+        "",
+        "Held-out: the mini world's `cc/heldout` pairs, never trained on, in batches of 16: how often a caption's "
+        "word-region score ranks its own image first, and its mean score with its own image minus with the others. "
+        "Gradient ratio: the image-text gradient's norm over the detection/grounding gradient's in each folded "
+        "update (the λ rule). Detection loss: mean over the last epoch's detection steps and the change a linear "
+        "fit predicts across that epoch, relative to the mean (flat ≈ 0).",
+        "",
+        "| arm | seed | " + " | ".join(label for _, label, _ in TRAINING_COLUMNS) + " |",
+        "|" + "---|" * (len(TRAINING_COLUMNS) + 2),
+    ]
+    for run in runs:
+        facts = run["training"]
+        cells = [fmt.format(facts[key]) if facts.get(key) is not None else "–" for key, _, fmt in TRAINING_COLUMNS]
+        md.append(f"| {run['arm']} | {run.get('seed', '')} | " + " | ".join(cells) + " |")
+    return md
 
 
 def _plot(summary: dict[str, Any], path: Path, title: str) -> None:

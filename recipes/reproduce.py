@@ -143,6 +143,7 @@ class Reproduction:
         self.model_dirs: dict[str, Path] = {}
         self.costs: dict[str, dict[str, float]] = {}
         self.results: list[tuple[str, ToolkitResult]] = []  # (run key, leaderboard row), every protocol scored
+        self._heldout: list | None = None  # held-out pair batches, collated once
 
     # ------------------------------------------------------------------ steps
 
@@ -174,7 +175,7 @@ class Reproduction:
             "steps": summary["steps"],
         }
         if self.ctx.is_main:
-            unwrap(model).save_pretrained(run_dir / "model")
+            unwrap(trainer.final_model).save_pretrained(run_dir / "model")
             atomic_write_json(done, {"config_digest": digest, "cost": cost, "summary": summary})
         self.costs[run.key] = cost
         return run_dir / "model"
@@ -213,6 +214,17 @@ class Reproduction:
             progress=self.progress,
         )
         return None if result is None else self._record(run, run_dir, result)
+
+    def training_facts(self, run: Pretrain) -> dict[str, Any]:
+        """The run's held-out alignment gauges and training facts (:mod:`recipes.contrastive_gauges`)."""
+        from recipes.contrastive_gauges import alignment_gauges, heldout_batches, training_facts
+        from reference_model.detclipv2 import DetCLIPv2
+
+        if self._heldout is None:
+            self._heldout = heldout_batches(self.root)
+        model = DetCLIPv2.from_pretrained(str(self.model_dirs[run.key]))
+        facts = training_facts(self.out / "pretrain" / run.key / "metrics.jsonl")
+        return {**facts, **alignment_gauges(model, self._heldout)}
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -286,6 +298,9 @@ class Reproduction:
                 "seed": run.config.seed,
                 "arm": run.arm,
             }
+        if self.exp.contrastive_gauges:
+            for run in self.exp.pretrain:
+                rows[run.key]["training"] = self.training_facts(run)
         for z in self.exp.zero_shot:
             rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite, self.model_dirs[z.run])
         for f in self.exp.finetune:

@@ -9,8 +9,9 @@ to recompute it from the batch). Loss weights α = 1 (centerness), β = 2 (GIoU)
 values; the main text's α = 2, β = 1 contradicts it (method.md §2). Prompts are "name, definition"
 with definitions from ``<data root>/concept_dictionary.json`` (WordNet glosses of the training names
 and phrases, built by ``detclip-bench data make-dictionary``; also the grounding negatives, M = 100).
-MINI_T enriches from the mini world's ``vocabulary.json`` instead: that is its evaluation
-vocabulary, so it enriches prompts but is never sampled for grounding negatives.
+MINI_T reads the mini world's own training dictionary (``concept_dictionary.json``, the same flat
+layout: every world concept plus a hundred objects no image draws), so its grounding images sample
+M = 100 negatives as the full recipe's do; ``vocabulary.json`` stays the evaluation vocabulary.
 
 ``MINI_T`` is a ``replace`` of ``FULL_T`` that runs on 2 CPU cores in minutes on the mini world
 (paths relative to the mini-world root given at run time); its model is ``detclipv2-mini`` with the
@@ -175,7 +176,7 @@ MINI_T = replace(
             flip=False,
         ),
     ),
-    concept_dictionary="vocabulary.json",
+    concept_dictionary=CONCEPT_DICTIONARY,  # the mini world writes a training dictionary in the same layout
     optim=replace(FULL_T.optim, lr=4e-4),  # 1e-3 made 1-epoch runs fragile (AP 36 → 11 from schedule shifts alone)
     schedule=replace(FULL_T.schedule, epochs=4, warmup_iters=20),
     gpus=1,

@@ -7,6 +7,8 @@
   ``NNNNN_stats.json``.
 * The CC12M rows with ``--output_format parquet``: ``cc/parquet/NNNNN.parquet`` (metadata, ``txt``,
   ``jpg`` bytes; ``jpg`` is null for failed rows) + ``NNNNN_stats.json``.
+* ``cc/heldout/``: more pairs in the webdataset layout that no recipe trains on (the held-out set of
+  ``benchmarks/contrastive_probe.py``).
 
 Scenes draw from all three concept groups with caption-only concepts as the usual subject, and
 the alt-text names some, never all, of what is drawn.
@@ -35,6 +37,7 @@ from detclip_bench.mini_world.vocabulary import CONCEPTS, concepts_in
 __all__ = ["write_cc"]
 
 BASE_PAIRS_PER_SOURCE = 300
+BASE_HELDOUT_PAIRS = 160  # cc/heldout: pairs no recipe trains on, for the contrastive gauges
 SAMPLES_PER_SHARD = 100
 FAIL_RATE = 0.03
 _ERROR = "HTTP Error 404: Not Found"
@@ -200,8 +203,12 @@ def write_cc(out_dir: Path, seed: int, scale: float, difficulty: Difficulty) -> 
         cc_wds_samples=_write_wds(root / "wds", cc3m),
         cc_parquet_images=_write_parquet_shards(root / "parquet", cc12m),
     )
+    # drawn from a stream of its own, so adding it changed none of the training pairs
+    heldout = _make_pairs(part_rng(seed, "cc", 2), scaled(BASE_HELDOUT_PAIRS, scale, minimum=16), "heldout", difficulty)
+    out.counts.update(cc_heldout_samples=_write_wds(root / "heldout", heldout))
     out.add_part("cc3m-tsv", "cc-tsv", "cc/cc3m.tsv")
     out.add_part("cc12m-tsv", "cc-tsv", "cc/cc12m.tsv")
     out.add_part("cc3m-wds", "img2dataset-wds", "cc/wds")
     out.add_part("cc12m-parquet", "img2dataset-parquet", "cc/parquet")
+    out.add_part("cc-heldout-wds", "img2dataset-wds", "cc/heldout")
     return out

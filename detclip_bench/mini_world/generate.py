@@ -19,6 +19,7 @@ from tqdm import tqdm
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json
 from detclip_bench.mini_world.captions import write_cc
+from detclip_bench.mini_world.dictionary import DICTIONARY_FILE, training_dictionary
 from detclip_bench.mini_world.goldg import write_goldg
 from detclip_bench.mini_world.imagenet import write_imagenet
 from detclip_bench.mini_world.lvis import write_lvis
@@ -40,7 +41,7 @@ __all__ = ["MANIFEST_FILE", "MANIFEST_VERSION", "generate"]
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = "mini-world/1"
 # Everything generate() writes at the top level; only these are removed by overwrite=True.
-_OWNED = ("o365", "goldg", "cc", "imagenet", "lvis", "coco", "odinw", VOCABULARY_FILE, MANIFEST_FILE)
+_OWNED = ("o365", "goldg", "cc", "imagenet", "lvis", "coco", "odinw", VOCABULARY_FILE, DICTIONARY_FILE, MANIFEST_FILE)
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
@@ -134,6 +135,7 @@ def generate(
     bar.close()
     vocab = _vocabulary(train, rule)
     atomic_write_json(out / VOCABULARY_FILE, vocab.to_json())
+    atomic_write_json(out / DICTIONARY_FILE, training_dictionary())
     counts: dict[str, int] = {"train_images": train.train_images}
     parts: list[dict] = []
     for o in outputs:
@@ -149,6 +151,7 @@ def generate(
         "counts": counts,
         "vocabulary_split": split,
         "vocabulary": VOCABULARY_FILE,
+        "concept_dictionary": DICTIONARY_FILE,
         "parts": parts,
     }
     atomic_write_json(out / MANIFEST_FILE, manifest)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{cfg.name}"
     trainer = Trainer(cfg, build_model(cfg), open_sources(cfg), out, ctx=ctx)
     summary = trainer.fit(resume=args.resume)
-    model = unwrap(trainer.model)
+    model = unwrap(trainer.final_model)  # the EMA of the weights when the recipe keeps one
     if ctx.is_main and hasattr(model, "save_pretrained"):
         model.save_pretrained(f"{out}/model")
         summary["model"] = f"{out}/model"

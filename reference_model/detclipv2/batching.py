@@ -20,7 +20,7 @@ from PIL import Image
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept, DataKind, Sample
 from reference_model.detclipv2.concept_dictionary import ConceptDictionary, concept_variants
-from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
+from reference_model.detclipv2.noun_phrases import NounPhraseExtractor, caption_concepts
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -285,8 +285,9 @@ def _grounding_targets(
 
 
 def _image_text_targets(t: _Targets, s: Sample, noun_phrases, dictionary: ConceptDictionary | None) -> None:
-    """Image-text: the caption's noun phrases (enriched by ``dictionary``), then the caption itself."""
-    phrases = noun_phrases.extract(s.caption)
+    """Image-text: the caption's noun phrases that the dictionary knows (:func:`caption_concepts`), as
+    "phrase, definition" prompts, then the caption itself [P]."""
+    phrases = caption_concepts(s.caption, noun_phrases, dictionary)
     if dictionary is not None:
         phrases = [dictionary.phrase_prompt(p) for p in phrases]
     phrases = [*phrases, s.caption]

@@ -116,14 +116,17 @@ class ConceptDictionary:
     def _lookup(self, phrase: str) -> str:
         """The definition of ``phrase``, else of the longest known suffix of its part before a preposition
         ("man in a blue shirt" → "man", as ``data make-dictionary`` resolves it), else of the longest
-        known suffix of the whole phrase ("" if none)."""
+        known suffix of the whole phrase ("" if none); each part is tried as written, then with its last
+        word singular."""
         key = _key(phrase)
         if key in self.definitions:
             return self.definitions[key]
         words = key.split(" ")
         cut = next((i for i, w in enumerate(words) if i > 0 and w in PREPOSITIONS), len(words))
         heads = [words[:cut]] if cut < len(words) else []
-        suffixes = (" ".join(ws[start:]) for ws in (*heads, words) for start in range(len(ws)))
+        # each part as written, then with its head noun singular ("red strawberries" -> "strawberry")
+        forms = [f for ws in (*heads, words) for f in (ws, [*ws[:-1], _singular(ws[-1])])]
+        suffixes = (" ".join(ws[start:]) for ws in forms for start in range(len(ws)))
         return next((self.definitions[s] for s in suffixes if s in self.definitions), "")
 
     def enrich(self, concept: Concept) -> Concept:

@@ -191,10 +191,14 @@ class DetCLIPv2(nn.Module):
             "loss_classification": self.config.loss_classification,
         }
         total = sum(weights[k] * v for k, v in losses.items())
-        # the box and centerness branches join the graph with weight 0 where a kind does not supervise
-        # them; image-text and classification still leave head.logits (scale, bias) without a
-        # gradient, so wrap_ddp keeps find_unused_parameters on
-        losses["loss"] = total + 0.0 * (outputs.deltas.sum() + outputs.centerness.sum())
+        if kind in (DataKind.DETECTION, DataKind.GROUNDING):
+            # grounding leaves the box branch unsupervised: it joins the graph with weight 0, so its
+            # AdamW moments keep stepping it as on detection steps (one optimizer for both kinds)
+            total = total + 0.0 * (outputs.deltas.sum() + outputs.centerness.sum())
+        # image-text and classification leave the box branches and head.logits (scale, bias) with no
+        # gradient at all (None), so AdamW does not step them on those steps; wrap_ddp keeps
+        # find_unused_parameters on for them
+        losses["loss"] = total
         # what the step trained on, beside the losses in the metrics log: M per image, the share of
         # concepts with a definition, and for image-text how many images each caption was scored against
         if batch.concepts_per_image:
@@ -203,6 +207,15 @@ class DetCLIPv2(nn.Module):
             facts["definition_share"] = sum(batch.defined_per_image) / max(1, sum(batch.concepts_per_image))
         losses.update({k: torch.tensor(float(v)) for k, v in facts.items()})
         return losses
+
+    def loss_weight(self, kind: DataKind) -> float:
+        """The weight of a box-free kind's loss in Eq. 6 (λ); the trainer skips a folded step whose weight is 0."""
+        kind = DataKind(kind)
+        if kind is DataKind.IMAGE_TEXT:
+            return float(self.config.loss_contrastive)
+        if kind is DataKind.CLASSIFICATION:
+            return float(self.config.loss_classification)
+        return 1.0
 
     def _box_supervised_losses(self, batch, outputs, anchors, kind) -> dict[str, torch.Tensor]:
         concepts = gather_strings(batch.concepts)  # global batch, de-duplicated [P]

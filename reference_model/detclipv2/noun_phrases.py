@@ -13,7 +13,9 @@ import functools
 import logging
 import re
 
-__all__ = ["NounPhraseExtractor", "heuristic_noun_phrases"]
+from detclip_bench.dictionary import is_image_meta
+
+__all__ = ["NounPhraseExtractor", "caption_concepts", "heuristic_noun_phrases"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ _BREAKERS = (
     | _DETERMINERS
     | _PRONOUNS
 )
+_SEPARATORS = re.compile(r"\s+[-–—]\s+|\s*\|\s*")  # alt-text joins its pieces with " - " and " | "
 _WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
 _VERB_SUFFIXES = ("ing", "ed")
 
@@ -166,7 +169,7 @@ def heuristic_noun_phrases(caption: str) -> list[str]:
     ("a smiling woman", "studio lighting").
     """
     phrases: list[str] = []
-    for clause in re.split(r"[,.;:!?()\"/]+", caption.lower()):
+    for clause in re.split(r"[,.;:!?()\"/|]+|\s+[-–—]\s+", caption.lower()):
         words = _WORD.findall(clause)
         run: list[str] = []
         for i, word in enumerate(words):
@@ -241,3 +244,21 @@ class _Parsed:
     def extract(self, caption: str) -> list[str]:
         found = self.phrases.get(caption)
         return list(found) if found is not None else self.extractor.extract(caption)
+
+
+def caption_concepts(caption: str, extractor, dictionary=None) -> list[str]:
+    """The noun phrases of ``caption`` that image-text training uses, as DetCLIP filters them [D][I].
+
+    Candidates are ``extractor``'s phrases (spaCy noun chunks), then the content-word runs of
+    :func:`heuristic_noun_phrases` that are not among them (the small spaCy model tags "nut" in "a grey hex
+    nut" as a verb and loses the object). Phrases about the picture rather than in it ("stock photo",
+    "sale", see :data:`detclip_bench.dictionary.META_NOUNS`) are dropped, and with a concept ``dictionary``
+    only phrases whose head it knows (``dictionary.lookup`` finds a definition) are kept. Order: first seen.
+    """
+    found = [*extractor.extract(caption), *heuristic_noun_phrases(caption)]
+    parts = (_clean(part) for phrase in found for part in _SEPARATORS.split(phrase))  # "moon | free download"
+    candidates = list(dict.fromkeys(p for p in parts if p))
+    kept = [p for p in candidates if not is_image_meta(p)]
+    if dictionary is not None:
+        kept = [p for p in kept if dictionary.lookup(p)]
+    return kept

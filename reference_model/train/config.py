@@ -207,10 +207,25 @@ class TrainConfig:
     ckpt_every: int = 0  # optimizer steps between checkpoints (0 = at every epoch end only)
     keep_ckpts: int = 2
     tensorboard: bool = False
+    # how a box-free (image-text, classification) step of a 'paired' plan updates the weights:
+    # "separate" = its own optimizer step, the paper's alternating loop; "folded" = its gradient is added
+    # to the preceding detection/grounding step's and one optimizer step takes both (docs/paired_ablations.md)
+    box_free_update: Literal["separate", "folded"] = "separate"
+    ema_decay: float = 0.0  # >0: also keep an exponential moving average of the weights; it is the saved model
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         _require(len(self.data) > 0, f"{self.name}: at least one data source")
+        _require(
+            self.box_free_update in ("separate", "folded"),
+            f"{self.name}: box_free_update must be 'separate' or 'folded', got {self.box_free_update!r}",
+        )
+        _require(
+            self.box_free_update == "separate" or self.sampler == "paired",
+            f"{self.name}: box_free_update='folded' needs sampler='paired' (a box-free step folds into the "
+            "detection/grounding step before it)",
+        )
+        _require(0.0 <= self.ema_decay < 1.0, f"{self.name}: ema_decay must be in [0, 1), got {self.ema_decay}")
         names = [d.name for d in self.data]
         _require(len(set(names)) == len(names), f"{self.name}: duplicate data source names {names}")
         _require(

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from timm.utils import ModelEmaV3
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -40,7 +41,14 @@ from reference_model.train.optim import build_optimizer
 from reference_model.train.sampler import HybridSampler
 from reference_model.train.schedule import build_scheduler, group_lrs
 
-__all__ = ["EpochCallback", "Trainer", "lr_batch_size", "warn_missing_definitions", "warn_small_contrastive_batches"]
+__all__ = [
+    "EpochCallback",
+    "Trainer",
+    "gradient_split",
+    "lr_batch_size",
+    "warn_missing_definitions",
+    "warn_small_contrastive_batches",
+]
 
 log = logging.getLogger("detclip_bench.train")
 
@@ -110,6 +118,29 @@ def _step_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
+def gradient_split(before: Sequence[torch.Tensor | None], after: Sequence[torch.Tensor | None]) -> dict[str, float]:
+    """How a folded update's gradient splits: ``before`` holds the detection/grounding part, ``after`` the sum.
+
+    Returns the norms of both parts over all parameters (``grad_norm_boxed``, ``grad_norm_box_free``), their
+    ratio (box-free / boxed, the quantity the mini λ is set by) and their cosine."""
+    dot = boxed = free = 0.0
+    for b, a in zip(before, after, strict=True):
+        if a is None:
+            continue
+        g_b = b.double() if b is not None else torch.zeros_like(a, dtype=torch.float64)
+        g_f = a.double() - g_b
+        dot += float((g_b * g_f).sum())
+        boxed += float((g_b * g_b).sum())
+        free += float((g_f * g_f).sum())
+    nb, nf = math.sqrt(boxed), math.sqrt(free)
+    split = {"grad_norm_boxed": nb, "grad_norm_box_free": nf}
+    if nb > 0:
+        split["grad_ratio"] = nf / nb
+    if nb > 0 and nf > 0:
+        split["grad_cosine"] = dot / (nb * nf)
+    return split
+
+
 class Trainer:
     """Trains a model on a :class:`~reference_model.train.config.TrainConfig`'s data sources, one data
     kind per optimizer step, with DDP, AMP, gradient accumulation and resumable checkpoints.
@@ -118,7 +149,16 @@ class Trainer:
     to the device when it has a ``.to``) and returns a dict whose ``"loss"`` is the 0-dim tensor to
     backpropagate; every other one-element tensor in it is averaged over micro-batches and ranks
     and logged. Optional hooks: ``init_summary()`` (logged at start), ``set_grad_checkpointing(bool)`` (required
-    when ``cfg.grad_checkpointing``), ``config.noun_phrase_model`` (for the default collator).
+    when ``cfg.grad_checkpointing``), ``config.noun_phrase_model`` (for the default collator),
+    ``loss_weight(kind)`` (a folded box-free step whose weight is 0 skips its forward).
+
+    Box-free steps of a ``paired`` plan either take their own optimizer step (``cfg.box_free_update``
+    "separate", the paper's loop) or are *folded*: their gradient is added to the detection/grounding
+    step just before and one optimizer step takes both, so an ablation arm differs from its control by
+    the box-free gradient alone and never by extra AdamW momentum steps (docs/paired_ablations.md).
+    ``self.step`` counts planned iterations either way; a checkpoint is never written while a folded
+    update waits for its box-free half. With ``cfg.ema_decay`` an EMA of the weights (timm's
+    ``ModelEmaV3`` with warm-up) is kept, checkpointed, and is :attr:`final_model`.
 
     :meth:`fit` writes into ``out_dir``: ``config.json`` (the config as a dict), ``metrics.jsonl``
     (every ``cfg.log_every`` steps: step, epoch, position, source, kind, averaged losses and facts,
@@ -235,11 +275,19 @@ class Trainer:
         amp_on_cuda = cfg.amp and self.ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=amp_on_cuda)
         self.autocast_dtype = torch.float16 if self.ctx.device.type == "cuda" else torch.bfloat16
-        self.step = 0  # optimizer steps done
+        self.step = 0  # planned iterations done (an optimizer step each, unless box-free updates are folded)
+        self.optimizer_steps = 0
+        # the exponential moving average of the weights (timm's, with its warm-up); the saved model when on
+        self.ema = ModelEmaV3(self.model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay else None
         self.epoch = 0  # current epoch
         self.stopped_early = False
         self.extra_state: dict[str, Any] = {}  # name -> object with state_dict/load_state_dict
         self.extra_state["loader"] = self.loader  # stream reader layout, checked on resume
+        if self.ema is not None:
+            self.extra_state["ema"] = self.ema
+        if cfg.box_free_update == "folded":
+            self._check_foldable()
+        self._plan_cache: tuple[int, list[bool]] | None = None
         self._cursor = (0, 0)  # (epoch, position) of the next step to run; the loader may prefetch past it
         self._tb = None
         self._logged_sources: set[str] = set()
@@ -249,6 +297,7 @@ class Trainer:
     def train_state(self) -> dict[str, Any]:
         return {
             "step": self.step,
+            "optimizer_steps": self.optimizer_steps,
             "epoch": self.epoch,
             "stopped_early": self.stopped_early,
             "optimizer": self.optimizer.state_dict(),
@@ -289,6 +338,7 @@ class Trainer:
             if key in state["extra"]:
                 obj.load_state_dict(state["extra"][key])
         self.step, self.epoch, self.stopped_early = state["step"], state["epoch"], state["stopped_early"]
+        self.optimizer_steps = state.get("optimizer_steps", self.step)
         self._cursor = (self.sampler.epoch, self.sampler.position)
         if self.ctx.is_main:
             self._truncate_metrics(self.step)
@@ -318,7 +368,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
-    def _forward_backward(self, batch: StepBatch) -> dict[str, float]:
+    def _forward_backward(self, batch: StepBatch, *, sync: bool = True) -> dict[str, float]:
+        """Accumulate the batch's gradient; ``sync=False`` keeps DDP from all-reducing it yet (a folded update
+        all-reduces once, on its last batch)."""
         n = len(batch.micro)
         sums: dict[str, float] = {}
         for i, micro in enumerate(batch.micro):
@@ -327,8 +379,8 @@ class Trainer:
             )
             if hasattr(micro, "to"):
                 micro = micro.to(self.ctx.device)
-            sync = i == n - 1 or not self.ctx.distributed
-            ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
+            sync_now = (sync and i == n - 1) or not self.ctx.distributed
+            ctx = contextlib.nullcontext() if sync_now else self.ddp.no_sync()
             with ctx:
                 with torch.autocast(self.ctx.device.type, dtype=self.autocast_dtype, enabled=self.cfg.amp):
                     losses = self.ddp(micro)
@@ -343,6 +395,37 @@ class Trainer:
                 if torch.is_tensor(value) and value.numel() == 1:
                     sums[key] = sums.get(key, 0.0) + float(value.detach()) / n
         return self._mean_over_ranks(sums)
+
+    @property
+    def final_model(self) -> nn.Module:
+        """The weights a run hands on (saved as its ``model/``): the EMA when ``cfg.ema_decay`` is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _check_foldable(self) -> None:
+        anchored = self.sampler.anchored_steps_per_epoch()
+        free = self.steps_per_epoch - anchored
+        if free > anchored:
+            raise ValueError(
+                f"{self.cfg.name}: box_free_update='folded' adds each box-free step to the detection/grounding "
+                f"step before it, but an epoch plans {free} box-free steps for {anchored} anchored ones"
+            )
+
+    def _next_is_box_free(self, batch: StepBatch) -> bool:
+        """Whether the plan's next iteration (same epoch) is a box-free step."""
+        if self._plan_cache is None or self._plan_cache[0] != batch.epoch:
+            self._plan_cache = (batch.epoch, [p.anchored for p in self.sampler.epoch_plan(batch.epoch)])
+        plan = self._plan_cache[1]
+        return batch.position + 1 < len(plan) and not plan[batch.position + 1]
+
+    def _skips_forward(self, batch: StepBatch) -> bool:
+        """A folded box-free step whose loss weight is 0 adds no gradient: skipping its forward is exact."""
+        if self.cfg.box_free_update != "folded" or batch.anchored:
+            return False
+        weight = getattr(self.model, "loss_weight", None)
+        return weight is not None and weight(batch.kind) == 0
+
+    def _gradients(self) -> list[torch.Tensor | None]:
+        return [None if p.grad is None else p.grad.detach().clone() for p in self.model.parameters()]
 
     def _mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
         if not self.ctx.distributed:
@@ -420,11 +503,25 @@ class Trainer:
         )
         last_loss = math.nan
         loader = iter(self.loader) if self.step < self.total_steps and not self.stopped_early else iter(())
+        folded = self.cfg.box_free_update == "folded"
         for batch in loader:
             t0 = time.perf_counter()
             lrs = {k: float(v) for k, v in group_lrs(self.scheduler, after_warmup=False).items()}
-            losses = self._forward_backward(batch)
-            self._optimizer_step(anchored=batch.anchored)
+            # folded: a detection/grounding batch followed by a box-free one waits for it (one optimizer step)
+            defer = folded and self._next_is_box_free(batch) and self.step + 1 < self.total_steps
+            if self._skips_forward(batch):
+                losses = {"forward_skipped": 1.0}  # its loss weight is 0: no gradient, exactly
+            elif folded and not batch.anchored and not self.ctx.distributed:
+                before = self._gradients()
+                losses = self._forward_backward(batch, sync=not defer)
+                losses.update(gradient_split(before, self._gradients()))
+            else:
+                losses = self._forward_backward(batch, sync=not defer)
+            if not defer:
+                self._optimizer_step(anchored=batch.anchored or folded)
+                self.optimizer_steps += 1
+                if self.ema is not None:
+                    self.ema.update(self.model, step=self.optimizer_steps)
             self.step += 1
             self.epoch = batch.epoch
             at_end = batch.position + 1 == self.steps_per_epoch
@@ -439,7 +536,8 @@ class Trainer:
                 if self.on_epoch_end is not None and self.on_epoch_end(self, batch.epoch):
                     self.stopped_early = True
             finished = self.step >= self.total_steps or self.stopped_early
-            if epoch_done or finished or (self.cfg.ckpt_every and self.step % self.cfg.ckpt_every == 0):
+            periodic = self.cfg.ckpt_every and self.step % self.cfg.ckpt_every == 0
+            if not defer and (epoch_done or finished or periodic):  # never with a gradient still pending
                 self.save()
             if finished:
                 break

@@ -189,3 +189,20 @@ def test_deformable_module_routes_alignment_gradient_into_regression_tower(defor
     else:
         assert grad is None or grad.abs().sum() == 0
         assert not hasattr(model.head, "dcn")
+
+
+@pytest.mark.parametrize("kind", [DataKind.IMAGE_TEXT, DataKind.CLASSIFICATION])
+def test_box_free_steps_leave_unsupervised_branches_without_gradient(tiny_model, kind):
+    """No gradient, not a zero one: AdamW then leaves those parameters alone on box-free steps."""
+    batch = _batch(kind, [caption_sample(0, kind), caption_sample(1, kind)], (96, 96))
+    tiny_model(batch)["loss"].backward()
+    grads = {n: p.grad for n, p in tiny_model.named_parameters()}
+    for name in ("head.bbox_pred.weight", "head.centerness.weight", "head.logits.logit_scale", "head.logits.bias"):
+        assert grads[name] is None, name
+    assert grads["head.embed.weight"] is not None and grads["head.embed.weight"].abs().sum() > 0
+    assert tiny_model.loss_weight(kind) == 0.1 and tiny_model.loss_weight(DataKind.DETECTION) == 1.0
+
+
+def test_detection_steps_still_join_every_branch(tiny_model):
+    tiny_model(_batch(DataKind.GROUNDING, [det_sample(0, DataKind.GROUNDING)], (96, 64)))["loss"].backward()
+    assert tiny_model.head.bbox_pred.weight.grad is not None  # zero-weighted: the one optimizer steps it as before
