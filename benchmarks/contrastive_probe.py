@@ -13,6 +13,10 @@ CC3M-like pairs in batches of 16 at 128², with the recipe's own collate:
 
     python benchmarks/contrastive_probe.py --world runs/mini/mini_world \\
         --model without=runs/mini/pretrain/o365-goldg-s0/model --model with=runs/mini/pretrain/o365-goldg-cc-s0/model
+
+With ``--runs OUT`` (a finished ``reproduce --scale mini --out OUT``) it reports instead, for every run, the
+gauges the claims are judged by, on the held-out pairs (``OUT/mini_world/cc/heldout``): text→image top-1,
+the own-image cosine gap, and the training facts of :mod:`recipes.contrastive_gauges`.
 """
 
 from __future__ import annotations
@@ -65,21 +69,11 @@ def _object_names(world: Path) -> set[str]:
 
 
 def _scores(model, batch):
-    """s_T (captions × images) exactly as the loss computes it, without the gather (one process)."""
-    import torch
+    """s_T (captions × images) exactly as the loss computes it (one process), and the proposals kept per image."""
+    from recipes.contrastive_gauges import word_region_matrix
 
-    from reference_model.detclipv2.alignment import select_proposals, word_region_scores
-
-    with torch.no_grad():
-        outputs, anchors = model.dense(batch.images)
-        texts = model.text_encoder(batch.concepts)
-        obj, boxes = model._objectness(batch, outputs, anchors, texts)
-        cfg = model.config
-        index, valid = select_proposals(
-            boxes, obj, top_k=cfg.proposal_topk, nms_iou=cfg.proposal_nms_iou, pre_nms=cfg.pre_nms_topk
-        )
-        regions = outputs.embeddings.gather(1, index[..., None].expand(-1, -1, outputs.embeddings.shape[-1]))
-        return word_region_scores(texts, batch.caption_concepts, regions, valid), valid.sum(1).float().mean().item()
+    scores, valid = word_region_matrix(model, batch)
+    return scores, valid.sum(1).float().mean().item()
 
 
 def _image_tower_grad_norm(model, batch, weight: float) -> float:
@@ -154,16 +148,52 @@ def caption_concepts(batches: list, names: set[str]) -> dict:
     }
 
 
+def run_gauges(out_dir: Path, results: Path) -> int:
+    """The held-out gauges and training facts of every pre-training run of a finished reproduction."""
+    from recipes.contrastive_gauges import alignment_gauges, heldout_batches, training_facts
+    from reference_model.detclipv2 import DetCLIPv2
+
+    batches = heldout_batches(out_dir / "mini_world")
+    rows = {}
+    for run in sorted((out_dir / "pretrain").iterdir()):
+        if not (run / "model" / "config.json").is_file() or not (run / "metrics.jsonl").is_file():
+            continue  # the random-init baseline has no training
+        model = DetCLIPv2.from_pretrained(str(run / "model"))
+        rows[run.name] = {**alignment_gauges(model, batches), **training_facts(run / "metrics.jsonl")}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    keys = ("text_to_image_top1", "cosine_gap", "grad_ratio_first_updates", "detection_loss_change_over_last_epoch")
+    md = [
+        f"# Held-out alignment gauges per run ({len(batches)} batches of 16 held-out pairs; chance top-1 0.0625)",
+        "",
+        "| run | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    md += [
+        f"| {name} | " + " | ".join("–" if r.get(k) is None else f"{r[k]:.4g}" for k in keys) + " |"
+        for name, r in rows.items()
+    ]
+    results.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--world", required=True, help="mini world folder")
-    parser.add_argument("--model", action="append", required=True, metavar="LABEL=DIR")
+    parser.add_argument("--world", help="mini world folder (--model mode)")
+    parser.add_argument("--model", action="append", metavar="LABEL=DIR")
+    parser.add_argument("--runs", help="a finished `reproduce --scale mini` output folder: every run's gauges")
     parser.add_argument("--batches", type=int, default=6)
-    parser.add_argument("--out", default=str(RESULTS / "contrastive_probe"))
+    parser.add_argument("--out", help="results file stem (default: benchmarks/results/contrastive_probe[_runs])")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(2)
+    if args.runs:
+        return run_gauges(Path(args.runs), Path(args.out or RESULTS / "contrastive_probe_runs"))
+    if not (args.world and args.model):
+        parser.error("give --runs OUT, or --world and --model")
+    args.out = args.out or str(RESULTS / "contrastive_probe")
     world = Path(args.world)
     batches = _batches(world, args.batches)
     det_batch = _detection_batch(world)

@@ -4,15 +4,24 @@
 arguments and calls it. A run folder holds:
 
 * ``predictions.json``: a COCO results list ``{image_id, category_id, bbox: [x, y, w, h], score}``, boxes in
-  the original image's pixels (as stored in the file: no EXIF rotation, like every loader of this package),
-  per image by descending score;
+  the original image's pixels, upright: a photo whose EXIF Orientation says "rotated" is turned first
+  (``PIL.ImageOps.exif_transpose``, as suite evaluation does), so width/height and boxes are in the frame a
+  phone shows and COCO tools label in; per image by descending score, every detection above the score
+  threshold (low on purpose: AP needs the tail);
 * ``inputs.json``: a COCO-style ``{images: [{id, file_name, width, height, path, vis}], categories:
   [{id, name, prompt}]}`` naming every id the results use (``file_name`` is relative to the folder the
   inputs share; images that could not be read are not in it);
-* ``run_info.json``: the model (spec, name, identity, provenance), the prompts, threshold and budget, the
-  skipped files, library versions, git hash and device;
-* ``vis/<stem>.jpg``: each image at its original size with its boxes, labels and scores drawn (a name
-  used twice gets ``-<image id>`` appended).
+* ``run_info.json``: the model (spec, name, identity, provenance), the prompts, the score threshold the
+  results used (and where it came from) and the one the drawings used, the budget, ``exif_transpose``, the skipped files,
+  library versions, git hash and device;
+* ``vis/<stem>.jpg``: each image (upright) at its original size with the boxes scoring above
+  ``vis_thresh`` drawn, labels and scores included (a name used twice gets ``-<image id>`` appended). They
+  replace the folder's old pictures only once the run has finished, so old and new never mix.
+
+An input file inside the run folder (a folder of photos holding its own ``--out``) is never predicted on: it
+is skipped, counted (``inputs_inside_out`` in run_info.json) and logged. :func:`predict_out_dir` is the CLI's
+folder rule: ``runs/predict``, then ``runs/predict2``, ``runs/predict3``, … so a re-run never overwrites the
+last one; a given folder holding files is refused unless ``exist_ok``.
 
 Id rules (so ``detclip-bench score --gt GT --pred predictions.json`` works against a GT with the same ids):
 
@@ -30,6 +39,7 @@ import glob
 import logging
 import os
 import re
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -48,8 +58,11 @@ __all__ = [
     "collect_images",
     "draw_detections",
     "image_ids_from",
+    "model_score_threshold",
+    "outside_folder",
     "parse_prompts",
     "predict_images",
+    "predict_out_dir",
     "read_vocab",
     "suite_vocabulary",
 ]
@@ -58,6 +71,12 @@ log = logging.getLogger("detclip_bench.predict")
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _GLOB_CHARS = re.compile(r"[*?\[]")
+DEFAULT_OUT = "runs/predict"
+# drawn pictures keep only detections scoring above this: the results keep the model's low threshold (AP needs
+# the tail), which would cover a picture in a hundred overlapping boxes
+DEFAULT_VIS_THRESHOLD = 0.3
+VIS_DIR = "vis"
+_VIS_STAGING = ".vis-partial"  # this run's pictures until it has finished; then they replace vis/
 
 
 # ---- vocabulary ------------------------------------------------------------------------------------------
@@ -232,6 +251,56 @@ def collect_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
     return sorted(found.values(), key=str)
 
 
+def _inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def outside_folder(paths: Sequence[Path], folder: str | os.PathLike | None) -> tuple[list[Path], list[Path]]:
+    """``(kept, inside)``: the paths not inside ``folder`` (by the files they resolve to), and those that are.
+
+    A run must never read its own output: a second ``predict`` on a photo folder holding its ``--out`` would
+    otherwise predict on the first run's drawings."""
+    if folder is None:
+        return list(paths), []
+    kept, inside = [], []
+    for p in paths:
+        (inside if _inside(p, folder) else kept).append(p)
+    return kept, inside
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def predict_out_dir(out: str | os.PathLike | None, *, exist_ok: bool = False, default: str = DEFAULT_OUT) -> Path:
+    """The folder a ``predict`` run writes to, chosen so that two runs' files never mix.
+
+    ``out=None``: ``default`` (``runs/predict``) when free (missing or empty), else the first free one of
+    ``runs/predict2``, ``runs/predict3``, … (as ``yolo predict`` numbers its runs); with ``exist_ok``,
+    ``default`` itself. A given ``out`` that holds files raises :class:`FileExistsError` unless ``exist_ok``
+    (then the run replaces its files and its ``vis/`` pictures). Nothing is created here.
+    """
+    if out is None:
+        base = Path(default)
+        if exist_ok or not _holds_files(base):
+            return base
+        n = 2
+        while _holds_files(base.with_name(f"{base.name}{n}")):
+            n += 1
+        return base.with_name(f"{base.name}{n}")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path} is a file, not a folder")
+    if _holds_files(path) and not exist_ok:
+        shown = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())[:4])
+        raise FileExistsError(
+            f"--out {path} already holds files ({shown}{', …' if len(list(path.iterdir())) > 4 else ''}); "
+            "give a new folder, or --exist-ok to replace its predictions (its old vis/ pictures are removed)"
+        )
+    return path
+
+
 def image_ids_from(coco_json: str | os.PathLike, paths: Sequence[Path]) -> list[int]:
     """The id of each path in a COCO/LVIS json's ``images``: matched by ``file_name`` (LVIS v1: from
     ``coco_url``, ``val2017/<name>``) against the path's suffixes, longest first, then by a base name
@@ -392,6 +461,28 @@ def _keep(pred: Prediction, score_thresh: float | None, max_dets: int) -> tuple[
     return pred.boxes[idx], pred.scores[idx], pred.labels[idx]
 
 
+def model_score_threshold(detector: Detector) -> float | None:
+    """The threshold ``detector`` applies when asked for none (``score_thresh=None``), where it states one:
+    DetCLIPv2's ``config.score_thresh``, an ONNX export's ``settings.score_thresh``; None where it keeps its
+    top-k unthresholded (or does not say), so run_info.json records the number actually used, never a guess."""
+    for owner in (getattr(detector, "config", None), getattr(detector, "settings", None)):
+        value = getattr(owner, "score_thresh", None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _replace_vis(staging: Path, vis_dir: Path) -> None:
+    """Swap in this run's pictures: the old run's ``*.jpg`` go first, so the folder never mixes two runs."""
+    vis_dir.mkdir(parents=True, exist_ok=True)
+    for old in vis_dir.glob("*.jpg"):
+        old.unlink()
+    if staging.is_dir():
+        for new in staging.iterdir():
+            new.replace(vis_dir / new.name)
+        staging.rmdir()
+
+
 def predict_images(
     detector: Detector,
     paths: Sequence[str | os.PathLike],
@@ -403,6 +494,7 @@ def predict_images(
     batch_size: int = 4,
     out_dir: str | os.PathLike | None = None,
     draw: bool = True,
+    vis_thresh: float = DEFAULT_VIS_THRESHOLD,
     progress: bool = True,
     info: Mapping | None = None,
 ) -> PredictionRun:
@@ -411,15 +503,18 @@ def predict_images(
     Args:
         detector: any :class:`~detclip_bench.adapters.base.Detector` (e.g. from
             :func:`~detclip_bench.adapters.registry.load_detector`).
-        paths: image files, predicted in this order (see :func:`collect_images` for folders and globs).
+        paths: image files, predicted in this order (see :func:`collect_images` for folders and globs); files
+            inside ``out_dir`` are skipped (a run never reads its own output).
         prompts: a :class:`Vocabulary` (:func:`parse_prompts`, :func:`read_vocab`, :func:`suite_vocabulary`), or
             prompt texts (category ids ``1..K``).
         image_ids: one id per path (e.g. :func:`image_ids_from`); default ``1..N`` in the given order.
         score_thresh: drop detections scoring at or below it (None: the model's own threshold).
         max_dets: at most this many detections per image (the highest scores).
         out_dir: write ``predictions.json``, ``inputs.json``, ``run_info.json`` and (``draw``) ``vis/`` here.
+        vis_thresh: the drawings show only detections scoring above it (the results keep every one).
         info: extra entries for ``run_info.json`` (the CLI adds the ``--model`` spec and the device).
 
+    Images are read upright (EXIF Orientation applied), so sizes and boxes are in the frame COCO tools use.
     A file that cannot be read or decoded is skipped with a warning naming it and counted
     (:attr:`PredictionRun.skipped`); if no file can be read, a :class:`DataError` is raised and nothing is written.
     """
@@ -431,15 +526,30 @@ def predict_images(
 
     vocab = prompts if isinstance(prompts, Vocabulary) else Vocabulary.from_prompts(list(prompts), "prompts")
     paths = [Path(os.path.abspath(p)) for p in paths]
-    if not paths:
-        raise DataError("--images", "-", "no images to predict on")
     ids = list(range(1, len(paths) + 1)) if image_ids is None else [int(i) for i in image_ids]
     if len(ids) != len(paths) or len(set(ids)) != len(ids):
         raise ValueError("image_ids must give one distinct id per path")
+    out = Path(out_dir) if out_dir is not None else None
+    inside = 0
+    if out is not None:
+        pairs = [(p, i) for p, i in zip(paths, ids, strict=True) if not _inside(p, out)]
+        inside = len(paths) - len(pairs)
+        if inside:
+            log.warning(
+                "skipped %d input file(s) inside the output folder %s: a run never reads its output", inside, out
+            )
+        paths, ids = [p for p, _ in pairs], [i for _, i in pairs]
+        if image_ids is None:
+            ids = list(range(1, len(paths) + 1))
+    inside += int(dict(info or {}).get("inputs_inside_out", 0))
+    if not paths:
+        why = f" (the {inside} found are inside the output folder)" if inside else ""
+        raise DataError("--images", "-", f"no images to predict on{why}")
     if max_dets < 1 or batch_size < 1:
         raise ValueError("max_dets and batch_size must be at least 1")
-    out = Path(out_dir) if out_dir is not None else None
-    vis_dir = out / "vis" if out is not None and draw else None
+    staging = out / _VIS_STAGING if out is not None and draw else None
+    if staging is not None and staging.exists():  # an interrupted run's pictures
+        shutil.rmtree(staging)
     vis_names = _vis_names(paths, ids)
     root = _common_root(paths)
     cat_ids = np.asarray(vocab.category_ids, np.int64)
@@ -449,7 +559,8 @@ def predict_images(
         batch = []
         for k in range(start, min(start + batch_size, len(paths))):
             try:
-                batch.append((k, ImageRef(path=str(paths[k])).open(record=f"image {ids[k]}")))
+                image = ImageRef(path=str(paths[k])).open(record=f"image {ids[k]}", exif_transpose=True)
+                batch.append((k, image))
             except DataError as exc:
                 log.warning("skipped %s: %s", paths[k], exc.reason)
                 run.skipped.append({"path": str(paths[k]), "image_id": ids[k], "reason": exc.reason})
@@ -480,20 +591,25 @@ def predict_images(
                         cat_ids[labels].tolist(), xywh.tolist(), scores.astype(np.float64).tolist(), strict=True
                     )
                 ]
-                if vis_dir is not None:
-                    vis_dir.mkdir(parents=True, exist_ok=True)
-                    draw_detections(im, boxes, scores, labels, vocab.names).save(vis_dir / vis_names[k], quality=90)
-                    entry["vis"] = f"vis/{vis_names[k]}"
+                if staging is not None:
+                    staging.mkdir(parents=True, exist_ok=True)
+                    shown = scores > vis_thresh
+                    picture = draw_detections(im, boxes[shown], scores[shown], labels[shown], vocab.names)
+                    picture.save(staging / vis_names[k], quality=90)
+                    entry["vis"] = f"{VIS_DIR}/{vis_names[k]}"
                 run.images.append(entry)
         bar.update(min(start + batch_size, len(paths)) - start)
     bar.close()
     if len(run.skipped) == len(paths):
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging)
         raise DataError(
             "--images",
             "-",
             f"none of the {len(paths)} images could be read (first: "
             f"{run.skipped[0]['path']}: {run.skipped[0]['reason']})",
         )
+    own = model_score_threshold(detector)
     run.info = {
         **dict(info or {}),
         "model": detector.name,
@@ -502,10 +618,17 @@ def predict_images(
         "vocabulary": vocab.source,
         "prompts": list(vocab.prompts),
         "category_ids": list(vocab.category_ids),
-        "score_threshold": score_thresh,
+        # the threshold predictions.json used (the model's own where none was given and it states one)
+        "score_threshold": own if score_thresh is None else score_thresh,
+        "score_threshold_from": "the model"
+        if score_thresh is None
+        else dict(info or {}).get("score_threshold_from", "given"),
+        "vis_threshold": vis_thresh if draw else None,
         "max_dets_per_image": max_dets,
         "batch_size": batch_size,
+        "exif_transpose": True,
         "images": len(paths),
+        "inputs_inside_out": inside,
         "skipped": run.skipped,
         "detections": len(run.detections),
         "image_ids": "1..N in sorted path order" if image_ids is None else "given",
@@ -516,4 +639,9 @@ def predict_images(
     }
     if out is not None:
         run.write(out)
+        if staging is not None:
+            _replace_vis(staging, out / VIS_DIR)
+        else:  # --no-draw: pictures of an earlier run in this folder would not match these predictions
+            for old in (out / VIS_DIR).glob("*.jpg"):
+                old.unlink()
     return run

@@ -35,6 +35,9 @@ from detclip_bench.errors import DataError
 
 __all__ = ["Concept", "DataKind", "ImageRef", "Sample"]
 
+# the EXIF tag that says how the stored pixels must be turned to stand upright (1: as stored)
+EXIF_ORIENTATION = 0x0112
+
 # a fixed (w, h) or a function of the stored (width, height) returning one (or None: no draft)
 DraftSize = tuple[int, int] | Callable[[int, int], tuple[int, int] | None] | None
 
@@ -82,15 +85,18 @@ class ImageRef:
         except OSError as exc:
             raise DataError(self.path, record, f"cannot read image: {exc.strerror or exc}") from exc
 
-    def open(self, record: str = "?", draft: DraftSize = None):
+    def open(self, record: str = "?", draft: DraftSize = None, *, exif_transpose: bool = False):
         """Decode to an RGB ``PIL.Image``.
 
         ``draft=(w, h)`` lets JPEG decoding skip work via DCT scaling when the target is small
         (e.g. 320² image-text inputs); the result is at least that large, never smaller.
         ``draft`` may also be a callable ``(width, height) -> (w, h) | None`` given the stored
         (header) size, for targets that depend on it, such as a keep-ratio resize.
+        ``exif_transpose=True`` turns the pixels upright by the EXIF Orientation tag
+        (``PIL.ImageOps.exif_transpose``), the frame a phone shows and COCO annotation tools label in;
+        inference (``predict``, suite evaluation) reads images this way, so boxes come back in that frame.
         """
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
         raw = self.read_bytes(record)
         try:
@@ -100,6 +106,8 @@ class ImageRef:
                 if request is not None:
                     img.draft("RGB", (max(1, int(request[0])), max(1, int(request[1]))))
             img.load()
+            if exif_transpose and img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                img = ImageOps.exif_transpose(img)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise DataError(self.describe(), record, f"corrupt or unreadable image: {exc}") from exc
         return img.convert("RGB") if img.mode != "RGB" else img
@@ -150,5 +158,6 @@ class Sample:
         """The concept of every box, in box order."""
         return [self.concepts[i] for i in self.labels.tolist()]
 
-    def load_image(self, draft: DraftSize = None):
-        return self.image.open(self.record_id, draft=draft)
+    def load_image(self, draft: DraftSize = None, *, exif_transpose: bool = False):
+        """The decoded image; ``exif_transpose=True`` for inference, upright as in :meth:`ImageRef.open`."""
+        return self.image.open(self.record_id, draft=draft, exif_transpose=exif_transpose)

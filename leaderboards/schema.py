@@ -45,6 +45,7 @@ _METRIC_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_@./-]*$")
 _ODINW_ALIASES = {
     "aerialmaritimedrone": "AerialDrone",
     "cottontailrabbits": "Rabbits",
+    "northamericamushrooms": "Mushrooms",
     "thermaldogsandpeople": "Thermal",
     "vehiclesopenimages": "Vehicles",
     "shellfishopenimages": "Shellfish",

@@ -27,7 +27,7 @@ from recipes.claims import MINI_PAIRS
 from reference_model.detclipv2.alignment import select_proposals, word_region_scores
 from reference_model.train.loader import DetCLIPv2Collator
 
-__all__ = ["HELDOUT_PAIRS", "alignment_gauges", "heldout_batches", "training_facts"]
+__all__ = ["HELDOUT_PAIRS", "alignment_gauges", "heldout_batches", "training_facts", "word_region_matrix"]
 
 HELDOUT_PAIRS = "cc/heldout"  # under the mini-world root
 BATCH = 16
@@ -48,8 +48,9 @@ def heldout_batches(world: str | Path, concept_dictionary: str | Path | None = N
 
 
 @torch.no_grad()
-def _scores(model, batch) -> torch.Tensor:
-    """s_T (captions × images) as the contrastive loss computes it, on one process."""
+def word_region_matrix(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """s_T (captions × images) as the contrastive loss computes it, on one process, and the (images × top-k)
+    mask of the proposals kept."""
     outputs, anchors = model.dense(batch.images)
     texts = model.text_encoder(batch.concepts)
     obj, boxes = model._objectness(batch, outputs, anchors, texts)
@@ -58,7 +59,7 @@ def _scores(model, batch) -> torch.Tensor:
         boxes, obj, top_k=cfg.proposal_topk, nms_iou=cfg.proposal_nms_iou, pre_nms=cfg.pre_nms_topk
     )
     regions = outputs.embeddings.gather(1, index[..., None].expand(-1, -1, outputs.embeddings.shape[-1]))
-    return word_region_scores(texts, batch.caption_concepts, regions, valid)
+    return word_region_scores(texts, batch.caption_concepts, regions, valid), valid
 
 
 def alignment_gauges(model, batches: list) -> dict[str, float]:
@@ -67,7 +68,7 @@ def alignment_gauges(model, batches: list) -> dict[str, float]:
     model.eval()
     top1, gap = [], []
     for batch in batches:
-        s = _scores(model, batch)
+        s, _ = word_region_matrix(model, batch)
         eye = torch.eye(len(s), dtype=torch.bool)
         top1.append((s.argmax(1) == torch.arange(len(s))).float().mean().item())
         gap.append(s[eye].mean().item() - s[~eye].mean().item())

@@ -75,10 +75,20 @@ def _label(column: str) -> str:
     return f"{GROUP_LABEL.get(group, group)} AP" if column.startswith("group:") else column
 
 
-def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -> Path | None:
+def write_paired_report(
+    report: dict[str, Any], out: Path, plots: bool = True, data_root: Path | None = None
+) -> Path | None:
+    """``<experiment>-paired.md``/``.json`` (and the caption-only plot); with ``data_root`` (the data the
+    evaluations scored), also paired image-bootstrap intervals of every Δ (:mod:`recipes.paired_intervals`)."""
     summary = paired_summary(report)
     if not summary:
         return None
+    if data_root is not None and report.get("scale") == "mini":
+        from recipes.paired_intervals import paired_intervals
+
+        for suite, entry in paired_intervals(report, Path(out), Path(data_root)).items():
+            if suite in summary:
+                summary[suite]["intervals"] = entry
     name = report["experiment"]
     md = [
         f"# {report['title']}: paired arms per training seed",
@@ -107,16 +117,30 @@ def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -
                 + " |"
             )
         delta = entry.get("delta", {})
+        ci = entry.get("intervals", {})
         for seed, values in delta.items():
             if seed in ("mean", "sd"):
                 continue
-            md.append(f"| Δ {entry['contrast']} | {seed} | " + " | ".join(f"{values[c]:+.1f}" for c in cols) + " |")
+            cells = [f"{values[c]:+.1f}{_ci(ci.get('per_seed', {}).get(seed, {}).get(c))}" for c in cols]
+            md.append(f"| Δ {entry['contrast']} | {seed} | " + " | ".join(cells) + " |")
         if "mean" in delta:
             md.append(
                 f"| **Δ {entry['contrast']}** | mean ± sd | "
-                + " | ".join(f"**{delta['mean'][c]:+.1f}** ± {delta['sd'][c]:.1f}" for c in cols)
+                + " | ".join(
+                    f"**{delta['mean'][c]:+.1f}** ± {delta['sd'][c]:.1f}{_ci(ci.get('mean', {}).get(c))}" for c in cols
+                )
                 + " |"
             )
+        if ci:
+            md += [
+                "",
+                f"Δ intervals: 95 % paired image bootstrap ({ci['replicates']} replicates, bootstrap seed "
+                f"{ci['bootstrap_seed']}, {ci['protocol']}): per seed the same image resamples for both arms; for "
+                "the mean, seeds and images resampled together (docs/eval.md §7). Which source dominates the "
+                "mean's uncertainty (sd of the per-seed Δ vs the mean image standard error): "
+                + ", ".join(f"{_label(c)} {v['dominant']}" for c, v in ci.get("mean", {}).items())
+                + ".",
+            ]
     md += _training_table(report)
     path = out / f"{name}-paired.md"
     atomic_write_text(path, "\n".join(md) + "\n")
@@ -124,6 +148,14 @@ def write_paired_report(report: dict[str, Any], out: Path, plots: bool = True) -
     if plots:
         _plot(summary, out / f"{name}-caption-only.png", report["title"])
     return path
+
+
+def _ci(entry: dict | None) -> str:
+    """`` [lo, hi]`` in AP points for a bootstrap entry (fractions), or nothing."""
+    if not entry or not entry.get("interval"):
+        return ""
+    lo, hi = entry["interval"]
+    return f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 #: (key in a run's "training" facts, column label, format)

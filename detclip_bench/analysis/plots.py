@@ -64,10 +64,10 @@ def plot_category_ap(table, title: str, path: Path) -> Path:
 
 def plot_false_positive(rec: ImageRecord, det: int, names: dict[int, str], path: Path) -> Path:
     """The image with its GT (green) and the false positive (red, with name, score and reason)."""
-    from PIL import Image
+    from detclip_bench.schema import ImageRef
 
     plt = _pyplot()
-    image = Image.open(rec.path).convert("RGB")
+    image = ImageRef(path=rec.path).open(exif_transpose=True)  # upright, the frame the boxes were predicted in
     fig, ax = plt.subplots(figsize=(4, 4 * rec.height / max(rec.width, 1)))
     ax.imshow(image)
     for box, cid in zip(rec.gt.boxes, rec.gt.category_ids.tolist(), strict=True):

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 
+# the verb's defaults, stated once for --help and the run (the module itself imports nothing heavy)
+DEFAULT_OUT = "runs/predict"
+DEFAULT_VIS_THRESHOLD = 0.3
+
 EXAMPLES = """examples:
   detclip-bench predict --model runs/mini/model --images photos/ --prompts "cat, red apple, bicycle"
   detclip-bench predict --model hf:path/to/owlv2 --images 'shots/**/*.png' --vocab classes.txt --threshold 0.2
@@ -16,7 +20,13 @@ EXAMPLES = """examples:
   detclip-bench score --gt mini_world/lvis/lvis_v1_minival.json --pred runs/p/predictions.json --protocol lvis-fixed
 
 Writes predictions.json (COCO results: {image_id, category_id, bbox [x,y,w,h] in original pixels, score}),
-inputs.json (COCO images + categories for those ids), run_info.json and vis/<stem>.jpg.
+inputs.json (COCO images + categories for those ids), run_info.json and vis/<stem>.jpg (only boxes scoring
+above --vis-threshold drawn; predictions.json keeps every one above --threshold).
+Images are read upright: a photo's EXIF Orientation is applied first, so sizes and boxes are in the frame a
+phone shows and COCO tools label in.
+Output: runs/predict, then runs/predict2, runs/predict3, ... on re-runs; an --out folder that already holds
+files is refused unless --exist-ok (its old vis/ pictures are then replaced). Input files inside the output
+folder are never predicted on (skipped and counted).
 Category ids: the json's / suite's ids for --vocab COCO/LVIS json and --suite, else 1..K in prompt order.
 Image ids: 1..N in sorted path order, or the ids of --image-ids-from's images matched by file name.
 An unreadable image is skipped with a warning and counted; if none can be read, the exit code is 1.
@@ -66,7 +76,23 @@ def add_parser(sub) -> None:
         default=None,
         help="detections kept per image (default: the suite's with --suite, else 100)",
     )
-    s.add_argument("--out", default="runs/predict", help="output folder (default runs/predict)")
+    s.add_argument(
+        "--vis-threshold",
+        type=float,
+        default=DEFAULT_VIS_THRESHOLD,
+        help=f"draw only detections scoring above it (default {DEFAULT_VIS_THRESHOLD}; predictions.json keeps all)",
+    )
+    s.add_argument(
+        "--out",
+        default=None,
+        help=f"output folder (default {DEFAULT_OUT}, or {DEFAULT_OUT}2, {DEFAULT_OUT}3, ... when it holds a run)",
+    )
+    s.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help=f"write into an --out that already holds files (without --out: reuse {DEFAULT_OUT}); its old vis/ "
+        "pictures are removed",
+    )
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     s.add_argument("--no-draw", action="store_true", help="skip the vis/ pictures")
@@ -74,6 +100,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    import logging
     import sys
 
     from detclip_bench.adapters.registry import load_detector
@@ -81,14 +108,19 @@ def run(args) -> int:
     from detclip_bench.inference import (
         collect_images,
         image_ids_from,
+        outside_folder,
         parse_prompts,
         predict_images,
+        predict_out_dir,
         read_vocab,
         suite_vocabulary,
     )
 
     if args.threshold is not None and not 0 <= args.threshold < 1:
         print(f"error: --threshold must be in [0, 1), got {args.threshold}", file=sys.stderr)
+        return 2
+    if not 0 <= args.vis_threshold <= 1:
+        print(f"error: --vis-threshold must be in [0, 1], got {args.vis_threshold}", file=sys.stderr)
         return 2
     for name in ("max_dets", "batch_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -107,10 +139,30 @@ def run(args) -> int:
         vocab, suite = suite_vocabulary(args.suite, args.data_root)
         threshold = suite.score_threshold if threshold is None else threshold
         max_dets = suite.max_dets_per_image if max_dets is None else max_dets
-    paths = collect_images(args.images)
+    threshold_from = "--threshold" if args.threshold is not None else None if threshold is None else "the suite"
+    try:
+        out = predict_out_dir(args.out, exist_ok=args.exist_ok, default=DEFAULT_OUT)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths, inside = outside_folder(collect_images(args.images), out)  # never a run's own drawings
+    if inside:
+        logging.getLogger("detclip_bench.predict").warning(
+            "not predicting on %d file(s) inside the output folder %s", len(inside), out
+        )
+    if not paths:
+        print(f"error: every input image ({len(inside)}) is inside the output folder {out}", file=sys.stderr)
+        return 2
     ids = image_ids_from(args.image_ids_from, paths) if args.image_ids_from else None
     detector = load_detector(args.model, device=args.device)
-    info = {"model_spec": args.model, "device": args.device, "image_ids_from": args.image_ids_from}
+    info = {
+        "model_spec": args.model,
+        "device": args.device,
+        "image_ids_from": args.image_ids_from,
+        "out": str(out),
+        "inputs_inside_out": len(inside),
+        **({"score_threshold_from": threshold_from} if threshold_from else {}),
+    }
     result = predict_images(
         detector,
         paths,
@@ -119,9 +171,10 @@ def run(args) -> int:
         score_thresh=threshold,
         max_dets=100 if max_dets is None else max_dets,
         batch_size=args.batch_size,
-        out_dir=args.out,
+        out_dir=out,
         draw=not args.no_draw,
+        vis_thresh=args.vis_threshold,
         info=info,
     )
-    print(result.summary_line() + f" -> {args.out}/predictions.json")
+    print(result.summary_line() + f" -> {out}/predictions.json")
     return 0

@@ -11,6 +11,7 @@ EPILOG = """examples:
   detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out fixed_ap.json
   detclip-bench score --gt lvis_v1_val.json --pred results.json --protocol lvis          # standard AP, 300/image
   detclip-bench score --gt odinw/aquarium/test.json --pred aquarium.json --protocol coco --max-dets 100
+  detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --bootstrap 1000
 """
 
 
@@ -40,6 +41,15 @@ def add_parser(subparsers) -> None:
         default=None,
         help="per-image cap across categories (lvis default 300; coco default none, i.e. pycocotools as is)",
     )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N image-level bootstrap replicates: a percentile interval beside every AP (default 0: off; "
+        "docs/eval.md §7 says what it covers)",
+    )
+    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="S", help="seed of the bootstrap draws (default 0)")
     p.set_defaults(func=run)
 
 
@@ -49,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = score_files(
-            args.gt, args.pred, args.protocol, topk_per_category=args.topk, max_dets_per_image=args.max_dets
+            args.gt,
+            args.pred,
+            args.protocol,
+            topk_per_category=args.topk,
+            max_dets_per_image=args.max_dets,
+            bootstrap=args.bootstrap,
+            bootstrap_seed=args.bootstrap_seed,
         )
     except ValueError as exc:
         if type(exc) is not ValueError:

@@ -23,7 +23,7 @@ import numpy as np
 
 from detclip_bench.metrics.gt import GroundTruth
 
-__all__ = ["Accumulated", "accumulate", "coco_summary", "lvis_summary", "per_category_ap"]
+__all__ = ["Accumulated", "accumulate", "coco_summary", "evaluated", "lvis_summary", "per_category_ap"]
 
 _UNBOUNDED = 2**31 - 1
 _AREAS = ("all", "small", "medium", "large")  # the engine's (and both oracles') area order
@@ -36,8 +36,13 @@ class Accumulated:
     category_ids: np.ndarray  # K, sorted
 
 
-def accumulate(gt: GroundTruth, arr: np.ndarray, *, max_dets: list[int] | None) -> Accumulated:
-    """Run evaluate + accumulate on detection rows in the engine layout (see ``topk``). ``max_dets=None``: no cap."""
+def evaluated(gt: GroundTruth, arr: np.ndarray, *, max_dets: list[int] | None, category_ids: list[int] | None = None):
+    """The engine after ``evaluate()``: every (image, category) matched, nothing accumulated yet.
+
+    ``category_ids`` restricts matching to those categories (each (image, category) pair is matched on its
+    own, so a subset gives the same matches); :mod:`~detclip_bench.metrics.bootstrap` reads the per-detection
+    matches category batch by category batch this way, so the engine's per-pair records never all exist at once.
+    """
     import hotcoco
 
     if gt.lvis:
@@ -47,7 +52,15 @@ def accumulate(gt: GroundTruth, arr: np.ndarray, *, max_dets: list[int] | None) 
         dt = gt.engine_gt.load_res(arr)
         ev = hotcoco.COCOeval(gt.engine_gt, dt, "bbox")
     ev.params.max_dets = list(max_dets) if max_dets else [_UNBOUNDED]
+    if category_ids is not None:
+        ev.params.cat_ids = list(category_ids)
     ev.evaluate()
+    return ev
+
+
+def accumulate(gt: GroundTruth, arr: np.ndarray, *, max_dets: list[int] | None) -> Accumulated:
+    """Run evaluate + accumulate on detection rows in the engine layout (see ``topk``). ``max_dets=None``: no cap."""
+    ev = evaluated(gt, arr, max_dets=max_dets)
     ev.accumulate()
     out = ev.eval
     return Accumulated(np.asarray(out["precision"]), np.asarray(out["recall"]), np.asarray(ev.params.cat_ids))

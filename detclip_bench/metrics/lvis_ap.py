@@ -53,6 +53,11 @@ class LvisEvaluator(StreamingEvaluator):
         topk_per_category: K of Fixed AP (default 10,000); must be >= 1. Unused by ``standard``.
         max_dets_per_image: the per-image cap of ``standard`` (default 300; negative = no cap).
             Unused by ``fixed``.
+        pool_per_category: ``fixed`` only: detections held per category while streaming (default
+            ``topk_per_category``; must be >= it). Scores never change (the K best are still the ones
+            scored), but an image-level bootstrap (:mod:`~detclip_bench.metrics.bootstrap`) that drops
+            images moves the K-th detection down the list, so it needs the ones behind it: ``2 * K`` is
+            what ``detclip-bench score --bootstrap`` holds.
 
     Example::
 
@@ -71,11 +76,19 @@ class LvisEvaluator(StreamingEvaluator):
         protocol: Literal["fixed", "standard"] = "fixed",
         topk_per_category: int = 10000,
         max_dets_per_image: int = 300,
+        pool_per_category: int | None = None,
     ) -> None:
         if protocol == "fixed":
             if topk_per_category < 1:
                 raise ValueError(f"topk_per_category must be >= 1, got {topk_per_category}")
-            pool = GroupTopK(topk_per_category, "category")
+            depth = topk_per_category if pool_per_category is None else pool_per_category
+            if depth < topk_per_category:
+                raise ValueError(
+                    f"pool_per_category ({pool_per_category}) must be >= topk_per_category ({topk_per_category})"
+                )
+            pool = GroupTopK(depth, "category")
+        elif pool_per_category is not None:
+            raise ValueError("pool_per_category applies to protocol='fixed' only")
         elif protocol == "standard":
             # lvis-api: max_dets < 0 means no cap.
             pool = GroupTopK(max_dets_per_image if max_dets_per_image >= 0 else None, "image")
@@ -85,6 +98,14 @@ class LvisEvaluator(StreamingEvaluator):
         self.protocol = protocol
         self.topk_per_category = topk_per_category
         self.max_dets_per_image = max_dets_per_image
+
+    def kept_rows(self) -> DetectionRows:
+        rows = self.pool.result()
+        if self.protocol != "fixed" or self.pool.k == self.topk_per_category:
+            return rows
+        # A deeper pool (for the bootstrap): score the K best per category exactly as a K-deep pool keeps them.
+        keep = GroupTopK(self.topk_per_category, "category")._select(rows.engine, rows.seq)
+        return DetectionRows(rows.engine[keep], rows.seq[keep])
 
     def engine_rows(self, rows: DetectionRows) -> np.ndarray:
         # Federated filtering before the engine (lvis-api does it in LVISEval._prepare): on LVIS-val-like

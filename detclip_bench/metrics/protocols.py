@@ -67,6 +67,7 @@ def make_evaluator(
     *,
     topk_per_category: int | None = None,
     max_dets_per_image: int | None = None,
+    pool_per_category: int | None = None,
 ) -> StreamingEvaluator:
     """The streaming evaluator of ``protocol`` (canonical name or alias) on ``gt``.
 
@@ -76,7 +77,8 @@ def make_evaluator(
     * ``lvis-fixed``: the ``topk_per_category`` best detections per category over the split (default 10000)
       and **no per-image cap** (Dave et al. 2021), so ``max_dets_per_image`` is refused here.
 
-    ``topk_per_category`` belongs to Fixed AP alone and is refused for the other protocols. A suite's
+    ``topk_per_category`` belongs to Fixed AP alone and is refused for the other protocols, as is
+    ``pool_per_category`` (detections held per category, >= K, so that a bootstrap can look past the K-th). A suite's
     ``max_dets_per_image`` is the model's output budget (applied at prediction time); scoring a suite passes
     it only to the protocols that cap per image.
     """
@@ -91,9 +93,11 @@ def make_evaluator(
         if max_dets_per_image is not None:
             raise ValueError("lvis-fixed has no per-image cap (Dave et al. 2021); set topk_per_category (--topk)")
         k = DEFAULT_TOPK_PER_CATEGORY if topk_per_category is None else topk_per_category
-        return LvisEvaluator(gt, protocol="fixed", topk_per_category=k)
+        return LvisEvaluator(gt, protocol="fixed", topk_per_category=k, pool_per_category=pool_per_category)
     if topk_per_category is not None:
         raise ValueError(f"topk_per_category (--topk) applies to lvis-fixed only, not {protocol}")
+    if pool_per_category is not None:
+        raise ValueError(f"pool_per_category applies to lvis-fixed only, not {protocol}")
     if protocol == "coco":
         return CocoEvaluator(gt, max_dets_per_image=max_dets_per_image)
     cap = DEFAULT_LVIS_MAX_DETS if max_dets_per_image is None else max_dets_per_image

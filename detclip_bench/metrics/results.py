@@ -39,6 +39,8 @@ class EvalResult:
     categories: list[CategoryRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     engine: str = "hotcoco"
+    # image-level bootstrap per key (``detclip_bench.metrics.bootstrap.bootstrap_ap``); None when not run
+    intervals: dict[str, dict] | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in COMPUTED_PROTOCOLS:
@@ -57,11 +59,21 @@ class EvalResult:
 
     def summary_line(self) -> str:
         shown = [k for k in ("AP", "AP50", "AP75", "APr", "APc", "APf") if k in self.metrics]
-        values = " ".join(f"{k}={100 * self.metrics[k]:.2f}" for k in shown)
+        values = " ".join(f"{k}={100 * self.metrics[k]:.2f}{self._interval_text(k, ' ')}" for k in shown)
         return f"[{self.protocol}] {values} ({self.budget()}; {self.num_images} images, {self.num_detections_evaluated} dets)"
+
+    def _interval_text(self, key: str, prefix: str = "") -> str:
+        """`` [lo, hi]`` in percent for a key with a bootstrap interval, else empty."""
+        entry = (self.intervals or {}).get(key)
+        if not entry or entry.get("interval") is None:
+            return ""
+        lo, hi = entry["interval"]
+        return f"{prefix}[{100 * lo:.2f}, {100 * hi:.2f}]"
 
     def to_dict(self, per_category: bool = False) -> dict:
         out = asdict(self)
+        if self.intervals is None:
+            out.pop("intervals")
         out["protocol_description"] = self.protocol_description
         if not per_category:
             out.pop("categories")
@@ -81,17 +93,28 @@ class EvalResult:
         return pd.DataFrame([asdict(r) for r in self.categories], columns=cols).set_index("id")
 
     def to_markdown(self) -> str:
-        lines = [
-            f"**{self.protocol}** — {self.protocol_description}; {self.budget()}",
-            "",
-            "| metric | value (%) |",
-            "|---|---:|",
-        ]
-        lines += [f"| {k} | {100 * v:.2f} |" if v >= 0 else f"| {k} | n/a |" for k, v in self.metrics.items()]
+        lines = [f"**{self.protocol}** — {self.protocol_description}; {self.budget()}", ""]
+        if self.intervals is None:
+            lines += ["| metric | value (%) |", "|---|---:|"]
+            lines += [f"| {k} | {100 * v:.2f} |" if v >= 0 else f"| {k} | n/a |" for k, v in self.metrics.items()]
+        else:
+            conf = next((e["confidence"] for e in self.intervals.values() if "confidence" in e), 0.95)
+            lines += [f"| metric | value (%) | {100 * conf:g}% interval (%) |", "|---|---:|---:|"]
+            lines += [
+                f"| {k} | {100 * v:.2f} | {self._interval_text(k) or 'n/a'} |" if v >= 0 else f"| {k} | n/a | n/a |"
+                for k, v in self.metrics.items()
+            ]
         lines += [
             "",
             f"{self.num_images} images, {self.num_categories} categories, {self.num_gt} GT boxes, "
             f"{self.num_detections_received} detections received, {self.num_detections_evaluated} evaluated.",
         ]
+        if self.intervals:
+            some = next(iter(self.intervals.values()))
+            lines.append(
+                f"Intervals: percentile bootstrap over images ({some.get('n_replicates', '?')} replicates, "
+                f"seed {some.get('seed', '?')}): the spread from drawing another image set like this one, not "
+                "another dataset or training run (docs/eval.md §7)."
+            )
         lines += [f"> warning: {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"

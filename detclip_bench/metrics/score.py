@@ -22,7 +22,7 @@ import numpy as np
 from detclip_bench.errors import DataError
 from detclip_bench.io import gc_paused
 from detclip_bench.metrics import fastjson
-from detclip_bench.metrics.protocols import make_evaluator
+from detclip_bench.metrics.protocols import DEFAULT_TOPK_PER_CATEGORY, canonical_protocol, make_evaluator
 from detclip_bench.metrics.results import EvalResult
 
 __all__ = ["read_results", "score_files"]
@@ -101,20 +101,40 @@ def score_files(
     *,
     topk_per_category: int | None = None,
     max_dets_per_image: int | None = None,
+    bootstrap: int = 0,
+    bootstrap_seed: int = 0,
 ) -> EvalResult:
     """Score ``pred_path`` against ``gt_path`` under ``protocol`` (name or alias; budgets as in
     :func:`~detclip_bench.metrics.protocols.make_evaluator`).
 
+    ``bootstrap`` > 0 adds image-level bootstrap intervals for every key (``EvalResult.intervals``, see
+    :func:`~detclip_bench.metrics.bootstrap.bootstrap_ap`; ``bootstrap_seed`` fixes the draws). For
+    lvis-fixed the evaluator then holds 2K detections per category, since resampling can move the K-th.
+
     The results file is read in a second thread while the GT loads (the compiled reader releases the GIL);
     a GT error is still raised first, as when one followed the other."""
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
+    pool_per_category = None
+    if bootstrap and canonical_protocol(protocol) == "lvis-fixed":
+        pool_per_category = 2 * (DEFAULT_TOPK_PER_CATEGORY if topk_per_category is None else topk_per_category)
     pool = ThreadPoolExecutor(1)
     try:
         reading = pool.submit(read_results, pred_path)
         evaluator = make_evaluator(
-            gt_path, protocol, topk_per_category=topk_per_category, max_dets_per_image=max_dets_per_image
+            gt_path,
+            protocol,
+            topk_per_category=topk_per_category,
+            max_dets_per_image=max_dets_per_image,
+            pool_per_category=pool_per_category,
         )
         evaluator.source = str(Path(pred_path))
         evaluator.update(*reading.result())
     finally:
         pool.shutdown(wait=False)  # after a GT error, the read finishes unobserved
-    return evaluator.compute()
+    result = evaluator.compute()
+    if bootstrap:
+        from detclip_bench.metrics.bootstrap import bootstrap_ap  # deferred: only `--bootstrap` needs it
+
+        result.intervals = bootstrap_ap(evaluator, n_replicates=bootstrap, seed=bootstrap_seed)
+    return result

@@ -100,9 +100,14 @@ class StreamingEvaluator:
         """The rows the engine must see (all of them, unless a protocol drops some it would ignore anyway)."""
         return rows.engine
 
+    def kept_rows(self) -> DetectionRows:
+        """The rows the protocol scores: the pool's, unless it holds more than the protocol keeps (a deeper
+        Fixed-AP pool held for the bootstrap, see :class:`~detclip_bench.metrics.lvis_ap.LvisEvaluator`)."""
+        return self.pool.result()
+
     def accumulated(self) -> tuple[DetectionRows, Accumulated]:
         """The kept rows and the engine's precision/recall over them."""
-        rows = self.pool.result()
+        rows = self.kept_rows()
         return rows, accumulate(self.gt, self.engine_rows(rows), max_dets=self.engine_max_dets)
 
     def __init__(self, gt: dict | str | os.PathLike | GroundTruth, *, lvis: bool, pool: GroupTopK) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Detections", "make_coco_like", "make_detections", "make_lvis_like"]
+__all__ = ["Detections", "duplicate_images", "make_coco_like", "make_detections", "make_lvis_like"]
 
 # LVIS v1 proportions of frequent / common / rare categories (405 / 461 / 337).
 _FREQ_SHARES = (("f", 405), ("c", 461), ("r", 337))
@@ -173,3 +173,34 @@ def make_detections(gt: dict, dets_per_image: int, seed: int = 0, score_decimals
     if not cols[0]:
         return Detections(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
     return Detections(*(np.concatenate(c) for c in cols))
+
+
+def duplicate_images(gt: dict, dets: Detections, weights: np.ndarray) -> tuple[dict, Detections]:
+    """The image set a bootstrap replicate stands for, built physically (the reference the bootstrap is
+    tested and benchmarked against): image ``i`` (in sorted id order) ``weights[i]`` times, 0 dropping it.
+
+    Copies get fresh ids right after their original (all images renumbered 1, 2, ... in (original, copy)
+    order), GT annotations and federated lists are copied, and in the detection stream every detection is
+    followed by its copies. That is the layout ``detclip_bench.metrics.bootstrap`` reproduces exactly.
+    """
+    ids = np.sort(np.array([img["id"] for img in gt["images"]], np.int64))
+    weights = np.asarray(weights, np.int64)
+    first = np.cumsum(weights) - weights + 1  # new id of copy j of image i: first[i] + j
+    by_id = {img["id"]: img for img in gt["images"]}
+    anns_by_image: dict[int, list] = {}
+    for ann in gt["annotations"]:
+        anns_by_image.setdefault(ann["image_id"], []).append(ann)
+    images, annotations = [], []
+    for p, i in enumerate(ids.tolist()):
+        for j in range(int(weights[p])):
+            new_id = int(first[p] + j)
+            images.append({**by_id[i], "id": new_id})
+            for ann in anns_by_image.get(i, ()):
+                annotations.append({**ann, "id": len(annotations) + 1, "image_id": new_id})
+    pos = np.searchsorted(ids, dets.image_ids)
+    times = weights[pos]
+    rows = np.repeat(np.arange(len(dets)), times)
+    copy = np.arange(len(rows)) - np.repeat(np.cumsum(times) - times, times)
+    new_ids = first[pos][rows] + copy
+    out = {**gt, "images": images, "annotations": annotations}
+    return out, Detections(new_ids, dets.boxes_xyxy[rows], dets.scores[rows], dets.category_ids[rows])

@@ -39,7 +39,7 @@ from detclip_bench.mini_world.vocabulary import (
 __all__ = ["MANIFEST_FILE", "MANIFEST_VERSION", "generate"]
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = "mini-world/1"
+MANIFEST_VERSION = "mini-world/2"  # 2: concept_dictionary.json and cc/heldout
 # Everything generate() writes at the top level; only these are removed by overwrite=True.
 _OWNED = ("o365", "goldg", "cc", "imagenet", "lvis", "coco", "odinw", VOCABULARY_FILE, DICTIONARY_FILE, MANIFEST_FILE)
 

@@ -25,9 +25,13 @@ from detclip_bench.io import atomic_path
 from detclip_bench.schema import Concept
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
-__all__ = ["PredictionArrays", "open_target", "predict_target", "prompts_for"]
+__all__ = ["EXIF_TRANSPOSE", "PredictionArrays", "open_target", "predict_target", "prompts_for"]
 
 log = logging.getLogger("detclip_bench.suites")
+
+# images are turned upright by their EXIF Orientation before the model sees them (the frame COCO tools label in);
+# stamped into the prediction cache (a cache made without it is recomputed) and into every run_info.json
+EXIF_TRANSPOSE = True
 
 
 @dataclass
@@ -120,6 +124,7 @@ def predict_target(
             and meta.get("max_dets_per_image") == suite.max_dets_per_image
             and meta.get("score_threshold") == suite.score_threshold
             and meta.get("provenance") == provenance
+            and meta.get("exif_transpose") is EXIF_TRANSPOSE
         ):
             log.info("%s [%s]: %d cached predictions from %s", target.member, target.split, len(arrays), path)
             return arrays, prompts
@@ -134,7 +139,7 @@ def predict_target(
     )
     for start in range(0, len(indices), batch_size):
         samples = [dataset[i] for i in indices[start : start + batch_size]]
-        images = [s.load_image() for s in samples]
+        images = [s.load_image(exif_transpose=EXIF_TRANSPOSE) for s in samples]
         preds = detector.predict(
             images, prompts, max_dets_per_image=suite.max_dets_per_image, score_thresh=suite.score_threshold
         )
@@ -162,6 +167,7 @@ def predict_target(
                 "max_dets_per_image": suite.max_dets_per_image,
                 "score_threshold": suite.score_threshold,
                 "provenance": provenance,
+                "exif_transpose": EXIF_TRANSPOSE,
                 "model": detector.name,
                 "identity": detector.identity(),
             },

@@ -22,7 +22,7 @@ from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
 from detclip_bench.metrics import EvalResult, canonical_protocol, make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.provenance import device_description, git_hash, library_versions
-from detclip_bench.suites.predict import PredictionArrays, predict_target
+from detclip_bench.suites.predict import EXIF_TRANSPOSE, PredictionArrays, predict_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = [
@@ -71,17 +71,30 @@ class SuiteResult:
                 out[key] = sum(vals) / len(vals)
         return out
 
+    def model_label(self) -> str:
+        """Whose numbers these are: the model as given, or, fine-tuned, the fine-tuned weights (their folder, or
+        how many folders) and the start they came from, never the start alone: its AP is another number."""
+        if self.setting != "fine-tuned":
+            return self.model
+        dirs = [str(f["model"]) for f in self.finetune.values() if f.get("model")]
+        if len(dirs) == 1:
+            return f"{dirs[0]} (fine-tuned from {self.model})"
+        if dirs:
+            return f"{len(dirs)} models fine-tuned from {self.model} (one per member, <member>/model)"
+        return f"fine-tuned from {self.model}"
+
     def summary_line(self) -> str:
         agg = self.aggregate()
+        label = self.model_label()
         if self.suite.aggregate == "mean":
             per = " ".join(
                 f"{m.split('/')[-1]}={100 * r[self.primary].metrics['AP']:.1f}" for m, r in self.members.items()
             )
-            return f"{self.suite.name} [{self.primary}] {self.model}: Avg AP={100 * agg['AP']:.1f} | {per}"
+            return f"{self.suite.name} [{self.primary}] {label}: Avg AP={100 * agg['AP']:.1f} | {per}"
         parts = [f"AP={100 * agg['AP']:.1f}"]
         if all(k in agg for k in ("APr", "APc", "APf")):
             parts.append(f"({100 * agg['APr']:.1f}/{100 * agg['APc']:.1f}/{100 * agg['APf']:.1f} r/c/f)")
-        return f"{self.suite.name} [{self.primary}] {self.model}: " + " ".join(parts)
+        return f"{self.suite.name} [{self.primary}] {label}: " + " ".join(parts)
 
     def to_dict(self) -> dict:
         return {
@@ -100,7 +113,7 @@ class SuiteResult:
 
     def to_markdown(self) -> str:
         lines = [
-            f"# {self.suite.name} (v{self.suite.version}) — {self.model} ({self.setting})",
+            f"# {self.suite.name} (v{self.suite.version}) — {self.model_label()} ({self.setting})",
             "",
             self.suite.description,
             "",
@@ -115,7 +128,28 @@ class SuiteResult:
                 met = res[protocol].metrics
                 lines.append(f"| {m} | " + " | ".join(_pct(met.get(k)) for k in shown) + " |")
             lines.append("")
+        if self.held_out:
+            lines += self._held_out_markdown()
         return "\n".join(lines)
+
+    def _held_out_markdown(self) -> list[str]:
+        """The held-out zero-shot AP before and after fine-tuning (results.json's ``held_out``), as a table."""
+        held = self.held_out
+        start = held.get("start_ap")
+        lines = [
+            f"## held-out: zero-shot {held['suite']} (v{held.get('version', '?')}) [{held['protocol']}]",
+            "",
+            "What fine-tuning keeps of the open vocabulary: the start model's AP and each fine-tuned model's.",
+            "",
+            "| weights | AP | change |",
+            "|---|---:|---:|",
+            f"| start: {self.model} | {_pct(start)} | |",
+        ]
+        for member, ap in held.get("members", {}).items():
+            change = "–" if start is None or ap is None else f"{100 * (ap - start):+.1f}"
+            lines.append(f"| fine-tuned on {member} | {_pct(ap)} | {change} |")
+        lines.append("")
+        return lines
 
 
 def _pct(v: float | None) -> str:
@@ -220,6 +254,7 @@ def run_info() -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": library_versions(),
         "device": device_description(),
+        "exif_transpose": EXIF_TRANSPOSE,  # images were turned upright by their EXIF Orientation before inference
     }
 
 

@@ -4,6 +4,11 @@ own COCO/Roboflow dataset with the ODinW13 protocol."""
 from __future__ import annotations
 
 import argparse
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reference_model.train.config import TrainConfig
 
 EPILOG = """examples:
   detclip-bench finetune --model runs/mini/pretrain/model --suite mini-odinw13 --data-root mini_world
@@ -15,7 +20,21 @@ EPILOG = """examples:
 
 ODinW13: per dataset, early stop on val (mini_val where the suite says so), test AP of the best-val
 checkpoint, unweighted mean over the 13. LVIS: 24 epochs cosine on lvis_v1_train, scored on val.
+
+Scale: without --scale, a mini-* suite (or a suite file marked mini) trains the mini recipe; odinw13, lvis,
+--dataset and other suite files train the FULL paper recipe (ODinW: up to 250 epochs at 1333x800, batch 32),
+which on a CPU takes days: add --scale mini for a first try. On a CPU a full run says so when it starts and
+logs its expected duration after its first steps.
 """
+
+SCALE_HELP = (
+    "recipe scale (default: the suite's own: mini for mini-odinw13, mini-lvis and mini suite files; full, the "
+    "paper's recipe, for odinw13, lvis, --dataset and other suite files)"
+)
+# timed steps (after the first) before a full run on a CPU logs how long it will take
+ESTIMATE_AFTER_STEPS = 5
+
+log = logging.getLogger("detclip_bench.finetune")
 
 # suite given on the command line -> (suite that is scored, recipe that trains)
 FINETUNE_SUITES = {
@@ -68,10 +87,24 @@ def add_parser(subparsers) -> None:
         metavar="NAME=FOLDER[,...]",
         help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. odinw=/mnt/DATASET/odinw",
     )
-    add_common_args(p)
+    add_common_args(
+        p, scale_default=None, scale_help=SCALE_HELP, out_help="run directory (default: runs/finetune/<suite name>)"
+    )
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these members (e.g. Aquarium)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass when scoring val/test")
-    p.set_defaults(func=run, scale=None, data_root=None)
+    p.set_defaults(func=run, data_root=None)
+
+
+def full_on_cpu_warning(cfg: TrainConfig) -> str:
+    """What a full recipe on a CPU means, in numbers from the recipe itself, and the way out."""
+    data = cfg.data[0]
+    epochs = f"up to {cfg.schedule.epochs}" if cfg.schedule.kind == "auto_step" else f"{cfg.schedule.epochs}"
+    return (
+        f"the FULL recipe {cfg.name} is starting on the CPU: {epochs} epochs per member at "
+        f"{data.size[0]}x{data.size[1]}, batch {data.batch_size}; that takes days. For a first try use "
+        "--scale mini (or a GPU: --device cuda). The expected duration is logged after the first "
+        f"{ESTIMATE_AFTER_STEPS + 1} steps."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             suite_name, recipe, mini = resolve(args.suite)
             suite = get_suite(suite_name)
-        cfg = apply_overrides(get_recipe(recipe, args.scale or ("mini" if mini else "full")), args.overrides)
+        scale = args.scale or ("mini" if mini else "full")  # as SCALE_HELP says
+        cfg = apply_overrides(get_recipe(recipe, scale), args.overrides)
     except (ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -111,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
     root = resolve_data_root(suite, args.data_root, args.data_map)
     out = Path(args.out or f"runs/finetune/{suite.name}")
     ctx = init_distributed(args.device)
+    full_on_cpu = scale == "full" and ctx.device.type == "cpu"
+    if full_on_cpu and ctx.is_main:
+        log.warning(full_on_cpu_warning(cfg))
     held_out = None
     if args.held_out:
         held = get_suite(args.held_out)
@@ -118,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             held, resolve_data_root(held, args.held_out_data_root), load_detector(args.model, device=str(ctx.device))
         )
     result = finetune_suite(
-        DetCLIPv2MemberTrainer(cfg, ctx=ctx),
+        DetCLIPv2MemberTrainer(cfg, ctx=ctx, estimate_after=ESTIMATE_AFTER_STEPS if full_on_cpu else 0),
         suite,
         root,
         out,
@@ -136,5 +173,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{100 * result.held_out['start_ap']:.1f} → fine-tuned {after}"
             )
         print(f"results: {out / 'results.json'} (+ results.md, per-category CSV, predictions/)")
+        for member, facts in result.finetune.items():
+            if "model" in facts:  # what --model takes to use the fine-tuned weights
+                print(f"fine-tuned model ({member}): {facts['model']}")
     cleanup()
     return 0

@@ -61,10 +61,21 @@ def _data_root(args, out):
         return Path(args.data_root)
     if args.scale == "full":
         raise DataError("--data-root", "-", "full-scale reproduction needs --data-root (see README 'Data layout')")
+    import json
+    import logging
+
+    from detclip_bench.mini_world.generate import MANIFEST_VERSION
+
     root = out / "mini_world"
-    if not (root / "manifest.json").is_file():
+    manifest = root / "manifest.json"
+    found = json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
+    if found != MANIFEST_VERSION:
         from detclip_bench.mini_world import generate
 
+        if found is not None:  # a world an older toolkit wrote: it lacks files the recipes now read
+            logging.getLogger("detclip_bench.reproduce").warning(
+                "%s is a %s world; regenerating it as %s", root, found, MANIFEST_VERSION
+            )
         generate(root, seed=args.seed, overwrite=root.exists())
     return root
 
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     report = repro.run()
     if not repro.ctx.is_main:
         return 0
-    paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots)
+    paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots, data_root=root)
     minutes = (time.perf_counter() - t0) / 60
     print(Path(paths["table"]).read_text())
     if paths["paired"]:
@@ -112,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True) -> dict:
+def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True, data_root=None) -> dict:
     """``results``: (run key, ToolkitResult) pairs → result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
     from detclip_bench.suites import get_suite
     from leaderboards.paper import load_paper_tables
@@ -128,5 +139,5 @@ def publish(report: dict, results: list, out, paper_table_id: str, plots: bool =
     primary = [(key, r) for key, r in results if r.protocol == get_suite(r.suite).metrics[0]]
     table = write_table(report, primary, out, paper)
     board = write_leaderboard(out / "leaderboard", [paper] if paper else [], entries, plots=plots)
-    paired = write_paired_report(report, out, plots=plots)
+    paired = write_paired_report(report, out, plots=plots, data_root=data_root)
     return {"table": table["markdown"], "leaderboard": board["markdown"], "paired": paired}

@@ -14,10 +14,18 @@ EPILOG = """examples:
 """
 
 
-def add_common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scale", choices=("mini", "full"), default="mini", help="recipe scale (default: mini)")
+def add_common_args(
+    p: argparse.ArgumentParser,
+    *,
+    scale_default: str | None = "mini",
+    scale_help: str = "recipe scale (default: mini)",
+    out_help: str = "run directory (default: runs/<recipe name>)",
+) -> None:
+    """The arguments ``train`` and ``finetune`` share; each verb states its own ``--scale`` and ``--out``
+    defaults, so that ``--help`` says what a run without them really does."""
+    p.add_argument("--scale", choices=("mini", "full"), default=scale_default, help=scale_help)
     p.add_argument("--data-root", default=".", help="root that the recipe's relative data paths live under")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
+    p.add_argument("--out", default=None, help=out_help)
     p.add_argument(
         "--set",
         dest="overrides",

@@ -5,8 +5,9 @@ side (backbone, FPN, head) and the (M, D) text embeddings as a buffer, so the ex
 preprocessed image batch to dense per-anchor scores and needs no tokenizer or text tower.
 
 **Graph input** ``images``: float32 ``(B, 3, H, W)``, RGB, exactly what
-:func:`~reference_model.detclipv2.inference.preprocess_images` makes (as ``DetCLIPv2.predict`` does): each
-image resized keeping its aspect by the largest factor with long side ≤ ``test_size[0]`` and short side ≤
+:func:`~reference_model.detclipv2.inference.preprocess_images` makes (as ``DetCLIPv2.predict`` does) from
+images read upright (their EXIF Orientation applied with ``PIL.ImageOps.exif_transpose``, as ``predict`` and
+suite evaluation read files; the sidecar's ``input.exif_transpose``): each image resized keeping its aspect by the largest factor with long side ≤ ``test_size[0]`` and short side ≤
 ``test_size[1]`` (PIL bicubic, sizes rounded), divided by 255, normalised with ``pixel_mean`` / ``pixel_std``,
 zero-padded bottom/right to the batch's largest H and W rounded up to a multiple of ``size_divisor`` (32).
 The graph does no padding of its own: H and W must already be multiples of ``size_divisor``.
@@ -458,8 +459,10 @@ def export_model(
             "shape": ["batch", 3, h if fixed else "height", w if fixed else "width"],
             "dtype": "float32",
             "layout": "NCHW, RGB",
+            # files are read upright, as `predict` and suite evaluation read them: boxes come back in that frame
+            "exif_transpose": True,
             "preprocess": (
-                "per image: resize keeping the aspect by min(test_size[1] / short side, test_size[0] / long side) "
+                "per image, read upright (EXIF Orientation applied: PIL.ImageOps.exif_transpose): resize keeping the aspect by min(test_size[1] / short side, test_size[0] / long side) "
                 "(PIL bicubic, sizes rounded); x / 255; (x - pixel_mean) / pixel_std; then zero-pad bottom/right "
                 "to the batch's largest height and width (at least fixed_size), rounded up to a multiple of "
                 "size_divisor; images go through in chunks of batch_size"

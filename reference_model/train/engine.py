@@ -223,7 +223,10 @@ class Trainer:
                 "%s: model %s, initial weights %s",
                 cfg.name,
                 getattr(model, "name", type(model).__name__),
-                model.init_summary(),
+                # fine-tuning starts from a checkpoint; its towers' first starts are history, not this run's start
+                f"checkpoint {cfg.model.init_from} (its towers first started from {model.init_summary()})"
+                if cfg.model.init_from
+                else model.init_summary(),
             )
         if cfg.grad_checkpointing:
             if not hasattr(model, "set_grad_checkpointing"):

@@ -39,11 +39,16 @@ def member_config(cfg: TrainConfig, suite: Suite, target: EvalTarget) -> TrainCo
 
 @dataclasses.dataclass
 class DetCLIPv2MemberTrainer:
-    """Fine-tunes ``cfg`` (its ``model.init_from`` the starting checkpoint) on one suite member at a time."""
+    """Fine-tunes ``cfg`` (its ``model.init_from`` the starting checkpoint) on one suite member at a time.
+
+    ``estimate_after``: per member, log the expected duration after that many timed steps (0: never); the
+    ``finetune`` verb sets it when a full recipe runs on a CPU.
+    """
 
     cfg: TrainConfig
     ctx: DistContext | None = None
     progress: bool = True
+    estimate_after: int = 0
 
     def __call__(
         self, suite: Suite, member: str, train: EvalTarget, out_dir: Path, *, evaluate_val: EvaluateVal | None
@@ -59,6 +64,7 @@ class DetCLIPv2MemberTrainer:
             ctx=self.ctx,
             progress=self.progress,
             evaluate_val=evaluate_val,
+            estimate_after=self.estimate_after,
         )
         detector = unwrap(model).eval()
         if self.ctx is None or self.ctx.is_main:

@@ -72,3 +72,19 @@ def test_missing_key_and_malformed_json(tmp_path, full_odinw_result):
         load_result(path)
     with pytest.raises(DataError, match="does not exist"):
         load_results(tmp_path / "nope")
+
+
+def test_every_odinw13_member_maps_onto_a_column_of_the_papers_table():
+    """One name per member: a suite member's results land in the appendix column of that dataset."""
+    import json
+    from pathlib import Path
+
+    from detclip_bench.datasets.odinw import ODINW13
+    from detclip_bench.mini_world.odinw import ODINW13 as MINI_ODINW13
+    from leaderboards.schema import canonical_dataset
+
+    table = Path(__file__).resolve().parents[2] / "leaderboards/data/appendix_table7_odinw13_finetune.json"
+    columns = set(json.loads(table.read_text())["entries"][0]["per_dataset"])
+    assert len(columns) == 13
+    assert {canonical_dataset(m.name) for m in ODINW13} == columns
+    assert {canonical_dataset(m.name) for m in MINI_ODINW13} == columns

@@ -77,3 +77,40 @@ def test_results_records_may_carry_other_keys(files):
     (tmp / "pred_extra.json").write_text(json.dumps(extra))
     plain = score_files(tmp / "gt.json", tmp / "pred.json", "lvis")
     assert score_files(tmp / "gt.json", tmp / "pred_extra.json", "lvis").metrics == plain.metrics
+
+
+@pytest.mark.parametrize("protocol", ["lvis", "lvis-fixed"])
+def test_cli_bootstrap_puts_an_interval_beside_every_ap(files, protocol, capsys):
+    tmp, _, _ = files
+    out = tmp / f"{protocol}_boot.json"
+    base = ["score", "--gt", str(tmp / "gt.json"), "--pred", str(tmp / "pred.json"), "--protocol", protocol]
+    base += ["--topk", "100"] if protocol == "lvis-fixed" else []
+    assert main([*base, "--out", str(tmp / "plain.json")]) == 0
+    plain = json.loads((tmp / "plain.json").read_text())
+    assert "intervals" not in plain  # off by default
+    capsys.readouterr()
+    assert main([*base, "--bootstrap", "25", "--bootstrap-seed", "5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["metrics"] == plain["metrics"]  # the deeper Fixed-AP pool held for the bootstrap scores the same
+    assert set(data["intervals"]) == set(data["metrics"])
+    for key, value in data["metrics"].items():
+        entry = data["intervals"][key]
+        assert entry["point"] == value and entry["seed"] == 5
+        if value > -1:
+            lo, hi = entry["interval"]
+            assert lo <= hi and 0 < entry["n_replicates"] <= 25
+    assert "95% interval" in printed and "bootstrap over images" in printed
+    lo, hi = data["intervals"]["AP"]["interval"]
+    assert f"[{100 * lo:.2f}, {100 * hi:.2f}]" in printed
+    # the same draws as the library call
+    result = score_files(
+        tmp / "gt.json",
+        tmp / "pred.json",
+        protocol,
+        topk_per_category=100 if protocol == "lvis-fixed" else None,
+        bootstrap=25,
+        bootstrap_seed=5,
+    )
+    assert result.intervals["AP"]["interval"] == [lo, hi]
+    assert main([*base, "--bootstrap", "-1"]) == 2

@@ -94,14 +94,18 @@ def test_the_real_mini_control_is_the_arm_without_pairs_and_pairs_change_only_th
     control, plan = fit("o365-goldg-cc", "control", 3, 0.0)
     assert plan_alone == [True, True] and plan == [True, True, False]  # two detection steps, one image-text
     for model in ("model", "final_model"):
-        pairs = zip(getattr(control, model).state_dict().values(), getattr(alone, model).state_dict().values())
+        pairs = zip(
+            getattr(control, model).state_dict().values(), getattr(alone, model).state_dict().values(), strict=True
+        )
         assert all(torch.equal(a, b) for a, b in pairs), model
-    states = zip(control.optimizer.state_dict()["state"].values(), alone.optimizer.state_dict()["state"].values())
+    states = zip(
+        control.optimizer.state_dict()["state"].values(), alone.optimizer.state_dict()["state"].values(), strict=True
+    )
     assert all(
         torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"]) for a, b in states
     )
     treated, _ = fit("o365-goldg-cc", "treated", 3, 1.0)
     assert treated.optimizer_steps == control.optimizer_steps == alone.optimizer_steps == 2
-    weights = zip(treated.model.state_dict().items(), alone.model.state_dict().items())
+    weights = zip(treated.model.state_dict().items(), alone.model.state_dict().items(), strict=True)
     changed = {name.split(".")[0] for (name, a), (_, b) in weights if not torch.equal(a, b)}
     assert {"backbone", "fpn", "head", "text_encoder"} <= changed

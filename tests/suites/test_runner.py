@@ -203,5 +203,6 @@ def test_the_same_evaluation_twice_writes_byte_identical_results(tmp_path):
     for name in ("results.json", "results.md", "prompts.json", "lvis-val-lvis-fixed.csv", "lvis-val-lvis-standard.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     info = json.loads((tmp_path / "a" / "run_info.json").read_text())
-    assert set(info) == {"git_hash", "date", "versions", "device"}  # the volatile fields, kept out of results.json
+    # the volatile fields, kept out of results.json, and how images were read (EXIF orientation applied)
+    assert set(info) == {"git_hash", "date", "versions", "device", "exif_transpose"} and info["exif_transpose"] is True
     assert info["versions"]["numpy"] and "detclip-bench" in info["versions"]

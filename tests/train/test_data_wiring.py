@@ -18,7 +18,7 @@ def test_with_data_root_anchors_paths_path_options_and_the_dictionary(tmp_path):
     goldg = cfg.source("goldg")
     assert goldg.path == str(tmp_path / "goldg/mdetr_annotations/final_mixed_train_no_coco.json")
     assert dict(goldg.options) == {"vg_root": str(tmp_path / "goldg/gqa/images")}
-    assert cfg.concept_dictionary == str(tmp_path / "vocabulary.json")
+    assert cfg.concept_dictionary == str(tmp_path / "concept_dictionary.json")  # the mini world's training dictionary
 
 
 def test_model_overrides_carry_the_recipe_loss_weights_into_the_model():

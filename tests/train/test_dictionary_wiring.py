@@ -43,7 +43,7 @@ def test_full_pretraining_recipes_use_the_built_dictionary(tmp_path):
     # LVIS fine-tuning has LVIS's own definitions; ODinW is evaluated with bare names
     assert get_recipe("table2-lvis-finetune", "full").concept_dictionary == ""
     assert get_recipe("table3-odinw13-finetune", "full").concept_dictionary == ""
-    assert get_recipe("table1-pretrain-t", "mini").concept_dictionary == "vocabulary.json"
+    assert get_recipe("table1-pretrain-t", "mini").concept_dictionary == "concept_dictionary.json"  # the world's own
 
 
 def test_collator_samples_grounding_negatives_from_the_dictionary(tmp_path):
@@ -151,3 +151,34 @@ def test_collator_pickles_without_its_caches(tmp_path):
     collate.dictionary()
     clone = pickle.loads(pickle.dumps(collate))
     assert clone._dictionary is None and clone.noun_phrase_model == "m" and clone.concept_dictionary
+
+
+def test_the_mini_world_dictionary_gives_grounding_images_m_100_and_filters_captions(small_world):
+    """The mini recipe exercises grounding negatives as the full one does: every image carries M = 100 concepts
+    sampled from the world's flat training dictionary; caption phrases are kept only when it knows them."""
+    from detclip_bench.datasets import open_dataset
+    from reference_model.train.config import with_data_root
+
+    cfg = with_data_root(get_recipe("table1-pretrain-t", "mini"), str(small_world))
+    collate = DetCLIPv2Collator(cfg.concept_dictionary)
+    assert collate.dictionary().can_sample_negatives and len(collate.dictionary()) > 150
+    goldg = cfg.source("goldg")
+    dataset = open_dataset(goldg.path, format=goldg.format, **dict(goldg.options))
+    batch = collate([dataset[i] for i in range(4)], goldg, dataset, np.random.default_rng(0))
+    assert batch.concepts_per_image == [100] * 4
+    pairs = DataSourceConfig(
+        name="cc",
+        path=str(small_world / "cc/wds"),
+        format="img2dataset-wds",
+        kind=DataKind.IMAGE_TEXT,
+        batch_size=8,
+        size=(128, 128),
+    )
+    cc = open_dataset(pairs.path, format=pairs.format)
+    samples = [s for _, s in zip(range(8), iter(cc), strict=False)]
+    it = collate(samples, pairs, cc, np.random.default_rng(0))
+    for rows, sample in zip(it.caption_concepts, samples, strict=True):
+        phrases = [it.concepts[r] for r in rows[:-1]]
+        assert it.concepts[rows[-1]] == sample.caption  # the whole caption, last
+        assert phrases and all(", " in p for p in phrases)  # every kept phrase has a definition
+        assert not any(p.split(",")[0].split()[-1] in ("photo", "picture", "image", "sale") for p in phrases)

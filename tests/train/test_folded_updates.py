@@ -98,7 +98,9 @@ def test_treatment_takes_no_extra_optimizer_steps_and_starts_from_the_controls_s
     assert {s for n, s in steps.items() if not n.startswith("text_encoder")} == {10}
     assert {s for n, s in steps.items() if n.startswith("text_encoder")} == {8}
     # and the pairs did change the weights (the treatment is not a no-op)
-    assert any(not torch.equal(p, q) for p, q in zip(treated.model.parameters(), control.model.parameters()))
+    assert any(
+        not torch.equal(p, q) for p, q in zip(treated.model.parameters(), control.model.parameters(), strict=True)
+    )
     # the gradient split is measured on every folded step, for the λ rule
     folded = [r for r in records if r["source"] == "pairs"]
     assert all(r["grad_norm_box_free"] > 0 and r["grad_ratio"] > 0 for r in folded)
@@ -156,7 +158,7 @@ def test_ema_is_the_final_model_and_survives_a_checkpoint(tmp_path):
     trainer, _ = _fit(tmp_path, "ema", cfg, lam=1.0)
     ema = trainer.final_model
     assert ema is not trainer.model
-    assert any(not torch.equal(p, q) for p, q in zip(ema.parameters(), trainer.model.parameters()))
+    assert any(not torch.equal(p, q) for p, q in zip(ema.parameters(), trainer.model.parameters(), strict=True))
     again = Trainer(
         cfg, WeightedToy(1.0, seed=1), toy_datasets(), tmp_path / "ema", collate=toy_collate, progress=False
     )
@@ -164,3 +166,27 @@ def test_ema_is_the_final_model_and_survives_a_checkpoint(tmp_path):
     for p, q in zip(again.final_model.parameters(), ema.parameters(), strict=True):
         assert torch.equal(p, q)
     assert again.optimizer_steps == trainer.optimizer_steps == 10
+
+
+def test_no_checkpoint_while_a_folded_update_waits_and_resume_is_exact(tmp_path):
+    """ckpt_every=1 asks for a checkpoint after every iteration; the ones between a detection batch and its
+    image-text half are skipped, so a resumed run never loses half an update."""
+    cfg = dataclasses.replace(_folded(), ckpt_every=1, keep_ckpts=0)
+    trainer, records = _fit(tmp_path, "ckpt", cfg, lam=1.0)
+    saved = sorted(int(p.name.removeprefix("step_")) for p in (tmp_path / "ckpt" / "checkpoints").glob("step_*"))
+    kinds = {r["step"]: r["source"] for r in records}
+    waiting = {s for s, src in kinds.items() if src == "det" and kinds.get(s + 1) == "pairs"}
+    assert saved and not set(saved) & waiting
+    assert set(saved) | waiting == set(kinds)
+    # resume from a checkpoint in the middle and finish: the same weights as the uninterrupted run
+    middle = saved[len(saved) // 2]
+    resumed = Trainer(
+        cfg, WeightedToy(1.0, seed=0), toy_datasets(), tmp_path / "ckpt2", collate=toy_collate, progress=False
+    )
+    import shutil
+
+    shutil.copytree(tmp_path / "ckpt" / "checkpoints" / f"step_{middle:08d}", tmp_path / "mid")
+    assert resumed.resume(tmp_path / "mid")
+    resumed.fit()
+    for p, q in zip(resumed.model.parameters(), trainer.model.parameters(), strict=True):
+        assert torch.equal(p, q)
