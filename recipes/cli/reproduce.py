@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     report = repro.run()
     if not repro.ctx.is_main:
         return 0
-    paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots, data_root=root)
+    paths = publish(report, repro.results, out, exp.paper_table, plots=not args.no_plots, data_root=repro.root)
     minutes = (time.perf_counter() - t0) / 60
     print(Path(paths["table"]).read_text())
     if paths["paired"]:

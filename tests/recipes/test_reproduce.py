@@ -70,6 +70,13 @@ def test_table_has_paper_rows_with_ours_beneath(reproduction):
     paired = json.loads((out / "claims-mini-paired.json").read_text())
     assert set(paired) == {"mini-lvis", "mini-lvis-val"}
     assert set(paired["mini-lvis"]["delta"]) == {"0", "mean", "sd"}
+    # each Δ carries its paired image-bootstrap interval, and its point is the table's Δ
+    ci = paired["mini-lvis"]["intervals"]
+    assert ci["replicates"] == 1000 and ci["protocol"] == "lvis-fixed"
+    for column in ("AP", "group:caption"):
+        entry = ci["per_seed"]["0"][column]
+        assert 100 * entry["delta"] == pytest.approx(paired["mini-lvis"]["delta"]["0"][column], abs=1e-9)
+        assert entry["interval"][0] <= entry["interval"][1]
     # every arm carries its held-out alignment gauges and training facts; the with-pairs arm its λ-rule ratio
     for run in ("o365-goldg-s0", "o365-goldg-cc-s0"):
         facts = runs[run]["training"]
