@@ -244,7 +244,22 @@ class Trainer:
             names=[s.name for s in cfg.data],
             anchored=[s.kind in BOX_SUPERVISED for s in cfg.data],
             steps=[s.steps_per_epoch for s in cfg.data],
+            cap_box_free=cfg.box_free_update == "folded",
         )
+        if self.sampler.capped and self.ctx.is_main:
+            log.warning(
+                "%s: the box-free sources plan more steps per epoch than the %d detection/grounding steps they fold "
+                "into; their counts were scaled down to %s",
+                cfg.name,
+                self.sampler.anchored_steps_per_epoch(),
+                {
+                    n: k
+                    for n, k, a in zip(
+                        self.sampler.names, self.sampler.iters_per_source(), self.sampler.anchored, strict=True
+                    )
+                    if not a
+                },
+            )
         if collate is None:
             np_model = getattr(getattr(model, "config", None), "noun_phrase_model", None)
             collate = DetCLIPv2Collator(cfg.concept_dictionary, noun_phrase_model=np_model)
@@ -288,8 +303,6 @@ class Trainer:
         self.extra_state["loader"] = self.loader  # stream reader layout, checked on resume
         if self.ema is not None:
             self.extra_state["ema"] = self.ema
-        if cfg.box_free_update == "folded":
-            self._check_foldable()
         self._plan_cache: tuple[int, list[bool]] | None = None
         self._cursor = (0, 0)  # (epoch, position) of the next step to run; the loader may prefetch past it
         self._tb = None
@@ -403,15 +416,6 @@ class Trainer:
     def final_model(self) -> nn.Module:
         """The weights a run hands on (saved as its ``model/``): the EMA when ``cfg.ema_decay`` is on."""
         return self.ema.module if self.ema is not None else self.model
-
-    def _check_foldable(self) -> None:
-        anchored = self.sampler.anchored_steps_per_epoch()
-        free = self.steps_per_epoch - anchored
-        if free > anchored:
-            raise ValueError(
-                f"{self.cfg.name}: box_free_update='folded' adds each box-free step to the detection/grounding "
-                f"step before it, but an epoch plans {free} box-free steps for {anchored} anchored ones"
-            )
 
     def _next_is_box_free(self, batch: StepBatch) -> bool:
         """Whether the plan's next iteration (same epoch) is a box-free step."""

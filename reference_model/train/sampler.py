@@ -84,9 +84,13 @@ class HybridSampler:
         names: Sequence[str] | None = None,
         anchored: Sequence[bool] | None = None,
         steps: Sequence[int] | None = None,
+        cap_box_free: bool = False,
     ) -> None:
         """``names``/``anchored`` are needed by the ``paired`` schedule (which sources drive the LR
-        schedule); ``steps`` fixes a source's iterations per epoch (0 = ``ceil(len * repeat / batch)``)."""
+        schedule); ``steps`` fixes a source's iterations per epoch (0 = ``ceil(len * repeat / batch)``).
+        ``cap_box_free`` (``paired`` only): when the box-free sources plan more steps per epoch than the
+        anchored ones, scale their counts down in proportion (largest remainder) to the anchored count, so
+        that each box-free step can fold into an anchored one; :attr:`capped` says whether it applied."""
         if schedule not in HYBRID_SCHEDULES:
             raise KeyError(f"unknown hybrid schedule {schedule!r}; known: {', '.join(HYBRID_SCHEDULES)}")
         repeats = list(repeats) if repeats is not None else [1] * len(lengths)
@@ -108,14 +112,36 @@ class HybridSampler:
             raise ValueError(f"source names must be unique, got {self.names}")
         if schedule == "paired" and not any(self.anchored):
             raise ValueError("the 'paired' schedule needs at least one anchored (detection/grounding) source")
+        self.cap_box_free = bool(cap_box_free) and schedule == "paired"
         self.epoch = 0
         self.position = 0
 
-    def iters_per_source(self) -> list[int]:
+    def _planned_counts(self) -> list[int]:
         return [
             k or math.ceil(n * r / b)
             for n, r, b, k in zip(self.lengths, self.repeats, self.batch_sizes, self.steps, strict=True)
         ]
+
+    @property
+    def capped(self) -> bool:
+        return self.iters_per_source() != self._planned_counts()
+
+    def iters_per_source(self) -> list[int]:
+        counts = self._planned_counts()
+        if not self.cap_box_free:
+            return counts
+        anchored = sum(k for k, a in zip(counts, self.anchored, strict=True) if a)
+        free = [i for i, a in enumerate(self.anchored) if not a]
+        total = sum(counts[i] for i in free)
+        if total <= anchored:
+            return counts
+        shares = {i: counts[i] * anchored / total for i in free}
+        for i in free:
+            counts[i] = math.floor(shares[i])
+        left = anchored - sum(counts[i] for i in free)
+        for i in sorted(free, key=lambda i: (-(shares[i] - math.floor(shares[i])), i))[:left]:
+            counts[i] += 1
+        return counts
 
     def anchored_steps_per_epoch(self) -> int:
         """Iterations per epoch that move the LR schedule (all of them unless ``paired``)."""

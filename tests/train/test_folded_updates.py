@@ -10,6 +10,7 @@ bit, and the treatment's every update is AdamW on (detection gradient + λ · co
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -190,3 +191,35 @@ def test_no_checkpoint_while_a_folded_update_waits_and_resume_is_exact(tmp_path)
     resumed.fit()
     for p, q in zip(resumed.model.parameters(), trainer.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_folded_plans_cap_box_free_steps_at_the_anchored_count():
+    """A world with one boxed batch fewer than the pair steps configured still folds every pair batch."""
+    from reference_model.train.sampler import HybridSampler
+
+    def plan(cap):
+        return HybridSampler(
+            [896, 40, 40],
+            [8, 16, 16],
+            schedule="paired",
+            names=["det", "cc3m", "cc12m"],
+            anchored=[True, False, False],
+            steps=[0, 57, 56],
+            cap_box_free=cap,
+        )
+
+    assert plan(False).iters_per_source() == [112, 57, 56] and not plan(False).capped
+    capped = plan(True)
+    assert capped.capped and capped.iters_per_source() == [112, 56, 56]
+    steps = capped.epoch_plan(0)
+    assert all(a.anchored for a, b in itertools.pairwise(steps) if not b.anchored)  # each pair batch follows a box one
+    roomy = HybridSampler(
+        [904, 40],
+        [8, 16],
+        schedule="paired",
+        names=["det", "cc"],
+        anchored=[True, False],
+        steps=[0, 113],
+        cap_box_free=True,
+    )
+    assert roomy.iters_per_source() == [113, 113] and not roomy.capped  # nothing to cap: the plan is untouched
