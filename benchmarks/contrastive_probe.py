@@ -163,8 +163,15 @@ def run_gauges(out_dir: Path, results: Path) -> int:
     results.parent.mkdir(parents=True, exist_ok=True)
     results.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     keys = ("text_to_image_top1", "cosine_gap", "grad_ratio_first_updates", "detection_loss_change_over_last_epoch")
+    from detclip_bench.io import read_json
+    from detclip_bench.provenance import git_hash
+
+    world = read_json(out_dir / "mini_world" / "manifest.json")["seed"]
     md = [
         f"# Held-out alignment gauges per run ({len(batches)} batches of 16 held-out pairs; chance top-1 0.0625)",
+        "",
+        f"`python benchmarks/contrastive_probe.py --runs OUT` on a `reproduce --scale mini --train-seeds 0 1 2 3` "
+        f"output (world seed {world}), git {git_hash()}.",
         "",
         "| run | " + " | ".join(keys) + " |",
         "|---|" + "---|" * len(keys),
