@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from recipes.claims import MINI_PAIRS
-from reference_model.detclipv2.alignment import select_proposals, word_region_scores
+from reference_model.detclipv2.alignment import word_region_scores
 from reference_model.train.loader import DetCLIPv2Collator
 
 __all__ = ["HELDOUT_PAIRS", "alignment_gauges", "heldout_batches", "training_facts", "word_region_matrix"]
@@ -53,12 +53,7 @@ def word_region_matrix(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
     mask of the proposals kept."""
     outputs, anchors = model.dense(batch.images)
     texts = model.text_encoder(batch.concepts)
-    obj, boxes = model._objectness(batch, outputs, anchors, texts)
-    cfg = model.config
-    index, valid = select_proposals(
-        boxes, obj, top_k=cfg.proposal_topk, nms_iou=cfg.proposal_nms_iou, pre_nms=cfg.pre_nms_topk
-    )
-    regions = outputs.embeddings.gather(1, index[..., None].expand(-1, -1, outputs.embeddings.shape[-1]))
+    regions, valid = model.image_text_regions(batch, outputs, anchors, texts)
     return word_region_scores(texts, batch.caption_concepts, regions, valid), valid
 
 

@@ -25,7 +25,7 @@ from detclip_bench.suites import get_suite
 from detclip_bench.suites.predict import PredictionArrays
 from detclip_bench.suites.runner import predictions_path
 
-__all__ = ["REPLICATES", "paired_intervals"]
+__all__ = ["REPLICATES", "concept_groups", "paired_intervals"]
 
 REPLICATES = 1000
 BOOTSTRAP_SEED = 0
@@ -34,12 +34,17 @@ PROTOCOL = "lvis-fixed"
 KEYS = {"AP": "AP", "APr": "APr", "APc": "APc", "APf": "APf"}
 
 
-def _groups(root: Path, gt: GroundTruth) -> dict[str, list[int]]:
-    """Mini-world concept group -> the suite's category ids (LVIS-style names use ``_`` for spaces)."""
-    vocab = root / "vocabulary.json"
+def concept_groups(root: Path) -> dict[str, str]:
+    """A mini world's LVIS-style category name (``_`` for spaces) -> its concept group; {} for other data."""
+    vocab = Path(root) / "vocabulary.json"
     if not vocab.is_file():
         return {}
-    group = {c["name"].replace(" ", "_"): c["group"] for c in read_json(vocab).get("concepts", [])}
+    return {c["name"].replace(" ", "_"): c["group"] for c in read_json(vocab).get("concepts", [])}
+
+
+def _groups(root: Path, gt: GroundTruth) -> dict[str, list[int]]:
+    """Mini-world concept group -> the suite's category ids."""
+    group = concept_groups(root)
     out: dict[str, list[int]] = {}
     for cid, name in gt.category_names.items():
         if name in group:

@@ -230,10 +230,11 @@ class Reproduction:
 
     def _group_ap(self, result) -> dict[str, float]:
         """Mean AP per mini-world vocabulary group (detection / grounding / caption-only), when known."""
-        vocab = self.root / "vocabulary.json"
-        if not vocab.is_file():
+        from recipes.paired_intervals import concept_groups
+
+        group = concept_groups(self.root)
+        if not group:
             return {}
-        group = {c["name"].replace(" ", "_"): c["group"] for c in read_json(vocab).get("concepts", [])}
         rows = [c for member in result.members.values() for c in member[result.primary].categories]
         out: dict[str, list[float]] = {}
         for row in rows:

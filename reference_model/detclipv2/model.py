@@ -259,8 +259,9 @@ class DetCLIPv2(nn.Module):
             boxes = self.coder.decode(outputs.deltas.detach(), anchor_cat[None])
         return obj, boxes
 
-    def _image_text_loss(self, batch, outputs, anchors) -> tuple[torch.Tensor, dict[str, float]]:
-        texts = self.text_encoder(batch.concepts)
+    def image_text_regions(self, batch, outputs, anchors, texts) -> tuple[torch.Tensor, torch.Tensor]:
+        """The word-region alignment's proposals per image: ``(B, top_k, D)`` region embeddings and their
+        ``(B, top_k)`` validity mask, chosen by objectness, NMS and top-k [P]."""
         # objectness = max similarity to the concepts of the local (per-GPU) batch [P], so the
         # proposals, unlike the loss's gradient, depend on how the global batch is split
         obj, boxes = self._objectness(batch, outputs, anchors, texts)
@@ -272,6 +273,11 @@ class DetCLIPv2(nn.Module):
             pre_nms=self.config.pre_nms_topk,
         )
         regions = outputs.embeddings.gather(1, index[..., None].expand(-1, -1, outputs.embeddings.shape[-1]))
+        return regions, valid
+
+    def _image_text_loss(self, batch, outputs, anchors) -> tuple[torch.Tensor, dict[str, float]]:
+        texts = self.text_encoder(batch.concepts)
+        regions, valid = self.image_text_regions(batch, outputs, anchors, texts)
         all_regions, offset = gather_with_grad(regions)  # every rank's images are negatives [P]
         all_valid, _ = gather_with_grad(valid)
         scores = word_region_scores(texts, batch.caption_concepts, all_regions, all_valid)
