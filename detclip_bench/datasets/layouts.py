@@ -30,6 +30,12 @@ that base. The layouts, with the public files each was read from:
 * **odinw** — GLIP (``odinw/download.py`` unzips into ``DATASET/odinw``, ``configs/odinw_13/*.yaml``)
   and mmdet (``data/odinw/``, ``configs/*/odinw/*odinw13.py``) use the same folders, which are ours
   (:data:`~detclip_bench.datasets.odinw.ODINW13`: ``mini_val``, ``large`` and the other variant folders).
+* **export** — one Roboflow/COCO export (``widgets.v3i.coco/``, GLIP's ``Aquarium Combined.v2-raw-1024.coco/``):
+  ``train/``, ``valid/`` (``val/``, ``mini_val/``), ``test/`` each holding ``_annotations.coco.json`` (or
+  ``annotations_without_background.json``), as ``eval --dataset`` takes it
+  (:func:`~detclip_bench.datasets.odinw.export_splits`); any folder name, the folder itself or one below the root.
+* **imagenet** — Kaggle's ``LOC_synset_mapping.txt`` + ``ILSVRC/Data/CLS-LOC/{train,val}`` (or ``{train,val}``),
+  or the README's ``imagenet/{train,val}/<wnid>/``.
 * **cc** (``cc3m``, ``cc12m``, ``cc15m``, ``cc``) — CC3M's ``Train_GCC-training.tsv`` (or the
   ``cc3m.tsv``/``cc12m.tsv`` img2dataset's examples rename it to) and/or img2dataset shards:
   webdataset ``NNNNN.tar`` (+ ``NNNNN_stats.json``) or parquet, in the folder or one folder below.
@@ -39,6 +45,9 @@ that base. The layouts, with the public files each was read from:
 layout (``o365/annotations/zhiyuan_objv2_train.json``, ``coco``, ``goldg/gqa/images``) to where it
 really is. A path that exists under the data root as written always wins over the recogniser, so the
 README layout behaves exactly as before.
+
+Every family follows the same rules: ROOT may be the dataset's own folder or a folder holding it, and the
+folder names a layout declares (``o365``, ``GoldG``, ``CC``, ``imagenet``) are matched ignoring case.
 """
 
 from __future__ import annotations
@@ -46,7 +55,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
+import shlex
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -98,7 +108,8 @@ class Layout:
     """Where one tool's instructions put a dataset: base folders under a data root and per-part candidates."""
 
     name: str  # "ours", "glip", "mmdet", "mmdet-2.x", "download"
-    folders: tuple[str, ...]  # the base under a data root ("" = the data root itself)
+    # the base under a data root ("" = the data root itself, "*" = any folder in it); matched ignoring case
+    folders: tuple[str, ...]
     paths: Mapping[str, tuple[str, ...]]  # part key -> candidate paths under the base, preferred first
     source: str  # the public file(s) it was read from
     variant: str = ""  # e.g. "v1" / "v2" for Objects365
@@ -117,6 +128,9 @@ class DatasetSpec:
     parts: tuple[PartSpec, ...]
     layouts: tuple[Layout, ...]
     home: str | None = None  # the dataset's folder in the README layout
+    # families whose parts are not fixed paths (ODinW13's members, an export's splits): base, layout -> parts
+    statuses: Callable[[Path, Layout], list[PartStatus]] | None = None
+    looked_for: str = ""  # what a --data-map error says was looked for, where the layouts' paths do not say it
 
 
 @dataclass
@@ -399,6 +413,51 @@ def _odinw() -> DatasetSpec:
             ),
         ),
         home="odinw",
+        statuses=lambda base, _layout: _odinw_statuses(base),
+        looked_for="the ODinW13 folders (e.g. Aquarium/Aquarium Combined.v2-raw-1024.coco/valid/_annotations.coco.json)",
+    )
+
+
+def _export() -> DatasetSpec:
+    from detclip_bench.datasets.odinw import EXPORT_SPLIT_FOLDERS
+
+    return DatasetSpec(
+        "export",
+        "a Roboflow/COCO export (train/, valid/, test/ with _annotations.coco.json)",
+        tuple(PartSpec(split, "annotations", (), "odinw") for split in EXPORT_SPLIT_FOLDERS),
+        (
+            Layout(
+                "roboflow",
+                ("*",),
+                {},
+                "Roboflow's COCO export; GLIP's odinw_35 folders (the same rules as `eval --dataset`)",
+            ),
+        ),
+        statuses=lambda base, _layout: _export_statuses(base),
+        looked_for="train/, valid/ (val/, mini_val/) or test/ holding _annotations.coco.json",
+    )
+
+
+_IMAGENET_FOLDERS = ("imagenet", "imagenet-1k", "imagenet1k", "ilsvrc2012", "imagenet-object-localization-challenge")
+
+
+def _imagenet() -> DatasetSpec:
+    return DatasetSpec(
+        "imagenet",
+        "ImageNet-1k (Kaggle's layout, or class folders)",
+        (PartSpec("train", "annotations", ("imagenet/train",)), PartSpec("val", "annotations", ("imagenet/val",))),
+        (
+            Layout(
+                "kaggle",
+                _IMAGENET_FOLDERS,
+                {},
+                "Kaggle's ImageNet Object Localization Challenge (LOC_synset_mapping.txt, ILSVRC/Data/CLS-LOC/)",
+            ),
+            Layout("ours", _IMAGENET_FOLDERS, {}, "README 'Data layout' (imagenet/train/<wnid>/)"),
+        ),
+        home="imagenet",
+        statuses=lambda base, layout: _imagenet_statuses(base, layout),
+        looked_for="LOC_synset_mapping.txt + ILSVRC/Data/CLS-LOC/{train,val}, or {train,val}/<wnid>/",
     )
 
 
@@ -438,12 +497,12 @@ def _cc() -> DatasetSpec:
     )
 
 
-DATASETS: tuple[DatasetSpec, ...] = (_o365(), _lvis(), _goldg(), _odinw(), _cc())
+DATASETS: tuple[DatasetSpec, ...] = (_o365(), _lvis(), _goldg(), _odinw(), _cc(), _imagenet(), _export())
 _SPECS = {s.name: s for s in DATASETS}
 # --data-map names: the datasets, CC's folder names, aliases, and plain README folders (base/rest)
 _ALIASES = {"objects365": "o365", "obj365": "o365", "mdetr": "goldg", "conceptual_captions": "cc3m"}
 _PLAIN = ("coco", "imagenet")
-MAP_NAMES = tuple(sorted({*_SPECS, *_CC_NAMES.values(), *_PLAIN}))
+MAP_NAMES = tuple(sorted({*(n for n in _SPECS if n != "export"), *_CC_NAMES.values(), *_PLAIN}))
 
 
 # -------------------------------------------------------------------------------------------- matching
@@ -554,6 +613,57 @@ def _odinw_statuses(base: Path) -> list[PartStatus]:
     return out
 
 
+def _export_statuses(base: Path) -> list[PartStatus]:
+    from detclip_bench.datasets.odinw import EXPORT_ANNOTATION_NAMES, EXPORT_SPLIT_FOLDERS, export_splits
+
+    splits = export_splits(base)
+    out = []
+    for split, folders in EXPORT_SPLIT_FOLDERS.items():
+        looked = tuple(base / f / n for f in folders for n in EXPORT_ANNOTATION_NAMES)
+        if split not in splits:
+            out.append(PartStatus(PartSpec(split, "annotations", (), "odinw"), (), looked))
+            continue
+        ann, images = splits[split]
+        job = (split, ann, "odinw", {"image_root": str(images)})
+        out.append(PartStatus(PartSpec(split, "annotations", (), "odinw"), (ann,), looked, jobs=(job,)))
+    return out
+
+
+def _imagenet_statuses(base: Path, layout: Layout) -> list[PartStatus]:
+    """Kaggle: the mapping file at the top and split folders under ILSVRC/Data/CLS-LOC (or at the top);
+    ours: split folders of <wnid>/ class folders."""
+    from detclip_bench.datasets.imagenet import MAPPING_NAMES
+
+    kaggle = layout.name == "kaggle"
+    if kaggle and not (base / "LOC_synset_mapping.txt").is_file():
+        return []
+    mapping = next((base / n for n in MAPPING_NAMES if (base / n).is_file()), None)
+    out = []
+    for split in ("train", "val"):
+        looked = (base / "ILSVRC" / "Data" / "CLS-LOC" / split, base / split)
+        hit = next((p for p in looked if p.is_dir() and (kaggle or _has_wnid_folders(p))), None)
+        spec = PartSpec(
+            split, "annotations", (f"imagenet/{split}",), "imagenet-kaggle" if kaggle else "imagenet-folder"
+        )
+        jobs = ()
+        if hit is not None:
+            options = {"split": split} | ({"synset_mapping": str(mapping)} if mapping and not kaggle else {})
+            jobs = ((split, base, spec.format, options),)
+        out.append(PartStatus(spec, (hit,) if hit else (), looked, jobs=jobs))
+    return out
+
+
+_WNID = re.compile(r"^n\d{8}$")
+
+
+def _has_wnid_folders(p: Path) -> bool:
+    try:
+        with os.scandir(p) as it:
+            return any(_WNID.match(e.name) and e.is_dir() for e in itertools.islice(it, 2000))
+    except OSError:
+        return False
+
+
 def _match(spec: DatasetSpec, layout: Layout, base: Path) -> FoundDataset | None:
     name, subfolders = spec.name, True
     if spec.name == "cc":
@@ -561,8 +671,10 @@ def _match(spec: DatasetSpec, layout: Layout, base: Path) -> FoundDataset | None
         if not known and not (any(base.glob("*.tsv")) or any(base.glob("*_stats.json"))):
             return None  # an arbitrary folder of tars/parquet: leave it to format detection
         name, subfolders = _CC_NAMES.get(base.name.lower(), "cc"), known
-    if spec.name == "odinw":
-        statuses = _odinw_statuses(base)
+    if spec.name == "export":
+        name = base.name  # the export's own name, as `eval --dataset` labels it
+    if spec.statuses is not None:
+        statuses = spec.statuses(base, layout)
     else:
         statuses = [s for p in spec.parts if (s := _status(p, layout, base, subfolders)) is not None]
     if not any(s.paths and s.spec.role != "images" for s in statuses):
@@ -583,13 +695,13 @@ def _recognise_spec(spec: DatasetSpec, root: Path) -> list[FoundDataset]:
     order = 0
     for layout in spec.layouts:  # ROOT as a data root: each layout's base folders under it
         for folder in layout.folders:
-            base = root / folder if folder else root
-            if base.is_dir():
+            for base in _bases(root, folder):
                 tries.setdefault(base, []).append((True, -order, layout))
             order += 1
     for layout in spec.layouts:  # ROOT as the dataset's own folder, whatever its name
         if any(layout.folders):
-            declared = root.name.lower() in {PurePosixPath(f).name.lower() for f in layout.folders if f}
+            names = {PurePosixPath(f).name.lower() for f in layout.folders if f}
+            declared = "*" in names or root.name.lower() in names
             tries.setdefault(root, []).append((declared, -order, layout))
         order += 1
     hits: list[FoundDataset] = []
@@ -611,6 +723,38 @@ def _recognise_spec(spec: DatasetSpec, root: Path) -> list[FoundDataset]:
             seen.add(key)
             kept.append(hit)
     return kept
+
+
+def _bases(root: Path, folder: str) -> list[Path]:
+    """The folders ``folder`` names under ``root``: "" is root, "*" every folder in it; names match ignoring case."""
+    if not folder:
+        return [root]
+    if folder == "*":
+        try:
+            with os.scandir(root) as it:
+                return sorted(root / e.name for e in it if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            return []
+    hit = _child_ignoring_case(root, folder)
+    return [hit] if hit is not None else []
+
+
+def _child_ignoring_case(root: Path, rel: str) -> Path | None:
+    """``root/rel`` with each folder name matched ignoring case (``CC`` for ``cc``); an exact name is preferred."""
+    path = root
+    for name in PurePosixPath(rel).parts:
+        if (path / name).is_dir():
+            path = path / name
+            continue
+        try:
+            with os.scandir(path) as it:
+                same = sorted(e.name for e in it if e.name.lower() == name.lower() and e.is_dir())
+        except OSError:
+            return None
+        if not same:
+            return None
+        path = path / same[0]
+    return path
 
 
 def recognise(root, datasets: Iterable[str] | None = None) -> list[FoundDataset]:
@@ -662,8 +806,8 @@ class _Folder:
 
 
 def _looked_for(spec: DatasetSpec) -> str:
-    if spec.name == "odinw":
-        return "the ODinW13 folders (e.g. Aquarium/Aquarium Combined.v2-raw-1024.coco/valid/_annotations.coco.json)"
+    if spec.looked_for:
+        return spec.looked_for
     paths = []
     for layout in spec.layouts:
         for part in spec.parts:
@@ -799,15 +943,16 @@ def _shown(path: Path, root: Path | None) -> str:
 def suggest_options(found: list[FoundDataset], root: Path | None) -> list[str]:
     """The ``--data-root`` / ``--data-map`` that point eval/train at these datasets."""
     lines = []
-    if root is not None and any(_under(f.base, root) for f in found):
+    if root is not None and any(_under(f.base, root) for f in found if f.spec.name != "export"):
         lines.append(f"--data-root {root}")
     pairs, seen = [], set()
     for f in found:
-        if f.layout.readable and f.name not in seen:
+        if f.layout.readable and f.spec.name != "export" and f.name not in seen:
             seen.add(f.name)
             pairs.append(f"{f.name}={f.base}")
     if pairs:
         lines.append("--data-map " + ",".join(pairs))
+    lines += [f"--dataset {shlex.quote(str(f.base))}  (eval/finetune)" for f in found if f.spec.name == "export"]
     return lines
 
 

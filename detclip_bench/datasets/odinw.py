@@ -19,9 +19,27 @@ from detclip_bench.datasets.coco import CocoDetection
 from detclip_bench.errors import DataError
 from detclip_bench.schema import Concept
 
-__all__ = ["ODINW13", "ODINW13_BY_NAME", "OdinwMember", "RoboflowCoco"]
+__all__ = ["EXPORT_SPLIT_FOLDERS", "ODINW13", "ODINW13_BY_NAME", "OdinwMember", "RoboflowCoco", "export_splits"]
 
 ANNOTATION_NAMES = ("annotations_without_background.json", "_annotations.coco.json")
+# One export folder's rules, shared by `eval --dataset` and `data validate` so both accept the same folders:
+# split -> the folder names Roboflow, GLIP and hand-made exports use for it (preferred first), and the
+# annotation file names (Roboflow's own first: a folder holding both is read as Roboflow exported it).
+EXPORT_SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "mini_val"), "test": ("test",)}
+EXPORT_ANNOTATION_NAMES = ("_annotations.coco.json", "annotations_without_background.json")
+
+
+def export_splits(root) -> dict[str, tuple[Path, Path]]:
+    """``split -> (annotation json, image folder)`` of a Roboflow/COCO export folder (empty: not one)."""
+    root = Path(root)
+    files = {}
+    for split, folders in EXPORT_SPLIT_FOLDERS.items():
+        for folder in folders:
+            found = [root / folder / n for n in EXPORT_ANNOTATION_NAMES if (root / folder / n).is_file()]
+            if found:
+                files[split] = (found[0], root / folder)
+                break
+    return files
 
 
 def _is_root_category(cat: dict, cats: list[dict]) -> bool:

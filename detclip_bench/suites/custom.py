@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from detclip_bench.datasets.odinw import EXPORT_ANNOTATION_NAMES, EXPORT_SPLIT_FOLDERS, export_splits
 from detclip_bench.errors import DataError
 from detclip_bench.inference import parse_prompts as parse_vocabulary_prompts
 from detclip_bench.io import read_json
@@ -39,9 +40,8 @@ __all__ = [
 ]
 
 SUITE_FILE_SUFFIXES = (".json", ".yaml", ".yml")
-ANNOTATION_NAMES = ("_annotations.coco.json", "annotations_without_background.json")
-# split -> the folder names Roboflow, GLIP and hand-made exports use for it, in order of preference
-SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "mini_val"), "test": ("test",)}
+ANNOTATION_NAMES = EXPORT_ANNOTATION_NAMES
+SPLIT_FOLDERS = EXPORT_SPLIT_FOLDERS
 SPLITS = tuple(SPLIT_FOLDERS)
 
 
@@ -78,13 +78,7 @@ def parse_dataset_spec(spec: str) -> dict[str, tuple[Path, Path]]:
 def _export_folder(root: Path) -> dict[str, tuple[Path, Path]]:
     if not root.is_dir():
         raise DataError(str(root), "-", "--dataset is neither a folder nor split=path.json pairs")
-    files = {}
-    for split, folders in SPLIT_FOLDERS.items():
-        for folder in folders:
-            found = [root / folder / n for n in ANNOTATION_NAMES if (root / folder / n).is_file()]
-            if found:
-                files[split] = (found[0], root / folder)
-                break
+    files = export_splits(root)
     if not files:
         raise DataError(
             str(root),

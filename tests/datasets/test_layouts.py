@@ -420,3 +420,78 @@ def test_train_recipe_paths_follow_the_recogniser(tmp_path):
     ours = ours_root(tmp_path / "ours")
     base = get_recipe("table1-pretrain-t", "full")
     assert with_data_root(locate_data(base, str(ours)), str(ours)) == with_data_root(base, str(ours))
+
+
+# ------------------------------------------------------------------------------------------ one rule per family
+
+
+def _export(folder: Path, splits=("train", "valid", "test")) -> Path:
+    for split in splits:
+        roboflow_split(folder / split, classes=("widget", "gadget"))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["widgets.v3i.coco", "Aquarium Combined.v2-raw-1024.coco"])
+def test_an_export_root_validates_as_eval_dataset_reads_it(tmp_path, capsys, name):
+    from detclip_bench.suites.custom import parse_dataset_spec
+
+    root = _export(tmp_path / name)
+    (hit,) = recognise(root)
+    assert (hit.name, hit.spec.name, hit.base) == (name, "export", root)
+    # the same files `eval --dataset ROOT` scores
+    assert {p.spec.key: p.paths[0] for p in hit.parts} == {s: a for s, (a, _) in parse_dataset_spec(str(root)).items()}
+    assert main(["data", "validate", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{name} train: " in out and f"{name} val: " in out and f"{name} test: " in out
+    assert "3 dataset(s) checked, 0 problem(s)" in out and "--dataset" in out
+    # a parent folder holding the export is recognised as its data root
+    assert [f.name for f in recognise(tmp_path)] == [name]
+    # a bad record in one split: named with its split, exit 1
+    broken = root / "valid" / "_annotations.coco.json"
+    data = json.loads(broken.read_text())
+    data["annotations"][0]["image_id"] = 99
+    write_json(broken, data)
+    assert main(["data", "validate", str(root)]) == 1
+    assert f"{name} val: " in capsys.readouterr().out
+
+
+def test_a_split_folder_still_validates_alone(tmp_path, capsys):
+    root = _export(tmp_path / "widgets.v3i.coco")
+    assert recognise(root / "train") == []
+    assert main(["data", "validate", str(root / "train")]) == 0
+    assert "train: 2 records, ok" in capsys.readouterr().out
+
+
+def _kaggle_imagenet(folder: Path) -> Path:
+    (folder).mkdir(parents=True)
+    (folder / "LOC_synset_mapping.txt").write_text("n01440764 tench, Tinca tinca\n")
+    cls_loc = folder / "ILSVRC" / "Data" / "CLS-LOC"
+    write_jpeg(cls_loc / "train" / "n01440764" / "n01440764_1.JPEG")
+    write_jpeg(cls_loc / "val" / "ILSVRC2012_val_00000001.JPEG")
+    (folder / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\n"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("folder", ["imagenet", "ImageNet"])
+def test_a_parent_of_a_kaggle_imagenet_is_a_data_root(tmp_path, capsys, folder):
+    base = _kaggle_imagenet(tmp_path / folder)
+    (hit,) = recognise(tmp_path)
+    assert (hit.name, hit.layout.name, hit.base) == ("imagenet", "kaggle", base)
+    assert hit.path_of("val") == base / "ILSVRC" / "Data" / "CLS-LOC" / "val"
+    assert [f.base for f in recognise(base)] == [base]  # and the folder itself
+    assert main(["data", "validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "imagenet train: " in out and "imagenet val: " in out and "2 dataset(s) checked, 0 problem(s)" in out
+    # the README path imagenet/... resolves into it whatever the folder's case
+    assert resolve_dataset_roots(tmp_path) / "imagenet/LOC_synset_mapping.txt" == base / "LOC_synset_mapping.txt"
+
+
+@pytest.mark.parametrize("folder", ["CC", "cc3m", "Cc12M"])
+def test_dataset_folder_names_match_ignoring_case(tmp_path, folder):
+    _cc(tmp_path / folder)
+    (hit,) = recognise(tmp_path)
+    assert hit.base == tmp_path / folder and hit.name == folder.lower()
+    o365_v2(tmp_path / "OBJECTS365V2")
+    assert {f.name: f.layout.label for f in recognise(tmp_path)}["o365"] == "mmdet (v2)"
