@@ -18,7 +18,19 @@ class DataError(ValueError):
         self.path = str(path)
         self.record = record
         self.reason = message
-        super().__init__(f"{self.path}: record {record}: {message}")
+        super().__init__(f"{_where(self.path, record)}: {message}")
+
+
+def _where(path: str, record: object) -> str:
+    """The file and record a message is about, in words: ``a.json: record 7``, ``a.json`` when no record is
+    meant (``-``), ``--images photos/`` for a command-line option and its value."""
+    if record is None or record in ("", "-"):
+        return path
+    if isinstance(record, str) and record.startswith("--"):
+        return f"{record} {path}"
+    if path.startswith("--"):
+        return f"{path} {record!r}"
+    return f"{path}: record {record}"
 
 
 @dataclass

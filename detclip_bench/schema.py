@@ -108,7 +108,12 @@ class ImageRef:
             img.load()
             if exif_transpose and img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
                 img = ImageOps.exif_transpose(img)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError as exc:  # PIL's own text names only its in-memory buffer object
+            head = raw[:8]
+            raise DataError(
+                self.describe(), record, f"corrupt or unreadable image: not an image format PIL reads (starts {head!r})"
+            ) from exc
+        except (OSError, SyntaxError, ValueError) as exc:
             raise DataError(self.describe(), record, f"corrupt or unreadable image: {exc}") from exc
         return img.convert("RGB") if img.mode != "RGB" else img
 

@@ -245,6 +245,8 @@ def _verify(args) -> int:
     report = verify(_download_root(args), quick=args.quick, progress=not args.no_progress)
     for problem in report.problems:
         print(problem)
+    for note in report.notes:
+        print(f"note: {note}")
     print(f"{report.checked} file(s) checked{' (sizes only)' if args.quick else ''}, {len(report.problems)} problem(s)")
     return 1 if report.problems else 0
 

@@ -22,17 +22,25 @@ HTML/size/magic checks). What arrived is recorded in ``<root>/.detclip-bench-dow
 per download url, size, sha256 and date (pinned on first download; a later download of the
 same url must match), and per unpacked file its size and sha256, which :func:`verify` checks.
 ``$DETCLIP_BENCH_MIRROR`` / ``--mirror`` rewrites hosts (a local mirror, or tests on 127.0.0.1).
+
+No network (a host name that does not resolve, a refused connection, an unreachable network) is told
+apart from a transient failure at once, without retries: the error names the url, where to put the file
+fetched by hand (:func:`hand_path`), and ``data verify``. A file put there is checked, unpacked and
+recorded by the next ``download`` as if fetched. :data:`PUBLISHED` holds the sizes and sha256 that are
+public for some files, so a file fetched by hand (or through a mirror) is checked against them.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +55,9 @@ from detclip_bench.io import atomic_write_json
 __all__ = [
     "MANIFEST_NAME",
     "MIRROR_ENV",
+    "PUBLISHED",
     "TARGET_NAMES",
+    "NoNetwork",
     "RemoteFile",
     "Target",
     "VerifyReport",
@@ -55,6 +65,7 @@ __all__ = [
     "catalogue",
     "download",
     "fetch",
+    "hand_path",
     "parse_mirrors",
     "verify",
 ]
@@ -77,6 +88,20 @@ COCO_ZIPS = "http://images.cocodataset.org/zips"
 MDETR_TARBALL = "https://zenodo.org/record/4729015/files/mdetr_annotations.tar.gz"
 
 Kind = Literal["zip", "tar.gz", "file"]
+
+# url -> (size, sha256) of files whose digest is public. COCO publishes no checksum itself; these are the
+# values independent public download scripts and dataset libraries agree on (val2017.zip's also matches
+# its widely published md5 442b8da7639aecaf257c1dceb8ba8c80, train2017.zip's md5 cced6f7f71b7629ddf16f17bbcfab6b2).
+# Not listed, because no public digest could be confirmed offline: LVIS's lvis_v1_val.json.zip, GLIP's odinw_35
+# zips and minival json on the hub (their sha256 is the LFS oid on each file's hub page), MDETR's tarball.
+# Those are pinned on first download instead (the manifest).
+PUBLISHED: dict[str, tuple[int, str]] = {
+    f"{COCO_ZIPS}/val2017.zip": (815_585_330, "4f7e2ccb2866ec5041993c9cf2a952bbed69647b115d0f74da7ce8f4bef82f05"),
+    f"{COCO_ZIPS}/train2017.zip": (
+        19_336_861_798,
+        "69a8bb58ea5f8f99d24875f21416de2e9ded3178e903f1f7603e283b9e06d929",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,13 @@ class RemoteFile:
     @property
     def basename(self) -> str:
         return PurePosixPath(urlsplit(self.url).path).name
+
+    @property
+    def published(self) -> tuple[int | None, str | None]:
+        """(size, sha256) known before any download: the catalogue's own, else :data:`PUBLISHED`'s."""
+        if self.size is not None or self.sha256:
+            return self.size, self.sha256
+        return PUBLISHED.get(self.url, (None, None))
 
 
 @dataclass(frozen=True)
@@ -229,6 +261,25 @@ class _Retry(Exception):
     """A transient failure: try again (resuming from the .part file)."""
 
 
+class NoNetwork(DataError):
+    """The host cannot be reached at all (no DNS, refused, no route): retrying will not help; fetch by hand."""
+
+
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
+
+
+def _no_network_reason(exc: BaseException) -> str | None:
+    """Why ``url`` cannot be reached at all, or None for a failure worth retrying (timeout, reset, 5xx)."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.gaierror):
+        return f"the host name does not resolve ({reason.strerror or reason}): no network, or no DNS"
+    if isinstance(reason, ConnectionRefusedError):
+        return "the connection was refused: nothing listens there (a proxy or mirror that is down?)"
+    if isinstance(reason, OSError) and reason.errno in _UNREACHABLE_ERRNOS:
+        return f"the network is unreachable ({reason.strerror or reason})"
+    return None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -273,6 +324,9 @@ def _fetch_once(url: str, part: Path, *, label: str, timeout: float, progress: b
             raise _Retry(f"HTTP {exc.code} {exc.reason}") from exc
         raise DataError(url, label, f"HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        why = _no_network_reason(exc)
+        if why is not None:
+            raise NoNetwork(url, label, why) from exc
         raise _Retry(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from exc
 
     with resp:
@@ -398,6 +452,28 @@ def fetch(
     digest = _sha256(part)
     os.replace(part, dest)
     return size, digest
+
+
+_PUBLISHED_NOTE = "detclip_bench.datasets.download.PUBLISHED"
+
+
+def hand_path(root: Path, target: str, spec: RemoteFile) -> Path:
+    """Where a file fetched by hand goes (``<root>/.detclip-bench-downloads/<target>/<file name>``), for the
+    next ``download`` to check, unpack and record it; a plain file (``kind="file"``) may also go straight to
+    its place in the layout."""
+    return Path(root) / STAGING_NAME / target / spec.basename
+
+
+def _by_hand_advice(why: str, spec: RemoteFile, target: str, root: Path, local: Path) -> str:
+    also = f" (or straight at {root / spec.dest})" if spec.kind == "file" else ""
+    sha = spec.published[1]
+    check = f"against its published size and sha256 ({sha[:16]}…)" if sha else "(its sha256 is then pinned)"
+    return (
+        f"{why}. No retry: nothing will change until the network does. Fetch {spec.url} by hand (a browser, "
+        f"or a machine that is online) and put it at {local}{also}; then `detclip-bench data download {target} "
+        f"--root {root}` checks it {check}, unpacks and records it, and `detclip-bench data verify --root {root}` "
+        "checks the files any time after"
+    )
 
 
 # --------------------------------------------------------------------------- unpacking
@@ -558,33 +634,49 @@ def download(
                 skipped += 1
                 continue
             source = apply_mirror(spec.url, mirrors)
-            local = staging / name / spec.basename
+            local = hand_path(root, name, spec)
             pinned = doc["downloads"].get(spec.url)
-            want_size, want_sha = (pinned["size"], pinned["sha256"]) if pinned else (spec.size, spec.sha256)
+            want_size, want_sha = (pinned["size"], pinned["sha256"]) if pinned else spec.published
+            placed = root / spec.dest
+            if spec.kind == "file" and not pinned and not local.is_file() and placed.is_file():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(placed, local)  # put where it belongs by hand: checked and recorded like a download
+            by_hand = not pinned and local.is_file()
             if (
                 pinned and local.is_file() and local.stat().st_size == want_size and _sha256(local) == want_sha
             ):  # an archive kept by --keep-archives
                 size, digest = want_size, want_sha
+            elif by_hand:
+                _check_kind(local, spec.kind, str(local), name)
+                size, digest = local.stat().st_size, _sha256(local)
             else:
-                size, digest = fetch(
-                    source,
-                    local,
-                    label=name,
-                    kind=spec.kind,
-                    retries=retries,
-                    timeout=timeout,
-                    backoff=backoff,
-                    progress=progress,
-                )
+                try:
+                    size, digest = fetch(
+                        source,
+                        local,
+                        label=name,
+                        kind=spec.kind,
+                        retries=retries,
+                        timeout=timeout,
+                        backoff=backoff,
+                        progress=progress,
+                    )
+                except NoNetwork as exc:
+                    raise NoNetwork(source, name, _by_hand_advice(exc.reason, spec, name, root, local)) from exc
             if (want_size is not None and size != want_size) or (want_sha and digest != want_sha):
-                local.unlink(missing_ok=True)
+                if not by_hand:  # a file someone fetched by hand stays for them to look at
+                    local.unlink(missing_ok=True)
                 where = (
-                    f"the first download recorded in {manifest_path} ({pinned['date']})" if pinned else "the catalogue"
+                    f"the first download recorded in {manifest_path} ({pinned['date']}) says"
+                    if pinned
+                    else f"its published size and sha256 ({_PUBLISHED_NOTE}) are"
                 )
+                if by_hand:
+                    source = str(local)
                 raise DataError(
                     source,
                     name,
-                    f"got {size} bytes, sha256 {digest[:16]}…, but {where} says "
+                    f"got {size} bytes, sha256 {digest[:16]}…, but {where}: "
                     f"{want_size} bytes, sha256 {(want_sha or '?')[:16]}…: the file "
                     "changed or the transfer is wrong; nothing unpacked (if the upstream "
                     "file really changed, delete its entry from the manifest)",
@@ -610,7 +702,9 @@ def download(
                 "date": pinned["date"] if pinned else _now(),
                 "files": sorted(entries),
             }
-            if source != spec.url:
+            if by_hand:
+                record["fetched_from"] = "by hand"
+            elif source != spec.url:
                 record["fetched_from"] = source
             if pinned:
                 record["last_fetched"] = _now()
@@ -643,6 +737,7 @@ class VerifyReport:
     root: Path
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be checked, and why
 
     @property
     def ok(self) -> bool:
@@ -657,21 +752,51 @@ class VerifyReport:
             )
 
 
+def _hand_fetched(root: Path, doc: dict | None) -> list[tuple[Path, RemoteFile]]:
+    """Files put under the staging folder by hand (see :func:`hand_path`) that no download has recorded yet."""
+    recorded = set((doc or {}).get("downloads", {}))
+    return [
+        (path, spec)
+        for name, target in catalogue().items()
+        for spec in target.files
+        if spec.url not in recorded and (path := hand_path(root, name, spec)).is_file()
+    ]
+
+
 def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = True) -> VerifyReport:
     """Check every file recorded in the manifest (size, then sha256 unless ``quick``); name each one that is
-    missing or changed. Files the manifest does not list are not looked at."""
+    missing or changed. Downloads with a published digest (:data:`PUBLISHED`) are checked against it too, and
+    so are files fetched by hand and not unpacked yet. Files the manifest does not list are not looked at."""
     root = Path(root).expanduser()
     path = root / MANIFEST_NAME
-    if not path.is_file():
+    if not root.is_dir():
+        raise DataError(str(root), "-", "folder not found (the data root `data download --root` filled)")
+    doc = _load_manifest(root) if path.is_file() else None
+    by_hand = _hand_fetched(root, doc)
+    if doc is None and not by_hand:
         raise DataError(
-            str(path), "-", "no download manifest here (`detclip-bench data download TARGET --root DIR` writes it)"
+            str(path),
+            "-",
+            "no download manifest here (`detclip-bench data download TARGET --root DIR` writes it), "
+            f"and no file fetched by hand under {root / STAGING_NAME}",
         )
-    doc = _load_manifest(root)
+    doc = doc or {"downloads": {}, "files": {}}
     expected: dict[str, dict] = dict(doc["files"])
     for url, rec in doc["downloads"].items():
         if rec.get("archive"):
             expected[rec["archive"]] = {"size": rec["size"], "sha256": rec["sha256"], "source": url}
     report = VerifyReport(root)
+    published = {f.url: f.published for t in catalogue().values() for f in t.files}
+    for url, rec in sorted(doc["downloads"].items()):  # pinned at first download: was that the published file?
+        size, sha = published.get(url, (None, None))
+        if sha and (rec.get("size"), rec.get("sha256")) != (size, sha):
+            report.problems.append(
+                f"changed: {url} was recorded in {path} as {rec.get('size')} bytes, sha256 {rec.get('sha256')}, "
+                f"but its published size and sha256 are {size} bytes, {sha}"
+            )
+    for file, spec in by_hand:
+        size, sha = spec.published
+        expected[file.relative_to(root).as_posix()] = {"size": size, "sha256": sha, "source": spec.url}
     from tqdm import tqdm
 
     total = sum(int(e.get("size") or 0) for e in expected.values())
@@ -691,6 +816,12 @@ def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = Tru
                 report.problems.append(f"missing: {file} (from {entry.get('source')})")
                 continue
             size = file.stat().st_size
+            if entry.get("size") is None:
+                report.notes.append(
+                    f"unchecked: {file}: fetched by hand, and {entry.get('source')} has no published digest "
+                    "(`data download` pins the one it has)"
+                )
+                continue
             if size != entry.get("size"):
                 what = "truncated" if size < (entry.get("size") or 0) else "grew"
                 report.problems.append(f"changed: {file}: {size} bytes, expected {entry.get('size')} ({what})")

@@ -112,6 +112,19 @@ def _check_split(split: str, ann: Path, images: Path) -> list[tuple[int, str]]:
     return sorted((int(c["id"]), str(c["name"])) for c in data.get("categories", []))
 
 
+def _category_difference(pairs, reference, split: str, reference_split: str) -> str:
+    """The first id whose name differs, or the ids one split has and the other lacks, in words."""
+    mine, theirs = dict(pairs), dict(reference)
+    for cid in sorted(mine.keys() & theirs.keys()):
+        if mine[cid] != theirs[cid]:
+            return f"id {cid} is {mine[cid]!r} in {split} but {theirs[cid]!r} in {reference_split}"
+    only = [f"{cid} {mine[cid]!r}" for cid in sorted(mine.keys() - theirs.keys())]
+    missing = [f"{cid} {theirs[cid]!r}" for cid in sorted(theirs.keys() - mine.keys())]
+    parts = [f"only {split} has id {', '.join(only[:3])}"] if only else []
+    parts += [f"{split} lacks id {', '.join(missing[:3])}"] if missing else []
+    return "; ".join(parts)
+
+
 def _content_version(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -139,7 +152,8 @@ def dataset_suite(
                 str(files[split][0]),
                 "categories",
                 f"the {split} split's category ids/names differ from "
-                f"{files[reference_split][0]} ({reference_split}): every split must use the same ids",
+                f"{files[reference_split][0]} ({reference_split}): {_category_difference(pairs, cats[reference_split], split, reference_split)}; "
+                "every split must use the same ids and names",
             )
     first = files[eval_split][0]
     label = name or (Path(spec).name if "=" not in spec else first.parent.parent.name or first.stem)

@@ -13,6 +13,7 @@ import json
 import socket
 import tarfile
 import threading
+import time
 import zipfile
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,13 +24,16 @@ import pytest
 
 from detclip_bench import DataError
 from detclip_bench.cli.main import main
+from detclip_bench.datasets import download as download_module
 from detclip_bench.datasets import open_dataset
 from detclip_bench.datasets.download import (
     MANIFEST_NAME,
     STAGING_NAME,
+    NoNetwork,
     apply_mirror,
     catalogue,
     download,
+    hand_path,
     parse_mirrors,
     verify,
 )
@@ -37,6 +41,7 @@ from detclip_bench.datasets.odinw import ODINW13
 from detclip_bench.suites import SUITES
 from tests.datasets.writers import lvis_v1, roboflow_split
 
+SHIPPED = dict(download_module.PUBLISHED)  # before the autouse fixture below empties it
 LVIS_URL = "https://dl.fbaipublicfiles.com/LVIS/lvis_v1_val.json.zip"
 MINIVAL_URL = "https://huggingface.co/GLIPModel/GLIP/resolve/main/lvis_v1_minival_inserted_image_name.json"
 
@@ -55,6 +60,8 @@ def _offline(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    # the server's bodies are stand-ins: the real files' published digests would refuse them (tests set their own)
+    monkeypatch.setattr(download_module, "PUBLISHED", {})
     for var in (
         "http_proxy",
         "https_proxy",
@@ -546,3 +553,110 @@ def test_cli_download_and_verify(server, payloads, tmp_path, capsys, monkeypatch
     )
     assert server.local(MINIVAL_URL) in capsys.readouterr().err
     assert main(["data", "download", "lvis-v2", "--root", str(root)]) == 2
+
+
+# --------------------------------------------------------------------------- (f) offline, fetched by hand
+
+COCO_VAL_URL = "http://images.cocodataset.org/zips/val2017.zip"
+
+
+@pytest.fixture
+def closed_port() -> str:
+    """A loopback address where nothing listens: every connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _published(monkeypatch, url: str, body: bytes) -> None:
+    monkeypatch.setattr(download_module, "PUBLISHED", {url: (len(body), hashlib.sha256(body).hexdigest())})
+
+
+def test_a_refused_connection_is_no_network_at_once_with_what_to_do(closed_port, tmp_path, capsys):
+    root = tmp_path / "data"
+    start = time.monotonic()
+    with pytest.raises(NoNetwork) as exc:  # default backoff: five retries would sleep 62 s
+        download(["coco-val2017"], root, mirrors={"*": closed_port}, progress=False)
+    assert time.monotonic() - start < 10
+    text = str(exc.value)
+    hand = hand_path(root, "coco-val2017", catalogue()["coco-val2017"].files[0])
+    assert "connection was refused" in text and COCO_VAL_URL in text and str(hand) in text
+    assert f"detclip-bench data verify --root {root}" in text and "run the command again" not in text
+    argv = ["data", "download", "lvis-minival", "--root", str(root), "--mirror", closed_port, "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert MINIVAL_URL in err and str(root / "lvis" / "lvis_v1_minival.json") in err and "data verify" in err
+
+
+def test_an_unresolvable_host_is_no_network_at_once(tmp_path, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    start = time.monotonic()
+    with pytest.raises(NoNetwork, match="does not resolve") as exc:
+        download(["lvis-val"], tmp_path / "data", progress=False)
+    assert time.monotonic() - start < 10 and LVIS_URL in str(exc.value)
+
+
+def test_files_fetched_by_hand_are_checked_unpacked_and_recorded(payloads, closed_port, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    body = payloads[COCO_VAL_URL]
+    _published(monkeypatch, COCO_VAL_URL, body)
+    coco = catalogue()["coco-val2017"].files[0]
+    # wrong bytes put by hand: refused against the published digest, named, and left there
+    hand = hand_path(root, "coco-val2017", coco)
+    hand.parent.mkdir(parents=True)
+    hand.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))
+    with pytest.raises(DataError, match="published size and sha256") as exc:
+        download(["coco-val2017"], root, mirrors={"*": closed_port}, **QUIET)
+    assert str(hand) in str(exc.value) and hand.is_file()
+    report = verify(root, progress=False)  # no manifest yet: the hand-fetched file is checked
+    assert report.checked == 1 and report.problems == [
+        f"changed: {hand}: sha256 {hashlib.sha256(hand.read_bytes()).hexdigest()}, "
+        f"expected {hashlib.sha256(body).hexdigest()} (corrupted)"
+    ]
+    # the right bytes: unpacked and recorded without a connection; a plain json straight at its place
+    hand.write_bytes(body)
+    minival = root / "lvis" / "lvis_v1_minival.json"
+    minival.parent.mkdir(parents=True)
+    minival.write_bytes(payloads[MINIVAL_URL])
+    summary = download(["coco-val2017", "lvis-minival"], root, mirrors={"*": closed_port}, **QUIET)
+    assert summary["coco-val2017"]["fetched"] == 1 and summary["lvis-minival"]["fetched"] == 1
+    assert (root / "coco" / "val2017" / "000000000001.jpg").is_file() and minival.is_file()
+    doc = _manifest(root)
+    assert doc["downloads"][COCO_VAL_URL]["fetched_from"] == "by hand"
+    assert doc["downloads"][MINIVAL_URL]["sha256"] == hashlib.sha256(payloads[MINIVAL_URL]).hexdigest()
+    assert verify(root, progress=False).ok
+
+
+def test_verify_checks_downloads_against_published_digests(server, payloads, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "data"
+    download(["coco-val2017"], root, mirrors={"*": server.base}, **QUIET)
+    assert verify(root, progress=False).ok
+    # the file pinned at first download is not the published one
+    monkeypatch.setattr(download_module, "PUBLISHED", {COCO_VAL_URL: (5, "0" * 64)})
+    (problem,) = verify(root, progress=False).problems
+    assert COCO_VAL_URL in problem and "published size and sha256 are 5 bytes" in problem
+    # a file fetched by hand whose digest is not published: listed as unchecked, not passed silently
+    lvis = catalogue()["lvis-val"].files[0]
+    hand = hand_path(root, "lvis-val", lvis)
+    hand.parent.mkdir(parents=True)
+    hand.write_bytes(payloads[LVIS_URL])
+    assert main(["data", "verify", "--root", str(root), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert f"note: unchecked: {hand}: fetched by hand, and {LVIS_URL} has no published digest" in out
+
+
+def test_verify_a_missing_root_says_folder_not_found(tmp_path, capsys):
+    assert main(["data", "verify", "--root", str(tmp_path / "missing"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'missing'}: folder not found" in err and "manifest" not in err
+
+
+def test_only_confirmed_public_digests_are_shipped():
+    """The table holds COCO's two image zips; a wrong entry would refuse every real download of that file."""
+    real = SHIPPED
+    assert set(real) == {COCO_VAL_URL, "http://images.cocodataset.org/zips/train2017.zip"}
+    assert real[COCO_VAL_URL] == (815_585_330, "4f7e2ccb2866ec5041993c9cf2a952bbed69647b115d0f74da7ce8f4bef82f05")

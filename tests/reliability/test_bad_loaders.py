@@ -103,7 +103,7 @@ ERRORS = [
     Case(
         "coco_wrong_top_level_keys",
         _coco(raw=lambda s: json.dumps({"imgs": [], "anns": []})),
-        ("ann.json", "record -", "needs 'images' and 'annotations'"),
+        ("ann.json: not a COCO-style json", "needs 'images' and 'annotations'"),
     ),
     Case("coco_top_level_list", _coco(raw=lambda s: "[1, 2, 3]"), ("ann.json", "not a COCO-style json")),
     Case(

@@ -103,7 +103,13 @@ def test_bad_datasets_are_named(world, tmp_path):
     data = json.loads(test_json.read_text())
     data["categories"][1]["id"] = 99
     test_json.write_text(json.dumps(data))
-    with pytest.raises(DataError, match=r"_annotations.coco.json.*category ids/names differ"):
+    with pytest.raises(DataError, match=r"_annotations.coco.json.*category ids/names differ") as exc:
+        dataset_suite(str(bad), finetune=False)
+    name = data["categories"][1]["name"]
+    assert f"only train has id 1 {name!r}; train lacks id 99 {name!r}" in str(exc.value)
+    data["categories"][1] |= {"id": 1, "name": "renamed"}  # same ids, one name differs: that id and both names
+    test_json.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=rf"id 1 is {name!r} in train but 'renamed' in test; every split"):
         dataset_suite(str(bad), finetune=False)
     shutil.rmtree(bad)
     shutil.copytree(export, bad)
