@@ -11,8 +11,12 @@ listing models imports no torch.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from detclip_bench.adapters.base import Detector
 from detclip_bench.errors import DataError
@@ -69,8 +73,12 @@ def load_detector(spec: str, *, device: str = "cpu", options: dict[str, str] | N
     if options:
         raise DataError(spec, "--model-option", "adapter options apply to hf: models only")
     family, sep, source = spec.partition(":")
-    if not sep or family not in _FAMILIES:
+    bare = not sep or family not in _FAMILIES
+    if bare:
         family, source = DEFAULT_FAMILY, spec
+        hint = _other_kind_of_model(spec)
+        if hint is not None:
+            raise DataError(spec, "--model", hint)
     if family not in _FAMILIES:
         raise DataError(
             spec,
@@ -79,7 +87,76 @@ def load_detector(spec: str, *, device: str = "cpu", options: dict[str, str] | N
             f"{', '.join(checkpoint_families()) or 'none'}); install detclip-bench with its reference "
             "model, or use hf:<hub id or dir> for a transformers detector",
         )
-    return MODELS.get(family)(source, device=device)
+    try:
+        return MODELS.get(family)(source, device=device)
+    except Exception as exc:
+        if not (bare and _looks_like_hub_id(spec) and _is_network_error(exc)):
+            raise
+        raise DataError(
+            spec,
+            "--model",
+            f"not a local folder, and the hub could not be reached to fetch it as a {DEFAULT_FAMILY} checkpoint "
+            f"({type(exc).__name__}). A transformers detector (OWLv2, Grounding DINO, ...) is --model hf:{spec}, "
+            "read from the Hugging Face cache (never downloaded); an exported model is --model onnx:DIR",
+        ) from exc
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_NETWORK_ERRORS = {
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionError",
+    "OfflineModeIsEnabled",
+    "LocalEntryNotFoundError",
+}
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    return bool(_HUB_ID.match(spec)) and not Path(spec).expanduser().exists()
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """huggingface_hub/httpx/requests failures to reach the hub (their classes share no base worth importing)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if any(cls.__name__ in _NETWORK_ERRORS for cls in type(seen).__mro__) or "ConnectError" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _config_model_type(path: Path) -> str | None:
+    """A transformers ``config.json``'s ``model_type`` (a DetCLIPv2 checkpoint's config has ``format_version``)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict) or "format_version" in raw or not raw.get("model_type"):
+        return None
+    return str(raw["model_type"])
+
+
+def _other_kind_of_model(spec: str) -> str | None:
+    """What a bare ``--model`` is when it is an ONNX export or a transformers model, with the spelling to use."""
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        if (local / "export.json").is_file() or any(local.glob("*.onnx")):
+            return (
+                f"this folder holds an exported model (export.json / *.onnx), not a checkpoint: use --model onnx:{spec}"
+            )
+        config = local / "config.json"
+    elif _looks_like_hub_id(spec):
+        from huggingface_hub import try_to_load_from_cache  # offline: the cache only
+
+        cached = try_to_load_from_cache(spec, "config.json")
+        config = Path(cached) if isinstance(cached, str | os.PathLike) else None
+    else:
+        return None
+    model_type = _config_model_type(config) if config is not None else None
+    if model_type is None:
+        return None
+    how = "this folder" if local.is_dir() else "this hub id (in the Hugging Face cache)"
+    return f"{how} is a transformers model (config.json model_type {model_type!r}), not a checkpoint: use --model hf:{spec}"
 
 
 def _load_hf(spec: str, device: str, options: dict[str, str] | None) -> Detector:

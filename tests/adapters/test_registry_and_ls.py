@@ -72,3 +72,70 @@ def test_checkpoint_family_prefix_and_unknown_family(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "_FAMILIES", ())
     with pytest.raises(DataError, match="no 'detclipv2' model family is installed"):
         load_detector(str(tmp_path))
+
+
+# ------------------------------------------------------------------ a bare --model that is another kind of model
+
+
+def test_a_bare_export_folder_suggests_onnx(tmp_path, capsys):
+    (tmp_path / "export.json").write_text("{}")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x01")
+    with pytest.raises(DataError, match=rf"exported model .*use --model onnx:{tmp_path}$"):
+        load_detector(str(tmp_path))
+    from tests.datasets.writers import write_jpeg
+
+    photo = write_jpeg(tmp_path.parent / f"{tmp_path.name}-photos" / "a.jpg")
+    argv = [
+        "predict",
+        "--model",
+        str(tmp_path),
+        "--images",
+        str(photo),
+        "--prompts",
+        "cat",
+        "--out",
+        str(photo.parent / "o"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"onnx:{tmp_path}" in err and "model.safetensors" not in err
+
+
+def test_a_bare_transformers_folder_suggests_hf(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "owlv2"}')
+    with pytest.raises(DataError, match=rf"model_type 'owlv2'\), not a checkpoint: use --model hf:{tmp_path}$"):
+        load_detector(str(tmp_path))
+
+
+def test_a_bare_hub_id_in_the_cache_suggests_hf(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    snap = tmp_path / "models--google--owlv2-base-patch16" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text('{"model_type": "owlv2"}')
+    (tmp_path / "models--google--owlv2-base-patch16" / "refs").mkdir()
+    (tmp_path / "models--google--owlv2-base-patch16" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(DataError, match=r"hub id .* use --model hf:google/owlv2-base-patch16$"):
+        load_detector("google/owlv2-base-patch16")
+
+
+def test_a_bare_hub_id_the_hub_cannot_serve_says_what_to_write(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from detclip_bench.adapters import registry
+
+    class ConnectError(Exception):  # httpx's, as huggingface_hub raises it offline
+        pass
+
+    def offline(source, device):
+        raise ConnectError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(registry, "_FAMILIES", ("detclipv2",))
+    monkeypatch.setitem(registry.MODELS._entries, "detclipv2", offline)
+    with pytest.raises(DataError, match=r"hub could not be reached .*\(ConnectError\).* --model hf:someorg/detector"):
+        load_detector("someorg/detector")
+    # a local folder's own failure is not rewritten
+    with pytest.raises(ConnectError):
+        load_detector(str(tmp_path))
