@@ -9,24 +9,44 @@ import sys
 
 __all__ = ["add_parser", "run"]
 
-EXAMPLES = """examples:
+# sub-verb -> its examples; `data --help` shows them all, each sub-verb's --help only its own
+EXAMPLES_BY_VERB = {
+    "inspect": """\
   detclip-bench data inspect data/o365/annotations/zhiyuan_objv2_val.json --out sample.png
   detclip-bench data inspect data/cc/cc12m.tsv                      # column order detected
   detclip-bench data inspect data/cc/cc3m.tsv --option columns=caption,url
   detclip-bench data inspect data/imagenet --format imagenet-kaggle --option split=val
+""",
+    "validate": """\
   detclip-bench data validate data/lvis/lvis_v1_minival.json --option image_root=data/coco
   detclip-bench data validate mini_world                            # every part of a mini world
   detclip-bench data validate /data                                 # datasets x parts found (ours/GLIP/mmdet layouts)
   detclip-bench data validate /mnt/Objects365 --layout-only         # one dataset's folder: what is there, what is missing
+  detclip-bench data validate widgets.v3i.coco                      # a Roboflow/COCO export, as eval --dataset reads it
   detclip-bench data validate --data-map o365=/mnt/Objects365,lvis=/mnt/coco
+""",
+    "make-mini": """\
   detclip-bench data make-mini --out mini_world --scale 0.5 --seed 0
-  detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \
+""",
+    "make-dictionary": """\
+  detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \\
       --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data/concept_dictionary.json
+""",
+    "download": """\
   detclip-bench data download odinw13 lvis-minival coco-val2017 --root data   # resumable; pinned in a manifest
   detclip-bench data download --list                                # what each target fetches, and from where
   detclip-bench data download lvis-val --root data --mirror http://127.0.0.1:8000   # a local wget -x mirror
+  # offline: fetch the url by hand, put it in data/.detclip-bench-downloads/<target>/, run download again
+""",
+    "verify": """\
   detclip-bench data verify --root data                             # sizes + sha256 against the manifest
-"""
+""",
+}
+EXAMPLES = "examples:\n" + "".join(EXAMPLES_BY_VERB.values())
+
+
+def _examples(verb: str) -> str:
+    return "examples:\n" + EXAMPLES_BY_VERB[verb]
 
 
 def _options(pairs: list[str]) -> dict:
@@ -274,12 +294,15 @@ def add_parser(subparsers) -> None:
         ("inspect", "counts, classes and one sample drawn with its boxes"),
         ("validate", "check every record; list problems; exit 1 if any"),
     ):
-        p = sub.add_parser(name, help=helptext, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name, help=helptext, epilog=_examples(name), formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         p.add_argument(
             "path",
             nargs="?" if name == "validate" else None,
             help="annotation file, shard folder, dataset root (validate: also a data root holding "
-            "several datasets in our, GLIP's or mmdetection's layout, or a mini-world root)",
+            "several datasets in our, GLIP's or mmdetection's layout, a Roboflow/COCO export folder, "
+            "or a mini-world root)",
         )
         p.add_argument("--format", help="dataset format (see `detclip-bench ls formats`); detected when omitted")
         p.add_argument(
@@ -312,7 +335,7 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser(
         "make-mini",
         help="generate the mini world (small datasets in the real formats)",
-        epilog=EXAMPLES,
+        epilog=_examples("make-mini"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder")
@@ -323,7 +346,7 @@ def add_parser(subparsers) -> None:
         help="build the {name: definition} concept dictionary from WordNet glosses",
         description="Training names (O365), grounding phrases (GoldG) and caption noun phrases, each "
         "with its WordNet gloss; never from LVIS (refused). See docs/concept_dictionary.md.",
-        epilog=EXAMPLES,
+        epilog=_examples("make-dictionary"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output json (a provenance sidecar <out>.meta.json is written beside)")
@@ -378,8 +401,9 @@ def add_parser(subparsers) -> None:
         help="fetch public benchmark files into the data-root layout (resumable, pinned)",
         description="Download, check and unpack the public files of each target into the folders the "
         "suites read; record url, size, sha256 and date of each in "
-        "<root>/.detclip-bench-download.json (a url fetched again must match).",
-        epilog=EXAMPLES,
+        "<root>/.detclip-bench-download.json (a url fetched again must match). Offline, a file fetched by "
+        "hand and put in <root>/.detclip-bench-downloads/<target>/ is checked, unpacked and recorded instead.",
+        epilog=_examples("download"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -409,8 +433,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p = sub.add_parser(
         "verify",
-        help="check downloaded files against the download manifest (size + sha256)",
-        epilog=EXAMPLES,
+        help="check downloaded files against the download manifest (size + sha256), and files fetched by hand "
+        "against their published sha256",
+        epilog=_examples("verify"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")

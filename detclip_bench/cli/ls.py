@@ -15,7 +15,7 @@ __all__ = ["CORE_LISTINGS", "LISTING_GROUP", "add_parser", "list_names", "listin
 
 EXAMPLES = """examples:
   detclip-bench ls models       # DetCLIPv2 checkpoints and the hf:<model> architectures
-  detclip-bench ls suites
+  detclip-bench ls suites       # each with what it scores and on which data
   detclip-bench ls formats
   detclip-bench ls recipes
 """
@@ -49,10 +49,29 @@ def _model_usage(name: str) -> str:
     return f"--model hf:<hub id or dir>  (config model_type {name!r})"
 
 
+def _suite_description(name: str) -> str:
+    from detclip_bench.suites import get_suite
+
+    return get_suite(name).description
+
+
 def print_listing(what: str) -> int:
-    """Print one registry's names (models with how to pass them to ``--model``); shared with ``models``."""
-    for name in list_names(what):
-        print(f"{name:20s} {_model_usage(name)}" if what == "models" else name)
+    """Print one registry's names, with what each is where a name alone does not say it: models with how to
+    pass them to ``--model`` (shared with ``models``), suites with what they score. Other listings print bare
+    names, one a line, for scripts."""
+    import textwrap
+
+    describe = {"models": _model_usage, "suites": _suite_description}.get(what)
+    names = list_names(what)
+    width = max((len(n) for n in names), default=0) + 2
+    for name in names:
+        if describe is None:
+            print(name)
+            continue
+        lines = textwrap.wrap(describe(name), width=max(40, 118 - width), break_on_hyphens=False) or [""]
+        print(f"{name:{width}s}{lines[0]}")
+        for line in lines[1:]:
+            print(" " * width + line)
     return 0
 
 
