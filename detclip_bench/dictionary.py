@@ -10,9 +10,10 @@ turn them into sampled negatives).
 
 Rules (see docs/concept_dictionary.md):
 
-* Text is lower-cased, ``_`` becomes a space, punctuation other than ``-``/``'`` is dropped,
-  leading determiners ("a", "the", "two", ...) are removed, and a phrase is cut before its first
-  preposition ("cup of coffee" → "cup", "man in a blue shirt" → "man").
+* Text is cleaned by :mod:`detclip_bench.phrases` (the rules the reader, caption phrases and
+  grounding negatives share): lower-cased, ``_`` becomes a space, punctuation other than ``-``/``'``
+  is dropped, leading determiners ("a", "the", "two", ...) are removed, and a phrase is cut before
+  its first preposition ("cup of coffee" → "cup", "man in a blue shirt" → "man").
 * O365 names are cleaned by :func:`~detclip_bench.datasets.coco.clean_o365_name` (typos fixed,
   ``a/b`` split into synonyms); each part is resolved on its own, and the category's prompt name
   (the first part) takes the gloss of the first part that resolves.
@@ -51,6 +52,7 @@ from detclip_bench.datasets.coco import clean_o365_name
 from detclip_bench.datasets.detect import detect_format
 from detclip_bench.errors import DataError
 from detclip_bench.io import atomic_write_json, read_json
+from detclip_bench.phrases import PREPOSITIONS, normalize_phrase
 from detclip_bench.wordnet import PERSON_LEXFILE, Sense, WordNet, find_wordnet
 
 __all__ = [
@@ -94,14 +96,6 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_DETERMINERS = _words(
-    "a an the this that these those my your his her its our their some any each every no another "
-    "one two three four five six seven eight nine ten several many few all both"
-)
-PREPOSITIONS = _words(
-    "of in on at with without for from by near under over above below behind beside besides between "
-    "inside outside into onto through across along around against among toward towards like"
-)
 _NON_HEADS = _words(
     "i me you he him she it we us they them who whom what which whose this that these those there here "
     "something someone somebody anything anyone anybody everything everyone everybody nothing nobody "
@@ -121,20 +115,6 @@ _LVIS_IMAGE_KEYS = (b'"neg_category_ids"', b'"not_exhaustive_category_ids"')
 
 
 # ----------------------------------------------------------------------------- text rules
-
-
-def normalize_phrase(text: str) -> str:
-    """Lower-case, ``_`` → space, punctuation dropped, leading determiners removed, cut before a preposition."""
-    text = re.sub(r"[^\w\s'-]", " ", text.lower().replace("_", " "))
-    words = [w.strip("'-") for w in text.split()]
-    words = [w for w in words if w]
-    while words and words[0] in _DETERMINERS:
-        words = words[1:]
-    for i, w in enumerate(words):
-        if i > 0 and w in PREPOSITIONS:
-            words = words[:i]
-            break
-    return " ".join(words)
 
 
 def is_image_meta(phrase: str) -> bool:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import DeformConv2d, generalized_box_iou_loss, sigmoid_focal_loss
+from torchvision.ops import DeformConv2d, generalized_box_iou_loss
 
-from reference_model.detclipv2.alignment import RegionTextLogits
+from reference_model.detclipv2.alignment import FocalTargets, RegionTextLogits, focal_alignment_loss
 from reference_model.detclipv2.assigner import atss_assign, centerness_targets
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside
 from reference_model.detclipv2.distributed import mean_over_ranks
@@ -131,7 +131,7 @@ class ATSSHead(nn.Module):
     def compute_loss(
         self,
         outputs: HeadOutputs,
-        logits: torch.Tensor,
+        logits: torch.Tensor | None,
         anchors_per_level: list[torch.Tensor],
         gt_boxes: list[torch.Tensor],
         gt_labels: list[torch.Tensor],
@@ -144,44 +144,53 @@ class ATSSHead(nn.Module):
         center_loss: bool = True,
         image_sizes: list[tuple[int, int]] | None = None,
         negative_mask: torch.Tensor | None = None,
+        texts: torch.Tensor | None = None,
+        max_elements: int = 1 << 24,
     ) -> dict[str, torch.Tensor]:
         """Focal alignment loss on S vs the ATSS targets G, plus GIoU and centerness on positives.
 
         ``logits`` (B, K, M) scores every anchor against every batch concept; ``gt_labels`` index
-        its columns. Normalised by the positive count averaged over ranks (mmdetection habit);
+        its columns. Or ``logits=None`` and ``texts`` (M, D): the scores are
+        ``self.logits(outputs.embeddings, texts)``, computed and differentiated in column chunks of at
+        most ``max_elements`` (:func:`~reference_model.detclipv2.alignment.focal_alignment_loss`), so
+        the global batch's concept list never materialises a (B, K, M) tensor; same value and gradient.
+        Normalised by the positive count averaged over ranks (mmdetection habit);
         GIoU is weighted by the centerness target and normalised by its sum averaged over ranks,
         clamped at 1 (mmdetection's ``bbox_avg_factor``).
 
         ``image_sizes`` (h, w) per image: anchors centred in the batch padding are neither ATSS
         candidates nor focal negatives (mmdetection's valid flags). ``negative_mask`` (B, M) bool:
         where False, image b's unmatched anchors are not negatives for column m (federated LVIS
-        labels: a concept the image was not verified for); positives always count.
+        labels, a variant of one of the image's positives); positives always count.
         """
+        if (logits is None) == (texts is None):
+            raise ValueError("compute_loss needs exactly one of logits (B, K, M) and texts (M, D)")
         anchors = torch.cat(anchors_per_level)
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp16/bf16 → fp32; fp64 stays
-        targets = torch.zeros_like(logits)
+        device = outputs.embeddings.device
         inside = None if image_sizes is None else anchors_inside(anchors, image_sizes)
-        pos_img, pos_anchor, pos_gt_boxes = [], [], []
+        pos_img, pos_anchor, pos_col, pos_gt_boxes = [], [], [], []
         for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels, strict=True)):
             matched = atss_assign(anchors_per_level, boxes, topk, valid=None if inside is None else inside[i])
             pos = torch.nonzero(matched >= 0).squeeze(1)
-            targets[i, pos, labels[matched[pos]]] = 1.0
             pos_img.append(torch.full_like(pos, i))
             pos_anchor.append(pos)
+            pos_col.append(labels[matched[pos]].to(pos.device))
             pos_gt_boxes.append(boxes[matched[pos]])
         img_idx, anchor_idx, matched_boxes = torch.cat(pos_img), torch.cat(pos_anchor), torch.cat(pos_gt_boxes)
-        num_pos = mean_over_ranks(torch.tensor(float(len(anchor_idx)), device=logits.device)).clamp(min=1.0)
-
-        if inside is None and negative_mask is None:
-            focal = sigmoid_focal_loss(logits, targets, alpha=focal_alpha, gamma=focal_gamma, reduction="sum")
+        num_pos = mean_over_ranks(torch.tensor(float(len(anchor_idx)), device=device)).clamp(min=1.0)
+        targets = FocalTargets(
+            img_idx,
+            anchor_idx,
+            torch.cat(pos_col),
+            negative_mask=None if negative_mask is None else negative_mask.to(device),
+            inside=inside,
+            alpha=focal_alpha,
+            gamma=focal_gamma,
+        )
+        if logits is not None:
+            focal = targets.summed_loss(logits, 0)
         else:
-            counted = torch.ones_like(targets, dtype=torch.bool)
-            if negative_mask is not None:
-                counted = (targets > 0) | negative_mask[:, None, :].to(targets.device)
-            if inside is not None:
-                counted = counted & inside[:, :, None]
-            focal = sigmoid_focal_loss(logits, targets, alpha=focal_alpha, gamma=focal_gamma, reduction="none")
-            focal = torch.where(counted, focal, torch.zeros_like(focal)).sum()
+            focal = focal_alignment_loss(outputs.embeddings, texts, self.logits, targets, max_elements=max_elements)
         losses = {"loss_align": focal / num_pos}
         if not (box_loss or center_loss):
             return losses

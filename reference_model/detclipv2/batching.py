@@ -60,6 +60,9 @@ class TrainBatch:
     images: torch.Tensor  # (B, 3, H, W) normalised, zero-padded
     image_sizes: list[tuple[int, int]]  # (h, w) of the valid region of each image
     concepts: list[str]  # unique prompts of the batch
+    # the name part of each prompt (parallel to ``concepts``; "" where unknown): the batch-level
+    # false-negative mask compares names, not prompts (DetCLIPv2._negative_mask)
+    concept_names: list[str] = field(default_factory=list)
     boxes: list[torch.Tensor] = field(default_factory=list)  # (N_i, 4) xyxy in batch pixels
     labels: list[torch.Tensor] = field(default_factory=list)  # (N_i,) indices into concepts
     caption_concepts: list[list[int]] = field(default_factory=list)  # image-text / classification
@@ -138,13 +141,18 @@ def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 class _ConceptTable:
-    """Ordered unique prompts of a batch."""
+    """Ordered unique prompts of a batch, with the name each prompt was first added under."""
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
+        self.names: dict[str, str] = {}
 
-    def add(self, prompt: str) -> int:
+    def add(self, prompt: str, name: str | None = None) -> int:
+        self.names.setdefault(prompt, prompt if name is None else name)
         return self.index.setdefault(prompt, len(self.index))
+
+    def add_concept(self, concept: Concept) -> int:
+        return self.add(concept.prompt(), concept.name)
 
 
 def _sample_negatives(
@@ -243,7 +251,7 @@ def _box_targets(
     b[:, 0::2] = b[:, 0::2].clamp(0, p.w)
     b[:, 1::2] = b[:, 1::2].clamp(0, p.h)
     keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
-    local = [t.table.add(c.prompt()) for c in s.concepts]
+    local = [t.table.add_concept(c) for c in s.concepts]
     lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
     present = list(s.concepts)
     federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
@@ -252,7 +260,7 @@ def _box_targets(
         pool, present, spec.concepts_per_image - len(present), rng, exclude_variants=exclude_variants
     )
     for neg in negatives:
-        t.table.add(neg.prompt())
+        t.table.add_concept(neg)
     t.image_concepts.append(len(present) + len(negatives))
     t.defined.append(sum(bool(c.definition) for c in (*present, *negatives)))
     t.verified.append(None if federated is None else federated[1])
@@ -304,10 +312,10 @@ def _classification_targets(
 ) -> None:
     """Classification: the class, then sampled other classes for the CE denominator."""
     (concept,) = s.concepts
-    t.caption_concepts.append([t.table.add(concept.prompt())])
+    t.caption_concepts.append([t.table.add_concept(concept)])
     negatives = _sample_negatives(vocabulary, [concept], spec.concepts_per_image - 1, rng)
     for neg in negatives:
-        t.table.add(neg.prompt())
+        t.table.add_concept(neg)
     t.image_concepts.append(1 + len(negatives))
     t.defined.append(sum(bool(c.definition) for c in (concept, *negatives)))
 
@@ -371,6 +379,7 @@ def collate_train(
         images=pad_stack(images, spec.size_divisor, (spec.size[1], spec.size[0]) if square else (0, 0)),
         image_sizes=sizes,
         concepts=list(targets.table.index),
+        concept_names=[targets.table.names[p] for p in targets.table.index],
         boxes=targets.boxes,
         labels=targets.labels,
         caption_concepts=targets.caption_concepts,

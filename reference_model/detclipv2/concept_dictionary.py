@@ -20,53 +20,31 @@ forms of a positive that must not come back as its negative.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from detclip_bench.dictionary import PREPOSITIONS
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
+from detclip_bench.phrases import clean_phrase, cut_at_preposition, phrase_variants, singular
 from detclip_bench.schema import Concept
 
 __all__ = ["ConceptDictionary", "concept_variants"]
 
-_ARTICLES = ("a ", "an ", "the ")
-
-
-def _key(text: str) -> str:
-    text = re.sub(r"[_\s]+", " ", text.strip().lower())
-    for article in _ARTICLES:
-        if text.startswith(article):
-            return text[len(article) :]
-    return text
-
-
-def _singular(word: str) -> str:
-    """A crude English singular, used only to compare forms ("dogs" ~ "dog", "boxes" ~ "box", "men" ~ "man")."""
-    if word.endswith("men"):
-        return word[:-3] + "man"
-    for suffix, base in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"), ("ses", "s")):
-        if word.endswith(suffix) and len(word) > len(suffix) + 1:
-            return word[: -len(suffix)] + base
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
-
 
 def concept_variants(name: str) -> frozenset[str]:
-    """The forms a concept's negatives must avoid: the name (case, ``_``, articles ignored), its
-    singular, and its head noun (last word) in both numbers ("the red dogs" → red dogs, red dog, dogs, dog)."""
-    key = _key(name)
-    words = key.split(" ")
-    head = words[-1]
-    return frozenset({key, " ".join([*words[:-1], _singular(head)]), head, _singular(head)})
+    """The forms a concept's negatives must avoid (:func:`detclip_bench.phrases.phrase_variants`): the clean
+    name, its head phrase (cut before a preposition, as :meth:`ConceptDictionary.lookup` cuts it) in both
+    numbers, and its head noun in both numbers ("the red dogs" → red dogs, red dog, dogs, dog;
+    "the man in a blue shirt" → man in a blue shirt, man)."""
+    return phrase_variants(name)
 
 
 class ConceptDictionary:
     """Lower-cased name (and synonym) → definition."""
 
     def __init__(self, definitions: Mapping[str, str], *, layout: str = "flat") -> None:
-        self.definitions = {_key(k): v.strip() for k, v in definitions.items() if k.strip() and v and v.strip()}
+        self.definitions = {clean_phrase(k): v.strip() for k, v in definitions.items() if k.strip() and v and v.strip()}
         self.layout = layout  # "flat" | "lvis" | "vocabulary" (how from_file read it)
         self._concepts: tuple[Concept, ...] | None = None
         # every training batch asks for the same concept names; bounded, since caption phrases never repeat
@@ -118,14 +96,16 @@ class ConceptDictionary:
         ("man in a blue shirt" → "man", as ``data make-dictionary`` resolves it), else of the longest
         known suffix of the whole phrase ("" if none); each part is tried as written, then with its last
         word singular."""
-        key = _key(phrase)
+        key = clean_phrase(phrase)
         if key in self.definitions:
             return self.definitions[key]
+        if not key:
+            return ""
         words = key.split(" ")
-        cut = next((i for i, w in enumerate(words) if i > 0 and w in PREPOSITIONS), len(words))
-        heads = [words[:cut]] if cut < len(words) else []
+        head = cut_at_preposition(words)
+        heads = [head] if len(head) < len(words) else []
         # each part as written, then with its head noun singular ("red strawberries" -> "strawberry")
-        forms = [f for ws in (*heads, words) for f in (ws, [*ws[:-1], _singular(ws[-1])])]
+        forms = [f for ws in (*heads, words) for f in (ws, [*ws[:-1], singular(ws[-1])])]
         suffixes = (" ".join(ws[start:]) for ws in forms for start in range(len(ws)))
         return next((self.definitions[s] for s in suffixes if s in self.definitions), "")
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 
 from detclip_bench.dist import all_gather_object, get_rank, get_world_size, is_distributed
 
-__all__ = ["gather_strings", "gather_with_grad", "mean_over_ranks", "row_counts"]
+__all__ = [
+    "encode_once",
+    "gather_named_strings",
+    "gather_strings",
+    "gather_with_grad",
+    "mean_over_ranks",
+    "row_counts",
+]
 
 
 def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
@@ -94,3 +103,32 @@ def gather_strings(strings: list[str]) -> list[str]:
         for s in part:
             seen.setdefault(s, None)
     return list(seen)
+
+
+def gather_named_strings(strings: list[str], names: list[str]) -> tuple[list[str], list[str]]:
+    """:func:`gather_strings` of ``strings`` plus, for each, the name it came with (its first rank's)."""
+    seen: dict[str, str] = {}
+    for part in all_gather_object(list(zip(strings, names, strict=True))):
+        for s, n in part:
+            seen.setdefault(s, n)
+    return list(seen), list(seen.values())
+
+
+def encode_once(encode: Callable[[Sequence[str]], torch.Tensor], strings: list[str]) -> torch.Tensor:
+    """``encode(strings)`` (M, D) for a list that is the same on every rank, each string encoded once per step.
+
+    Rank r encodes the r-th contiguous share and the shares are gathered with gradient
+    (:func:`gather_with_grad`), so the text tower's activations scale with M / W per rank instead of M.
+    DDP's average of the parameter gradients equals the one-process gradient, as when every rank encoded
+    everything: the gathered rows feed every rank's loss and their gradient is summed back to their owner.
+    """
+    world = get_world_size()
+    if not is_distributed() or world == 1:
+        return encode(strings)
+    rank = get_rank()
+    lo, hi = rank * len(strings) // world, (rank + 1) * len(strings) // world
+    # an empty share still runs the tower on one string (and drops it), so every rank joins the
+    # gradient collective in backward the same way
+    local = encode(strings[lo:hi]) if hi > lo else encode(strings[:1])[:0]
+    gathered, _ = gather_with_grad(local)
+    return gathered

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from detclip_bench.adapters import Prediction
+from detclip_bench.phrases import clean_phrase, phrase_variants
 from detclip_bench.provenance import weights_fingerprint
 from detclip_bench.schema import DataKind
 from reference_model.detclipv2.alignment import (
@@ -30,7 +31,7 @@ from reference_model.detclipv2.batching import TrainBatch
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside, make_anchors
 from reference_model.detclipv2.checkpoint import load_pretrained, save_pretrained
 from reference_model.detclipv2.config import DetCLIPv2Config
-from reference_model.detclipv2.distributed import gather_strings, gather_with_grad
+from reference_model.detclipv2.distributed import encode_once, gather_named_strings, gather_with_grad
 from reference_model.detclipv2.fpn import FPN
 from reference_model.detclipv2.inference import (
     INFERENCE_REVISION,
@@ -43,6 +44,10 @@ from reference_model.detclipv2.pretrained import CLIP_TEXT_HUB, RANDOM
 from reference_model.detclipv2.text_encoder import TextEncoder, build_text_model, rebuild_text_model
 
 __all__ = ["DetCLIPv2"]
+
+
+def _clean_name_set(name: str) -> frozenset[str]:
+    return frozenset({clean_phrase(name)})
 
 
 class DetCLIPv2(nn.Module):
@@ -94,6 +99,10 @@ class DetCLIPv2(nn.Module):
         >>> preds = model.predict([image], ["cat", "dog"], score_thresh=0.05)
         >>> preds[0].boxes, preds[0].scores, preds[0].labels
     """
+
+    #: scores per column chunk of the alignment loss (2^24 fp32 = 64 MiB per intermediate): bounds its memory
+    #: whatever the global batch's concept count; the value and gradient do not depend on it
+    loss_chunk_elements: int = 1 << 24
 
     def __init__(self, config: DetCLIPv2Config, *, text_source: str | None = None) -> None:
         """``text_source`` rebuilds the text tower from a checkpoint's text folder (no weights).
@@ -218,18 +227,20 @@ class DetCLIPv2(nn.Module):
         return 1.0
 
     def _box_supervised_losses(self, batch, outputs, anchors, kind) -> dict[str, torch.Tensor]:
-        concepts = gather_strings(batch.concepts)  # global batch, de-duplicated [P]
+        names = batch.concept_names or [""] * len(batch.concepts)
+        concepts, names = gather_named_strings(batch.concepts, names)  # global batch, de-duplicated [P]
         column = {c: i for i, c in enumerate(concepts)}
         remap = torch.tensor([column[c] for c in batch.concepts], dtype=torch.long, device=batch.images.device)
-        texts = self.text_encoder(concepts)
-        logits = self.head.logits(outputs.embeddings, texts)  # (B, K, M_B)
+        texts = encode_once(self.text_encoder, concepts)  # each unique concept once per step, across ranks
+        labels = [remap[lab] for lab in batch.labels]
         is_det = kind is DataKind.DETECTION
+        # the (B, K, M_B) scores are computed and differentiated in column chunks, never whole
         return self.head.compute_loss(
             outputs,
-            logits,
+            None,
             anchors,
             batch.boxes,
-            [remap[lab] for lab in batch.labels],
+            labels,
             self.coder,
             topk=self.config.atss_topk,
             focal_alpha=self.config.focal_alpha,
@@ -237,18 +248,48 @@ class DetCLIPv2(nn.Module):
             box_loss=is_det,
             center_loss=is_det or self.config.grounding_center_loss,
             image_sizes=batch.image_sizes,
-            negative_mask=self._negative_mask(batch, concepts),
+            negative_mask=self._negative_mask(batch, concepts, names, labels, variants=not is_det),
+            texts=texts,
+            max_elements=self.loss_chunk_elements,
         )
 
     @staticmethod
-    def _negative_mask(batch: TrainBatch, concepts: list[str]) -> torch.Tensor | None:
-        """(B, M_B) over the *gathered* concept list: may image b's unmatched anchors be negatives
-        for concept m? Only federated (LVIS) images restrict it, to their verified concepts."""
-        verified = batch.verified_negatives
-        if not any(v is not None for v in verified):
-            return None
-        rows = [[v is None or c in v for c in concepts] for v in verified]
-        return torch.tensor(rows, dtype=torch.bool, device=batch.images.device)
+    def _negative_mask(
+        batch: TrainBatch,
+        concepts: list[str],
+        names: list[str] | None = None,
+        labels: list[torch.Tensor] | None = None,
+        *,
+        variants: bool = True,
+    ) -> torch.Tensor | None:
+        """(B, M_B) over the *gathered* concept list: may image b's unmatched anchors be negatives for
+        column m? None when every entry may.
+
+        Two rules. Federated (LVIS) images restrict negatives to their verified concepts. And no image
+        takes another surface form of its own positives as a negative, wherever in the global batch that
+        column came from: for detection a column with the same clean name (:func:`clean_phrase`), for
+        grounding (``variants``) any column sharing a :func:`phrase_variants` form with a positive
+        ("dogs", "the dog" and "brown dog" for "a dog"; "men" for "the man in a blue shirt").
+        ``names`` (parallel to ``concepts``) and ``labels`` (per image, indices into ``concepts``) enable
+        the second rule.
+        """
+        rows = torch.ones((len(batch), len(concepts)), dtype=torch.bool)
+        for b, v in enumerate(batch.verified_negatives):
+            if v is not None:
+                rows[b] = torch.tensor([c in v for c in concepts], dtype=torch.bool)
+        if names is not None and labels is not None:
+            forms = phrase_variants if variants else _clean_name_set
+            by_form: dict[str, list[int]] = {}
+            for m, name in enumerate(names):
+                for f in forms(name) if name else ():
+                    by_form.setdefault(f, []).append(m)
+            for b, lab in enumerate(labels):
+                positive = set(lab.tolist())
+                mine = set().union(*(forms(names[m]) for m in positive if names[m]))
+                hidden = {m for f in mine for m in by_form.get(f, ())} - positive
+                if hidden:
+                    rows[b, sorted(hidden)] = False
+        return None if bool(rows.all()) else rows.to(batch.images.device)
 
     def _objectness(self, batch, outputs, anchors, texts) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch-wise max concept similarity per anchor [P]; anchors centred in padding get -inf."""

@@ -4,7 +4,9 @@ The spaCy model name is a setting (the default is the PyPI re-upload of ``en_cor
 users with internet may prefer the official ``en_core_web_sm``). When no model loads, a
 stop-word splitter finds maximal runs of content words, which still yields multi-word noun
 phrases ("flower pot", "white background") from short alt-text captions.
-Phrases are lower-cased, stripped of leading determiners/possessives, and de-duplicated [I].
+Phrases are cleaned by :func:`detclip_bench.phrases.clean_phrase` (the rules the dictionary shares:
+lower-cased, punctuation dropped, leading determiners/possessives/number words removed) and
+de-duplicated [I].
 """
 
 from __future__ import annotations
@@ -14,45 +16,12 @@ import logging
 import re
 
 from detclip_bench.dictionary import is_image_meta
+from detclip_bench.phrases import DETERMINERS, clean_phrase
 
 __all__ = ["NounPhraseExtractor", "caption_concepts", "heuristic_noun_phrases"]
 
 log = logging.getLogger(__name__)
 
-_DETERMINERS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "this",
-        "that",
-        "these",
-        "those",
-        "my",
-        "your",
-        "his",
-        "her",
-        "its",
-        "our",
-        "their",
-        "some",
-        "any",
-        "each",
-        "every",
-        "no",
-        "another",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "several",
-        "many",
-        "few",
-        "all",
-        "both",
-    ]
-)
 _PRONOUNS = frozenset(
     [
         "i",
@@ -153,7 +122,7 @@ _BREAKERS = (
             "then",
         ]
     )
-    | _DETERMINERS
+    | DETERMINERS
     | _PRONOUNS
 )
 _SEPARATORS = re.compile(r"\s+[-–—]\s+|\s*\|\s*")  # alt-text joins its pieces with " - " and " | "
@@ -184,13 +153,6 @@ def heuristic_noun_phrases(caption: str) -> list[str]:
         if run:
             phrases.append(" ".join(run))
     return list(dict.fromkeys(phrases))
-
-
-def _clean(chunk: str) -> str:
-    words = chunk.lower().split()
-    while words and words[0] in _DETERMINERS:
-        words = words[1:]
-    return " ".join(words)
 
 
 @functools.lru_cache(maxsize=4)
@@ -233,7 +195,7 @@ class NounPhraseExtractor:
 
 
 def _doc_phrases(doc) -> list[str]:
-    chunks = (_clean(c.text) for c in doc.noun_chunks)
+    chunks = (clean_phrase(c.text) for c in doc.noun_chunks)
     return list(dict.fromkeys(c for c in chunks if c and c not in _PRONOUNS))
 
 
@@ -256,7 +218,7 @@ def caption_concepts(caption: str, extractor, dictionary=None) -> list[str]:
     only phrases whose head it knows (``dictionary.lookup`` finds a definition) are kept. Order: first seen.
     """
     found = [*extractor.extract(caption), *heuristic_noun_phrases(caption)]
-    parts = (_clean(part) for phrase in found for part in _SEPARATORS.split(phrase))  # "moon | free download"
+    parts = (clean_phrase(part) for phrase in found for part in _SEPARATORS.split(phrase))  # "moon | free download"
     candidates = list(dict.fromkeys(p for p in parts if p))
     kept = [p for p in candidates if not is_image_meta(p)]
     if dictionary is not None:
