@@ -135,7 +135,9 @@ def test_view_and_min_score_flags(monkeypatch, fo_state, lvis_run, mini_root):
     ds.delete()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium, or bash .ci/install-test-artefacts)"
+)
 def test_app_shows_the_default_view_in_headless_chromium(launched, tmp_path):
     ds, view, _ = launched
     port = free_port()

