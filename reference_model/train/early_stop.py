@@ -18,6 +18,12 @@ Rule, with every choice spelled out (``t1=5, t2=8, factor=0.1, min_lr=1e-8`` in 
   Counting stale epochs from before the floor would make the exit fire the moment the floor
   is reached (it takes ``4 × t1 = 20`` stale epochs to get 4e-5 down to 1e-8), which would make
   ``t2`` meaningless.
+* **Warm-up first** (as GLIP's ``WarmupReduceLROnPlateau``, whose plateau logic is not consulted until
+  the warm-up iterations are over): an eval taken while the LR is still warming up records the best AP
+  (and its checkpoint) but advances neither counter, so no decay and no exit can happen before the LR
+  has once reached its peak. The recipe also caps the warm-up at a share of the run
+  (``ScheduleConfig.warmup_max_share``, Table 3: 10 % of the 250-epoch budget), so on a 1-iteration-per-epoch
+  set the 500-iteration warm-up becomes 25 iterations instead of outlasting the run.
 * **Max epochs** (250) ends training regardless; the caller enforces it.
 """
 
@@ -41,6 +47,7 @@ class EvalDecision:
     stop: bool
     decay: float  # the multiplier on every peak LR after this eval (before the floor)
     lrs: tuple[float, ...]  # every group's LR after this eval
+    warming_up: bool = False  # taken during the warm-up: counted for the best AP only
 
 
 class AutoStepEarlyStop:
@@ -66,8 +73,11 @@ class AutoStepEarlyStop:
     def at_floor(self) -> bool:
         return all(lr <= self.cfg.min_lr * (1 + 1e-9) for lr in self.lrs())
 
-    def step(self, metric: float) -> EvalDecision:
-        """Record one epoch's validation AP and say whether to decay and whether to stop."""
+    def step(self, metric: float, *, warming_up: bool = False) -> EvalDecision:
+        """Record one epoch's validation AP and say whether to decay and whether to stop.
+
+        ``warming_up``: the LR has not reached its peak yet; the eval can set a new best, nothing else.
+        """
         epoch = self.evals
         self.evals += 1
         was_at_floor = self.at_floor()
@@ -77,6 +87,8 @@ class AutoStepEarlyStop:
             self.best, self.best_epoch = float(metric), epoch
             self.bad_evals = 0
             self.stale_at_floor = 0
+        elif warming_up:
+            pass
         else:
             self.bad_evals += 1
             if was_at_floor:
@@ -86,8 +98,8 @@ class AutoStepEarlyStop:
                 if not was_at_floor:
                     self.num_decays += 1
                     decayed = True
-        stop = was_at_floor and self.stale_at_floor >= self.cfg.t2
-        return EvalDecision(epoch, float(metric), improved, decayed, stop, self.decay, self.lrs())
+        stop = was_at_floor and self.stale_at_floor >= self.cfg.t2 and not warming_up
+        return EvalDecision(epoch, float(metric), improved, decayed, stop, self.decay, self.lrs(), warming_up)
 
     def state_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k not in ("cfg", "peak_lrs")}

@@ -24,12 +24,12 @@ from detclip_bench.dist import DistContext
 from detclip_bench.io import atomic_write_json
 from reference_model.train.checkpoint import load_checkpoint
 from reference_model.train.config import TrainConfig
-from reference_model.train.early_stop import AutoStepEarlyStop
+from reference_model.train.early_stop import AutoStepEarlyStop, EvalDecision
 from reference_model.train.engine import Trainer
 from reference_model.train.loader import Collator, StepBatch
-from reference_model.train.schedule import set_decay
+from reference_model.train.schedule import in_warmup, set_decay
 
-__all__ = ["FinetuneResult", "StepTimeEstimate", "finetune", "format_duration"]
+__all__ = ["FinetuneResult", "StepTimeEstimate", "auto_step_decision", "finetune", "format_duration"]
 
 log = logging.getLogger("detclip_bench.train")
 
@@ -112,6 +112,14 @@ class FinetuneResult:
     init_from: str = ""  # the checkpoint fine-tuning started from (cfg.model.init_from)
 
 
+def auto_step_decision(scheduler, stopper: AutoStepEarlyStop, ap: float) -> EvalDecision:
+    """One epoch-end eval of the auto-step rule: counted only once the warm-up is over, decay applied."""
+    decision = stopper.step(ap, warming_up=in_warmup(scheduler))
+    if decision.decayed:
+        set_decay(scheduler, decision.decay)
+    return decision
+
+
 def _evaluate(model: nn.Module, fn: Evaluate) -> float:
     was_training = model.training
     model.eval()
@@ -151,11 +159,9 @@ def finetune(
 
     def on_epoch_end(trainer: Trainer, epoch: int) -> bool:
         ap = _evaluate(trainer.model, evaluate_val)
-        decision = stopper.step(ap)
+        decision = auto_step_decision(trainer.scheduler, stopper, ap)
         if decision.improved:
             trainer.save("best", point_latest=False)
-        if decision.decayed:
-            set_decay(trainer.scheduler, decision.decay)
         history.append(
             {
                 "epoch": epoch,
@@ -163,6 +169,7 @@ def finetune(
                 "improved": decision.improved,
                 "decayed": decision.decayed,
                 "stop": decision.stop,
+                "warming_up": decision.warming_up,
                 "lrs": list(decision.lrs),
             }
         )

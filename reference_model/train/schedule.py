@@ -7,7 +7,8 @@ The warm-up multiplies the body, mmcv-style: ``factor = body(it) * (r + (1 - r) 
 ``body = m + (1 - m) * (1 + cos(pi * it / total)) / 2``. ``decay`` is the auto-step multiplier
 that the early-stop rule lowers (1, 0.1, 0.01, …); each group has its own factor whose ``floor``
 is ``min_lr / group_peak``, so a group's LR is ``max(peak * decay, min_lr)`` — exactly what
-``ReduceLROnPlateau(min_lr=...)`` does to every group.
+``ReduceLROnPlateau(min_lr=...)`` does to every group. ``warmup_max_share`` caps the warm-up at a share
+of the planned iterations (:func:`warmup_iters`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from reference_model.train.config import ScheduleConfig
 
-__all__ = ["LRFactor", "build_scheduler", "group_lrs", "set_decay"]
+__all__ = ["LRFactor", "build_scheduler", "group_lrs", "in_warmup", "set_decay", "warmup_iters"]
 
 
 class LRFactor:
@@ -54,15 +55,28 @@ class LRFactor:
         return factor
 
 
+def warmup_iters(cfg: ScheduleConfig, total_iters: int) -> int:
+    """The warm-up length actually used: ``cfg.warmup_iters``, at most ``warmup_max_share`` of the planned
+    iterations (at least 1 when a warm-up is configured)."""
+    if cfg.warmup_iters <= 0:
+        return 0
+    return max(1, min(cfg.warmup_iters, int(cfg.warmup_max_share * max(1, total_iters))))
+
+
+def in_warmup(scheduler: torch.optim.lr_scheduler.LambdaLR) -> bool:
+    """Whether the next iteration still runs below the peak LR (the warm-up has not finished)."""
+    return scheduler.last_epoch < max(f.warmup_iters for f in scheduler.lr_lambdas)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, total_iters: int, min_lr: float = 0.0
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """One :class:`LRFactor` per param group (floors differ because peaks differ)."""
+    """One :class:`LRFactor` per param group (floors differ because peaks differ); warm-up per :func:`warmup_iters`."""
     factors = [
         LRFactor(
             cfg.kind,
             total_iters,
-            cfg.warmup_iters,
+            warmup_iters(cfg, total_iters),
             cfg.warmup_ratio,
             cfg.min_lr_ratio,
             floor=min_lr / group["lr"] if min_lr > 0 else 0.0,
