@@ -7,12 +7,18 @@ Per sample: ``member``, ``image_id``, ``split``, ``ground_truth`` and ``predicti
 ``neg_labels`` / ``not_exhaustive_labels``. ``dataset.info`` keeps the suite, the model, the
 run's aggregate and, per member and protocol, our evaluator's per-category AP
 (``info["category_ap"][member][protocol][name]``; None = no GT).
+
+Building takes minutes for a 100-image suite, so ``analyze`` reuses a dataset whose
+``info["source_fingerprint"]`` (:func:`source_fingerprint`) says it was built from the same run files, GT files
+and build format (:func:`reusable_dataset`); anything else is rebuilt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -20,12 +26,53 @@ from detclip_bench.analysis.fo_env import import_fiftyone
 from detclip_bench.analysis.records import ImageRecord, category_names, iter_records
 from detclip_bench.analysis.run_dir import LoadedRun, MemberRun
 
-__all__ = ["build_dataset", "category_ap_table", "dataset_name", "rare_category_ids"]
+__all__ = [
+    "BUILD_FORMAT",
+    "build_dataset",
+    "category_ap_table",
+    "dataset_name",
+    "rare_category_ids",
+    "reusable_dataset",
+    "source_fingerprint",
+]
+
+BUILD_FORMAT = 1  # bump whenever build_dataset/_sample change what a dataset holds: older datasets are rebuilt
 
 
 def dataset_name(run: LoadedRun) -> str:
     """Stable per (suite, model identity): re-running analyze replaces the same dataset."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"detclip-{run.suite.name}-{run.identity[:12]}")
+
+
+def source_fingerprint(run: LoadedRun) -> str:
+    """What a dataset is built from: the run folder's results, predictions and per-category tables, each member's
+    GT file and image folder, the data root and :data:`BUILD_FORMAT`. Size and modification time stand for a
+    file's content (any rewrite changes them), so checking costs no read of the files."""
+    from detclip_bench.suites.runner import predictions_path
+    from detclip_bench.suites.suite import member_file_stem
+
+    parts = [f"format {BUILD_FORMAT}", f"data root {run.data_root}"]
+    files = [run.run_dir / "results.json"]
+    for m in run.members:
+        stem = member_file_stem(m.target.member)
+        files.append(predictions_path(run.run_dir, m.target))
+        files += [run.run_dir / f"{stem}-{protocol}.csv" for protocol in sorted(m.category_tables)]
+        files.append(Path(m.target.annotations))
+        parts.append(f"{m.member} {m.split} images {m.target.images}")
+    for f in files:
+        st = f.stat()
+        parts.append(f"{f.resolve()} {st.st_size} {st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def reusable_dataset(run: LoadedRun, *, name: str | None = None):
+    """The persistent dataset of this name if it was built from exactly this run (else None: build it)."""
+    fo = import_fiftyone()
+    name = name or dataset_name(run)
+    if not fo.dataset_exists(name):
+        return None
+    ds = fo.load_dataset(name)
+    return ds if ds.info.get("source_fingerprint") == source_fingerprint(run) else None
 
 
 def category_ap_table(member: MemberRun) -> dict[str, dict[str, float | None]]:
@@ -120,6 +167,7 @@ def build_dataset(run: LoadedRun, *, name: str | None = None, progress: bool = T
         "summary": run.results.get("summary"),
         "category_ap": {},
         "iou_threshold": 0.5,
+        "source_fingerprint": None,  # set last: a build cut short is never reused
     }
     for member in run.members:
         names = category_names(member)
@@ -129,6 +177,6 @@ def build_dataset(run: LoadedRun, *, name: str | None = None, progress: bool = T
         samples = [_sample(fo, rec, names, freq, rare, member.split) for rec in iter_records(member, progress=progress)]
         ds.add_samples(samples, progress=False)
         info["category_ap"][member.member] = category_ap_table(member)
-    ds.info = info
+    ds.info = info | {"source_fingerprint": source_fingerprint(run)}
     ds.save()
     return ds

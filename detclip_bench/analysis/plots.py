@@ -9,9 +9,10 @@ import numpy as np
 from detclip_bench.analysis.pr import PRCurve
 from detclip_bench.analysis.records import ImageRecord
 
-__all__ = ["plot_category_ap", "plot_false_positive", "plot_pr_curves"]
+__all__ = ["frequency_legend", "plot_category_ap", "plot_false_positive", "plot_pr_curves"]
 
 _FREQ_COLORS = {"r": "tab:red", "c": "tab:orange", "f": "tab:blue"}
+_FREQ_NAMES = {"r": "rare (r)", "c": "common (c)", "f": "frequent (f)"}
 MAX_BARS = 60
 
 
@@ -56,10 +57,31 @@ def plot_category_ap(table, title: str, path: Path) -> Path:
     ax.barh(range(len(rows)), 100 * rows["ap"].to_numpy(), color=colors)
     ax.set_yticks(range(len(rows)), [str(n) for n in rows["name"]], fontsize=7)
     ax.set(xlabel="AP (%)", xlim=(0, 100), title=title)
+    legend = frequency_legend(rows["frequency"])
+    if legend:
+        from matplotlib.patches import Patch
+
+        ax.legend(
+            handles=[Patch(color=color, label=label) for label, color in legend],
+            title="LVIS frequency",
+            fontsize=7,
+            title_fontsize=7,
+            loc="lower right",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def frequency_legend(frequencies) -> list[tuple[str, str]]:
+    """(label, colour) of the bar colours in use: LVIS's r/c/f groups, and grey for categories without one; empty
+    when no bar has a frequency (COCO, ODinW: one colour needs no key)."""
+    present = {f if isinstance(f, str) and f in _FREQ_COLORS else None for f in frequencies}
+    if present <= {None}:
+        return []
+    out = [(_FREQ_NAMES[f], _FREQ_COLORS[f]) for f in ("r", "c", "f") if f in present]
+    return out + ([("no frequency", "tab:gray")] if None in present else [])
 
 
 def plot_false_positive(rec: ImageRecord, det: int, names: dict[int, str], path: Path) -> Path:

@@ -7,6 +7,7 @@ import argparse
 EXAMPLES = """examples:
   # build the FiftyOne dataset (TP/FP/FN at IoU 0.5, LVIS federated rules) and its saved views
   detclip-bench analyze --results runs/eval/mini-lvis
+  # run again on the unchanged folder: the dataset is reused (seconds); --rebuild builds it anew
   # ... and serve the App on http://127.0.0.1:5151 until Ctrl-C, opened on the saved view
   # confident-predictions (all images and GT, predictions with confidence >= 0.3)
   detclip-bench analyze --results runs/eval/odinw13 --data-root /data --launch --port 5151
@@ -33,7 +34,16 @@ def add_parser(sub) -> None:
     p.add_argument("--results", required=True, metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
     p.add_argument("--suite", help="suite name (default: the one in RUN_DIR/results.json; must match it)")
     p.add_argument("--data-root", help="data root (default: as `eval`: $DETCLIP_BENCH_DATA / $DETCLIP_BENCH_MINI)")
-    p.add_argument("--name", help="dataset name (default detclip-<suite>-<model identity>; replaced if it exists)")
+    p.add_argument(
+        "--name",
+        help="dataset name (default detclip-<suite>-<model identity>; reused if built from this unchanged run, "
+        "else replaced)",
+    )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build the dataset again even if one of this name was built from the same, unchanged run folder",
+    )
     p.add_argument("--launch", action="store_true", help="serve the FiftyOne App on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=5151, help="App port (default 5151)")
     p.add_argument(
@@ -65,12 +75,16 @@ def run(args) -> int:
         raise SystemExit(f"error: --view {args.view!r}: choose one of {', '.join((*VIEW_NAMES, ALL))}")
     state = configure_fiftyone(args.fiftyone_dir, global_config=args.fiftyone_global)  # before fiftyone is imported
 
-    from detclip_bench.analysis.fo_dataset import build_dataset
+    from detclip_bench.analysis.fo_dataset import build_dataset, reusable_dataset
     from detclip_bench.analysis.run_dir import load_run
     from detclip_bench.analysis.views import launch_view, save_analysis_views
 
     loaded = load_run(args.results, suite=args.suite, data_root=args.data_root)
-    ds = build_dataset(loaded, name=args.name)
+    ds = None if args.rebuild else reusable_dataset(loaded, name=args.name)
+    if ds is not None:
+        print(f"dataset {ds.name!r} reused: built from this run folder, unchanged since (--rebuild builds it again)")
+    else:
+        ds = build_dataset(loaded, name=args.name)
     counts = save_analysis_views(ds, worst_k=args.worst_k, high_score=args.high_score, min_score=args.min_score)
     tp, fp, fn, ign = (int(ds.sum(f"eval_{k}")) for k in ("tp", "fp", "fn", "ignored"))
     print(

@@ -134,3 +134,27 @@ def test_run_without_predictions_names_the_member(tmp_path, lvis_run, mini_root)
         load_run(tmp_path, data_root=mini_root)
     with pytest.raises(DataError, match="not 'mini-odinw13'"):
         load_run(lvis_run, suite="mini-odinw13", data_root=mini_root)
+
+
+def test_an_unchanged_run_reuses_the_dataset_and_a_changed_one_rebuilds(
+    fo_state, lvis_dataset, lvis_run, mini_root, monkeypatch, capsys
+):
+    import os
+
+    from detclip_bench.analysis import fo_dataset
+
+    builds = []
+    real = fo_dataset.build_dataset
+    monkeypatch.setattr(fo_dataset, "build_dataset", lambda *a, **k: builds.append(1) or real(*a, **k))
+    argv = ["--results", str(lvis_run), "--data-root", str(mini_root), "--name", "t-lvis"]
+    argv += ["--fiftyone-dir", str(fo_state)]
+    assert _analyze(argv) == 0 and builds == []
+    assert "dataset 't-lvis' reused" in capsys.readouterr().out
+    assert _analyze([*argv, "--rebuild"]) == 0 and builds == [1]
+    # a predictions file rewritten since: built again, and reused after that
+    (npz,) = sorted((lvis_run / "predictions").glob("*.npz"))[:1]
+    st = npz.stat()
+    os.utime(npz, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert _analyze(argv) == 0 and builds == [1, 1]
+    assert "reused" not in capsys.readouterr().out
+    assert _analyze(argv) == 0 and builds == [1, 1]
