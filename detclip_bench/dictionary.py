@@ -39,7 +39,9 @@ Provenance (WordNet root and version, inputs, counts, unresolved names) goes to 
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import logging
 import os
 import re
 from collections import Counter
@@ -55,11 +57,14 @@ from detclip_bench.io import atomic_write_json, read_json
 from detclip_bench.phrases import PREPOSITIONS, normalize_phrase
 from detclip_bench.wordnet import PERSON_LEXFILE, Sense, WordNet, find_wordnet
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ALIASES",
     "META_NOUNS",
     "PREPOSITIONS",
     "DictionaryBuilder",
+    "check_lvis_name_list",
     "is_image_meta",
     "make_dictionary",
     "normalize_phrase",
@@ -158,6 +163,50 @@ def refuse_evaluation_vocabulary(
             "the test classes and their definitions into training prompts and grounding "
             "negatives. Use training vocabularies only: --o365, --goldg, --captions",
         )
+
+
+#: a plain list is the LVIS vocabulary when it names at least this share of the LVIS categories *and* at
+#: least this share of its entries are LVIS names (O365's 365 names cover 19 % of LVIS; a caption phrase list
+#: may cover more, but most of its entries are no category name)
+LVIS_LIST_REFUSE = 0.5
+LVIS_LIST_WARN = 0.25
+
+
+def lvis_reference_names() -> list[tuple[str, ...]] | None:
+    """LVIS's 1,203 categories as synonym groups, from Ultralytics' packaged ``cfg/datasets/lvis.yaml`` (read as
+    a file, the package is not imported); None when it is not installed."""
+    spec = importlib.util.find_spec("ultralytics")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0]) / "cfg" / "datasets" / "lvis.yaml" if folders else None
+    if path is None or not path.is_file():
+        return None
+    import yaml
+
+    names = yaml.safe_load(path.read_text(encoding="utf-8")).get("names") or {}
+    return [tuple(str(n).split("/")) for n in names.values()]
+
+
+def check_lvis_name_list(path: str | os.PathLike, entries: list[str], lvis: list[tuple[str, ...]] | None) -> None:
+    """Refuse a plain name/phrase list that is the LVIS vocabulary (renamed or without its json keys), warn
+    when it holds a large part of it. ``lvis``: synonym groups (:func:`lvis_reference_names`); None skips."""
+    if not lvis or not entries:
+        return
+    keys = {normalize_phrase(e) for e in entries} - {""}
+    lvis_keys = {normalize_phrase(n) for group in lvis for n in group}
+    covered = sum(any(normalize_phrase(n) in keys for n in group) for group in lvis) / len(lvis)
+    precision = len(keys & lvis_keys) / max(1, len(keys))
+    what = (
+        f"it names {covered:.0%} of the {len(lvis)} LVIS categories and {precision:.0%} of its entries are LVIS names"
+    )
+    if covered >= LVIS_LIST_REFUSE and precision >= LVIS_LIST_REFUSE:
+        raise DataError(
+            str(path),
+            "-",
+            f"refusing a name list that is the LVIS vocabulary ({what}): LVIS is the zero-shot evaluation "
+            "vocabulary; use training vocabularies only (--o365, --goldg, --captions)",
+        )
+    if covered >= LVIS_LIST_WARN and precision >= LVIS_LIST_REFUSE:
+        log.warning("%s: %s; the dictionary would carry much of the zero-shot test vocabulary", path, what)
 
 
 def _peek(path: Path, n: int = 1 << 20) -> bytes:
@@ -425,12 +474,19 @@ def make_dictionary(
         b = DictionaryBuilder(wn, min_count=min_count, max_phrases=max_phrases)
         for p in o365:
             b.add_names(detection_names(p), {"kind": "detection", "path": str(p)})
+        lvis = lvis_reference_names() if (names or phrases) else None
+        if (names or phrases) and lvis is None:
+            log.warning("Ultralytics' LVIS name list is not installed: plain lists are not compared with LVIS")
         for p in names:
-            b.add_names(([n] for n in text_lines(p)), {"kind": "names", "path": str(p)})
+            lines = list(text_lines(p))
+            check_lvis_name_list(p, lines, lvis)
+            b.add_names(([n] for n in lines), {"kind": "names", "path": str(p)})
         for p in goldg:
             b.add_phrases(grounding_phrases(p), {"kind": "grounding", "path": str(p)})
         for p in phrases:
-            b.add_phrases(text_lines(p), {"kind": "phrases", "path": str(p)})
+            lines = list(text_lines(p))
+            check_lvis_name_list(p, lines, lvis)
+            b.add_phrases(lines, {"kind": "phrases", "path": str(p)})
         for p in captions_from:
             refuse_evaluation_vocabulary(p)
             b.add_phrases(

@@ -27,6 +27,7 @@ __all__ = [
     "normalize_phrase",
     "phrase_variants",
     "singular",
+    "swap_left_right",
 ]
 
 
@@ -45,6 +46,7 @@ PREPOSITIONS = _word_set(
     "inside outside into onto through across along around against among toward towards like"
 )
 _PUNCTUATION = re.compile(r"[^\w\s'-]")
+_SIDES = re.compile(r"\b(left|right)(most)?\b", re.IGNORECASE)
 
 
 def clean_phrase(text: str) -> str:
@@ -97,3 +99,19 @@ def phrase_variants(text: str) -> frozenset[str]:
         return frozenset({key}) if key else frozenset()
     noun = head[-1]
     return frozenset({key, " ".join(head), " ".join([*head[:-1], singular(noun)]), noun, singular(noun)})
+
+
+def swap_left_right(text: str) -> str:
+    """Swap "left" and "right" (and "-most"), keeping the case, so a phrase still describes its flipped
+    image (MDETR and GLIP swap them when they flip grounding images)."""
+
+    def swap(m: re.Match) -> str:
+        word = m.group(1)
+        other = "right" if word.lower() == "left" else "left"
+        if word.isupper():
+            other = other.upper()
+        elif word[0].isupper():
+            other = other.capitalize()
+        return other + (m.group(2) or "")
+
+    return _SIDES.sub(swap, text)

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from detclip_bench.errors import DataError
+from detclip_bench.phrases import swap_left_right
 from detclip_bench.schema import Concept, DataKind, Sample
 from reference_model.detclipv2.concept_dictionary import ConceptDictionary, concept_variants
 from reference_model.detclipv2.noun_phrases import NounPhraseExtractor, caption_concepts
@@ -240,7 +241,7 @@ def _box_targets(
     *,
     exclude_variants: bool,
 ) -> None:
-    """Boxes mapped to batch pixels (degenerate ones dropped), labels, and sampled negative concepts.
+    """Boxes mapped to batch pixels (degenerate and ``iscrowd`` ones dropped), labels, and sampled negatives.
 
     Shared by detection and grounding. An LVIS-style sample (federated meta) samples negatives only
     from its verified-absent categories and records which prompts may be focal negatives.
@@ -251,6 +252,9 @@ def _box_targets(
     b[:, 0::2] = b[:, 0::2].clamp(0, p.w)
     b[:, 1::2] = b[:, 1::2].clamp(0, p.h)
     keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
+    crowd = s.meta.get("iscrowd")
+    if crowd is not None and len(crowd) == len(keep):  # COCO crowd regions are no instances (mmdetection)
+        keep &= torch.as_tensor(np.asarray(crowd) == 0)
     local = [t.table.add_concept(c) for c in s.concepts]
     lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
     present = list(s.concepts)
@@ -361,6 +365,8 @@ def collate_train(
         flip = bool(spec.flip and rng.random() < 0.5)
         if flip:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
+            if kind is DataKind.GROUNDING:  # "the cup on the left" is on the right now (as MDETR/GLIP do)
+                s = replace(s, concepts=tuple(replace(c, name=swap_left_right(c.name)) for c in s.concepts))
         images.append(to_tensor(img))
         sizes.append((h, w))
         placement = _Placement(w0, h0, w, h, flip)

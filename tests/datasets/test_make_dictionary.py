@@ -10,6 +10,7 @@ import pytest
 from detclip_bench.cli.main import main
 from detclip_bench.dictionary import (
     DictionaryBuilder,
+    check_lvis_name_list,
     make_dictionary,
     meta_path,
     normalize_phrase,
@@ -130,6 +131,40 @@ def test_prompt_name_takes_a_synonyms_gloss_when_it_has_none(wn):
     b.add_names([("Sneakers", "Shoes")], {"kind": "names"})
     mapping, _ = b.build()
     assert mapping["sneakers"] == mapping["shoes"] == "footwear shaped to fit the foot"
+
+
+def _real_lvis_names() -> list[tuple[str, ...]]:
+    """Ultralytics' LVIS names (the list the reality tests read), as synonym groups."""
+    import yaml
+
+    from tests.reality.artefacts import package_file
+
+    names = yaml.safe_load(package_file("ultralytics", "cfg/datasets/lvis.yaml").read_text())["names"]
+    return [tuple(n.split("/")) for n in names.values()]
+
+
+def test_a_plain_list_of_the_lvis_names_is_refused(tmp_path, wn, monkeypatch, caplog):
+    lvis = _real_lvis_names()
+    assert len(lvis) == 1203
+    first = [g[0] for g in lvis]
+    listed = tmp_path / "train_names.txt"  # no "lvis" in the name, no json keys: only the content tells
+    listed.write_text("\n".join(n.replace(" ", "_") for n in first) + "\n")
+    monkeypatch.setattr("detclip_bench.dictionary.lvis_reference_names", lambda: lvis)
+    for kind in ("names", "phrases"):
+        with pytest.raises(DataError, match="is the LVIS vocabulary"):
+            make_dictionary(tmp_path / "d.json", **{kind: [listed]}, wordnet=str(wn.root))
+    assert not (tmp_path / "d.json").exists()
+    # two fifths of LVIS: warned, not refused
+    check_lvis_name_list("part.txt", first[: len(first) * 2 // 5], lvis)
+    assert "LVIS categories" in caplog.text
+    caplog.clear()
+    # a caption phrase list that contains every LVIS name among four times as many other phrases passes
+    other = [f"{adjective} {n}" for adjective in ("small", "red", "old", "wet") for n in first]
+    check_lvis_name_list("phrases.txt", [*first, *other], lvis)
+    # and the Objects365 names (19 % of LVIS) raise nothing
+    o365 = ["person", "sneakers", "chair", "hat", "lamp", "bottle", "cup", "street lights", "handbag", "bracelet"]
+    check_lvis_name_list("o365.txt", o365, lvis)
+    assert not caplog.text
 
 
 def test_lvis_inputs_are_refused(tmp_path, wn):
