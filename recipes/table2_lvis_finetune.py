@@ -3,7 +3,8 @@
 Starts from a Table 1 checkpoint (``--model``); everything not listed follows pre-training
 (appendix B: "we follow most settings of pre-training"), so the loss weights are Table 1's.
 No concept dictionary: LVIS categories carry their own ``def`` fields, the same texts the LVIS
-suites prompt with.
+suites prompt with. M = 150 [A]: an image's positives, its verified-absent categories, then other LVIS
+categories up to 150; only positives and verified-absent categories push anchors down (federated mask [I]).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ MINI = replace(
             size=(192, 160),
             multiscale_short=(128, 144, 160),
             options=(("image_root", "coco"),),
+            # the mini fine-tune keeps its recorded numbers: only the verified-absent categories (the fill
+            # adds prompts that the federated mask leaves without loss for the image; docs/distributed_and_losses.md)
+            federated_fill=False,
         ),
     ),
     optim=replace(FULL.optim, lr=2e-4),

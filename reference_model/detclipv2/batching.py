@@ -53,6 +53,10 @@ class InputSpec:
     flip: bool = True
     concepts_per_image: int = 150
     size_divisor: int = 32
+    # federated (LVIS) images: True fills up to ``concepts_per_image`` with categories sampled from the whole
+    # vocabulary after the verified-absent ones (appendix Table 2's M = 150); False samples only the
+    # verified-absent ones. Either way only verified columns are negatives (the federated mask)
+    federated_fill: bool = True
 
 
 @dataclass
@@ -243,8 +247,9 @@ def _box_targets(
 ) -> None:
     """Boxes mapped to batch pixels (degenerate and ``iscrowd`` ones dropped), labels, and sampled negatives.
 
-    Shared by detection and grounding. An LVIS-style sample (federated meta) samples negatives only
-    from its verified-absent categories and records which prompts may be focal negatives.
+    Shared by detection and grounding. An LVIS-style sample (federated meta) takes its verified-absent
+    categories first, then (``spec.federated_fill``) other categories up to M, and records which prompts
+    may be focal negatives: positives and verified-absent ones only.
     """
     b = torch.from_numpy(s.boxes.copy()) * torch.tensor([p.w / p.w0, p.h / p.h0, p.w / p.w0, p.h / p.h0])
     if p.flip:
@@ -259,10 +264,12 @@ def _box_targets(
     lab = torch.tensor([local[i] for i in s.labels.tolist()], dtype=torch.long)
     present = list(s.concepts)
     federated = _federated_labels(s, vocabulary) if FEDERATED_META in s.meta else None
-    pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent only
-    negatives = _sample_negatives(
-        pool, present, spec.concepts_per_image - len(present), rng, exclude_variants=exclude_variants
-    )
+    pool = vocabulary if federated is None else federated[0]  # LVIS: verified-absent first
+    count = spec.concepts_per_image - len(present)
+    negatives = _sample_negatives(pool, present, count, rng, exclude_variants=exclude_variants)
+    if federated is not None and spec.federated_fill and len(negatives) < count:
+        # up to M with other categories: prompts of the batch, masked for this image (never verified here)
+        negatives += _sample_negatives(vocabulary, [*present, *negatives], count - len(negatives), rng)
     for neg in negatives:
         t.table.add_concept(neg)
     t.image_concepts.append(len(present) + len(negatives))

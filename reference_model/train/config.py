@@ -108,6 +108,9 @@ class DataSourceConfig:
     epoch_size: int = 0
     steps_per_epoch: int = 0  # iterations of this source per epoch (0 = ceil(len * repeat / batch_size))
     options: tuple[tuple[str, str], ...] = ()  # loader keyword options, e.g. (("image_root", "o365/train"),)
+    # LVIS-style (federated) images: fill up to concepts_per_image from the whole vocabulary (True, appendix
+    # Table 2's M = 150) or take only their verified-absent categories (False); see InputSpec.federated_fill
+    federated_fill: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DataKind(self.kind))

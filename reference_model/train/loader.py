@@ -149,6 +149,7 @@ class DetCLIPv2Collator:
             multiscale_short=source.multiscale_short,
             flip=source.flip,
             concepts_per_image=source.concepts_per_image,
+            federated_fill=source.federated_fill,
         )
         self.check_definitions(samples, source)
         noun_phrases = self.noun_phrases() if source.kind is DataKind.IMAGE_TEXT else None

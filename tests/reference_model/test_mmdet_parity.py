@@ -172,11 +172,18 @@ def test_collate_builds_verified_negatives_from_lvis_meta():
     lvis = _lvis_sample(0, neg=[5, 6], not_exhaustive=[2])
     o365 = det_sample(1)  # no federated meta: exhaustive, negatives from the whole vocabulary
     spec = InputSpec(kind=DataKind.DETECTION, size=(96, 64), concepts_per_image=6, flip=False)
-    only = collate_train([lvis], spec, vocabulary=VOCAB_IDS, rng=np.random.default_rng(0))
+    only = collate_train(
+        [lvis], replace(spec, federated_fill=False), vocabulary=VOCAB_IDS, rng=np.random.default_rng(0)
+    )
     prompts = {c.category_id: c.prompt() for c in VOCAB_IDS}
     # positives, then only the verified-absent categories as negatives (no top-up with unverified ones)
     assert set(only.concepts) == {prompts[i] for i in (1, 2, 5, 6)}
     assert only.verified_negatives == [frozenset({prompts[1], prompts[5], prompts[6]})]
+    # the default (appendix Table 2's M): the verified-absent ones, then other categories up to M = 6;
+    # the prompts that may be negatives are the same
+    filled = collate_train([lvis], spec, vocabulary=VOCAB_IDS, rng=np.random.default_rng(0))
+    assert len(filled.concepts) == 6 and set(only.concepts) < set(filled.concepts)
+    assert filled.verified_negatives == only.verified_negatives
 
     mixed = collate_train([lvis, o365], spec, vocabulary=VOCAB_IDS, rng=np.random.default_rng(0))
     assert mixed.verified_negatives[0] == only.verified_negatives[0] and mixed.verified_negatives[1] is None
