@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from detclip_bench.adapters.registry import MODELS, load_detector
@@ -40,7 +43,18 @@ def test_empty_hf_spec():
 
 
 def test_detclipv2_entry_is_lazy():
-    assert "detclipv2" in MODELS  # resolved only when a checkpoint is loaded
+    """`ls models` in a fresh interpreter imports neither torch nor the model package behind the entry.
+
+    (``reference_model.cli`` may load: it contributes the ``export`` verb's parser, not the model.)
+    """
+    code = (
+        "import sys; from detclip_bench.cli.main import main; assert main(['ls', 'models']) == 0; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+        "or m.startswith('reference_model.detclipv2')), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "detclipv2" in done.stdout.split() and "detclipv2" in MODELS
+    assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_ls_models_lists_every_adapter(capsys):
