@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["DataError", "SkipLog"]
+__all__ = ["DataError", "SkipLog", "UnknownNameError"]
 
 log = logging.getLogger("detclip_bench")
 
@@ -19,6 +19,22 @@ class DataError(ValueError):
         self.record = record
         self.reason = message
         super().__init__(f"{_where(self.path, record)}: {message}")
+
+
+class UnknownNameError(KeyError):
+    """A name no registry or table knows (a suite, model, recipe, split, ...); the message lists the known ones.
+
+    A ``KeyError`` for the callers that catch one; its own type lets the CLI answer a usage error (exit 2)
+    without reading the message, and ``str()`` is the message itself, not KeyError's quoted repr.
+    """
+
+    def __init__(self, kind: str, name: object, known: object) -> None:
+        names = ", ".join(str(k) for k in known) if not isinstance(known, str) else known
+        self.kind, self.name = kind, name
+        super().__init__(f"unknown {kind} {name}; known: {names or '(none)'}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _where(path: str, record: object) -> str:

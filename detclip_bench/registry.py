@@ -13,6 +13,8 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from detclip_bench.errors import UnknownNameError
+
 __all__ = ["Registry"]
 
 T = TypeVar("T")
@@ -40,8 +42,7 @@ class Registry(Generic[T]):
         try:
             target = self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownNameError(self.kind, repr(name), sorted(self._entries)) from None
         if isinstance(target, str) and ":" in target:
             module, attr = target.split(":", 1)
             target = getattr(importlib.import_module(module), attr)

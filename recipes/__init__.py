@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from detclip_bench.errors import UnknownNameError
+
 __all__ = ["EXPERIMENTS", "RECIPES", "get_experiment", "get_recipe", "recipe_names"]
 
 RECIPES: dict[str, tuple[str, str, str]] = {
@@ -24,7 +26,7 @@ def recipe_names() -> list[str]:
 
 def get_recipe(name: str, scale: str = "full"):
     if name not in RECIPES:
-        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(recipe_names())}")
+        raise UnknownNameError("recipe", repr(name), recipe_names())
     if scale not in ("full", "mini"):
         raise ValueError(f"scale must be 'full' or 'mini', got {scale!r}")
     module, full, mini = RECIPES[name]
@@ -43,7 +45,7 @@ EXPERIMENTS: dict[str, str] = {
 
 def get_experiment(table: str, scale: str = "mini"):
     if table not in EXPERIMENTS:
-        raise KeyError(f"unknown table {table!r}; known: {', '.join(EXPERIMENTS)}")
+        raise UnknownNameError("table", repr(table), EXPERIMENTS)
     if scale not in ("full", "mini"):
         raise ValueError(f"scale must be 'full' or 'mini', got {scale!r}")
     return getattr(importlib.import_module(EXPERIMENTS[table]), "FULL" if scale == "full" else "MINI")

@@ -16,7 +16,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from detclip_bench.errors import DataError
+from detclip_bench.errors import DataError, UnknownNameError
 
 __all__ = ["CORE_VERBS", "VERB_GROUP", "VERB_ORDER", "build_parser", "main", "verb_modules"]
 
@@ -85,11 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyError as exc:
-        if exc.args and str(exc.args[0]).startswith("unknown "):
-            print(f"error: {exc.args[0]}", file=sys.stderr)
-            return 2
-        raise
+    except UnknownNameError as exc:  # a name no registry or table knows: a usage error, like argparse's
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,7 +49,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from detclip_bench.datasets.odinw import ODINW13
-from detclip_bench.errors import DataError
+from detclip_bench.errors import DataError, UnknownNameError
 from detclip_bench.io import atomic_write_json
 
 __all__ = [
@@ -617,7 +617,7 @@ def download(
     known = catalogue()
     unknown = [t for t in targets if t not in known]
     if unknown:
-        raise KeyError(f"unknown download target {', '.join(unknown)}; known: {', '.join(TARGET_NAMES)}")
+        raise UnknownNameError("download target", ", ".join(unknown), TARGET_NAMES)
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     mirrors = parse_mirrors() if mirrors is None else mirrors

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detclip_bench.datasets.coco import CocoDetection
-from detclip_bench.errors import DataError
+from detclip_bench.errors import DataError, UnknownNameError
 from detclip_bench.schema import Concept
 
 __all__ = ["EXPORT_SPLIT_FOLDERS", "ODINW13", "ODINW13_BY_NAME", "OdinwMember", "RoboflowCoco", "export_splits"]
@@ -121,7 +121,7 @@ class OdinwMember:
     def _folder(self, split: str) -> str:
         folders = {"train": "train", "val": self.val_split, "test": self.test_split}
         if split not in folders:
-            raise KeyError(f"unknown ODinW split {split!r}; known: train, val, test")
+            raise UnknownNameError("ODinW split", repr(split), ("train", "val", "test"))
         return folders[split]
 
     def candidates(self, split: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from detclip_bench.datasets.layouts import resolve_dataset_roots
-from detclip_bench.errors import DataError
+from detclip_bench.errors import DataError, UnknownNameError
 from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, ComputedProtocol
 
 __all__ = ["EvalTarget", "Suite", "SuiteMember", "member_file_stem", "resolve_data_root"]
@@ -74,7 +74,7 @@ class SuiteMember:
     def target(self, root: Path, split: str | None = None) -> EvalTarget:
         split = split or self.eval_split
         if split not in self.files:
-            raise KeyError(f"unknown split {split!r} for {self.name}; known: {', '.join(sorted(self.files))}")
+            raise UnknownNameError("split", f"{split!r} for {self.name}", sorted(self.files))
         candidates = self.files[split]
         ann, img = next(((a, i) for a, i in candidates if (root / a).is_file() and (root / i).is_dir()), candidates[0])
         return EvalTarget(self.name, split, root / ann, root / img, self.loader_format, self.options)

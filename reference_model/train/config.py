@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from detclip_bench.datasets.layouts import resolve_dataset_roots
 from detclip_bench.datasets.validate import PATH_OPTIONS
+from detclip_bench.errors import UnknownNameError
 from detclip_bench.schema import DataKind
 
 __all__ = [
@@ -244,7 +245,7 @@ class TrainConfig:
         for d in self.data:
             if d.name == name:
                 return d
-        raise KeyError(f"unknown data source {name!r}; known: {', '.join(d.name for d in self.data)}")
+        raise UnknownNameError("data source", repr(name), [d.name for d in self.data])
 
 
 # ----------------------------------------------------------------------------- serialisation

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detclip_bench.errors import UnknownNameError
+
 __all__ = ["HYBRID_SCHEDULES", "HybridSampler", "PlannedStep", "rank_share"]
 
 
@@ -92,7 +94,7 @@ class HybridSampler:
         anchored ones, scale their counts down in proportion (largest remainder) to the anchored count, so
         that each box-free step can fold into an anchored one; :attr:`capped` says whether it applied."""
         if schedule not in HYBRID_SCHEDULES:
-            raise KeyError(f"unknown hybrid schedule {schedule!r}; known: {', '.join(HYBRID_SCHEDULES)}")
+            raise UnknownNameError("hybrid schedule", repr(schedule), HYBRID_SCHEDULES)
         repeats = list(repeats) if repeats is not None else [1] * len(lengths)
         if not (len(lengths) == len(batch_sizes) == len(repeats)) or not lengths:
             raise ValueError("lengths, batch_sizes and repeats must be non-empty and equally long")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from detclip_bench.compat import import_lvis
-from detclip_bench.errors import DataError, SkipLog
+from detclip_bench.errors import DataError, SkipLog, UnknownNameError
 from detclip_bench.io import atomic_path, atomic_write_json, read_json
 from detclip_bench.registry import Registry
 
@@ -17,10 +17,27 @@ def test_registry_lazy_target_and_helpful_error():
     assert reg.get("json-loads") is json.loads
     assert reg.get("double")(3) == 6
     assert reg.names() == ["double", "json-loads"]
-    with pytest.raises(KeyError, match="unknown dataset format 'nope'; known: double, json-loads"):
+    with pytest.raises(UnknownNameError, match="unknown dataset format 'nope'; known: double, json-loads") as info:
         reg.get("nope")
+    assert isinstance(info.value, KeyError) and str(info.value) == info.value.args[0]  # not KeyError's quoted repr
     with pytest.raises(ValueError, match="registered twice"):
         reg.add("double", print)
+
+
+def test_cli_answers_an_unknown_name_by_its_type_not_its_text(capsys, tmp_path, monkeypatch):
+    """A registry miss is a usage error (exit 2, the known names on stderr); any other KeyError is a bug."""
+    from detclip_bench.cli import main as cli
+    from detclip_bench.datasets import download
+
+    assert cli.main(["data", "download", "nope", "--root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: unknown download target nope; known: odinw13")
+
+    def plain_key_error(*args, **kwargs):
+        raise KeyError("unknown but untyped")
+
+    monkeypatch.setattr(download, "download", plain_key_error)
+    with pytest.raises(KeyError, match="unknown but untyped"):
+        cli.main(["data", "download", "odinw13", "--root", str(tmp_path)])
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
