@@ -9,6 +9,7 @@ imported only when their name is asked for.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -26,7 +27,8 @@ class Registry(Generic[T]):
         self._entries: dict[str, T | str] = {}
 
     def add(self, name: str, target: T | str) -> None:
-        """Register ``target`` (an object, or a lazy ``"package.module:attr"`` string)."""
+        """Register ``target`` (an object, or a lazy ``"package.module:attr"`` string; ``attr`` may be dotted,
+        e.g. ``Class.method``)."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = target
@@ -45,7 +47,7 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, repr(name), sorted(self._entries)) from None
         if isinstance(target, str) and ":" in target:
             module, attr = target.split(":", 1)
-            target = getattr(importlib.import_module(module), attr)
+            target = functools.reduce(getattr, attr.split("."), importlib.import_module(module))
             self._entries[name] = target
         return target  # type: ignore[return-value]
 

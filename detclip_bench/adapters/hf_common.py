@@ -30,7 +30,6 @@ __all__ = [
     "ImageBatch",
     "ScoreBlock",
     "check_prompts",
-    "load_adapter",
     "load_pretrained",
     "read_model_type",
     "scale_cxcywh",
@@ -119,27 +118,6 @@ def _convert(key: str, text: str, tp: Any) -> Any:
         return tp(text)
     except (TypeError, ValueError) as exc:
         raise DataError("--model-option", key, f"{text!r} is not a {tp.__name__}: {exc}") from None
-
-
-def load_adapter(
-    detector_cls: type[HFDetector],
-    options: HFOptions | None,
-    source: str,
-    *,
-    device: str | None = None,
-    overrides: dict[str, str] | None = None,
-) -> HFDetector:
-    """Build ``detector_cls`` from a local dir or the HF cache; ``device`` (if given) overrides ``options.device``
-    and ``overrides`` (``--model-option`` strings) the other option fields."""
-    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-    options = options or detector_cls.options_cls()
-    if overrides:
-        options = replace(options, **options_from_strings(detector_cls.options_cls, overrides))
-    if device is not None:
-        options = replace(options, device=str(device))
-    model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
-    return detector_cls(model, processor, source, options)
 
 
 def processor_settings(processor: Any) -> dict:
@@ -286,6 +264,30 @@ class HFDetector:
         self.source = source
         self.name = f"hf:{source}"
         self._identity: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        source: str,
+        options: HFOptions | None = None,
+        *,
+        device: str | None = None,
+        overrides: dict[str, str] | None = None,
+    ) -> HFDetector:
+        """This adapter from a local dir or the HF cache, offline; the ``MODELS`` entry of every ``hf:`` model type.
+
+        ``device`` (if given) overrides ``options.device`` and ``overrides`` (``--model-option`` strings) the
+        other option fields.
+        """
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+        options = options or cls.options_cls()
+        if overrides:
+            options = replace(options, **options_from_strings(cls.options_cls, overrides))
+        if device is not None:
+            options = replace(options, device=str(device))
+        model, processor = load_pretrained(source, AutoModelForZeroShotObjectDetection, AutoProcessor)
+        return cls(model, processor, source, options)
 
     def settings(self) -> dict:
         """Everything besides weights and config that changes predictions (hashed into identity, so into the

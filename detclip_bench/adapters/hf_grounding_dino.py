@@ -27,11 +27,10 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_adapter,
     scale_cxcywh,
 )
 
-__all__ = ["GroundingDinoDetector", "GroundingDinoOptions", "TextChunk", "load", "plan_chunks"]
+__all__ = ["GroundingDinoDetector", "GroundingDinoOptions", "TextChunk", "plan_chunks"]
 
 
 @dataclass(frozen=True)
@@ -158,14 +157,3 @@ class GroundingDinoDetector(HFDetector):
                 boxes = scale_cxcywh(out.pred_boxes[i], (width, height))
                 blocks[i].append(ScoreBlock(self._class_scores(probs[i], chunk.spans), boxes, chunk.class_offset))
         return blocks
-
-
-def load(
-    source: str,
-    options: GroundingDinoOptions | None = None,
-    *,
-    device: str | None = None,
-    overrides: dict[str, str] | None = None,
-) -> GroundingDinoDetector:
-    """``GroundingDinoDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
-    return load_adapter(GroundingDinoDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

@@ -22,12 +22,11 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_adapter,
     scale_cxcywh,
     select_topk,
 )
 
-__all__ = ["OmDetDetector", "OmDetOptions", "load"]
+__all__ = ["OmDetDetector", "OmDetOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +101,3 @@ class OmDetDetector(HFDetector):
         boxes, scores, labels = select_topk(blocks, max(block.scores.shape[0], k))
         keep = batched_nms(boxes, scores, labels, self.options.nms_threshold)[:k]
         return boxes[keep], scores[keep], labels[keep]
-
-
-def load(
-    source: str,
-    options: OmDetOptions | None = None,
-    *,
-    device: str | None = None,
-    overrides: dict[str, str] | None = None,
-) -> OmDetDetector:
-    """``OmDetDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
-    return load_adapter(OmDetDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

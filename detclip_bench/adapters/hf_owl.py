@@ -21,11 +21,10 @@ from detclip_bench.adapters.hf_common import (
     HFOptions,
     ImageBatch,
     ScoreBlock,
-    load_adapter,
     scale_cxcywh,
 )
 
-__all__ = ["OwlDetector", "OwlOptions", "load"]
+__all__ = ["OwlDetector", "OwlOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +86,3 @@ class OwlDetector(HFDetector):
             scale = (max(height, width),) * 2 if self.pads_to_square else (width, height)
             out.append([ScoreBlock(logits[i].sigmoid(), scale_cxcywh(boxes[i], scale))])
         return out
-
-
-def load(
-    source: str,
-    options: OwlOptions | None = None,
-    *,
-    device: str | None = None,
-    overrides: dict[str, str] | None = None,
-) -> OwlDetector:
-    """``OwlDetector`` from a local dir or the HF cache, offline; ``device`` overrides ``options.device``. ``overrides``: ``--model-option`` strings."""
-    return load_adapter(OwlDetector, options, source, device=device, overrides=overrides)  # type: ignore[return-value]

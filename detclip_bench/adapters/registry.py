@@ -37,13 +37,14 @@ MODEL_GROUP = "detclip_bench.models"
 DEFAULT_FAMILY = "detclipv2"  # what a bare checkpoint path means
 
 MODELS: Registry[Callable[..., Detector]] = Registry("model")
-# transformers model_type -> adapter loader (the zero-shot detectors transformers 5.x provides)
+# transformers model_type -> adapter loader (the zero-shot detectors transformers 5.x provides): each
+# adapter class's inherited ``HFDetector.load``
 HF_ADAPTERS = {
-    "owlv2": "detclip_bench.adapters.hf_owl:load",
-    "owlvit": "detclip_bench.adapters.hf_owl:load",
-    "grounding-dino": "detclip_bench.adapters.hf_grounding_dino:load",
-    "mm-grounding-dino": "detclip_bench.adapters.hf_grounding_dino:load",
-    "omdet-turbo": "detclip_bench.adapters.hf_omdet:load",
+    "owlv2": "detclip_bench.adapters.hf_owl:OwlDetector.load",
+    "owlvit": "detclip_bench.adapters.hf_owl:OwlDetector.load",
+    "grounding-dino": "detclip_bench.adapters.hf_grounding_dino:GroundingDinoDetector.load",
+    "mm-grounding-dino": "detclip_bench.adapters.hf_grounding_dino:GroundingDinoDetector.load",
+    "omdet-turbo": "detclip_bench.adapters.hf_omdet:OmDetDetector.load",
 }
 for _name, _target in HF_ADAPTERS.items():
     MODELS.add(_name, _target)

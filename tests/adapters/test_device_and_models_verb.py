@@ -25,10 +25,10 @@ def test_hf_loaders_move_the_model_to_the_device(model_type, model_dirs, detecto
 
 def test_device_does_not_change_the_identity(model_dirs):
     source = f"hf:{model_dirs('owlv2')}"
-    from detclip_bench.adapters.hf_owl import OwlOptions, load
+    from detclip_bench.adapters.hf_owl import OwlDetector, OwlOptions
 
-    assert load(source[3:], OwlOptions(batch_size=2), device="cpu").options == OwlOptions(batch_size=2)
-    assert load_detector(source).identity() == load(source[3:], OwlOptions(device="cpu")).identity()
+    assert OwlDetector.load(source[3:], OwlOptions(batch_size=2), device="cpu").options == OwlOptions(batch_size=2)
+    assert load_detector(source).identity() == OwlDetector.load(source[3:], OwlOptions(device="cpu")).identity()
 
 
 def test_detclipv2_loader_moves_the_model_to_the_device(tmp_path):

@@ -31,11 +31,11 @@ def test_spans_point_at_each_class_tokens(detectors):
 
 def test_budget_exactly_fitting_is_one_pass_and_one_less_splits(model_dirs):
     source = str(model_dirs("grounding-dino"))
-    full = gd.load(source)
+    full = gd.GroundingDinoDetector.load(source)
     n_tokens = full.plan(VOCAB)[0].text["input_ids"].shape[1]
-    exact = gd.load(source, gd.GroundingDinoOptions(token_budget=n_tokens))
+    exact = gd.GroundingDinoDetector.load(source, gd.GroundingDinoOptions(token_budget=n_tokens))
     assert len(exact.plan(VOCAB)) == 1
-    chunks = gd.load(source, gd.GroundingDinoOptions(token_budget=n_tokens - 1)).plan(VOCAB)
+    chunks = gd.GroundingDinoDetector.load(source, gd.GroundingDinoOptions(token_budget=n_tokens - 1)).plan(VOCAB)
     assert [c.class_offset for c in chunks] == [0, 5]  # the last class ("dog", 2 tokens) moves to pass 2
     images = random_images([(70, 50)], seed=5)
     a = full.predict(images, VOCAB, max_dets_per_image=30)[0]
@@ -48,7 +48,7 @@ def test_budget_exactly_fitting_is_one_pass_and_one_less_splits(model_dirs):
 def test_chunked_prediction_equals_merged_single_passes(model_dirs):
     """Forced small chunks == each chunk run alone as a one-pass vocabulary, labels offset, then merged."""
     source = str(model_dirs("grounding-dino"))
-    chunked = gd.load(source, gd.GroundingDinoOptions(token_budget=9))
+    chunked = gd.GroundingDinoDetector.load(source, gd.GroundingDinoOptions(token_budget=9))
     plan = chunked.plan(VOCAB)
     assert len(plan) >= 3
     covered = []
@@ -56,7 +56,7 @@ def test_chunked_prediction_equals_merged_single_passes(model_dirs):
         covered += list(range(chunk.class_offset, chunk.class_offset + len(chunk.spans)))
     assert covered == list(range(len(VOCAB)))  # every class in exactly one pass, in order
 
-    one_pass = gd.load(source)
+    one_pass = gd.GroundingDinoDetector.load(source)
     images = random_images([(70, 50), (40, 64)], seed=6)
     k = 25
     merged = chunked.predict(images, VOCAB, max_dets_per_image=k)
@@ -95,6 +95,8 @@ def test_mean_token_reduce_differs_from_max_only_on_multi_token_classes(model_di
     source = str(model_dirs("grounding-dino"))
     image = random_images([(60, 60)], seed=8)
     prompts = ["zebra", "dog"]  # one token each: max == mean
-    a = gd.load(source).predict(image, prompts, max_dets_per_image=40)[0]
-    b = gd.load(source, gd.GroundingDinoOptions(token_reduce="mean")).predict(image, prompts, max_dets_per_image=40)[0]
+    a = gd.GroundingDinoDetector.load(source).predict(image, prompts, max_dets_per_image=40)[0]
+    b = gd.GroundingDinoDetector.load(source, gd.GroundingDinoOptions(token_reduce="mean")).predict(
+        image, prompts, max_dets_per_image=40
+    )[0]
     np.testing.assert_array_equal(a.scores, b.scores)

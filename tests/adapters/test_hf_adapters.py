@@ -104,8 +104,8 @@ def test_identity_includes_adapter_settings(model_dirs):
     from detclip_bench.adapters import hf_grounding_dino
 
     source = str(model_dirs("grounding-dino"))
-    default = hf_grounding_dino.load(source)
-    small = hf_grounding_dino.load(source, hf_grounding_dino.GroundingDinoOptions(token_budget=8))
+    default = hf_grounding_dino.GroundingDinoDetector.load(source)
+    small = hf_grounding_dino.GroundingDinoDetector.load(source, hf_grounding_dino.GroundingDinoOptions(token_budget=8))
     assert default.identity() != small.identity()
 
 

@@ -13,11 +13,15 @@ from detclip_bench.registry import Registry
 def test_registry_lazy_target_and_helpful_error():
     reg: Registry = Registry("dataset format")
     reg.add("json-loads", "json:loads")
+    reg.add("decoder-decode", "json:JSONDecoder.decode")  # a dotted attribute: a class's method
     reg.register("double")(lambda x: 2 * x)
     assert reg.get("json-loads") is json.loads
+    assert reg.get("decoder-decode") is json.JSONDecoder.decode
     assert reg.get("double")(3) == 6
-    assert reg.names() == ["double", "json-loads"]
-    with pytest.raises(UnknownNameError, match="unknown dataset format 'nope'; known: double, json-loads") as info:
+    assert reg.names() == ["decoder-decode", "double", "json-loads"]
+    with pytest.raises(
+        UnknownNameError, match="unknown dataset format 'nope'; known: decoder-decode, double, json-loads"
+    ) as info:
         reg.get("nope")
     assert isinstance(info.value, KeyError) and str(info.value) == info.value.args[0]  # not KeyError's quoted repr
     with pytest.raises(ValueError, match="registered twice"):

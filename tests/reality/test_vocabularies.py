@@ -118,7 +118,9 @@ def grounding_dino(tmp_path_factory):
     """A tiny Grounding DINO whose config says max_text_len = 256, with the real BERT vocabulary."""
     from tests.adapters.tiny_models import save_grounding_dino
 
-    return gd.load(str(save_grounding_dino(tmp_path_factory.mktemp("gdino"), max_text_len=GDINO_TEXT_LEN)))
+    return gd.GroundingDinoDetector.load(
+        str(save_grounding_dino(tmp_path_factory.mktemp("gdino"), max_text_len=GDINO_TEXT_LEN))
+    )
 
 
 @pytest.mark.parametrize(("vocab", "passes"), [("lvis", 16), ("lvis-ultralytics", 14), ("o365", 4)])
