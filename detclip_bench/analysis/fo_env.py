@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,6 @@ __all__ = [
     "STATE_ENV",
     "configure_fiftyone",
     "fiftyone_home",
-    "free_port",
     "import_fiftyone",
     "state_dir",
 ]
@@ -109,10 +107,3 @@ def import_fiftyone():
             raise SystemExit(f"error: {INSTALL_HINT}") from exc
         raise
     return fiftyone
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])

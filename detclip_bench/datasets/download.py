@@ -743,14 +743,6 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def raise_for_problems(self) -> None:
-        if self.problems:
-            raise DataError(
-                str(self.root / MANIFEST_NAME),
-                "verify",
-                f"{len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems),
-            )
-
 
 def _hand_fetched(root: Path, doc: dict | None) -> list[tuple[Path, RemoteFile]]:
     """Files put under the staging folder by hand (see :func:`hand_path`) that no download has recorded yet."""

@@ -16,9 +16,9 @@ from PIL import Image
 
 from detclip_bench.analysis import app
 from detclip_bench.analysis.app import serving
-from detclip_bench.analysis.fo_env import free_port
 from detclip_bench.analysis.views import ALL, DEFAULT_MIN_SCORE, DEFAULT_VIEW, VIEW_NAMES
 from detclip_bench.cli import analyze
+from tests.net import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

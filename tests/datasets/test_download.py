@@ -400,8 +400,6 @@ def test_verify_names_every_corrupted_truncated_or_missing_file(server, tmp_path
     assert f"changed: {lvis}: sha256" in text and "(corrupted)" in text
     assert f"changed: {jpg}: 20 bytes" in text and "(truncated)" in text
     assert f"missing: {root / 'lvis' / 'lvis_v1_minival.json'} (from {MINIVAL_URL})" in text
-    with pytest.raises(DataError, match="3 problem"):
-        report.raise_for_problems()
     assert len(verify(root, quick=True, progress=False).problems) == 2  # sizes only: the flipped byte passes
 
     assert main(["data", "verify", "--root", str(root), "--no-progress"]) == 1

@@ -1,7 +1,6 @@
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from reference_model.train.checkpoint import find_latest, load_checkpoint
 from reference_model.train.config import EarlyStopConfig, ScheduleConfig
 from reference_model.train.engine import Trainer
 from reference_model.train.finetune import finetune
+from tests.net import free_port
 from tests.train.toy import ToyDataset, ToyModel, sigkill_after_steps, toy_collate, toy_config, toy_datasets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,14 +59,8 @@ def test_jsonl_log_contents(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["name"] == "toy"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_ranks_equal_one_rank_with_the_same_global_batch(tmp_path):
-    port = str(_free_port())
+    port = str(free_port())
     procs = [
         subprocess.Popen(
             _cmd(tmp_path / "ddp", "--dropout", "0"),
