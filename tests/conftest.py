@@ -9,7 +9,8 @@ from detclip_bench.mini_world import generate
 
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory):
-    """A small mini world (scale 0.1, seed 0), generated once per session; tests must not modify it."""
+    """A small mini world (scale 0.1, seed 0), generated once per session for every test package (the
+    mini-world tests see it through their ``world`` fixture); tests must not modify it."""
     root = tmp_path_factory.mktemp("small_world")
     generate(root, scale=0.1, seed=0, progress=False)
     return root

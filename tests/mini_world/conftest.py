@@ -1,16 +1,15 @@
-"""One small mini world per test session (scale 0.1 ≈ 1–2 s on 2 cores), shared read-only."""
+"""The mini-world tests read the session's one small world (``small_world`` in ``tests/conftest.py``) with its manifest."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from detclip_bench.mini_world import generate
-
-SCALE = 0.1
+from detclip_bench.mini_world import MANIFEST_FILE
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mini_world")
-    manifest = generate(root, scale=SCALE, seed=0, progress=False)
-    return root, manifest
+def world(small_world):
+    """(root, manifest) of the shared world (scale 0.1, seed 0); generated once for every test package."""
+    return small_world, json.loads((small_world / MANIFEST_FILE).read_text())
