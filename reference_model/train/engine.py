@@ -35,7 +35,6 @@ from detclip_bench.io import atomic_write_json, atomic_write_text
 from detclip_bench.schema import DataKind
 from reference_model.train.checkpoint import find_latest, load_checkpoint, prune_checkpoints, save_checkpoint
 from reference_model.train.config import TrainConfig, config_to_dict
-from reference_model.train.distributed import wrap_ddp
 from reference_model.train.loader import Collator, DetCLIPv2Collator, HybridLoader, StepBatch, source_length
 from reference_model.train.optim import build_optimizer
 from reference_model.train.sampler import HybridSampler
@@ -48,6 +47,7 @@ __all__ = [
     "lr_batch_size",
     "warn_missing_definitions",
     "warn_small_contrastive_batches",
+    "wrap_ddp",
 ]
 
 log = logging.getLogger("detclip_bench.train")
@@ -55,6 +55,20 @@ log = logging.getLogger("detclip_bench.train")
 BOX_SUPERVISED = (DataKind.DETECTION, DataKind.GROUNDING)
 
 EpochCallback = Callable[["Trainer", int], bool]  # (trainer, finished epoch) -> stop?
+
+
+def wrap_ddp(model: nn.Module, ctx: DistContext, find_unused_parameters: bool = True) -> nn.Module:
+    """DDP when distributed, with ``find_unused_parameters`` on by default because some parameters are unused.
+
+    :meth:`DetCLIPv2.forward` adds the box and centerness outputs to every loss with weight 0, but
+    image-text and classification steps never call the region-concept logits (``head.logits``: its
+    logit scale and bias), so those parameters get no gradient in such a step. Process-group set-up
+    (:func:`detclip_bench.dist.init_distributed`) is shared with evaluation and lives in the core.
+    """
+    if not ctx.distributed:
+        return model
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
 def lr_batch_size(cfg: TrainConfig) -> int:

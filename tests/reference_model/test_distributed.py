@@ -21,7 +21,7 @@ from detclip_bench.schema import DataKind, ImageRef, Sample
 from reference_model.detclipv2 import DetCLIPv2, InputSpec, collate_train
 from reference_model.detclipv2.distributed import gather_strings, gather_with_grad, mean_over_ranks
 from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
-from reference_model.train.distributed import wrap_ddp
+from reference_model.train.engine import wrap_ddp
 
 WORLD = 2
 
