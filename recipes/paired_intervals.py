@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from detclip_bench.io import read_json
-from detclip_bench.metrics.bootstrap import BootstrapState, paired_bootstrap
+from detclip_bench.metrics.bootstrap import BootstrapState, bootstrap_ap
 from detclip_bench.metrics.gt import GroundTruth
+from detclip_bench.metrics.intervals import bootstrap_pool, pooled_delta
 from detclip_bench.metrics.protocols import make_evaluator
+from detclip_bench.mini_world.vocabulary import category_groups, concept_groups
 from detclip_bench.suites import get_suite
 from detclip_bench.suites.predict import PredictionArrays
 from detclip_bench.suites.runner import predictions_path
@@ -34,33 +35,15 @@ PROTOCOL = "lvis-fixed"
 KEYS = {"AP": "AP", "APr": "APr", "APc": "APc", "APf": "APf"}
 
 
-def concept_groups(root: Path) -> dict[str, str]:
-    """A mini world's LVIS-style category name (``_`` for spaces) -> its concept group; {} for other data."""
-    vocab = Path(root) / "vocabulary.json"
-    if not vocab.is_file():
-        return {}
-    return {c["name"].replace(" ", "_"): c["group"] for c in read_json(vocab).get("concepts", [])}
-
-
-def _groups(root: Path, gt: GroundTruth) -> dict[str, list[int]]:
-    """Mini-world concept group -> the suite's category ids."""
-    group = concept_groups(root)
-    out: dict[str, list[int]] = {}
-    for cid, name in gt.category_names.items():
-        if name in group:
-            out.setdefault(group[name], []).append(int(cid))
-    return out
-
-
 def _state(out: Path, run: str, suite_name: str, root: Path) -> tuple[BootstrapState, dict[str, list[int]]]:
     suite = get_suite(suite_name)
     (target,) = suite.targets(root)
     arrays, _ = PredictionArrays.load(predictions_path(out / "eval" / f"{run}-zero-shot-{suite_name}", target))
     gt = GroundTruth.cached(target.annotations, lvis=True)
     budget = suite.evaluator_budget(PROTOCOL)
-    ev = make_evaluator(gt, PROTOCOL, **budget, pool_per_category=2 * budget["topk_per_category"])
+    ev = make_evaluator(gt, PROTOCOL, **budget, pool_per_category=bootstrap_pool(PROTOCOL, budget["topk_per_category"]))
     ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
-    return BootstrapState(ev), _groups(root, gt)
+    return BootstrapState(ev), category_groups(root, gt.category_names)
 
 
 def _column(key: str) -> str:
@@ -83,50 +66,47 @@ def paired_intervals(report: dict[str, Any], out: Path, root: Path, *, n_replica
     seeds = sorted(s for (a, s) in runs if a == control and (treatment, s) in runs)
     result: dict[str, Any] = {}
     for suite_name in sorted(suites):
-        per_seed, reps = {}, {}
+        reps: dict[str, list] = {}  # column -> [(control replicates, treatment replicates, points)] per seed
+        per_seed = {}
         for seed in seeds:
             a, groups = _state(out, runs[(control, seed)], suite_name, root)
             b, _ = _state(out, runs[(treatment, seed)], suite_name, root)
-            paired = paired_bootstrap(
-                a, b, n_replicates=n_replicates, seed=BOOTSTRAP_SEED, groups=groups, return_replicates=True
-            )
-            keys = [k for k in paired if k in KEYS or k.startswith("AP[")]
-            per_seed[str(seed)] = {
-                _column(k): {f: paired[k][f] for f in ("delta", "interval", "se", "share_le_0")} for k in keys
-            }
-            reps[seed] = {_column(k): paired[k]["replicates"] for k in keys}
+            boot = [
+                bootstrap_ap(s, n_replicates=n_replicates, seed=BOOTSTRAP_SEED, groups=groups, return_replicates=True)
+                for s in (a, b)
+            ]
+            row = {}
+            for key in (k for k in boot[0] if k in boot[1] and (k in KEYS or k.startswith("AP["))):
+                (ea, eb), column = (boot[0][key], boot[1][key]), _column(key)
+                if ea["point"] < 0 or eb["point"] < 0:
+                    continue
+                one = pooled_delta(ea["replicates"], eb["replicates"], [ea["point"]], [eb["point"]])
+                if one is None:
+                    continue
+                row[column] = {"delta": one["delta"], "interval": one["interval"], "se": one["image_se"]}
+                row[column]["share_le_0"] = one["share_le_0"]
+                reps.setdefault(column, []).append((ea["replicates"], eb["replicates"], ea["point"], eb["point"]))
+            per_seed[str(seed)] = row
         result[suite_name] = {
             "protocol": PROTOCOL,
             "replicates": n_replicates,
             "bootstrap_seed": BOOTSTRAP_SEED,
             "per_seed": per_seed,
-            "mean": _two_level(per_seed, reps, n_replicates) if len(seeds) > 1 else {},
+            "mean": _two_level(reps, len(seeds)) if len(seeds) > 1 else {},
         }
     return result
 
 
-def _two_level(per_seed: dict, reps: dict, n_replicates: int) -> dict:
-    """Seeds drawn with replacement × one shared image resample per replicate, for the mean Δ over seeds."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED + 1)
-    seeds = sorted(reps)
-    draws = rng.integers(0, len(seeds), size=(n_replicates, len(seeds)))
+def _two_level(reps: dict[str, list], n_seeds: int) -> dict:
+    """Seeds drawn with replacement (the same seed in both arms) × one shared image resample per replicate,
+    for the mean Δ over seeds (:func:`~detclip_bench.metrics.intervals.pooled_delta`)."""
     out = {}
-    for column in next(iter(reps.values())):
-        rows = [reps[s][column] for s in seeds]
-        if any(len(r) != n_replicates for r in rows):  # a replicate left a group without GT: no pooled interval
+    for column, rows in reps.items():
+        if len(rows) != n_seeds:  # a seed left this column undefined: no pooled interval
             continue
-        table = np.stack(rows)  # (seeds, replicates)
-        means = table[draws.T, np.arange(n_replicates)].mean(axis=0)
-        deltas = [per_seed[str(s)][column]["delta"] for s in seeds]
-        lo, hi = np.percentile(means, [2.5, 97.5])
-        seed_sd = float(np.std(deltas, ddof=1))
-        image_se = float(np.mean([per_seed[str(s)][column]["se"] for s in seeds]))
-        out[column] = {
-            "delta": float(np.mean(deltas)),
-            "interval": [float(lo), float(hi)],
-            "share_le_0": float(np.mean(means <= 0)),
-            "seed_sd": seed_sd,
-            "image_se": image_se,
-            "dominant": "seeds" if seed_sd > image_se else "images",
-        }
+        a, b, pa, pb = (np.stack(x) if i < 2 else list(x) for i, x in enumerate(zip(*rows, strict=True)))
+        pooled = pooled_delta(a, b, pa, pb, paired_seeds=True, seed=BOOTSTRAP_SEED + 1)
+        if pooled is None or pooled["n_replicates"] != a.shape[1]:  # a replicate left a group without GT
+            continue
+        out[column] = {k: pooled[k] for k in ("delta", "interval", "share_le_0", "seed_sd", "image_se", "dominant")}
     return out

@@ -32,7 +32,7 @@ from detclip_bench.dist import init_distributed
 from detclip_bench.io import atomic_write_json, read_json
 from detclip_bench.suites import get_suite
 from detclip_bench.suites.finetune import finetune_suite
-from detclip_bench.suites.runner import SuiteResult, evaluate_suite
+from detclip_bench.suites.runner import Bootstrap, SuiteResult, evaluate_suite
 from leaderboards.results import ToolkitResult
 from leaderboards.suite_runs import results_from_run
 from recipes.experiment import Experiment, Pretrain
@@ -193,6 +193,7 @@ class Reproduction:
             cache_dir=self.out / "cache",
             batch_size=self.batch_size,
             progress=self.progress,
+            bootstrap=Bootstrap(),
         )
         return None if result is None else self._record(run, run_dir, result)
 
@@ -212,6 +213,7 @@ class Reproduction:
             members=self.members,
             batch_size=self.batch_size,
             progress=self.progress,
+            bootstrap=Bootstrap(),
         )
         return None if result is None else self._record(run, run_dir, result)
 

@@ -65,7 +65,11 @@ def _read_table(path: Path):
         raise DataError(str(path), "-", f"unreadable per-category table: {exc}") from exc
 
 
-def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | Path | None = None) -> LoadedRun:
+def load_run(
+    run_dir: str | Path, *, suite: str | None = None, data_root: str | Path | None = None, data_map=None
+) -> LoadedRun:
+    """A run folder with its suite, data root (``data_root``/``data_map`` as ``eval`` takes them) and every
+    scored member's predictions and per-category tables."""
     run_dir = Path(run_dir)
     results = read_json(run_dir / "results.json")
     if not isinstance(results, dict) or "suite" not in results or "members" not in results:
@@ -81,7 +85,7 @@ def load_run(run_dir: str | Path, *, suite: str | None = None, data_root: str | 
             "version",
             f"run used {the_suite.name} v{results.get('version')}, installed suite is v{the_suite.version}",
         )
-    root = resolve_data_root(the_suite, data_root)
+    root = resolve_data_root(the_suite, data_root, data_map)
     members = []
     for target in the_suite.targets(root):
         if target.member not in results["members"]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_bootstrap_options, bootstrap_from_args
+from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
+
 EXAMPLES = """examples:
   # zero-shot ODinW13 (COCO AP per dataset on val/mini_val, unweighted Avg)
   detclip-bench eval --model runs/mini/o365_cc/checkpoint --suite odinw13 --data-root /data
@@ -21,6 +24,8 @@ EXAMPLES = """examples:
   torchrun --nproc-per-node 2 -m detclip_bench.cli.main eval --model ckpt/ --suite mini-lvis
 
 Re-running with the same model, suite and split re-scores cached predictions without running the model.
+Every AP comes with a 95% image-bootstrap interval (--bootstrap 0: none); `detclip-bench compare RUN_A RUN_B`
+gives the paired difference of two runs.
 """
 
 
@@ -60,6 +65,7 @@ def add_parser(sub) -> None:
     s.add_argument("--batch-size", type=int, default=4)
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     s.add_argument("--no-cache", action="store_true", help="always re-run the model")
+    add_bootstrap_options(s, default=DEFAULT_BOOTSTRAP)
     s.add_argument(
         "--model-option",
         action="append",
@@ -102,6 +108,7 @@ def run(args) -> int:
         cache_dir=None if args.no_cache else out / "cache",
         batch_size=args.batch_size,
         split=args.split,
+        bootstrap=bootstrap_from_args(args),
     )
     if result is not None:
         print(result.summary_line())

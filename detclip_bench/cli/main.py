@@ -29,6 +29,7 @@ CORE_VERBS: dict[str, str] = {
     "predict": "detclip_bench.cli.predict",
     "analyze": "detclip_bench.cli.analyze",
     "report": "detclip_bench.cli.report",
+    "compare": "detclip_bench.cli.compare",
     "models": "detclip_bench.cli.models",
     "ls": "detclip_bench.cli.ls",
 }
@@ -42,6 +43,7 @@ VERB_ORDER = (
     "predict",
     "export",
     "reproduce",
+    "compare",
     "analyze",
     "report",
     "leaderboard",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_bootstrap_options
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.protocols import ALIASES, CLI_CHOICES
 
@@ -41,15 +42,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="per-image cap across categories (lvis default 300; coco default none, i.e. pycocotools as is)",
     )
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=0,
-        metavar="N",
-        help="N image-level bootstrap replicates: a percentile interval beside every AP (default 0: off; "
-        "docs/eval.md §7 says what it covers)",
-    )
-    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="S", help="seed of the bootstrap draws (default 0)")
+    add_bootstrap_options(p, default=0)
     p.set_defaults(func=run)
 
 

@@ -6,9 +6,12 @@ summary, per-category DataFrame) carries the protocol name and its detection bud
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS
 
@@ -41,6 +44,8 @@ class EvalResult:
     engine: str = "hotcoco"
     # image-level bootstrap per key (``detclip_bench.metrics.bootstrap.bootstrap_ap``); None when not run
     intervals: dict[str, dict] | None = None
+    # the bootstrap's replicate values per key, kept in memory for suite averages and never written
+    replicates: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in COMPUTED_PROTOCOLS:
@@ -71,7 +76,8 @@ class EvalResult:
         return f"{prefix}[{100 * lo:.2f}, {100 * hi:.2f}]"
 
     def to_dict(self, per_category: bool = False) -> dict:
-        out = asdict(self)
+        out = asdict(dataclasses.replace(self, replicates=None))
+        out.pop("replicates")
         if self.intervals is None:
             out.pop("intervals")
         out["protocol_description"] = self.protocol_description

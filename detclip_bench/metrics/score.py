@@ -22,7 +22,8 @@ import numpy as np
 from detclip_bench.errors import DataError
 from detclip_bench.io import gc_paused
 from detclip_bench.metrics import fastjson
-from detclip_bench.metrics.protocols import DEFAULT_TOPK_PER_CATEGORY, canonical_protocol, make_evaluator
+from detclip_bench.metrics.intervals import bootstrap_pool
+from detclip_bench.metrics.protocols import make_evaluator
 from detclip_bench.metrics.results import EvalResult
 
 __all__ = ["read_results", "score_files"]
@@ -115,9 +116,7 @@ def score_files(
     a GT error is still raised first, as when one followed the other."""
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0 replicates, got {bootstrap}")
-    pool_per_category = None
-    if bootstrap and canonical_protocol(protocol) == "lvis-fixed":
-        pool_per_category = 2 * (DEFAULT_TOPK_PER_CATEGORY if topk_per_category is None else topk_per_category)
+    pool_per_category = bootstrap_pool(protocol, topk_per_category) if bootstrap else None
     pool = ThreadPoolExecutor(1)
     try:
         reading = pool.submit(read_results, pred_path)

@@ -547,3 +547,22 @@ def load_vocabulary(out_dir: str | os.PathLike) -> MiniVocabulary:
         return MiniVocabulary(entries, raw["odinw"], raw["n_train_images"], raw["frequency_thresholds"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(str(path), "-", f"malformed vocabulary file: {exc}") from exc
+
+
+def concept_groups(root: str | os.PathLike) -> dict[str, str]:
+    """A mini world's category name as its suites spell it (``_`` for spaces) -> its concept group
+    (detection / grounding / caption-only); {} for a folder that is not a mini world."""
+    path = Path(root) / VOCABULARY_FILE
+    if not path.is_file():
+        return {}
+    return {c["name"].replace(" ", "_"): c["group"] for c in json.loads(path.read_text()).get("concepts", [])}
+
+
+def category_groups(root: str | os.PathLike, category_names: dict[int, str]) -> dict[str, list[int]]:
+    """Concept group -> the category ids (of ``category_names``, id -> name) in it; {} outside a mini world."""
+    group = concept_groups(root)
+    out: dict[str, list[int]] = {}
+    for cid, name in category_names.items():
+        if name in group:
+            out.setdefault(group[name], []).append(int(cid))
+    return out

@@ -26,6 +26,7 @@ from detclip_bench import dist
 from detclip_bench.adapters.base import Detector
 from detclip_bench.suites.predict import predict_target
 from detclip_bench.suites.runner import (
+    Bootstrap,
     SuiteResult,
     evaluate_suite,
     evaluate_target,
@@ -99,6 +100,7 @@ def finetune_suite(
     batch_size: int = 8,
     progress: bool = True,
     held_out: HeldOut | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> SuiteResult | None:
     """Fine-tune ``model`` (the spec of the starting weights, for the record) on every member (or ``members``).
 
@@ -115,7 +117,7 @@ def finetune_suite(
     splits = ("train", "val", None) if selects_on_val else ("train", None)
     scored = dataclasses.replace(suite, members=tuple(chosen))
     scored.check_files(root, splits)
-    result = SuiteResult(scored, model, "", setting="fine-tuned")
+    result = SuiteResult(scored, model, "", setting="fine-tuned", bootstrap=bootstrap)
     if held_out is not None:
         held_out.suite.check_files(held_out.root)
         result.held_out = {
@@ -139,7 +141,14 @@ def finetune_suite(
         )
         identities.append(trained.detector.identity())
         outcome = evaluate_target(
-            trained.detector, scored, test_t, out_dir=out_dir, cache_dir=None, batch_size=batch_size, progress=progress
+            trained.detector,
+            scored,
+            test_t,
+            out_dir=out_dir,
+            cache_dir=None,
+            batch_size=batch_size,
+            progress=progress,
+            bootstrap=bootstrap,
         )
         if outcome is not None:
             result.members[member.name], result.prompts[member.name] = outcome

@@ -21,12 +21,15 @@ from detclip_bench.adapters.base import Detector, model_provenance
 from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
 from detclip_bench.metrics import EvalResult, canonical_protocol, make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
+from detclip_bench.metrics.intervals import bootstrap_pool, member_mean, seed_offset
 from detclip_bench.provenance import device_description, git_hash, library_versions
 from detclip_bench.suites.predict import EXIF_TRANSPOSE, PredictionArrays, predict_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = [
+    "DEFAULT_BOOTSTRAP",
     "PREDICTIONS_DIR",
+    "Bootstrap",
     "SuiteResult",
     "evaluate_suite",
     "evaluate_target",
@@ -37,8 +40,27 @@ __all__ = [
 ]
 
 PREDICTIONS_DIR = "predictions"
+#: image resamples `eval` and `finetune` draw by default: under 10 % of an evaluation's time at every suite
+#: size measured (benchmarks/results/bootstrap_bench*.md); `--bootstrap 0` turns intervals off
+DEFAULT_BOOTSTRAP = 1000
 
 log = logging.getLogger("detclip_bench.suites")
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Image-bootstrap intervals beside every AP: ``replicates`` resamples of each member's images, member i
+    drawn with seed ``seed + i`` (so two runs of one suite draw the same images: their difference is paired)."""
+
+    replicates: int = DEFAULT_BOOTSTRAP
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.replicates < 1:
+            raise ValueError(f"a bootstrap needs at least 1 replicate, got {self.replicates}")
+
+    def record(self) -> dict:
+        return {"replicates": self.replicates, "seed": self.seed, "member_seeds": "seed + member index"}
 
 
 @dataclass
@@ -57,6 +79,7 @@ class SuiteResult:
     held_out: dict = field(default_factory=dict)
     # member -> the passes the model's prompts took (models that split a vocabulary, e.g. Grounding DINO)
     prompt_plans: dict[str, object] = field(default_factory=dict)
+    bootstrap: Bootstrap | None = None  # how the intervals were drawn; None: no intervals
 
     @property
     def primary(self) -> str:
@@ -69,6 +92,24 @@ class SuiteResult:
             vals = [r[self.primary].metrics[key] for r in self.members.values() if key in r[self.primary].metrics]
             if vals and len(vals) == len(self.members):
                 out[key] = sum(vals) / len(vals)
+        return out
+
+    def aggregate_intervals(self) -> dict[str, dict]:
+        """Intervals of :meth:`aggregate`'s numbers: a single member's own, or for a mean over members the
+        mean of the members' replicates (each member resampled within itself). {} without a bootstrap."""
+        results = [r[self.primary] for r in self.members.values()]
+        if not results or any(r.intervals is None for r in results):
+            return {}
+        agg = self.aggregate()
+        if len(results) == 1:
+            return {k: v for k, v in results[0].intervals.items() if k in agg}
+        out = {}
+        for key, point in agg.items():
+            if any(r.replicates is None or key not in r.replicates for r in results):
+                continue
+            pooled = member_mean([r.replicates[key] for r in results])
+            if pooled is not None:
+                out[key] = {"point": point, **pooled}
         return out
 
     def model_label(self) -> str:
@@ -90,8 +131,9 @@ class SuiteResult:
             per = " ".join(
                 f"{m.split('/')[-1]}={100 * r[self.primary].metrics['AP']:.1f}" for m, r in self.members.items()
             )
-            return f"{self.suite.name} [{self.primary}] {label}: Avg AP={100 * agg['AP']:.1f} | {per}"
-        parts = [f"AP={100 * agg['AP']:.1f}"]
+            avg = f"Avg AP={100 * agg['AP']:.1f}{_interval(self.aggregate_intervals().get('AP'), ' ')}"
+            return f"{self.suite.name} [{self.primary}] {label}: {avg} | {per}"
+        parts = [f"AP={100 * agg['AP']:.1f}{_interval(self.aggregate_intervals().get('AP'), ' ')}"]
         if all(k in agg for k in ("APr", "APc", "APf")):
             parts.append(f"({100 * agg['APr']:.1f}/{100 * agg['APc']:.1f}/{100 * agg['APf']:.1f} r/c/f)")
         return f"{self.suite.name} [{self.primary}] {label}: " + " ".join(parts)
@@ -103,7 +145,12 @@ class SuiteResult:
             **({"model_provenance": self.provenance} if self.provenance else {}),
             **self.suite.manifest(),
             "setting": self.setting,
-            "aggregate": {"protocol": self.primary, "metrics": self.aggregate()},
+            "aggregate": {
+                "protocol": self.primary,
+                "metrics": self.aggregate(),
+                **({"intervals": self.aggregate_intervals()} if self.bootstrap else {}),
+            },
+            **({"bootstrap": self.bootstrap.record()} if self.bootstrap else {}),
             "members": {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()},
             "splits": self.splits,
             **({"finetune": self.finetune} if self.finetune else {}),
@@ -125,9 +172,22 @@ class SuiteResult:
             shown = [k for k in keys if any(k in r[protocol].metrics for r in self.members.values())]
             lines += [f"## {protocol}", "", "| member | " + " | ".join(shown) + " |", "|---|" + "---:|" * len(shown)]
             for m, res in self.members.items():
-                met = res[protocol].metrics
-                lines.append(f"| {m} | " + " | ".join(_pct(met.get(k)) for k in shown) + " |")
+                met, iv = res[protocol].metrics, res[protocol].intervals or {}
+                lines.append(
+                    f"| {m} | " + " | ".join(_pct(met.get(k)) + _interval(iv.get(k), " ") for k in shown) + " |"
+                )
+            if protocol == self.primary and self.suite.aggregate == "mean":
+                agg, iv = self.aggregate(), self.aggregate_intervals()
+                cells = [(_pct(agg[k]) + _interval(iv.get(k), " ")) if k in agg else "" for k in shown]
+                lines.append("| **average** | " + " | ".join(cells) + " |")
             lines.append("")
+        if self.bootstrap:
+            lines += [
+                f"[lo, hi]: 95% percentile bootstrap over each member's images ({self.bootstrap.replicates} "
+                f"resamples, seed {self.bootstrap.seed} + member index); the spread from drawing another image set "
+                "like this one, not another dataset or training run (docs/eval.md §7).",
+                "",
+            ]
         if self.held_out:
             lines += self._held_out_markdown()
         return "\n".join(lines)
@@ -156,17 +216,43 @@ def _pct(v: float | None) -> str:
     return "–" if v is None or v < 0 or math.isnan(v) else f"{100 * v:.1f}"
 
 
+def _interval(entry: dict | None, prefix: str = "") -> str:
+    """``[lo, hi]`` in percent from an interval entry, else empty."""
+    if not entry or entry.get("interval") is None:
+        return ""
+    lo, hi = entry["interval"]
+    return f"{prefix}[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def score_target(
-    suite: Suite, target: EvalTarget, arrays: PredictionArrays, protocols: tuple[str, ...] | None = None
+    suite: Suite,
+    target: EvalTarget,
+    arrays: PredictionArrays,
+    protocols: tuple[str, ...] | None = None,
+    *,
+    bootstrap: Bootstrap | None = None,
 ) -> dict[str, EvalResult]:
-    """Score one target's predictions under every protocol the suite reports (or only ``protocols``)."""
+    """Score one target's predictions under every protocol the suite reports (or only ``protocols``); with
+    ``bootstrap``, each result carries its intervals (and, in memory, the replicates a suite average needs)."""
     results: dict[str, EvalResult] = {}
     for protocol in protocols or suite.metrics:
         protocol = canonical_protocol(protocol)
         gt = GroundTruth.cached(target.annotations, lvis=protocol != "coco")
-        ev = make_evaluator(gt, protocol, **suite.evaluator_budget(protocol))
+        budget = suite.evaluator_budget(protocol)
+        pool = bootstrap_pool(protocol, budget.get("topk_per_category")) if bootstrap else None
+        ev = make_evaluator(gt, protocol, **budget, pool_per_category=pool)
         ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
-        results[protocol] = ev.compute()
+        result = ev.compute()
+        if bootstrap is not None:
+            from detclip_bench.metrics.bootstrap import bootstrap_ap
+
+            index = [m.name for m in suite.members].index(target.member)
+            entries = bootstrap_ap(
+                ev, n_replicates=bootstrap.replicates, seed=seed_offset(bootstrap.seed, index), return_replicates=True
+            )
+            result.replicates = {k: e.pop("replicates") for k, e in entries.items()}
+            result.intervals = entries
+        results[protocol] = result
     return results
 
 
@@ -179,6 +265,7 @@ def evaluate_target(
     cache_dir: Path | None,
     batch_size: int,
     progress: bool,
+    bootstrap: Bootstrap | None = None,
 ) -> tuple[dict[str, EvalResult], list[str]] | None:
     """Predict ``target`` (every rank its shard), keep the predictions in ``out_dir`` and score them (rank 0).
 
@@ -201,7 +288,7 @@ def evaluate_target(
                 "split": target.split,
             },
         )
-    results = score_target(suite, target, arrays)
+    results = score_target(suite, target, arrays, bootstrap=bootstrap)
     log.info("%s", " | ".join(f"{target.member}: {r.summary_line()}" for r in results.values()))
     return results, prompts
 
@@ -216,17 +303,27 @@ def evaluate_suite(
     batch_size: int = 4,
     split: str | None = None,
     progress: bool = True,
+    bootstrap: Bootstrap | None = None,
 ) -> SuiteResult | None:
     """Run ``detector`` zero-shot on every member of ``suite``; returns the result on rank 0 (None elsewhere).
 
     With ``out_dir``, writes the results files and ``predictions/`` (see :func:`write_results`); ``cache_dir``
-    only saves re-running the model.
+    only saves re-running the model. ``bootstrap``: intervals beside every AP (None: point estimates only).
     """
     suite.check_files(data_root, (split,))
-    result = SuiteResult(suite, detector.name, detector.identity(), provenance=model_provenance(detector))
+    result = SuiteResult(
+        suite, detector.name, detector.identity(), provenance=model_provenance(detector), bootstrap=bootstrap
+    )
     for target in suite.targets(data_root, split):
         scored = evaluate_target(
-            detector, suite, target, out_dir=out_dir, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+            detector,
+            suite,
+            target,
+            out_dir=out_dir,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+            progress=progress,
+            bootstrap=bootstrap,
         )
         if scored is not None:
             result.members[target.member], result.prompts[target.member] = scored

@@ -7,6 +7,9 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
+from detclip_bench.cli.options import add_bootstrap_options, bootstrap_from_args
+from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
+
 if TYPE_CHECKING:
     from reference_model.train.config import TrainConfig
 
@@ -92,6 +95,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these members (e.g. Aquarium)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass when scoring val/test")
+    add_bootstrap_options(p, default=DEFAULT_BOOTSTRAP)
     p.set_defaults(func=run, data_root=None)
 
 
@@ -163,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         members=args.members,
         batch_size=args.batch_size,
         held_out=held_out,
+        bootstrap=bootstrap_from_args(args),
     )
     if result is not None:
         print(result.summary_line())
