@@ -95,6 +95,13 @@ def _fmt(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _with_interval(value: float | None, pair: tuple[float, float] | None) -> object:
+    """A metric cell: the value, and its 95 % bootstrap interval beside it when the row has one."""
+    if value is None or pair is None:
+        return value
+    return f"{_fmt(value)} [{pair[0]:.1f}, {pair[1]:.1f}]"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
@@ -137,7 +144,8 @@ def _section_table(section: Section, checks: dict[str, AverageCheck]) -> str:
         row: list[object] = [e.model, e.backbone, e.pretrain_data, e.setting]
         row += [e.protocol] if multi_protocol else []
         row += [e.config.get(k) for k in config] + [e.cost.get(k) for k in cost]
-        row += [e.per_dataset.get(d, {}).get("AP") for d in datasets] + [e.metrics.get(m) for m in metrics]
+        row += [_with_interval(e.per_dataset.get(d, {}).get("AP"), e.per_dataset_intervals.get(d)) for d in datasets]
+        row += [_with_interval(e.metrics.get(m), e.intervals.get(m)) for m in metrics]
         if has_checks:
             c = checks.get(e.key)
             flag = (
@@ -160,7 +168,10 @@ def render_markdown(sections: Sequence[Section], checks: Sequence[AverageCheck],
         "rows marked **ours (this toolkit)** (the DetCLIPv2 reference model) or **peer via adapter** (a public "
         "detector, `--model hf:<id>`) were evaluated by detclip-bench; their *How evaluated* cell names the model "
         "spec, suite (with version) and protocol. "
-        "Averages are recomputed from the per-dataset rows; a gap larger than rounding is flagged ⚠.",
+        "Averages are recomputed from the per-dataset rows; a gap larger than rounding is flagged ⚠. "
+        "A toolkit number evaluated with a bootstrap carries its 95 % interval, `AP [lo, hi]`: the spread from "
+        "drawing another image set like the suite's (for an average, each dataset resampled within itself), "
+        "not another dataset or training run; the paper prints none.",
         "",
     ]
     bad = [c for c in checks if not c.ok]

@@ -19,7 +19,10 @@ File format (``schema_version`` 1), written by :func:`add_result`::
       "evaluated_by": "ours",               # ours (DetCLIPv2 via this toolkit) | peer-adapter (hf:<model>)
       "git_hash": "…", "date": "2025-01-01T12:00:00+00:00",
       "backbone": null, "pretrain_data": null, "note": "",
-      "settings": {"adapter": "GroundingDinoDetector", "max_classes_per_chunk": "40", "transformers": "5.1"}
+      "settings": {"adapter": "GroundingDinoDetector", "max_classes_per_chunk": "40", "transformers": "5.1"},
+      "intervals": {"AP": [39.8, 42.6]},    # 95 % image-bootstrap [lo, hi] in percent (runs with a bootstrap)
+      "per_dataset_intervals": {"Aquarium": [47.0, 53.1]},
+      "bootstrap": {"replicates": 1000, "seed": 0, "member_seeds": "seed + member index"}
     }
 
 Mini-world results are never comparable with the paper's numbers; the renderer keeps them in a
@@ -79,6 +82,10 @@ class ToolkitResult:
     model_identity: str = ""  # Detector.identity() of the run (DetCLIPv2 hashes are 16 hex digits)
     # what else decided the numbers: a peer adapter's options and library version, a suite's score threshold
     settings: dict[str, str] = field(default_factory=dict)
+    # the run's image-bootstrap intervals (percent) and how they were drawn; empty: point estimates only
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_dataset_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bootstrap: dict[str, int | str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -105,11 +112,12 @@ class ToolkitResult:
 
         ODinW member names are mapped to the appendix's column names so our rows line up with the paper's.
         """
-        per_dataset = self.per_dataset
+        per_dataset, per_dataset_intervals = self.per_dataset, self.per_dataset_intervals
         if suite_family(self.suite) == "odinw13":
             per_dataset = {canonical_dataset(k): v for k, v in self.per_dataset.items()}
             if len(per_dataset) != len(self.per_dataset):
                 raise ValueError(f"per_dataset names collide after canonicalisation: {sorted(self.per_dataset)}")
+            per_dataset_intervals = {canonical_dataset(k): v for k, v in self.per_dataset_intervals.items()}
         return Entry(
             table="ours",
             # row = the result file (unique per suite/model/checkpoint/setting), so rows never merge by model name
@@ -128,6 +136,8 @@ class ToolkitResult:
             scale=self.scale,
             note=self.note,
             model_spec=self.checkpoint,
+            intervals=self.intervals,
+            per_dataset_intervals=per_dataset_intervals,
         )
 
 

@@ -79,6 +79,15 @@ def _check_metrics(metrics: dict[str, float], what: str) -> None:
             )
 
 
+def _check_intervals(intervals: dict[str, tuple[float, float]], values: dict[str, float], what: str) -> None:
+    """An interval belongs to a number the row prints and is an ordered pair of percentages."""
+    for key, pair in intervals.items():
+        if key not in values:
+            raise ValueError(f"{what}: interval for {key!r}, which the row has no value for")
+        if len(pair) != 2 or not 0.0 <= pair[0] <= pair[1] <= 100.0:
+            raise ValueError(f"{what}: interval {key}={list(pair)} is not [lo, hi] with 0 <= lo <= hi <= 100")
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a row's numbers were read: document, table, printed row label and columns."""
@@ -116,6 +125,9 @@ class Entry:
     scale: Scale = "full"
     note: str = ""
     model_spec: str | None = None  # toolkit rows: the --model spec it was evaluated with (checkpoint or hf:<id>)
+    # toolkit rows evaluated with a bootstrap: 95 % image-bootstrap [lo, hi] in percent, per metric and per dataset AP
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_dataset_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         what = f"{self.table} {self.source.row!r}"
@@ -128,6 +140,14 @@ class Entry:
             _check_metrics(row, f"{what} [{name}]")
         if self.evaluated_by == "paper" and self.scale != "full":
             raise ValueError(f"{what}: paper rows are full scale")
+        if self.evaluated_by == "paper" and (self.intervals or self.per_dataset_intervals):
+            raise ValueError(f"{what}: the paper prints no intervals; only toolkit rows carry them")
+        _check_intervals(self.intervals, self.metrics, f"{what} intervals")
+        _check_intervals(
+            self.per_dataset_intervals,
+            {k: v["AP"] for k, v in self.per_dataset.items() if "AP" in v},
+            f"{what} per-dataset intervals",
+        )
 
     @property
     def key(self) -> str:

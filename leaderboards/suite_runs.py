@@ -8,6 +8,10 @@ files it as a toolkit result marked ``peer-adapter`` (or ``ours`` for a DetCLIPv
 keeping the model spec, suite, suite version and protocol, so the rendered row says exactly how
 it was evaluated.
 
+A run evaluated with a bootstrap (``eval``'s default) carries its 95 % image-bootstrap intervals into the
+rows: every kept metric's, each member's AP and, for averaged suites, the average's (each member resampled
+within itself), with the replicate count and seed.
+
 Units: suite runs store fractions (COCO/LVIS tools' convention, -1 = undefined); leaderboard
 results are percentages. Undefined metrics are left out, never written as 0 or -100.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from detclip_bench.errors import DataError
@@ -46,21 +51,49 @@ def _percent(metrics: dict, path: Path, where: str) -> dict[str, float]:
     return out
 
 
-def _protocol_metrics(run: dict, protocol: str, path: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def _percent_intervals(entries: dict | None, kept: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """``{key: (lo, hi)}`` in percent from a results.json ``intervals`` record, for the metrics the row keeps."""
+    out = {}
+    for key, entry in (entries or {}).items():
+        pair = entry.get("interval") if isinstance(entry, dict) else None
+        if key in kept and pair is not None:
+            out[key] = (100.0 * float(pair[0]), 100.0 * float(pair[1]))
+    return out
+
+
+@dataclass(frozen=True)
+class _ProtocolRow:
+    """One protocol's leaderboard numbers from a suite run: suite metrics, per-member AP, and their intervals."""
+
+    metrics: dict[str, float]
+    per_dataset: dict[str, dict[str, float]]
+    intervals: dict[str, tuple[float, float]]
+    per_dataset_intervals: dict[str, tuple[float, float]]
+
+
+def _protocol_metrics(run: dict, protocol: str, path: Path) -> _ProtocolRow:
     """Suite-level metrics and per-member rows for one protocol; the suite AP is recomputed and checked."""
-    members = {m: res[protocol]["metrics"] for m, res in run["members"].items()}
-    per_member = {m: _percent(met, path, f"members[{m!r}][{protocol!r}]") for m, met in members.items()}
+    members = {m: res[protocol] for m, res in run["members"].items()}
+    per_member = {m: _percent(res["metrics"], path, f"members[{m!r}][{protocol!r}]") for m, res in members.items()}
     if len(per_member) == 1:  # a single-dataset suite (LVIS): its numbers are the suite's
-        (metrics,) = per_member.values()
-        return metrics, {}
+        ((member, metrics),) = per_member.items()
+        return _ProtocolRow(metrics, {}, _percent_intervals(members[member].get("intervals"), metrics), {})
     aps = [row["AP"] for row in per_member.values() if "AP" in row]
     if len(aps) != len(per_member):
         raise DataError(str(path), protocol, "a member has no AP, so the suite average is undefined")
     metrics = {"AP": sum(aps) / len(aps)}
-    stored = run["aggregate"]["metrics"].get("AP") if run["aggregate"].get("protocol") == protocol else None
+    aggregate = run["aggregate"] if run["aggregate"].get("protocol") == protocol else {}
+    stored = aggregate.get("metrics", {}).get("AP")
     if stored is not None and abs(100 * stored - metrics["AP"]) > 1e-9:
         raise DataError(str(path), "aggregate", f"stored Avg {100 * stored:.4f} != mean of members {metrics['AP']:.4f}")
-    return metrics, {m: {"AP": row["AP"]} for m, row in per_member.items()}
+    member_intervals = {m: _percent_intervals(res.get("intervals"), per_member[m]) for m, res in members.items()}
+    per_dataset_intervals = {m: iv["AP"] for m, iv in member_intervals.items() if "AP" in iv}
+    return _ProtocolRow(
+        metrics,
+        {m: {"AP": row["AP"]} for m, row in per_member.items()},
+        _percent_intervals(aggregate.get("intervals"), metrics),
+        per_dataset_intervals,
+    )
 
 
 # adapter settings that say how a peer was run; the processor dict stays in the run folder's results.json
@@ -116,7 +149,7 @@ def results_from_run(
     identity = str(run["model_identity"])
     results = []
     for protocol in run["metrics"]:
-        metrics, per_dataset = _protocol_metrics(run, protocol, path)
+        row = _protocol_metrics(run, protocol, path)
         try:
             results.append(
                 ToolkitResult(
@@ -129,8 +162,11 @@ def results_from_run(
                     protocol=protocol,
                     setting=run["setting"],
                     scale=_scale(run["suite"]),
-                    metrics=metrics,
-                    per_dataset=per_dataset,
+                    metrics=row.metrics,
+                    per_dataset=row.per_dataset,
+                    intervals=row.intervals,
+                    per_dataset_intervals=row.per_dataset_intervals,
+                    bootstrap=run.get("bootstrap", {}) if row.intervals or row.per_dataset_intervals else {},
                     evaluated_by=evaluated_by or ("peer-adapter" if spec.startswith(HF_PREFIX) else "ours"),
                     git_hash=run.get("git_hash") or "unknown",
                     date=run["date"],

@@ -241,3 +241,58 @@ def test_eval_bootstrap_option_defaults_on_and_zero_turns_it_off():
     assert parse(["score", "--gt", "g", "--pred", "p", "--protocol", "coco"]).bootstrap == 0
     with pytest.raises(SystemExit):
         parse(["eval", "--model", "m", "--suite", "mini-lvis", "--bootstrap", "-1"])
+
+
+def test_leaderboard_rows_carry_the_runs_intervals(runs, tmp_path):
+    from leaderboards.paper import load_paper_tables
+    from leaderboards.render import write_leaderboard
+    from leaderboards.results import load_results
+    from leaderboards.suite_runs import add_suite_run
+
+    lvis, odinw = runs["mini-lvis"][0], runs["mini-odinw13"][0]
+    add_suite_run(lvis, "noisy-lvis", tmp_path / "results")
+    add_suite_run(odinw, "noisy-odinw", tmp_path / "results")
+    loaded = {(r.model, r.protocol): (p, r) for p, r in load_results(tmp_path / "results")}  # JSON round trip
+    run = _results(lvis)
+    for protocol in run["metrics"]:
+        result = loaded["noisy-lvis", protocol][1]
+        (member,) = run["members"].values()
+        stored = member[protocol]["intervals"]
+        assert set(result.intervals) == set(result.metrics)  # every number the row prints has its interval
+        for key, (lo, hi) in result.intervals.items():
+            assert (lo, hi) == pytest.approx([100 * v for v in stored[key]["interval"]], abs=1e-9)
+        assert result.bootstrap == run["bootstrap"] and result.bootstrap["replicates"] == REPLICATES
+    run = _results(odinw)
+    _, result = loaded["noisy-odinw", "coco"]
+    assert result.intervals["AP"] == pytest.approx([100 * v for v in run["aggregate"]["intervals"]["AP"]["interval"]])
+    assert set(result.per_dataset_intervals) == set(run["members"]) == set(result.per_dataset)
+    for member, pair in result.per_dataset_intervals.items():
+        assert pair == pytest.approx([100 * v for v in run["members"][member]["coco"]["intervals"]["AP"]["interval"]])
+
+    entries = [r.to_entry(str(p)) for p, r in loaded.values()]
+    write_leaderboard(tmp_path / "lb", load_paper_tables(), entries, plots=False)
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| noisy-odinw "))
+    lo, hi = result.intervals["AP"]
+    assert f" [{lo:.1f}, {hi:.1f}] |" in row  # the average's cell shows its interval
+    assert row.count(" [") == 1 + len(result.per_dataset)  # and every dataset's AP its own
+    js = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
+    rows = [r for s in js["sections"] for r in s["rows"] if r["model"] == "noisy-odinw"]
+    assert rows[0]["intervals"]["AP"] == pytest.approx([lo, hi])
+
+
+def test_leaderboard_intervals_are_checked():
+    from leaderboards.schema import Entry, Source
+
+    src = Source("results", "r.json", "r", "all", "r.json")
+    base = dict(
+        table="ours", source=src, model="m", suite="mini-lvis", protocol="lvis-fixed", protocol_stated="x",
+        setting="zero-shot", metrics={"AP": 40.0}, evaluated_by="ours", scale="mini",
+    )  # fmt: skip
+    Entry(**base, intervals={"AP": (38.0, 42.0)})
+    with pytest.raises(ValueError, match="no value for"):
+        Entry(**base, intervals={"APr": (1.0, 2.0)})
+    with pytest.raises(ValueError, match="lo <= hi"):
+        Entry(**base, intervals={"AP": (42.0, 38.0)})
+    with pytest.raises(ValueError, match="prints no intervals"):
+        Entry(**{**base, "evaluated_by": "paper", "suite": "lvis-minival", "scale": "full"}, intervals={"AP": (1, 2)})
