@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     n_mini = sum(r.scale == "mini" for r in results)
     print(f"leaderboard: {len(tables)} paper tables, {len(results)} toolkit results ({n_mini} mini-world)")
     for check in written["checks"]:
-        if not check.ok:
+        if not check.ok and not check.acknowledged:  # the paper's own known slips are in leaderboard.md, once
             print(f"warning: average mismatch: {check.describe()}")
     print(f"wrote {written['markdown']}, {written['json']}" + "".join(f", {p.name}" for p in written["plots"]))
     return 0

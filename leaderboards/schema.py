@@ -172,6 +172,9 @@ class PaperTable:
     transcribed_from: str
     entries: tuple[Entry, ...]
     notes: tuple[str, ...] = ()
+    # rows (as printed) whose printed average the paper's own rows do not give, explained in ``notes``: the
+    # leaderboard still flags them in its tables, but `leaderboard` does not warn about them at every run
+    acknowledged_mismatches: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.id != f"{self.document}-{self.number}":
@@ -187,3 +190,12 @@ class PaperTable:
                 raise ValueError(f"row {e.source.row!r} says table {e.table!r}/{e.source.document}, file is {self.id}")
             if e.evaluated_by != "paper":
                 raise ValueError(f"row {e.source.row!r}: paper tables hold only evaluated_by='paper' rows")
+        unknown = sorted(set(self.acknowledged_mismatches) - {e.source.row for e in self.entries})
+        if unknown:
+            raise ValueError(f"acknowledged_mismatches names rows the table does not have: {unknown}")
+        if self.acknowledged_mismatches and not self.notes:
+            raise ValueError("acknowledged_mismatches need a note that explains them")
+
+    def acknowledged_keys(self) -> set[str]:
+        """Entry keys of the rows whose average mismatch this table's notes already explain."""
+        return {e.key for e in self.entries if e.source.row in self.acknowledged_mismatches}

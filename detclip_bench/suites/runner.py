@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,9 @@ class SuiteResult:
                 cells = [(_pct(agg[k]) + _interval(iv.get(k), " ")) if k in agg else "" for k in shown]
                 lines.append("| **average** | " + " | ".join(cells) + " |")
             lines.append("")
+            notes = [f"- {m}: {w}" for m, res in self.members.items() for w in res[protocol].warnings]
+            if notes:
+                lines += ["Notes from the evaluator:", "", *notes, ""]
         if self.bootstrap:
             lines += [
                 f"[lo, hi]: 95% percentile bootstrap over each member's images ({self.bootstrap.replicates} "
@@ -224,6 +228,16 @@ def _interval(entry: dict | None, prefix: str = "") -> str:
     return f"{prefix}[{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def _log_notes(suite: Suite, target: EvalTarget, result: EvalResult) -> None:
+    """Say each evaluator note once, in the log; it is also in results.md/json beside the AP it concerns.
+
+    On a mini suite the notes are expected (a 100-image split cannot fill Fixed AP's 10,000-per-category
+    pool), so they are logged as info unless the model returned no detections at all."""
+    loud = not suite.mini or result.num_detections_evaluated == 0
+    for note in result.warnings:
+        log.log(logging.WARNING if loud else logging.INFO, "%s [%s]: %s", target.member, result.protocol, note)
+
+
 def score_target(
     suite: Suite,
     target: EvalTarget,
@@ -242,7 +256,10 @@ def score_target(
         pool = bootstrap_pool(protocol, budget.get("topk_per_category")) if bootstrap else None
         ev = make_evaluator(gt, protocol, **budget, pool_per_category=pool)
         ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
-        result = ev.compute()
+        with warnings.catch_warnings():  # the evaluator's notes go into the results and one log line, not a trace
+            warnings.simplefilter("ignore", UserWarning)
+            result = ev.compute()
+        _log_notes(suite, target, result)
         if bootstrap is not None:
             from detclip_bench.metrics.bootstrap import bootstrap_ap
 

@@ -206,3 +206,23 @@ def test_the_same_evaluation_twice_writes_byte_identical_results(tmp_path):
     # the volatile fields, kept out of results.json, and how images were read (EXIF orientation applied)
     assert set(info) == {"git_hash", "date", "versions", "device", "exif_transpose"} and info["exif_transpose"] is True
     assert info["versions"]["numpy"] and "detclip-bench" in info["versions"]
+
+
+def test_evaluator_notes_are_said_once_in_the_log_and_the_results(tmp_path, caplog):
+    import logging
+    import warnings
+
+    root, gt = _make_root(tmp_path)
+    det, _ = _detector_from(root, gt)
+    suite = get_suite("mini-lvis")
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, "detclip_bench.suites"):
+        warnings.simplefilter("always")
+        evaluate_suite(det, suite, root, out_dir=tmp_path / "mini", progress=False)
+        evaluate_suite(det, replace(suite, mini=False), root, out_dir=tmp_path / "full", progress=False)
+    assert not [w for w in caught if "fewer than K" in str(w.message)]  # no raw UserWarning trace
+    notes = [(r.levelno, r.getMessage()) for r in caplog.records if "fewer than K" in r.getMessage()]
+    # a 3-image mini split cannot fill the 10,000-per-category pool: said as info; on a real suite, a warning
+    assert [level for level, _ in notes] == [logging.INFO, logging.WARNING]
+    assert notes[0][1].startswith("lvis-minival [lvis-fixed]: 3 of 3 categories have fewer than K=10000")
+    md = (tmp_path / "mini" / "results.md").read_text()
+    assert "Notes from the evaluator:" in md and "- lvis-minival: 3 of 3 categories have fewer than K=10000" in md
