@@ -97,8 +97,8 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from detclip_bench.mini_world import generate
+    from detclip_bench.predict.vocabulary import prompts_for
     from detclip_bench.suites import SUITES
-    from detclip_bench.suites.predict import open_target, prompts_for
     from reference_model.detclipv2 import create_model
     from reference_model.detclipv2.export import ExportError, OnnxDetector, export_model
 
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     suite = SUITES.get("mini-odinw13")
     prompts: list[str] = []
     for target in suite.targets(world):
-        for p in prompts_for(suite, tuple(open_target(target).vocabulary())):
+        for p in prompts_for(suite, tuple(target.open().vocabulary())):
             if p not in prompts:
                 prompts.append(p)
     files = sorted(world.glob("odinw/**/valid/*.jpg"))

@@ -26,9 +26,10 @@ import numpy as np
 from detclip_bench.analysis.run_dir import LoadedRun, load_run
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.bootstrap import BootstrapState, bootstrap_ap
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.intervals import bootstrap_pool, pooled_delta, seed_offset
-from detclip_bench.metrics.protocols import canonical_protocol, make_evaluator
+from detclip_bench.metrics.protocols import canonical_protocol
 from detclip_bench.mini_world.vocabulary import category_groups
 
 __all__ = ["AVERAGE", "Comparison", "compare_runs"]

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from detclip_bench.metrics.bootstrap import BootstrapState, bootstrap_ap
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.intervals import bootstrap_pool, pooled_delta
-from detclip_bench.metrics.protocols import make_evaluator
 from detclip_bench.mini_world.vocabulary import category_groups, concept_groups
+from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.predict import PredictionArrays
 from detclip_bench.suites.runner import predictions_path
 
 __all__ = ["REPLICATES", "concept_groups", "paired_intervals"]

@@ -15,7 +15,6 @@ from tqdm import tqdm
 from detclip_bench.analysis.matching import ImageGT, ImageMatch, match_image
 from detclip_bench.analysis.run_dir import MemberRun, group_by_image
 from detclip_bench.errors import DataError
-from detclip_bench.suites.predict import open_target
 
 __all__ = ["ImageRecord", "category_names", "iter_records"]
 
@@ -36,11 +35,11 @@ class ImageRecord:
 
 def category_names(member: MemberRun) -> dict[int, str]:
     """GT category id -> the name shown to people (the loader's cleaned prompt name)."""
-    return {int(c.category_id): c.name for c in open_target(member.target).vocabulary()}
+    return {int(c.category_id): c.name for c in member.target.open().vocabulary()}
 
 
 def iter_records(member: MemberRun, *, iou_threshold: float = 0.5, progress: bool = True) -> Iterator[ImageRecord]:
-    dataset = open_target(member.target)
+    dataset = member.target.open()
     rows_by_image = group_by_image(member.predictions)
     known = {int(dataset.record_id(i)) for i in range(len(dataset))}
     unknown = sorted(set(rows_by_image) - known)

@@ -14,9 +14,9 @@ import numpy as np
 
 from detclip_bench.errors import DataError
 from detclip_bench.io import read_json
+from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.suites import resolve_data_root
 from detclip_bench.suites.custom import suite_of_results
-from detclip_bench.suites.predict import PredictionArrays
 from detclip_bench.suites.runner import PREDICTIONS_DIR, predictions_path
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 

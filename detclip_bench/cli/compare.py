@@ -58,8 +58,8 @@ def run(args) -> int:
     import sys
 
     from detclip_bench.compare import compare_runs, plot_comparison
-    from detclip_bench.inference import predict_out_dir
     from detclip_bench.io import atomic_write_json, atomic_write_text
+    from detclip_bench.predict.images import predict_out_dir
 
     arms = [[f for f in spec.split(",") if f] for spec in args.runs]
     if len(arms) < 2:

@@ -1,6 +1,6 @@
 """``detclip-bench predict``: run any ``--model`` on image files and write COCO results plus drawn pictures.
 
-The work is :func:`detclip_bench.inference.predict_images`; this module only parses arguments.
+The work is :func:`detclip_bench.predict.run.predict_images`; this module only parses arguments.
 """
 
 from __future__ import annotations
@@ -105,16 +105,10 @@ def run(args) -> int:
 
     from detclip_bench.adapters.registry import load_detector
     from detclip_bench.errors import DataError
-    from detclip_bench.inference import (
-        collect_images,
-        image_ids_from,
-        outside_folder,
-        parse_prompts,
-        predict_images,
-        predict_out_dir,
-        read_vocab,
-        suite_vocabulary,
-    )
+    from detclip_bench.predict.images import collect_images, image_ids_from, outside_folder, predict_out_dir
+    from detclip_bench.predict.run import predict_images
+    from detclip_bench.predict.vocabulary import parse_prompts, read_vocab, suite_vocabulary
+    from detclip_bench.suites import get_suite, resolve_data_root
 
     if args.threshold is not None and not 0 <= args.threshold < 1:
         print(f"error: --threshold must be in [0, 1), got {args.threshold}", file=sys.stderr)
@@ -136,7 +130,8 @@ def run(args) -> int:
     elif args.vocab is not None:
         vocab = read_vocab(args.vocab)
     else:
-        vocab, suite = suite_vocabulary(args.suite, args.data_root)
+        suite = get_suite(args.suite)
+        vocab = suite_vocabulary(suite, resolve_data_root(suite, args.data_root))
         threshold = suite.score_threshold if threshold is None else threshold
         max_dets = suite.max_dets_per_image if max_dets is None else max_dets
     threshold_from = "--threshold" if args.threshold is not None else None if threshold is None else "the suite"

@@ -6,8 +6,9 @@ lvis-api remain the oracles the tests compare against.
 
 from detclip_bench.metrics.bootstrap import BootstrapState, bootstrap_ap, paired_bootstrap
 from detclip_bench.metrics.coco_ap import CocoEvaluator
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.lvis_ap import LvisEvaluator
-from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS, canonical_protocol, make_evaluator
+from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, PROTOCOLS, canonical_protocol
 from detclip_bench.metrics.results import CategoryRow, EvalResult
 from detclip_bench.metrics.score import read_results, score_files
 

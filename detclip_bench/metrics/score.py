@@ -22,8 +22,8 @@ import numpy as np
 from detclip_bench.errors import DataError
 from detclip_bench.io import gc_paused
 from detclip_bench.metrics import fastjson
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.intervals import bootstrap_pool
-from detclip_bench.metrics.protocols import make_evaluator
 from detclip_bench.metrics.results import EvalResult
 
 __all__ = ["read_results", "score_files"]
@@ -106,7 +106,7 @@ def score_files(
     bootstrap_seed: int = 0,
 ) -> EvalResult:
     """Score ``pred_path`` against ``gt_path`` under ``protocol`` (name or alias; budgets as in
-    :func:`~detclip_bench.metrics.protocols.make_evaluator`).
+    :func:`~detclip_bench.metrics.factory.make_evaluator`).
 
     ``bootstrap`` > 0 adds image-level bootstrap intervals for every key (``EvalResult.intervals``, see
     :func:`~detclip_bench.metrics.bootstrap.bootstrap_ap`; ``bootstrap_seed`` fixes the draws). For

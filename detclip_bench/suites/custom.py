@@ -25,8 +25,8 @@ from typing import Any
 
 from detclip_bench.datasets.odinw import EXPORT_ANNOTATION_NAMES, EXPORT_SPLIT_FOLDERS, export_splits
 from detclip_bench.errors import DataError
-from detclip_bench.inference import parse_prompts as parse_vocabulary_prompts
 from detclip_bench.io import read_json
+from detclip_bench.predict.vocabulary import parse_prompts as parse_vocabulary_prompts
 from detclip_bench.suites.suite import Suite, SuiteMember
 
 __all__ = [
@@ -48,7 +48,7 @@ SPLITS = tuple(SPLIT_FOLDERS)
 def parse_prompts(text: str | None) -> tuple[str, ...] | None:
     """``"cat, red apple"`` → ("cat", "red apple"); None stays None. The prompts are positional (one per
     category in id order), so an empty item is an error here; whitespace and duplicates (ignoring case) are
-    handled as ``predict`` handles its ``--prompts`` (:func:`detclip_bench.inference.parse_prompts`)."""
+    handled as ``predict`` handles its ``--prompts`` (:func:`detclip_bench.predict.vocabulary.parse_prompts`)."""
     if text is None:
         return None
     if not all(p.strip() for p in text.split(",")):

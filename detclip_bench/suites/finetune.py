@@ -24,7 +24,7 @@ from typing import Protocol
 
 from detclip_bench import dist
 from detclip_bench.adapters.base import Detector
-from detclip_bench.suites.predict import predict_target
+from detclip_bench.suites.predictions import predict_target
 from detclip_bench.suites.runner import (
     Bootstrap,
     SuiteResult,

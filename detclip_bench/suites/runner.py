@@ -23,8 +23,10 @@ from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
 from detclip_bench.metrics import EvalResult, canonical_protocol, make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.intervals import bootstrap_pool, member_mean, seed_offset
+from detclip_bench.predict.arrays import PredictionArrays
+from detclip_bench.predict.loop import EXIF_TRANSPOSE
 from detclip_bench.provenance import device_description, git_hash, library_versions
-from detclip_bench.suites.predict import EXIF_TRANSPOSE, PredictionArrays, predict_target
+from detclip_bench.suites.predictions import predict_target
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 
 __all__ = [

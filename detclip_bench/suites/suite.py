@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from detclip_bench.datasets import open_dataset
 from detclip_bench.datasets.layouts import resolve_dataset_roots
 from detclip_bench.errors import DataError, UnknownNameError
 from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, ComputedProtocol
@@ -37,9 +38,7 @@ class EvalTarget:
     Made by :meth:`SuiteMember.target` / :meth:`Suite.targets`, with paths resolved under a data
     root (the first candidate pair whose file and folder both exist, else the first candidate, so a
     missing file is reported by :meth:`Suite.check_files` or by the loader). The annotation file is
-    both what the model predicts on (opened with
-    ``open_dataset(annotations, format=loader_format, image_root=images, **dict(options))``) and
-    the GT the evaluators score against.
+    both what the model predicts on (:meth:`open`) and the GT the evaluators score against.
 
     Args:
         member: the member name (``"lvis-minival"``, ``"odinw13/Aquarium"``); names result rows,
@@ -57,6 +56,10 @@ class EvalTarget:
     images: Path
     loader_format: str
     options: tuple[tuple[str, object], ...] = ()
+
+    def open(self):
+        """The target's dataset (GT images + vocabulary), opened with the project's loader for its format."""
+        return open_dataset(self.annotations, format=self.loader_format, image_root=self.images, **dict(self.options))
 
 
 @dataclass(frozen=True)

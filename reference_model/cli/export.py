@@ -80,36 +80,6 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def suite_prompts(suite_name: str, data_root: str | None):
-    """The union of a suite's prompts over its members, first seen first, with each member's own list.
-
-    Category ids are the suite's own when it has one member, else 1..K over the union."""
-    from detclip_bench.errors import DataError
-    from detclip_bench.suites import get_suite, resolve_data_root
-    from detclip_bench.suites.predict import open_target, prompts_for
-
-    suite = get_suite(suite_name)
-    root = resolve_data_root(suite, data_root)
-    members: dict[str, list[str]] = {}
-    union: dict[str, tuple[int | None, str]] = {}
-    for target in suite.targets(root):
-        if not target.annotations.is_file():
-            hint = suite.download or "see README 'Data layout'"
-            raise DataError(
-                str(target.annotations),
-                target.member,
-                f"the suite's annotation file (its vocabulary) is missing; pass --data-root. {hint}",
-            )
-        concepts = tuple(open_target(target).vocabulary())
-        prompts = prompts_for(suite, concepts)
-        members[target.member] = prompts
-        for p, c in zip(prompts, concepts, strict=True):
-            union.setdefault(p, (c.category_id, c.name))
-    prompts = list(union)
-    ids = [union[p][0] for p in prompts] if len(members) == 1 else list(range(1, len(prompts) + 1))
-    return prompts, ids, [union[p][1] for p in prompts], members
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -121,18 +91,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from detclip_bench.predict.vocabulary import parse_prompts, read_vocab, suite_union_vocabulary
+
     members = None
     if args.suite is not None:
-        prompts, ids, names, members = suite_prompts(args.suite, args.data_root)
-    else:
-        from detclip_bench.inference import parse_prompts, read_vocab
+        from detclip_bench.suites import get_suite, resolve_data_root
 
+        suite = get_suite(args.suite)
+        vocab, members = suite_union_vocabulary(suite, resolve_data_root(suite, args.data_root))
+    else:
         try:
             vocab = parse_prompts(args.prompts) if args.prompts is not None else read_vocab(args.vocab)
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        prompts, ids, names = list(vocab.prompts), list(vocab.category_ids), list(vocab.names)
+    prompts, ids, names = list(vocab.prompts), list(vocab.category_ids), list(vocab.names)
 
     from reference_model.detclipv2 import DetCLIPv2
     from reference_model.detclipv2.export import DEFAULT_OPSET, ExportError, export_model

@@ -5,7 +5,7 @@ side (backbone, FPN, head) and the (M, D) text embeddings as a buffer, so the ex
 preprocessed image batch to dense per-anchor scores and needs no tokenizer or text tower.
 
 **Graph input** ``images``: float32 ``(B, 3, H, W)``, RGB, exactly what
-:func:`~reference_model.detclipv2.inference.preprocess_images` makes (as ``DetCLIPv2.predict`` does) from
+:func:`~reference_model.detclipv2.decode.preprocess_images` makes (as ``DetCLIPv2.predict`` does) from
 images read upright (their EXIF Orientation applied with ``PIL.ImageOps.exif_transpose``, as ``predict`` and
 suite evaluation read files; the sidecar's ``input.exif_transpose``): each image resized keeping its aspect by the largest factor with long side ≤ ``test_size[0]`` and short side ≤
 ``test_size[1]`` (PIL bicubic, sizes rounded), divided by 255, normalised with ``pixel_mean`` / ``pixel_std``,
@@ -21,7 +21,7 @@ The graph does no padding of its own: H and W must already be multiples of ``siz
 
 Everything after the graph (anchors, threshold and per-level top-k on the class probability, × centerness,
 class-wise NMS, rescale to original pixels) runs outside it, in the same
-:func:`~reference_model.detclipv2.inference.postprocess_detections` that ``predict`` uses; the sidecar
+:func:`~reference_model.detclipv2.decode.postprocess_detections` that ``predict`` uses; the sidecar
 ``export.json`` holds the vocabulary and every pre/post-processing number.
 
 Formats and what works (torch 2.14, torchvision 0.29, onnxruntime 1.32; measured on detclipv2-mini):
@@ -54,7 +54,7 @@ from torch import nn
 
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.errors import DataError
-from reference_model.detclipv2.inference import (
+from reference_model.detclipv2.decode import (
     InferenceSettings,
     anchors_for,
     level_sizes,
@@ -535,7 +535,7 @@ class OnnxDetector:
 
     Runs ``model.onnx`` with ONNX Runtime (the sidecar's format decides: the ``torchscript`` and ``torch-export``
     artefacts of the same verb run too, through torch), with exactly ``predict``'s pre- and post-processing
-    (:func:`~reference_model.detclipv2.inference.run_dense_detector`) and the settings in ``export.json``.
+    (:func:`~reference_model.detclipv2.decode.run_dense_detector`) and the settings in ``export.json``.
 
     ``predict(images, prompts)``: ``prompts`` must be the frozen vocabulary, or prompts taken from it (any
     order: the class columns are selected, which gives what ``predict`` gives for those prompts, since each

@@ -31,15 +31,15 @@ from reference_model.detclipv2.batching import TrainBatch
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside, make_anchors
 from reference_model.detclipv2.checkpoint import load_pretrained, save_pretrained
 from reference_model.detclipv2.config import DetCLIPv2Config
-from reference_model.detclipv2.distributed import encode_once, gather_named_strings, gather_with_grad
-from reference_model.detclipv2.fpn import FPN
-from reference_model.detclipv2.inference import (
+from reference_model.detclipv2.decode import (
     INFERENCE_REVISION,
     InferenceSettings,
     postprocess_detections,
     run_dense_detector,
     score_outputs,
 )
+from reference_model.detclipv2.distributed import encode_once, gather_named_strings, gather_with_grad
+from reference_model.detclipv2.fpn import FPN
 from reference_model.detclipv2.pretrained import CLIP_TEXT_HUB, RANDOM
 from reference_model.detclipv2.text_encoder import TextEncoder, build_text_model, rebuild_text_model
 
@@ -386,7 +386,7 @@ class DetCLIPv2(nn.Module):
     def _postprocess(self, class_prob, centerness, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
         """Per level: (anchor, class) pairs with class probability > ``thresh``, the top
         ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS
-        (:func:`~reference_model.detclipv2.inference.postprocess_detections` with this model's settings)."""
+        (:func:`~reference_model.detclipv2.decode.postprocess_detections` with this model's settings)."""
         return postprocess_detections(
             class_prob,
             centerness,

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from detclip_bench.mini_world import generate
+from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.predict import PredictionArrays, cache_path
+from detclip_bench.suites.predictions import cache_path
 from detclip_bench.suites.runner import evaluate_suite
 from tests.adapters.conftest import BUILDERS
 

@@ -11,7 +11,6 @@ import pytest
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.mini_world import generate
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.predict import open_target
 from detclip_bench.suites.runner import evaluate_suite
 
 
@@ -25,7 +24,7 @@ class GtDerivedDetector:
     def __init__(self, suite, root, seed: int = 0):
         self.table: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for target in suite.targets(root):
-            ds = open_target(target)
+            ds = target.open()
             vocab = ds.vocabulary()
             index = {c.category_id: k for k, c in enumerate(vocab)}
             for i in range(len(ds)):

@@ -6,7 +6,7 @@ import numpy as np
 
 from detclip_bench.analysis.records import iter_records
 from detclip_bench.analysis.run_dir import group_by_image, load_run
-from detclip_bench.suites.predict import PredictionArrays
+from detclip_bench.predict.arrays import PredictionArrays
 
 
 def _arrays(image_ids):

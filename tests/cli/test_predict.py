@@ -14,7 +14,7 @@ from detclip_bench.adapters import registry
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
-from detclip_bench.inference import (
+from detclip_bench.predict import (
     collect_images,
     image_ids_from,
     parse_prompts,

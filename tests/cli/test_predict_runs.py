@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import detclip_bench.inference as inference
+import detclip_bench.predict.images as predict_images_module
+import detclip_bench.predict.run as predict_run
 from detclip_bench.adapters import registry
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli import predict as predict_cli
@@ -71,8 +72,8 @@ def _info(out) -> dict:
 
 
 def test_the_cli_states_the_defaults_the_run_uses():
-    assert predict_cli.DEFAULT_OUT == inference.DEFAULT_OUT
-    assert predict_cli.DEFAULT_VIS_THRESHOLD == inference.DEFAULT_VIS_THRESHOLD == 0.3
+    assert predict_cli.DEFAULT_OUT == predict_images_module.DEFAULT_OUT
+    assert predict_cli.DEFAULT_VIS_THRESHOLD == predict_run.DEFAULT_VIS_THRESHOLD == 0.3
 
 
 def test_default_out_is_numbered_and_a_given_out_with_files_is_refused(det, photos, tmp_path, monkeypatch, capsys):
@@ -126,20 +127,20 @@ def test_an_input_folder_holding_the_out_folder_never_predicts_its_drawings(det,
     # the API skips them too (a caller that did not filter)
     paths = sorted(p for p in photos.rglob("*") if p.suffix in (".jpg", ".png"))
     assert len(paths) == 4
-    run = inference.predict_images(det, paths, ["cat", "dog"], out_dir=out, progress=False)
+    run = predict_run.predict_images(det, paths, ["cat", "dog"], out_dir=out, progress=False)
     assert run.n_inputs == 2 and run.info["inputs_inside_out"] == 2
     assert [im["id"] for im in run.images] == [1, 2]
 
 
 def test_drawings_use_the_vis_threshold_and_run_info_records_both(det, photos, tmp_path, monkeypatch):
     drawn: list[list[float]] = []
-    real = inference.draw_detections
+    real = predict_run.draw_detections
 
     def spy(image, boxes, scores, labels, names):
         drawn.append(sorted(round(float(v), 3) for v in scores))
         return real(image, boxes, scores, labels, names)
 
-    monkeypatch.setattr(inference, "draw_detections", spy)
+    monkeypatch.setattr(predict_run, "draw_detections", spy)
     out = tmp_path / "o"
     assert _predict("--images", str(photos), "--out", str(out)) == 0
     preds = json.loads((out / "predictions.json").read_text())

@@ -16,6 +16,7 @@ import torch
 from detclip_bench import provenance
 from detclip_bench.adapters import hf_common
 from detclip_bench.metrics import CocoEvaluator, LvisEvaluator
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.protocols import (
     ALIASES,
     CLI_CHOICES,
@@ -25,11 +26,10 @@ from detclip_bench.metrics.protocols import (
     ComputedProtocol,
     Protocol,
     canonical_protocol,
-    make_evaluator,
 )
 from detclip_bench.metrics.synthetic import make_coco_like, make_detections, make_lvis_like
+from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.suites import SUITES, get_suite
-from detclip_bench.suites.predict import PredictionArrays
 from detclip_bench.suites.runner import run_info, score_target
 from detclip_bench.suites.suite import EvalTarget
 

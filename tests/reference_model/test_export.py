@@ -66,10 +66,10 @@ def suite():
 
 @pytest.fixture(scope="module")
 def prompts(suite, world) -> list[str]:
-    from detclip_bench.suites.predict import open_target, prompts_for
+    from detclip_bench.predict.vocabulary import prompts_for
 
     target = suite.targets(world)[0]
-    return prompts_for(suite, tuple(open_target(target).vocabulary()))
+    return prompts_for(suite, tuple(target.open().vocabulary()))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from detclip_bench.errors import DataError
-from detclip_bench.suites.predict import PredictionArrays
+from detclip_bench.predict.arrays import PredictionArrays
 from reference_model.train.checkpoint import MANIFEST, find_latest, load_checkpoint, save_checkpoint
 
 from .corpus import assert_data_error

@@ -13,7 +13,6 @@ import torch
 
 from detclip_bench.schema import DataKind
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.predict import open_target
 from detclip_bench.suites.runner import evaluate_suite
 from reference_model.detclipv2 import InputSpec, collate_train, create_model
 
@@ -32,7 +31,7 @@ def model(small_world):
     """
     torch.manual_seed(0)
     model = create_model("detclipv2-mini", score_thresh=0.0)
-    ds = open_target(get_suite("mini-lvis").targets(small_world)[0])
+    ds = get_suite("mini-lvis").targets(small_world)[0].open()
     vocab = ds.vocabulary()
     spec = InputSpec(kind=DataKind.DETECTION, size=model.config.test_size, flip=False, concepts_per_image=len(vocab))
     batch = collate_train([ds[i] for i in range(len(ds))], spec, vocabulary=vocab, rng=np.random.default_rng(0))
@@ -66,7 +65,7 @@ class _Cached(torch.nn.Module):
 
 def test_mixed_sizes_get_per_image_padding(model, small_world):
     suite = get_suite("mini-lvis")
-    ds = open_target(suite.targets(small_world)[0])
+    ds = suite.targets(small_world)[0].open()
     images = [ds[i].load_image() for i in range(min(6, len(ds)))]
     assert len({im.size for im in images}) > 1  # the point of the test: mixed sizes
     prompts = ["a red disc", "a blue square", "a green triangle"]

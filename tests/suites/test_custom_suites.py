@@ -15,7 +15,6 @@ from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
 from detclip_bench.suites import dataset_suite, get_suite
 from detclip_bench.suites.custom import load_suite_file, parse_dataset_spec, parse_prompts
-from detclip_bench.suites.predict import open_target
 from detclip_bench.suites.runner import evaluate_suite
 
 EXPORT = "odinw/Aquarium/Aquarium Combined.v2-raw-1024.coco"  # a Roboflow export as downloaded
@@ -29,7 +28,7 @@ class HashDetector:
     def __init__(self, targets):
         self.table = {}
         for target in targets:
-            ds = open_target(target)
+            ds = target.open()
             index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
             for i in range(len(ds)):
                 s = ds[i]
@@ -87,7 +86,7 @@ def test_split_pairs_with_image_folders_and_prompts(world, tmp_path):
     n = len(json.loads((anns / "test.json").read_text())["categories"]) - 1  # without Roboflow's root
     prompts = tuple(f"thing {k}" for k in range(n))
     suite = dataset_suite(spec, finetune=False, prompts=prompts)
-    ds = open_target(suite.targets(world)[0])
+    ds = suite.targets(world)[0].open()
     assert [c.name for c in ds.vocabulary()] == list(prompts)
     with pytest.raises(DataError, match="duplicate prompt"):
         parse_prompts("cat, cat")

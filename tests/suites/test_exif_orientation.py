@@ -16,9 +16,10 @@ import pytest
 from PIL import Image
 
 from detclip_bench.adapters.base import Prediction
+from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.schema import EXIF_ORIENTATION, ImageRef
 from detclip_bench.suites.custom import dataset_suite
-from detclip_bench.suites.predict import PredictionArrays, cache_path
+from detclip_bench.suites.predictions import cache_path
 from detclip_bench.suites.runner import evaluate_suite
 
 STORED = (80, 40)  # (width, height) of the pixels in the file

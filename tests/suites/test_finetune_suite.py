@@ -16,7 +16,6 @@ from detclip_bench.adapters.base import Prediction
 from detclip_bench.analysis.run_dir import load_run
 from detclip_bench.suites import get_suite
 from detclip_bench.suites.finetune import TrainedMember, finetune_suite
-from detclip_bench.suites.predict import open_target
 from detclip_bench.suites.runner import evaluate_suite
 from detclip_bench.suites.suite import member_file_stem
 from leaderboards.suite_runs import results_from_run
@@ -32,7 +31,7 @@ class JitterDetector:
         self.table = {}
         for member in suite.members:
             for split in member.files:
-                ds = open_target(member.target(root, split))
+                ds = member.target(root, split).open()
                 index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
                 for i in range(len(ds)):
                     s = ds[i]

@@ -17,12 +17,11 @@ from detclip_bench.cli.main import main
 from detclip_bench.compare import AVERAGE, compare_runs
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.bootstrap import bootstrap_ap, paired_bootstrap
+from detclip_bench.metrics.factory import make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.intervals import bootstrap_pool, member_mean, pooled_delta
-from detclip_bench.metrics.protocols import make_evaluator
 from detclip_bench.mini_world.vocabulary import category_groups
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.predict import open_target
 from detclip_bench.suites.runner import Bootstrap, evaluate_suite
 
 REPLICATES = 60
@@ -36,7 +35,7 @@ class NoisyDetector:
         self.seed = seed
         self.table = {}
         for target in targets:
-            ds = open_target(target)
+            ds = target.open()
             index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
             for i in range(len(ds)):
                 s = ds[i]
@@ -82,7 +81,7 @@ def runs(small_world, tmp_path_factory):
 
 def _evaluator(root, suite_name: str, run_dir, member_index: int = 0):
     """The run's member re-scored by hand from its predictions (the oracle path)."""
-    from detclip_bench.suites.predict import PredictionArrays
+    from detclip_bench.predict.arrays import PredictionArrays
     from detclip_bench.suites.runner import predictions_path
 
     suite = get_suite(suite_name)

@@ -1,4 +1,4 @@
-"""Inference pre- and post-processing shared by :meth:`DetCLIPv2.predict` and the exported models.
+"""Decoding around the dense detector: pre- and post-processing shared by :meth:`DetCLIPv2.predict` and exports.
 
 The dense part of the detector (backbone → FPN → head → region–text class probability) is what an export
 freezes into a graph; everything around it lives here, so the PyTorch model and an exported graph (ONNX

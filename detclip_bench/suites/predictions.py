@@ -1,0 +1,98 @@
+"""A suite target's predictions: the one prediction loop over its images, with a cache so re-scoring never
+re-runs a model.
+
+Predictions are :class:`~detclip_bench.predict.arrays.PredictionArrays`, cached per (model identity, suite,
+member, split). Under torchrun each rank predicts a strided shard of the images and rank 0 receives everything
+in rank order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from detclip_bench import dist
+from detclip_bench.adapters.base import Detector, model_provenance
+from detclip_bench.predict.arrays import PredictionArrays
+from detclip_bench.predict.loop import EXIF_TRANSPOSE, predict_arrays
+from detclip_bench.predict.vocabulary import prompts_for
+from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
+
+__all__ = ["cache_path", "predict_target"]
+
+log = logging.getLogger("detclip_bench.suites")
+
+
+def cache_path(cache_dir: Path, identity: str, suite: Suite, target: EvalTarget) -> Path:
+    name = f"{member_file_stem(target.member)}-{target.split}.npz"
+    return cache_dir / identity[:16] / f"{suite.name}-v{suite.version}" / name
+
+
+def predict_target(
+    detector: Detector,
+    suite: Suite,
+    target: EvalTarget,
+    *,
+    cache_dir: Path | None,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> tuple[PredictionArrays, list[str]]:
+    """Predictions for every image of ``target`` (from cache when present) and the prompts used."""
+    dataset = target.open()
+    vocabulary = tuple(dataset.vocabulary())
+    prompts = prompts_for(suite, vocabulary)
+    prompt_hash = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:12]
+    path = cache_path(cache_dir, detector.identity(), suite, target) if cache_dir is not None else None
+    # what besides the weights decides the predictions (adapter settings, library versions, the inference
+    # code's revision): a cache made under other settings is recomputed, never reused
+    provenance = json.loads(json.dumps(model_provenance(detector), sort_keys=True, default=str))
+    if path is not None and path.is_file():
+        arrays, meta = PredictionArrays.load(path)
+        if (
+            meta.get("prompt_hash") == prompt_hash
+            and meta.get("max_dets_per_image") == suite.max_dets_per_image
+            and meta.get("score_threshold") == suite.score_threshold
+            and meta.get("provenance") == provenance
+            and meta.get("exif_transpose") is EXIF_TRANSPOSE
+        ):
+            log.info("%s [%s]: %d cached predictions from %s", target.member, target.split, len(arrays), path)
+            return arrays, prompts
+        log.info("%s: cache %s was made with other prompts or budget; recomputing", target.member, path)
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    indices = list(range(rank, len(dataset), world))
+
+    def load(k: int):
+        sample = dataset[indices[k]]
+        return int(sample.record_id), sample.load_image(exif_transpose=EXIF_TRANSPOSE), sample.record_id
+
+    arrays = predict_arrays(
+        detector,
+        len(indices),
+        load,
+        prompts,
+        [c.category_id for c in vocabulary],
+        max_dets=suite.max_dets_per_image,
+        score_thresh=suite.score_threshold,
+        batch_size=batch_size,
+        progress=progress and rank == 0,
+        desc=f"{target.member} [{target.split}]",
+    )
+    if world > 1:
+        arrays = PredictionArrays.concat(dist.all_gather_object(arrays))
+    if path is not None and dist.is_main_process():
+        arrays.save(
+            path,
+            {
+                "prompt_hash": prompt_hash,
+                "max_dets_per_image": suite.max_dets_per_image,
+                "score_threshold": suite.score_threshold,
+                "provenance": provenance,
+                "exif_transpose": EXIF_TRANSPOSE,
+                "model": detector.name,
+                "identity": detector.identity(),
+            },
+        )
+    return arrays, prompts
