@@ -85,12 +85,14 @@ def worker(role: str, case: Path, replicates: int, naive: int, seed: int) -> dic
         t0 = time.perf_counter()
         ev = _evaluator(gt, dets, pool=2 * K_FIXED)
         metrics = ev.compute().metrics
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         state = BootstrapState(ev)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         boot = bootstrap_ap(state, n_replicates=replicates, seed=seed, return_replicates=True)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
         out.update(
+            state_cpu_seconds=c2 - c1,
+            replicates_cpu_seconds=c3 - c2,
             metrics=metrics,
             point_equals_evaluator=state.point == metrics,
             eval_seconds=t1 - t0,
@@ -165,7 +167,7 @@ def render(report: dict) -> str:
     lines = [
         "# Bootstrap benchmark (LVIS Fixed AP)",
         "",
-        f"Machine: {report['machine']}. {report['note']}",
+        f"Machine: {report['machine']}; load average {report['load_average']} when it started. {report['note']}",
         "",
         f"Workload: {c['images']:,} images, {c['categories']:,} categories, {c['gt_boxes']:,} GT boxes, "
         f"{c['detections']:,} detections (benchmarks/eval_bench.py's generator; {c['categories_over_k']} "
@@ -178,6 +180,8 @@ def render(report: dict) -> str:
         f"| bootstrap: evaluation (2K pool) | {b['eval_seconds']:.2f} | |",
         f"| bootstrap: read the engine's matches (BootstrapState) | {b['state_seconds']:.2f} | |",
         f"| bootstrap: {report['replicates']:,} replicates | {b['replicates_seconds']:.2f} | |",
+        f"| CPU seconds of the two lines above (all threads) | {b['state_cpu_seconds']:.2f} + "
+        f"{b['replicates_cpu_seconds']:.2f} | |",
         f"| bootstrap process, total | {s['bootstrap_total_seconds']:.2f} | {b['peak_rss_mib']:.0f} |",
         f"| naive: one replicate (new evaluator on the duplicated set; mean of {len(n['runs'])}) | "
         f"{s['naive_seconds_per_replicate']:.2f} | {n['peak_rss_mib']:.0f} |",
@@ -232,6 +236,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, Path(args.workdir), args.replicates, args.naive, args.seed)))
         return
+    load_before = " / ".join(f"{v:.1f}" for v in os.getloadavg())  # 1, 5, 15 min: other work on the machine
     with tempfile.TemporaryDirectory() as tmp:
         case_dir = Path(args.workdir) if args.workdir else Path(tmp) / "lvis"
         case = make_case(case_dir, args.images, args.categories)
@@ -273,6 +278,7 @@ def main() -> None:
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "note": args.note,
+        "load_average": load_before,
         "images": args.images,
         "replicates": args.replicates,
         "seed": args.seed,

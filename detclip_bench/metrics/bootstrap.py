@@ -64,7 +64,8 @@ __all__ = ["BootstrapState", "bootstrap_ap", "paired_bootstrap", "resample_weigh
 _EPS = np.spacing(1.0)  # the engine's precision is tp / (fp + tp + eps), as pycocotools'
 _ROWS_PER_MATCH_BATCH = 15_000  # detections per engine call while reading matches (bounds its per-pair records)
 _CHUNK_BYTES = 192 * 2**20  # working memory of the chunks of replicates in flight
-_WORKERS = min(2, os.cpu_count() or 1)  # threads over chunks of replicates
+# threads over chunks of replicates: numpy frees the GIL in the heavy loops; the values do not depend on it
+_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def resample_weights(num_images: int, n_replicates: int, *, seed: int = 0) -> np.ndarray:
