@@ -1,4 +1,4 @@
-"""A small typed name → object registry with lazy ``"module:attr"`` targets.
+"""A small typed name → object registry with lazy ``"module:attr"`` targets (or data files, read on first use).
 
 The registries of the project: dataset formats (``detclip_bench.datasets.DATASET_FORMATS``),
 suites (``detclip_bench.suites.SUITES``), benchmarked models (``detclip_bench.adapters.registry.MODELS``)
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from detclip_bench.errors import UnknownNameError
@@ -22,13 +23,18 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._entries: dict[str, T | str] = {}
+    """``load_file``: how a :class:`~pathlib.Path` target becomes its object (the suites' data files)."""
 
-    def add(self, name: str, target: T | str) -> None:
-        """Register ``target`` (an object, or a lazy ``"package.module:attr"`` string; ``attr`` may be dotted,
-        e.g. ``Class.method``)."""
+    def __init__(self, kind: str, load_file: Callable[[Path], T] | None = None) -> None:
+        self.kind = kind
+        self._entries: dict[str, T | str | Path] = {}
+        self._load_file = load_file
+
+    def add(self, name: str, target: T | str | Path) -> None:
+        """Register ``target`` (an object, a lazy ``"package.module:attr"`` string, where ``attr`` may be dotted,
+        e.g. ``Class.method``, or a data file ``Path`` the registry's ``load_file`` reads on first use)."""
+        if isinstance(target, Path) and self._load_file is None:
+            raise TypeError(f"the {self.kind} registry reads no files")
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = target
@@ -48,6 +54,9 @@ class Registry(Generic[T]):
         if isinstance(target, str) and ":" in target:
             module, attr = target.split(":", 1)
             target = functools.reduce(getattr, attr.split("."), importlib.import_module(module))
+            self._entries[name] = target
+        elif isinstance(target, Path):
+            target = self._load_file(target)
             self._entries[name] = target
         return target  # type: ignore[return-value]
 

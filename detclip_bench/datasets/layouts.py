@@ -910,7 +910,8 @@ def resolve_dataset_roots(data_root=None, data_map=None) -> DataRoots:
 
 def suite_candidates(dataset: str, key: str) -> tuple[tuple[str, str], ...]:
     """(annotation file, image folder) pairs relative to a data root, from every layout whose base is a fixed
-    folder under it: what a suite member lists so a GLIP or mmdetection data root works as ``--data-root``."""
+    folder under it: what a suite member lists so a GLIP or mmdetection data root works as ``--data-root`` (the
+    built-in LVIS suite files list exactly these; ``tests/suites/test_builtin_suite_files.py`` keeps them equal)."""
     spec = _SPECS[dataset]
     part = next(p for p in spec.parts if p.key == key)
     image_key = dict(part.options).get("image_root")

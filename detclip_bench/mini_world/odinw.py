@@ -6,7 +6,8 @@ is its own visual domain (palette, background pattern, image size; thermal colou
 supercategory class) and GLIP's ``annotations_without_background.json`` beside the images.
 Variants: ``mini_val/`` for EgoHands and Vehicles; PascalVOC has no ``test/`` (GLIP evaluates
 test on the valid file); pistols is GLIP's flat ``export/`` with
-``{train,val,test}_annotations_without_background.json``.
+``{train,val,test}_annotations_without_background.json``. Folders, classes and variants come from the
+loader's table (:data:`detclip_bench.datasets.odinw.ODINW13`); this module adds only how each one looks.
 """
 
 from __future__ import annotations
@@ -14,27 +15,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from detclip_bench.datasets.odinw import ODINW13 as DATASET_ODINW13
+from detclip_bench.datasets.odinw import OdinwMember
 from detclip_bench.io import atomic_write_json
 from detclip_bench.mini_world.render import COLOURS, SHAPES, TEXTURES, Difficulty, Domain, Look, render_scene
 from detclip_bench.mini_world.scenes import PartOutput, coco_box, part_rng, scaled, write_jpeg
 from detclip_bench.mini_world.vocabulary import TEXTURE_WORDS
 
-__all__ = ["ODINW13", "OdinwMember", "class_looks", "write_odinw"]
+__all__ = ["ODINW13", "MiniOdinwMember", "class_looks", "write_odinw"]
 
 BASE_SPLIT_SIZES = {"train": 24, "valid": 8, "test": 8}
 
 
 @dataclass(frozen=True)
-class OdinwMember:
-    name: str
-    sub_path: str
-    classes: tuple[str, ...]
+class MiniOdinwMember:
+    """An ODinW13 dataset of :data:`detclip_bench.datasets.odinw.ODINW13` (folder, classes, split variants: the
+    one table) with the look the mini world renders it in."""
+
+    member: OdinwMember
     domain: Domain
     colours: tuple[str, ...]  # object palette of the domain
     size: tuple[int, int]  # (min side, max side) of images
     max_objects: int = 4
-    layout: str = "roboflow"  # roboflow | no_test | flat
-    mini_val: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.member.name
+
+    @property
+    def sub_path(self) -> str:
+        return self.member.subdir
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.member.classes
+
+    @property
+    def layout(self) -> str:
+        """``roboflow``; ``no_test`` (PascalVOC: test is the valid file); ``flat`` (GLIP's pistols)."""
+        return "flat" if self.member.flat else "no_test" if self.member.test_split == "valid" else "roboflow"
+
+    @property
+    def mini_val(self) -> bool:
+        return self.member.val_split == "mini_val"
 
     @property
     def project(self) -> str:
@@ -45,147 +68,58 @@ def _d(name, bg, pattern="grain", thermal=False):
     return Domain(name, background=bg, pattern=pattern, thermal=thermal)
 
 
-ODINW13: tuple[OdinwMember, ...] = (
-    OdinwMember(
-        "AerialMaritimeDrone",
-        "AerialMaritimeDrone/large",
-        ("boat", "car", "dock", "jetski", "lift"),
+# name -> (domain, object palette, (min side, max side), max objects per image)
+_LOOKS: dict[str, tuple[Domain, tuple[str, ...], tuple[int, int], int]] = {
+    "AerialMaritimeDrone": (
         _d("sea", ("#2f6f8f", "#3d8a9e", "#276076"), "waves"),
         ("white", "red", "brown", "yellow", "grey"),
         (160, 192),
         6,
     ),
-    OdinwMember(
-        "Aquarium",
-        "Aquarium/Aquarium Combined.v2-raw-1024.coco",
-        ("fish", "jellyfish", "penguin", "puffin", "shark", "starfish", "stingray"),
+    "Aquarium": (
         _d("aquarium", ("#0d3b66", "#145c8a", "#0b2e4f"), "waves"),
         ("orange", "pink", "black", "white", "grey", "red", "brown"),
         (128, 160),
         6,
     ),
-    OdinwMember(
-        "CottontailRabbits",
-        "CottontailRabbits",
-        ("Cottontail-Rabbit",),
-        _d("meadow", ("#5d8c3a", "#79a64d", "#4a7330")),
-        ("brown",),
-        (128, 128),
-        2,
-    ),
-    OdinwMember(
-        "EgoHands",
-        "EgoHands/generic",
-        ("hand",),
-        _d("tabletop", ("#8a7560", "#a38d74", "#6e5d4c"), "planks"),
-        ("pink",),
-        (160, 160),
-        4,
-        mini_val=True,
-    ),
-    OdinwMember(
-        "NorthAmericaMushrooms",
-        "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco",
-        ("CoW", "chanterelle"),
+    "CottontailRabbits": (_d("meadow", ("#5d8c3a", "#79a64d", "#4a7330")), ("brown",), (128, 128), 2),
+    "EgoHands": (_d("tabletop", ("#8a7560", "#a38d74", "#6e5d4c"), "planks"), ("pink",), (160, 160), 4),
+    "NorthAmericaMushrooms": (
         _d("forest floor", ("#4b3621", "#5e4630", "#3a2a1a")),
         ("white", "orange"),
         (128, 128),
         4,
     ),
-    OdinwMember(
-        "Packages",
-        "Packages/Raw",
-        ("package",),
-        _d("doorstep", ("#9a9a96", "#b0afa8", "#85847f"), "tiles"),
-        ("brown",),
-        (144, 144),
-        2,
-    ),
-    OdinwMember(
-        "PascalVOC",
-        "PascalVOC",
-        (
-            "aeroplane",
-            "bicycle",
-            "bird",
-            "boat",
-            "bottle",
-            "bus",
-            "car",
-            "cat",
-            "chair",
-            "cow",
-            "diningtable",
-            "dog",
-            "horse",
-            "motorbike",
-            "person",
-            "pottedplant",
-            "sheep",
-            "sofa",
-            "train",
-            "tvmonitor",
-        ),
+    "Packages": (_d("doorstep", ("#9a9a96", "#b0afa8", "#85847f"), "tiles"), ("brown",), (144, 144), 2),
+    "PascalVOC": (
         _d("everyday", ("#d7d0c0", "#a9b8c6", "#c3cfae", "#d9c2b5")),
         ("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "brown", "cyan"),
         (160, 192),
         5,
-        layout="no_test",
     ),
-    OdinwMember(
-        "pistols",
-        "pistols/export",
-        ("pistol",),
-        _d("studio", ("#e6e6e6", "#d0d0d0", "#f2f2f2")),
-        ("black",),
-        (128, 128),
-        2,
-        layout="flat",
-    ),
-    OdinwMember(
-        "pothole", "pothole", ("pothole",), _d("asphalt", ("#3c3c3c", "#4a4a48", "#2e2e2e")), ("black",), (160, 160), 3
-    ),
-    OdinwMember(
-        "Raccoon",
-        "Raccoon/Raccoon.v2-raw.coco",
-        ("raccoon",),
-        _d("woods", ("#2f4f2f", "#3e5e35", "#253d25")),
-        ("grey",),
-        (128, 128),
-        2,
-    ),
-    OdinwMember(
-        "ShellfishOpenImages",
-        "ShellfishOpenImages/raw",
-        ("Crab", "Lobster", "Shrimp"),
-        _d("sand", ("#d8c39a", "#c9b084", "#e3d2ad")),
-        ("red", "orange", "pink"),
-        (128, 160),
-        4,
-    ),
-    OdinwMember(
-        "thermalDogsAndPeople",
-        "thermalDogsAndPeople",
-        ("dog", "person"),
+    "pistols": (_d("studio", ("#e6e6e6", "#d0d0d0", "#f2f2f2")), ("black",), (128, 128), 2),
+    "pothole": (_d("asphalt", ("#3c3c3c", "#4a4a48", "#2e2e2e")), ("black",), (160, 160), 3),
+    "Raccoon": (_d("woods", ("#2f4f2f", "#3e5e35", "#253d25")), ("grey",), (128, 128), 2),
+    "ShellfishOpenImages": (_d("sand", ("#d8c39a", "#c9b084", "#e3d2ad")), ("red", "orange", "pink"), (128, 160), 4),
+    "thermalDogsAndPeople": (
         _d("thermal", ("#202020", "#303030", "#181818"), thermal=True),
         ("white", "grey"),
         (96, 128),
         4,
     ),
-    OdinwMember(
-        "VehiclesOpenImages",
-        "VehiclesOpenImages/416x416",
-        ("Ambulance", "Bus", "Car", "Motorcycle", "Truck"),
+    "VehiclesOpenImages": (
         _d("road", ("#5a5a5a", "#6b6b68", "#4d4d4b"), "tiles"),
         ("white", "yellow", "blue", "red", "green"),
         (96, 96),
         4,
-        mini_val=True,
     ),
-)
+}
+
+#: the 13 datasets in the loader's order (the order seeds each member's random stream)
+ODINW13: tuple[MiniOdinwMember, ...] = tuple(MiniOdinwMember(m, *_LOOKS[m.name]) for m in DATASET_ODINW13)
 
 
-def class_looks(member: OdinwMember) -> list[Look]:
+def class_looks(member: MiniOdinwMember) -> list[Look]:
     """Distinct looks within a member: shapes cycle first, then textures, colours from the palette."""
     offset = sum(map(ord, member.name)) % len(SHAPES)
     looks = []
@@ -198,7 +132,7 @@ def class_looks(member: OdinwMember) -> list[Look]:
     return looks
 
 
-def class_definitions(member: OdinwMember) -> list[dict]:
+def class_definitions(member: MiniOdinwMember) -> list[dict]:
     out = []
     for name, look in zip(member.classes, class_looks(member), strict=True):
         tex = TEXTURE_WORDS[look.texture]
@@ -207,7 +141,7 @@ def class_definitions(member: OdinwMember) -> list[dict]:
     return out
 
 
-def _roboflow_doc(member: OdinwMember, images: list[dict], anns: list[dict], with_background: bool) -> dict:
+def _roboflow_doc(member: MiniOdinwMember, images: list[dict], anns: list[dict], with_background: bool) -> dict:
     cats = [{"id": j + 1, "name": n, "supercategory": member.project} for j, n in enumerate(member.classes)]
     if with_background:
         cats.insert(0, {"id": 0, "name": member.project, "supercategory": "none"})
@@ -223,7 +157,7 @@ def _roboflow_doc(member: OdinwMember, images: list[dict], anns: list[dict], wit
     return {"info": info, "licenses": licenses, "categories": cats, "images": images, "annotations": anns}
 
 
-def _render_split(member: OdinwMember, n: int, img_dir: Path, rng, difficulty: Difficulty) -> tuple[list, list]:
+def _render_split(member: MiniOdinwMember, n: int, img_dir: Path, rng, difficulty: Difficulty) -> tuple[list, list]:
     looks = class_looks(member)
     images, anns = [], []
     lo_side, hi_side = member.size
@@ -270,7 +204,7 @@ def _render_split(member: OdinwMember, n: int, img_dir: Path, rng, difficulty: D
 
 
 def _write_member(
-    root: Path, member: OdinwMember, index: int, seed: int, scale: float, difficulty: Difficulty, out: PartOutput
+    root: Path, member: MiniOdinwMember, index: int, seed: int, scale: float, difficulty: Difficulty, out: PartOutput
 ) -> None:
     base = root / member.sub_path
     splits = dict(BASE_SPLIT_SIZES)
@@ -307,7 +241,7 @@ def _write_member(
             )
 
 
-def _write_pair(folder: Path, member: OdinwMember, images: list[dict], anns: list[dict]) -> None:
+def _write_pair(folder: Path, member: MiniOdinwMember, images: list[dict], anns: list[dict]) -> None:
     atomic_write_json(folder / "_annotations.coco.json", _roboflow_doc(member, images, anns, True), indent=None)
     atomic_write_json(
         folder / "annotations_without_background.json", _roboflow_doc(member, images, anns, False), indent=None

@@ -1,18 +1,21 @@
 """Named, versioned benchmarks (lm-eval-harness "tasks" as typed data).
 
-``SUITES.get(name)`` returns a :class:`Suite`; ``detclip-bench ls suites`` lists them. :func:`get_suite`
-also reads a suite file (JSON/YAML, :mod:`detclip_bench.suites.custom`) when ``name`` is one.
+``SUITES.get(name)`` returns a :class:`Suite`; ``detclip-bench ls suites`` lists them. Every built-in suite is a
+data file in ``detclip_bench/suites/builtin/`` (``<name>.yaml``), read on first use by the loader a lab's own suite
+file goes through (:mod:`detclip_bench.suites.custom`, docs/suites.md). :func:`get_suite` also reads a suite file
+when ``name`` is one.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from detclip_bench.registry import Registry
 from detclip_bench.suites.custom import dataset_suite, is_suite_file, load_suite_file
-from detclip_bench.suites.lvis import lvis_suite
-from detclip_bench.suites.odinw import odinw13_suite
 from detclip_bench.suites.suite import EvalTarget, Suite, SuiteMember, resolve_data_root
 
 __all__ = [
+    "BUILTIN_DIR",
     "SUITES",
     "EvalTarget",
     "Suite",
@@ -23,15 +26,20 @@ __all__ = [
     "resolve_data_root",
 ]
 
-SUITES: Registry[Suite] = Registry("suite")
-SUITES.add("lvis-minival", lvis_suite("lvis-minival", minival=True, mini=False))
-SUITES.add("lvis-val", lvis_suite("lvis-val", minival=False, mini=False))
-SUITES.add("mini-lvis", lvis_suite("mini-lvis", minival=True, mini=True))
-SUITES.add("mini-lvis-val", lvis_suite("mini-lvis-val", minival=False, mini=True))
-SUITES.add("odinw13", odinw13_suite("odinw13", finetune=False, mini=False))
-SUITES.add("odinw13-finetune", odinw13_suite("odinw13-finetune", finetune=True, mini=False))
-SUITES.add("mini-odinw13", odinw13_suite("mini-odinw13", finetune=False, mini=True))
-SUITES.add("mini-odinw13-finetune", odinw13_suite("mini-odinw13-finetune", finetune=True, mini=True))
+#: the built-in suites' files, one per suite, named after it
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
+def _builtin_suite(path: Path) -> Suite:
+    suite = load_suite_file(path, builtin=True)
+    if suite.name != path.stem:
+        raise ValueError(f"{path} defines suite {suite.name!r}; a built-in suite file is named after its suite")
+    return suite
+
+
+SUITES: Registry[Suite] = Registry("suite", load_file=_builtin_suite)
+for _file in sorted(BUILTIN_DIR.glob("*.yaml")):
+    SUITES.add(_file.stem, _file)
 
 
 def get_suite(name: str) -> Suite:

@@ -208,23 +208,45 @@ _SUITE_KEYS = {
     "aggregate",
     "topk_per_category",
     "score_threshold",
+    "eval_split",
+    "mini",
+    "download",
+    "include",
 }
 
 
-def load_suite_file(path: str | os.PathLike) -> Suite:
-    """A :class:`Suite` from a JSON/YAML suite file; member paths are relative to the data root."""
-    path = Path(path).expanduser()
+def _read_mapping(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A suite file's mapping, with ``include: <file>`` (relative to it) read first and its keys overridden."""
     if path.suffix.lower() == ".json":
         raw = read_json(path)
     else:
         import yaml
 
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise DataError(str(path), "-", f"malformed YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise DataError(str(path), "-", "a suite file is a mapping with name, version and members")
+    if "include" not in raw:
+        return raw
+    base = (path.parent / str(raw["include"])).resolve()
+    if base in seen or base == path.resolve():
+        raise DataError(str(path), "include", f"{base} includes itself")
+    if not base.is_file():
+        raise DataError(str(path), "include", f"no such suite file: {base}")
+    included = _read_mapping(base, (*seen, path.resolve()))
+    return {**{k: v for k, v in included.items() if k != "include"}, **{k: v for k, v in raw.items() if k != "include"}}
+
+
+def load_suite_file(path: str | os.PathLike, *, builtin: bool = False) -> Suite:
+    """A :class:`Suite` from a JSON/YAML suite file; member paths are relative to the data root.
+
+    ``builtin``: one of the package's own suite files (``detclip_bench/suites/builtin/``), whose results name the
+    suite alone (no ``suite_file``), as every built-in suite's always have.
+    """
+    path = Path(path).expanduser()
+    raw = _read_mapping(path)
     unknown = set(raw) - _SUITE_KEYS
     missing = {"name", "version", "members"} - set(raw)
     if unknown or missing:
@@ -233,7 +255,7 @@ def load_suite_file(path: str | os.PathLike) -> Suite:
             "-",
             f"unknown keys {sorted(unknown)}; missing keys {sorted(missing)}; allowed: {sorted(_SUITE_KEYS)}",
         )
-    members = tuple(_member(path, i, m) for i, m in enumerate(raw["members"] or []))
+    members = tuple(_member(path, i, m, raw.get("eval_split")) for i, m in enumerate(raw["members"] or []))
     try:
         return Suite(
             name=str(raw["name"]),
@@ -247,14 +269,19 @@ def load_suite_file(path: str | os.PathLike) -> Suite:
             aggregate=raw.get("aggregate", "mean" if len(members) > 1 else "single"),
             topk_per_category=int(raw.get("topk_per_category", 10000)),
             score_threshold=raw.get("score_threshold"),
-            download=f"the paths listed in {path}",
-            suite_file=str(path.resolve()),
+            mini=bool(raw.get("mini", False)),
+            download=str(raw.get("download", f"the paths listed in {path}")),
+            suite_file=None if builtin else str(path.resolve()),
         )
     except (TypeError, ValueError) as exc:
         raise DataError(str(path), "-", str(exc)) from exc
 
 
-def _member(path: Path, i: int, raw: Any) -> SuiteMember:
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(p, str) for p in value)
+
+
+def _member(path: Path, i: int, raw: Any, eval_split: str | None = None) -> SuiteMember:
     where = f"members[{i}]"
     if not isinstance(raw, dict) or set(raw) - _MEMBER_KEYS or not {"name", "files"} <= set(raw):
         raise DataError(
@@ -264,11 +291,17 @@ def _member(path: Path, i: int, raw: Any) -> SuiteMember:
     if not isinstance(files, dict) or not files:
         raise DataError(str(path), where, "files maps each split to [annotation json, image folder]")
     parsed = {}
-    for split, pair in files.items():
-        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-            raise DataError(str(path), f"{where}.files.{split}", "expected [annotation json, image folder]")
-        parsed[str(split)] = ((pair[0], pair[1]),)
-    eval_split = raw.get("eval_split", "test" if "test" in parsed else "val")
+    for split, value in files.items():
+        # one [annotation json, image folder] pair, or a list of candidate pairs (the first found is used)
+        candidates = [value] if _is_pair(value) else value
+        if not (isinstance(candidates, list) and candidates and all(_is_pair(c) for c in candidates)):
+            raise DataError(
+                str(path),
+                f"{where}.files.{split}",
+                "expected [annotation json, image folder], or a list of such pairs in order of preference",
+            )
+        parsed[str(split)] = tuple((a, i) for a, i in candidates)
+    eval_split = raw.get("eval_split", eval_split or ("test" if "test" in parsed else "val"))
     if eval_split not in parsed:
         raise DataError(str(path), where, f"eval_split {eval_split!r} is not among the files' splits {sorted(parsed)}")
     names = raw.get("class_names")
