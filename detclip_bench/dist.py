@@ -26,6 +26,7 @@ __all__ = [
     "init_distributed",
     "is_distributed",
     "is_main_process",
+    "resolve_device",
 ]
 
 
@@ -47,8 +48,19 @@ class DistContext:
         return self.world_size > 1
 
 
+def resolve_device(device: str) -> str:
+    """``--device`` as torch takes it: ``auto`` is ``cuda`` when torch sees a GPU, else ``cpu``; others as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def init_distributed(device: str = "auto") -> DistContext:
-    """Create the process group if the environment asks for one; pick the device (``auto``: CUDA when present)."""
+    """Create the process group if the environment asks for one; pick the device (``auto``: CUDA when present).
+
+    Under a launcher each rank takes GPU ``LOCAL_RANK``; one process given ``cuda:N`` takes GPU N."""
     import torch
     import torch.distributed as tdist
 
@@ -57,8 +69,11 @@ def init_distributed(device: str = "auto") -> DistContext:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        dev = torch.device("cuda", local_rank)
+        index = local_rank
+        if world_size == 1 and device.startswith("cuda:"):
+            index = torch.device(device).index
+        torch.cuda.set_device(index)
+        dev = torch.device("cuda", index)
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not tdist.is_initialized():

@@ -67,10 +67,14 @@ def load_detector(spec: str, *, device: str = "cpu", options: dict[str, str] | N
 
     ``options``: adapter options of ``hf:`` models as ``--model-option`` strings (e.g. Grounding DINO's
     ``max_classes_per_chunk``); they become part of the detector's identity and results.json.
+    ``device="auto"`` (the CLI's default): CUDA when torch sees a GPU, else the CPU; a family loader with
+    ``resolves_auto_device = True`` (ONNX Runtime, which may lack CUDA where torch has it) decides itself.
     """
+    from detclip_bench.dist import resolve_device
+
     spec = spec.strip()
     if spec.startswith(HF_PREFIX):
-        return _load_hf(spec, device, options)
+        return _load_hf(spec, resolve_device(device), options)
     if options:
         raise DataError(spec, "--model-option", "adapter options apply to hf: models only")
     family, sep, source = spec.partition(":")
@@ -88,8 +92,11 @@ def load_detector(spec: str, *, device: str = "cpu", options: dict[str, str] | N
             f"{', '.join(checkpoint_families()) or 'none'}); install detclip-bench with its reference "
             "model, or use hf:<hub id or dir> for a transformers detector",
         )
+    loader = MODELS.get(family)
+    if not getattr(loader, "resolves_auto_device", False):
+        device = resolve_device(device)
     try:
-        return MODELS.get(family)(source, device=device)
+        return loader(source, device=device)
     except Exception as exc:
         if not (bare and _looks_like_hub_id(spec) and _is_network_error(exc)):
             raise

@@ -624,11 +624,26 @@ class OnnxDetector:
 
 
 def load_onnx_detector(source: str, *, device: str = "cpu") -> OnnxDetector:
-    """The ``onnx`` model family (``--model onnx:<export folder>``): an :class:`OnnxDetector` over the folder."""
+    """The ``onnx`` model family (``--model onnx:<export folder>``): an :class:`OnnxDetector` over the folder.
+
+    ``device="auto"``: ONNX Runtime's CUDA provider where it has one and a GPU is there, else the CPU."""
     try:
-        return OnnxDetector(source, device=device)
+        return OnnxDetector(source, device=_onnx_device(device))
     except ExportError as exc:
         raise DataError(source, "model", str(exc)) from exc
+
+
+load_onnx_detector.resolves_auto_device = True  # see detclip_bench.adapters.registry.load_detector
+
+
+def _onnx_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "cpu"  # the session then says what to install
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available() else "cpu"
 
 
 def read_sidecar(source: str | Path) -> dict:
