@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_hidden_alias, add_out_option
+
 EPILOG = """\
 examples:
   detclip-bench leaderboard                              # every table, results from leaderboards/results/
   detclip-bench leaderboard --suite odinw13 --out runs/lb
-  detclip-bench leaderboard --results runs/mini/results --out runs/mini/leaderboard
+  detclip-bench leaderboard --store runs/mini/results --out runs/mini/leaderboard
   detclip-bench leaderboard --no-plots                  # markdown + JSON only
   # file a suite run (from `detclip-bench eval`) as a row, then render: peers sit beside DetCLIPv2
-  detclip-bench leaderboard --add-run runs/eval/owlv2 --label OWLv2-B/16 --results runs/lb/results
+  detclip-bench leaderboard --add-run runs/eval/owlv2 --label OWLv2-B/16 --store runs/lb/results
 
 Writes leaderboard.md, leaderboard.json and PNG plots into --out. Mini-world results are
 rendered in their own section, never inside a paper table. Printed averages are recomputed
@@ -34,17 +36,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "toolkit names like mini-odinw13-finetune map to their family)",
     )
     p.add_argument(
-        "--results", default=None, help="folder of toolkit result JSON files (default: leaderboards/results/)"
+        "--store",
+        metavar="DIR",
+        default=None,
+        help="folder of filed toolkit result JSON files, the rows (default: leaderboards/results/; "
+        "reproduce files into OUT/results)",
     )
+    add_hidden_alias(p, "--results", dest="store")
     p.add_argument("--data", default=None, help="folder of paper table JSON files (default: leaderboards/data/)")
-    p.add_argument("--out", default="runs/leaderboard", help="output folder (default: runs/leaderboard)")
+    add_out_option(p, "default runs/leaderboard", default="runs/leaderboard")
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
     p.add_argument(
         "--add-run",
         action="append",
         default=[],
         metavar="RUN_DIR",
-        help="a `detclip-bench eval` output folder to file into --results first (repeatable)",
+        help="a `detclip-bench eval` run folder to file into --store first (repeatable)",
     )
     p.add_argument("--label", default=None, help="model name shown for --add-run rows (default: its --model spec)")
     p.set_defaults(func=run)
@@ -57,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from leaderboards.suite_runs import add_suite_run
 
     for run_dir in args.add_run:
-        for path in add_suite_run(run_dir, args.label, args.results):
+        for path in add_suite_run(run_dir, args.label, args.store):
             print(f"added {path}")
     tables = load_paper_tables(args.data)
-    results = [r.to_entry(str(path)) for path, r in load_results(args.results)]
+    results = [r.to_entry(str(path)) for path, r in load_results(args.store)]
     written = write_leaderboard(args.out, tables, results, suite=args.suite, plots=not args.no_plots)
     n_mini = sum(r.scale == "mini" for r in results)
     print(f"leaderboard: {len(tables)} paper tables, {len(results)} toolkit results ({n_mini} mini-world)")

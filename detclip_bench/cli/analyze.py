@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_data_root_option, add_run_dir_argument, run_dir_from_args
+
 EXAMPLES = """examples:
   # build the FiftyOne dataset (TP/FP/FN at IoU 0.5, LVIS federated rules) and its saved views
-  detclip-bench analyze --results runs/eval/mini-lvis
+  detclip-bench analyze runs/eval/mini-lvis
   # run again on the unchanged folder: the dataset is reused (seconds); --rebuild builds it anew
   # ... and serve the App on http://127.0.0.1:5151 until Ctrl-C, opened on the saved view
   # confident-predictions (all images and GT, predictions with confidence >= 0.3)
-  detclip-bench analyze --results runs/eval/odinw13 --data-root /data --launch --port 5151
+  detclip-bench analyze runs/eval/odinw13 --data-root /data --launch --port 5151
   # open on another saved view, or on every prediction of every image
-  detclip-bench analyze --results runs/eval/mini-lvis --launch --view high-score-false-positives
-  detclip-bench analyze --results runs/eval/mini-lvis --launch --view all
+  detclip-bench analyze runs/eval/mini-lvis --launch --view high-score-false-positives
+  detclip-bench analyze runs/eval/mini-lvis --launch --view all
 
 FiftyOne state: the database (~300 MB) and FiftyOne's config live in ./.fiftyone (override with
 --fiftyone-dir or $DETCLIP_BENCH_FIFTYONE_DIR); your ~/.fiftyone is neither read nor written
@@ -31,9 +33,9 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--results", required=True, metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
+    add_run_dir_argument(p)
     p.add_argument("--suite", help="suite name (default: the one in RUN_DIR/results.json; must match it)")
-    p.add_argument("--data-root", help="data root (default: as `eval`: $DETCLIP_BENCH_DATA / $DETCLIP_BENCH_MINI)")
+    add_data_root_option(p)
     p.add_argument(
         "--name",
         help="dataset name (default detclip-<suite>-<model identity>; reused if built from this unchanged run, "
@@ -71,6 +73,9 @@ def run(args) -> int:
     from detclip_bench.analysis.fo_env import configure_fiftyone
     from detclip_bench.analysis.views import ALL, VIEW_NAMES
 
+    run_dir = run_dir_from_args(args)
+    if run_dir is None:
+        return 2
     if args.view not in (*VIEW_NAMES, ALL):  # before the minutes of building the dataset
         raise SystemExit(f"error: --view {args.view!r}: choose one of {', '.join((*VIEW_NAMES, ALL))}")
     state = configure_fiftyone(args.fiftyone_dir, global_config=args.fiftyone_global)  # before fiftyone is imported
@@ -79,7 +84,7 @@ def run(args) -> int:
     from detclip_bench.analysis.run_dir import load_run
     from detclip_bench.analysis.views import launch_view, save_analysis_views
 
-    loaded = load_run(args.results, suite=args.suite, data_root=args.data_root)
+    loaded = load_run(run_dir, suite=args.suite, data_root=args.data_root)
     ds = None if args.rebuild else reusable_dataset(loaded, name=args.name)
     if ds is not None:
         print(f"dataset {ds.name!r} reused: built from this run folder, unchanged since (--rebuild builds it again)")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from detclip_bench.cli.options import add_bootstrap_options
+from detclip_bench.cli.options import (
+    add_bootstrap_options,
+    add_data_map_option,
+    add_data_root_option,
+    add_out_option,
+)
 
 EXAMPLES = """examples:
   # two models on the same suite: Δ per metric with a 95% paired image-bootstrap interval
@@ -44,11 +49,9 @@ def add_parser(sub) -> None:
         action="store_true",
         help="run i of every arm shares a training seed with run i of the baseline: draw seeds together",
     )
-    p.add_argument("--data-root", help="data root (default: as `eval`: $DETCLIP_BENCH_DATA / $DETCLIP_BENCH_MINI)")
-    p.add_argument(
-        "--data-map", action="append", default=[], metavar="NAME=FOLDER[,...]", help="per-dataset folders, as `eval`"
-    )
-    p.add_argument("--out", help="output folder (default runs/compare, then runs/compare2, ...)")
+    add_data_root_option(p)
+    add_data_map_option(p)
+    add_out_option(p, "default runs/compare, then runs/compare2, ...")
     p.add_argument("--exist-ok", action="store_true", help="write into --out even if it holds files")
     add_bootstrap_options(p, default=1000)
     p.set_defaults(func=run)

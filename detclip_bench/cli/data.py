@@ -7,12 +7,18 @@ import itertools
 import json
 import sys
 
+from detclip_bench.cli.options import add_data_map_option, add_data_root_option, add_out_option, out_file
+
 __all__ = ["add_parser", "run"]
+
+INSPECT_FILE = "sample.png"  # what `data inspect --out DIR` draws into DIR
+DICTIONARY_FILE = "concept_dictionary.json"  # what `data make-dictionary --out DIR` writes (the recipes read it)
+DOWNLOAD_ROOT_HELP = "$DETCLIP_BENCH_DATA; one of the two is required"
 
 # sub-verb -> its examples; `data --help` shows them all, each sub-verb's --help only its own
 EXAMPLES_BY_VERB = {
     "inspect": """\
-  detclip-bench data inspect data/o365/annotations/zhiyuan_objv2_val.json --out sample.png
+  detclip-bench data inspect data/o365/annotations/zhiyuan_objv2_val.json --out runs/inspect  # sample.png
   detclip-bench data inspect data/cc/cc12m.tsv                      # column order detected
   detclip-bench data inspect data/cc/cc3m.tsv --option columns=caption,url
   detclip-bench data inspect data/imagenet --format imagenet-kaggle --option split=val
@@ -30,16 +36,16 @@ EXAMPLES_BY_VERB = {
 """,
     "make-dictionary": """\
   detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \\
-      --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data/concept_dictionary.json
+      --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data  # concept_dictionary.json
 """,
     "download": """\
-  detclip-bench data download odinw13 lvis-minival coco-val2017 --root data   # resumable; pinned in a manifest
+  detclip-bench data download odinw13 lvis-minival coco-val2017 --data-root data   # resumable; pinned in a manifest
   detclip-bench data download --list                                # what each target fetches, and from where
-  detclip-bench data download lvis-val --root data --mirror http://127.0.0.1:8000   # a local wget -x mirror
+  detclip-bench data download lvis-val --data-root data --mirror http://127.0.0.1:8000   # a local wget -x mirror
   # offline: fetch the url by hand, put it in data/.detclip-bench-downloads/<target>/, run download again
 """,
     "verify": """\
-  detclip-bench data verify --root data                             # sizes + sha256 against the manifest
+  detclip-bench data verify --data-root data                        # sizes + sha256 against the manifest
 """,
 }
 EXAMPLES = "examples:\n" + "".join(EXAMPLES_BY_VERB.values())
@@ -115,10 +121,11 @@ def _inspect(args) -> int:
             "concepts": [c.name for c in sample.concepts],
             "boxes": sample.boxes.tolist(),
         }
-        if args.out and (sample.image.path or sample.image.data):
-            draw_sample(sample, args.out)
-            info["drawn_to"] = args.out
-        elif args.out:
+        png = out_file(args.out, INSPECT_FILE, verb="data inspect")
+        if png is not None and (sample.image.path or sample.image.data):
+            draw_sample(sample, png)
+            info["drawn_to"] = str(png)
+        elif png is not None:
             info["drawn_to"] = None
             print("note: this format carries no image bytes; nothing drawn", file=sys.stderr)
     print(json.dumps(info, indent=2, default=str))
@@ -188,8 +195,9 @@ def _make_mini(args) -> int:
 def _make_dictionary(args) -> int:
     from detclip_bench.dictionary import make_dictionary, meta_path
 
+    out = out_file(args.out, DICTIONARY_FILE, verb="data make-dictionary")
     meta = make_dictionary(
-        args.out,
+        out,
         o365=args.o365,
         goldg=args.goldg,
         captions_from=args.captions,
@@ -204,9 +212,9 @@ def _make_dictionary(args) -> int:
     )
     c = meta["counts"]
     print(
-        f"{c['entries']} definitions written to {args.out} (WordNet {meta['wordnet']['version']}); "
+        f"{c['entries']} definitions written to {out} (WordNet {meta['wordnet']['version']}); "
         f"names {c['names_found']}/{c['names']} found, phrases {c['phrases_resolved']}/{c['phrases_unique']} "
-        f"resolved, {c['phrases_kept']} kept; provenance in {meta_path(args.out)}"
+        f"resolved, {c['phrases_kept']} kept; provenance in {meta_path(out)}"
     )
     if meta["names_not_found"]:
         print(f"names without a WordNet gloss: {', '.join(meta['names_not_found'])}", file=sys.stderr)
@@ -216,9 +224,9 @@ def _make_dictionary(args) -> int:
 def _download_root(args) -> str:
     import os
 
-    root = args.root or os.environ.get("DETCLIP_BENCH_DATA")
+    root = args.data_root or os.environ.get("DETCLIP_BENCH_DATA")
     if not root:
-        raise SystemExit("error: pass --root DIR (or set $DETCLIP_BENCH_DATA)")
+        raise SystemExit("error: pass --data-root DIR (or set $DETCLIP_BENCH_DATA)")
     return root
 
 
@@ -255,7 +263,7 @@ def _download(args) -> int:
             print(f"  note: {name} reads images from {', '.join(s['needs'])} (not downloaded yet)")
     from detclip_bench.datasets.download import MANIFEST_NAME
 
-    print(f"manifest: {root}/{MANIFEST_NAME}; check it any time with `detclip-bench data verify --root {root}`")
+    print(f"manifest: {root}/{MANIFEST_NAME}; check it any time with `detclip-bench data verify --data-root {root}`")
     return 0
 
 
@@ -314,19 +322,12 @@ def add_parser(subparsers) -> None:
             help="loader option, e.g. image_root=DIR, split=val, columns=caption,url (repeatable)",
         )
         if name == "inspect":
-            p.add_argument("--out", help="write one sample drawn with its boxes to this PNG")
+            add_out_option(p, f"writes {INSPECT_FILE}: one sample drawn with its boxes")
             p.add_argument("--index", type=int, default=0, help="which record to show (default 0)")
             p.add_argument("--limit", type=int, default=100_000, help="stop counting a stream after this many")
         else:
             p.add_argument("--no-decode", action="store_true", help="skip decoding images (faster)")
-            p.add_argument(
-                "--data-map",
-                action="append",
-                default=[],
-                metavar="NAME=FOLDER[,...]",
-                help="also check these dataset folders, e.g. o365=/mnt/Objects365,lvis=/mnt/coco "
-                "(as eval/train take them)",
-            )
+            add_data_map_option(p)
             p.add_argument(
                 "--layout-only",
                 action="store_true",
@@ -338,7 +339,7 @@ def add_parser(subparsers) -> None:
         epilog=_examples("make-mini"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_out_option(p, "the mini world: manifest.json and every dataset", required=True)
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every image count")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser(
@@ -349,7 +350,7 @@ def add_parser(subparsers) -> None:
         epilog=_examples("make-dictionary"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", required=True, help="output json (a provenance sidecar <out>.meta.json is written beside)")
+    add_out_option(p, f"writes {DICTIONARY_FILE} and its provenance, {DICTIONARY_FILE[:-5]}.meta.json", required=True)
     p.add_argument(
         "--o365",
         action="append",
@@ -412,7 +413,7 @@ def add_parser(subparsers) -> None:
         metavar="TARGET",  # no choices=: argparse checks an empty list against them
         help=f"one or more of: {', '.join(TARGET_NAMES)}",
     )
-    p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
+    add_data_root_option(p, default_help=DOWNLOAD_ROOT_HELP, old=("--root",))
     p.add_argument("--list", action="store_true", help="print each target's urls and destinations, download nothing")
     p.add_argument(
         "--mirror",
@@ -438,7 +439,7 @@ def add_parser(subparsers) -> None:
         epilog=_examples("verify"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--root", help="data root (default: $DETCLIP_BENCH_DATA)")
+    add_data_root_option(p, default_help=DOWNLOAD_ROOT_HELP, old=("--root",))
     p.add_argument("--quick", action="store_true", help="compare sizes only (no hashing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from detclip_bench.cli.options import add_bootstrap_options, bootstrap_from_args
+from detclip_bench.cli.options import (
+    add_batch_size_option,
+    add_bootstrap_options,
+    add_data_map_option,
+    add_data_root_option,
+    add_device_option,
+    add_out_option,
+    bootstrap_from_args,
+)
 from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
 
 EXAMPLES = """examples:
@@ -50,20 +58,13 @@ def add_parser(sub) -> None:
         "--prompts",
         help="with --dataset: one prompt per category in id order, comma-separated (default: the category names)",
     )
-    g.add_argument("--data-root", help="data root (default: $DETCLIP_BENCH_DATA, or $DETCLIP_BENCH_MINI for mini-*)")
-    g.add_argument(
-        "--data-map",
-        action="append",
-        default=[],
-        metavar="NAME=FOLDER[,...]",
-        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. lvis=/mnt/coco,odinw=/mnt/odinw "
-        "(`detclip-bench data validate FOLDER` shows what each holds)",
-    )
+    add_data_root_option(g)
+    add_data_map_option(g)
     g.add_argument("--split", help="score another split than the suite's (e.g. test)")
     s = p.add_argument_group("evaluation settings")
-    s.add_argument("--out", default=None, help="results folder (default runs/eval/<suite>)")
-    s.add_argument("--batch-size", type=int, default=4)
-    s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_out_option(s, "default runs/eval/<suite>")
+    add_batch_size_option(s)
+    add_device_option(s)
     s.add_argument("--no-cache", action="store_true", help="always re-run the model")
     add_bootstrap_options(s, default=DEFAULT_BOOTSTRAP)
     s.add_argument(

@@ -34,6 +34,8 @@ An unreadable image is skipped with a warning and counted; if none can be read, 
 
 
 def add_parser(sub) -> None:
+    from detclip_bench.cli.options import add_batch_size_option, add_data_root_option, add_device_option, add_out_option
+
     p = sub.add_parser(
         "predict",
         help="run a model on image files: COCO results json + drawn pictures",
@@ -57,7 +59,7 @@ def add_parser(sub) -> None:
         help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)",
     )
     v.add_argument("--suite", help="a suite's vocabulary, prompts and ids (its first member's annotation file)")
-    g.add_argument("--data-root", help="--suite: the data root (default as for eval)")
+    add_data_root_option(g)
     g.add_argument(
         "--image-ids-from",
         metavar="COCO_JSON",
@@ -82,19 +84,15 @@ def add_parser(sub) -> None:
         default=DEFAULT_VIS_THRESHOLD,
         help=f"draw only detections scoring above it (default {DEFAULT_VIS_THRESHOLD}; predictions.json keeps all)",
     )
-    s.add_argument(
-        "--out",
-        default=None,
-        help=f"output folder (default {DEFAULT_OUT}, or {DEFAULT_OUT}2, {DEFAULT_OUT}3, ... when it holds a run)",
-    )
+    add_out_option(s, f"default {DEFAULT_OUT}, or {DEFAULT_OUT}2, {DEFAULT_OUT}3, ... when it holds a run")
     s.add_argument(
         "--exist-ok",
         action="store_true",
         help=f"write into an --out that already holds files (without --out: reuse {DEFAULT_OUT}); its old vis/ "
         "pictures are removed",
     )
-    s.add_argument("--batch-size", type=int, default=4)
-    s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_batch_size_option(s)
+    add_device_option(s)
     s.add_argument("--no-draw", action="store_true", help="skip the vis/ pictures")
     p.set_defaults(func=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_data_root_option, add_out_option, add_run_dir_argument, run_dir_from_args
+
 EXAMPLES = """examples:
   detclip-bench report runs/eval/mini-lvis            # -> runs/eval/mini-lvis/report/report.html (+ .md)
   detclip-bench report runs/eval/odinw13 --data-root /data --out runs/odinw-report
@@ -21,9 +23,9 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `detclip-bench eval --out`")
-    p.add_argument("--data-root", help="data root (default: as `eval`)")
-    p.add_argument("--out", help="output folder (default RUN_DIR/report)")
+    add_run_dir_argument(p)
+    add_data_root_option(p)
+    add_out_option(p, "default RUN_DIR/report")
     p.add_argument("--gallery", type=int, default=12, help="number of false positives shown (default 12)")
     p.set_defaults(func=run)
 
@@ -32,6 +34,9 @@ def run(args) -> int:
     from detclip_bench.analysis.report import write_report
     from detclip_bench.analysis.run_dir import load_run
 
-    rep = write_report(load_run(args.run_dir, data_root=args.data_root), args.out, gallery=args.gallery)
+    run_dir = run_dir_from_args(args)
+    if run_dir is None:
+        return 2
+    rep = write_report(load_run(run_dir, data_root=args.data_root), args.out, gallery=args.gallery)
     print(f"report: {rep.html} (+ {rep.markdown.name}, {len(rep.figures)} figures)")
     return 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from detclip_bench.cli.options import add_bootstrap_options
+from detclip_bench.cli.options import add_bootstrap_options, add_out_option, out_file
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.protocols import ALIASES, CLI_CHOICES
 
+SCORE_FILE = "score.json"  # what `score --out DIR` writes into DIR
+
 EPILOG = """examples:
-  detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out fixed_ap.json
+  detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --out runs/score  # score.json
   detclip-bench score --gt lvis_v1_val.json --pred results.json --protocol lvis          # standard AP, 300/image
   detclip-bench score --gt odinw/aquarium/test.json --pred aquarium.json --protocol coco --max-dets 100
   detclip-bench score --gt lvis_v1_minival.json --pred results.json --protocol lvis-fixed --bootstrap 1000
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> None:
         choices=CLI_CHOICES,
         help="aliases: " + ", ".join(f"{a} = {p}" for a, p in ALIASES.items()),
     )
-    p.add_argument("--out", help="write the result JSON here (metrics, protocol, K, counts, per-category table)")
+    add_out_option(p, f"writes {SCORE_FILE}: metrics, protocol, K, counts, per-category table")
     p.add_argument("--topk", type=int, default=None, help="lvis-fixed: detections kept per category (default 10000)")
     p.add_argument(
         "--max-dets",
@@ -67,9 +69,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(result.to_markdown())
     print(result.summary_line())
-    if args.out:
+    out = out_file(args.out, SCORE_FILE, verb="score")
+    if out is not None:
         try:
-            atomic_write_text(args.out, result.to_json() + "\n")
+            atomic_write_text(out, result.to_json() + "\n")
         except OSError as exc:
-            raise DataError(args.out, "--out", f"cannot write the result ({exc.strerror or exc})") from exc
+            raise DataError(str(out), "--out", f"cannot write the result ({exc.strerror or exc})") from exc
     return 0

@@ -471,8 +471,8 @@ def _by_hand_advice(why: str, spec: RemoteFile, target: str, root: Path, local: 
     return (
         f"{why}. No retry: nothing will change until the network does. Fetch {spec.url} by hand (a browser, "
         f"or a machine that is online) and put it at {local}{also}; then `detclip-bench data download {target} "
-        f"--root {root}` checks it {check}, unpacks and records it, and `detclip-bench data verify --root {root}` "
-        "checks the files any time after"
+        f"--data-root {root}` checks it {check}, unpacks and records it, and `detclip-bench data verify "
+        f"--data-root {root}` checks the files any time after"
     )
 
 
@@ -762,14 +762,14 @@ def verify(root: str | os.PathLike, *, quick: bool = False, progress: bool = Tru
     root = Path(root).expanduser()
     path = root / MANIFEST_NAME
     if not root.is_dir():
-        raise DataError(str(root), "-", "folder not found (the data root `data download --root` filled)")
+        raise DataError(str(root), "-", "folder not found (the data root `data download --data-root` filled)")
     doc = _load_manifest(root) if path.is_file() else None
     by_hand = _hand_fetched(root, doc)
     if doc is None and not by_hand:
         raise DataError(
             str(path),
             "-",
-            "no download manifest here (`detclip-bench data download TARGET --root DIR` writes it), "
+            "no download manifest here (`detclip-bench data download TARGET --data-root DIR` writes it), "
             f"and no file fetched by hand under {root / STAGING_NAME}",
         )
     doc = doc or {"downloads": {}, "files": {}}

@@ -144,7 +144,7 @@ class OdinwMember:
         raise DataError(
             str(root),
             f"{self.name} [{split}]",
-            f"ODinW files missing; looked for:\n{tried}\nGet them with `detclip-bench data download odinw13 --root DATA_ROOT` "
+            f"ODinW files missing; looked for:\n{tried}\nGet them with `detclip-bench data download odinw13 --data-root DATA_ROOT` "
             "(GLIP's odinw_35 zips, unzipped into DATA_ROOT/odinw/).",
         )
 

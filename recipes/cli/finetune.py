@@ -7,7 +7,13 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
-from detclip_bench.cli.options import add_bootstrap_options, bootstrap_from_args
+from detclip_bench.cli.options import (
+    add_batch_size_option,
+    add_bootstrap_options,
+    add_data_map_option,
+    add_data_root_option,
+    bootstrap_from_args,
+)
 from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
 
 if TYPE_CHECKING:
@@ -82,21 +88,16 @@ def add_parser(subparsers) -> None:
         help="also score the start and the fine-tuned weights zero-shot "
         "on this suite (e.g. lvis-minival): what fine-tuning keeps of the open vocabulary",
     )
-    p.add_argument("--held-out-data-root", help="data root of --held-out (default: as `eval` resolves it)")
     p.add_argument(
-        "--data-map",
-        action="append",
-        default=[],
-        metavar="NAME=FOLDER[,...]",
-        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. odinw=/mnt/DATASET/odinw",
+        "--held-out-data-root", metavar="DIR", help="data root of --held-out (default: as `eval` resolves it)"
     )
-    add_common_args(
-        p, scale_default=None, scale_help=SCALE_HELP, out_help="run directory (default: runs/finetune/<suite name>)"
-    )
+    add_data_root_option(p)
+    add_data_map_option(p)
+    add_common_args(p, scale_default=None, scale_help=SCALE_HELP, out_help="default runs/finetune/<suite name>")
     p.add_argument("--members", nargs="*", default=None, help="fine-tune only these members (e.g. Aquarium)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass when scoring val/test")
+    add_batch_size_option(p)
     add_bootstrap_options(p, default=DEFAULT_BOOTSTRAP)
-    p.set_defaults(func=run, data_root=None)
+    p.set_defaults(func=run)
 
 
 def full_on_cpu_warning(cfg: TrainConfig) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_batch_size_option, add_data_root_option, add_device_option, add_out_option
+
 EPILOG = """examples:
   detclip-bench reproduce --scale mini --out runs/mini          # the mini reproduction (README main job)
   detclip-bench reproduce --table 5 --scale mini --out runs/t5  # appendix Table 5 on the mini world
@@ -25,10 +27,10 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--table", default="claims", help="claims | 4 | 5 | 6 | 7 (default: claims)")
     p.add_argument("--scale", choices=("mini", "full"), default="mini")
-    p.add_argument("--out", default="runs/reproduce", help="output folder (checkpoints, results, tables, plots)")
-    p.add_argument("--data-root", default=None, help="data root (full scale: required; mini: OUT/mini_world)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass in evaluation")
+    add_out_option(p, "default runs/reproduce: checkpoints, results, tables, plots", default="runs/reproduce")
+    add_data_root_option(p, default_help="--scale mini: OUT/mini_world, generated there; --scale full needs one")
+    add_device_option(p)
+    add_batch_size_option(p)
     p.add_argument("--seed", type=int, default=0, help="mini-world seed (the generated data; see --train-seeds)")
     p.add_argument(
         "--train-seeds",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detclip_bench.cli.options import add_data_map_option, add_data_root_option, add_device_option, add_out_option
+
 EPILOG = """examples:
   detclip-bench train --recipe table1-pretrain-t --scale mini --data-root mini_world --out runs/pretrain-mini
   detclip-bench train --recipe table1-pretrain-t --scale mini --data-root mini_world --set schedule.epochs=2
@@ -14,18 +16,21 @@ EPILOG = """examples:
 """
 
 
+# train reads the recipe's relative data paths under this folder (no suite to pick $DETCLIP_BENCH_DATA/_MINI by)
+TRAIN_ROOT_HELP = "the current folder; the recipe's relative data paths are read under it"
+
+
 def add_common_args(
     p: argparse.ArgumentParser,
     *,
     scale_default: str | None = "mini",
     scale_help: str = "recipe scale (default: mini)",
-    out_help: str = "run directory (default: runs/<recipe name>)",
+    out_help: str = "default runs/<recipe name>",
 ) -> None:
     """The arguments ``train`` and ``finetune`` share; each verb states its own ``--scale`` and ``--out``
-    defaults, so that ``--help`` says what a run without them really does."""
+    defaults, so that ``--help`` says what a run without them really does (``--data-root`` too: its own)."""
     p.add_argument("--scale", choices=("mini", "full"), default=scale_default, help=scale_help)
-    p.add_argument("--data-root", default=".", help="root that the recipe's relative data paths live under")
-    p.add_argument("--out", default=None, help=out_help)
+    add_out_option(p, out_help)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -34,7 +39,7 @@ def add_common_args(
         metavar="KEY=VALUE",
         help="override a recipe field, type-checked, e.g. optim.lr=1e-4 or data.o365.batch_size=8",
     )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_device_option(p)
     p.add_argument("--dump-config", action="store_true", help="print the resolved recipe as JSON and exit")
 
 
@@ -45,17 +50,11 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--recipe", required=True, help="recipe name (see recipes/__init__.py)")
+    p.add_argument("--recipe", required=True, help="recipe name (`detclip-bench ls recipes` lists them)")
     add_common_args(p)
+    add_data_root_option(p, default_help=TRAIN_ROOT_HELP)
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    p.add_argument(
-        "--data-map",
-        action="append",
-        default=[],
-        metavar="NAME=FOLDER[,...]",
-        help="per-dataset folders in our, GLIP's or mmdetection's layout, e.g. "
-        "o365=/mnt/Objects365,goldg=/mnt/DATASET (`detclip-bench data validate FOLDER` shows each)",
-    )
+    add_data_map_option(p)
     p.set_defaults(func=run)
 
 
@@ -65,7 +64,8 @@ def resolve_recipe(name: str, args: argparse.Namespace):
     from reference_model.train.config import apply_overrides, locate_data, with_data_root
 
     cfg = apply_overrides(get_recipe(name, args.scale), args.overrides)
-    return with_data_root(locate_data(cfg, args.data_root, getattr(args, "data_map", None)), args.data_root)
+    root = args.data_root or "."  # TRAIN_ROOT_HELP
+    return with_data_root(locate_data(cfg, root, getattr(args, "data_map", None)), root)
 
 
 def run(args: argparse.Namespace) -> int:

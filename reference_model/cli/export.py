@@ -31,6 +31,8 @@ runtime, export a model trained with deformable=False (any opset) or use --forma
 
 
 def add_parser(subparsers) -> None:
+    from detclip_bench.cli.options import add_data_root_option, add_out_option
+
     p = subparsers.add_parser(
         "export",
         help="freeze a vocabulary into a DetCLIPv2 model and export ONNX / TorchScript",
@@ -46,8 +48,8 @@ def add_parser(subparsers) -> None:
         help="one prompt per line, a JSON list, or a COCO/LVIS json's categories (their ids kept)",
     )
     v.add_argument("--suite", help="every prompt of a suite, as its runner asks for them (union over its members)")
-    p.add_argument("--data-root", help="--suite: the data root (default as for eval)")
-    p.add_argument("--out", required=True, help="output folder (model.onnx / model.pt / model.pt2 + export.json)")
+    add_data_root_option(p)
+    add_out_option(p, "writes model.onnx / model.pt / model.pt2 and export.json", required=True)
     p.add_argument(
         "--format",
         choices=("onnx", "torchscript", "torch-export"),

@@ -40,6 +40,15 @@ MAKE_DICTIONARY_HINT = (
     "detclip-bench data make-dictionary --o365 <o365 train json> --goldg <goldg json> "
     "--out {path}  (docs/concept_dictionary.md)"
 )
+
+
+def _make_dictionary_hint(path) -> str:
+    """The command that writes ``path``: ``--out`` is the folder (make-dictionary names the file
+    concept_dictionary.json); another file name needs the file spelling, which make-dictionary still takes."""
+    p = Path(str(path))
+    return MAKE_DICTIONARY_HINT.format(path=p.parent if p.name == "concept_dictionary.json" else p)
+
+
 UNDEFINED_WARN_FRACTION = 0.5  # warn once per source when more positives than this lack a definition
 
 
@@ -85,7 +94,7 @@ class DetCLIPv2Collator:
                 ("negatives", source.name),
                 f"grounding source {source.name!r}: images get only their own phrases, no sampled "
                 f"negatives (M = {source.concepts_per_image} in the paper), because {why}; build one "
-                f"with `{MAKE_DICTIONARY_HINT.format(path='<data root>/concept_dictionary.json')}`",
+                f"with `{MAKE_DICTIONARY_HINT.format(path='<data root>')}`",
             )
         return self.vocabulary(dataset)
 
@@ -114,7 +123,7 @@ class DetCLIPv2Collator:
                 f"data source {source.name!r}: {bare} of {len(concepts)} positive concepts in a batch have "
                 f"no definition in concept dictionary {self.concept_dictionary}, so their training "
                 "prompts are bare names while evaluation prompts (LVIS) are 'name, definition'; rebuild "
-                f"it from this source: `{MAKE_DICTIONARY_HINT.format(path=self.concept_dictionary)}`",
+                f"it from this source: `{_make_dictionary_hint(self.concept_dictionary)}`",
             )
 
     def vocabulary(self, dataset: Any) -> tuple:
@@ -134,7 +143,7 @@ class DetCLIPv2Collator:
             if not Path(self.concept_dictionary).is_file():
                 raise FileNotFoundError(
                     f"concept dictionary {self.concept_dictionary} not found; build it with "
-                    f"`{MAKE_DICTIONARY_HINT.format(path=self.concept_dictionary)}`, or set concept_dictionary='' "
+                    f"`{_make_dictionary_hint(self.concept_dictionary)}`, or set concept_dictionary='' "
                     "(--set concept_dictionary=) to train with bare names"
                 )
             self._dictionary = ConceptDictionary.from_file(self.concept_dictionary)

@@ -580,8 +580,8 @@ def test_a_refused_connection_is_no_network_at_once_with_what_to_do(closed_port,
     text = str(exc.value)
     hand = hand_path(root, "coco-val2017", catalogue()["coco-val2017"].files[0])
     assert "connection was refused" in text and COCO_VAL_URL in text and str(hand) in text
-    assert f"detclip-bench data verify --root {root}" in text and "run the command again" not in text
-    argv = ["data", "download", "lvis-minival", "--root", str(root), "--mirror", closed_port, "--no-progress"]
+    assert f"detclip-bench data verify --data-root {root}" in text and "run the command again" not in text
+    argv = ["data", "download", "lvis-minival", "--data-root", str(root), "--mirror", closed_port, "--no-progress"]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert MINIVAL_URL in err and str(root / "lvis" / "lvis_v1_minival.json") in err and "data verify" in err
@@ -642,7 +642,7 @@ def test_verify_checks_downloads_against_published_digests(server, payloads, tmp
     hand = hand_path(root, "lvis-val", lvis)
     hand.parent.mkdir(parents=True)
     hand.write_bytes(payloads[LVIS_URL])
-    assert main(["data", "verify", "--root", str(root), "--no-progress"]) == 1
+    assert main(["data", "verify", "--data-root", str(root), "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert f"note: unchecked: {hand}: fetched by hand, and {LVIS_URL} has no published digest" in out
 

@@ -74,7 +74,7 @@ def _dumped(capsys, *args: str) -> dict:
 def test_help_states_the_scale_each_kind_of_run_trains(export, capsys, monkeypatch):
     text = _help("finetune", capsys, monkeypatch)
     assert _normalised(ft_cli.SCALE_HELP) in text and "(default: mini)" not in text
-    assert "run directory (default: runs/finetune/<suite name>)" in text
+    assert "output folder (default runs/finetune/<suite name>)" in text
     assert (
         "mini for mini-odinw13, mini-lvis" in text and "full, the paper's recipe, for odinw13, lvis, --dataset" in text
     )

@@ -206,8 +206,9 @@ def test_cli_usage_errors_exit_non_zero(files, capsys, argv):
     assert "error" in capsys.readouterr().err + str(code)
 
 
-def test_cli_score_out_into_a_folder_is_an_error_line(files):
+def test_cli_score_out_that_cannot_be_written_is_an_error_line(files):
     tmp, gt, pred = files
+    (tmp / "score.json").mkdir()  # --out is a folder (issue 27 point 8): score.json in it, here a folder itself
     assert main(["score", "--gt", str(gt), "--pred", str(pred), "--protocol", "lvis", "--out", str(tmp)]) == 1
 
 
