@@ -26,7 +26,6 @@ from detclip_bench.metrics.gt import GroundTruth
 __all__ = ["Accumulated", "accumulate", "coco_summary", "evaluated", "lvis_summary", "per_category_ap"]
 
 _UNBOUNDED = 2**31 - 1
-_AREAS = ("all", "small", "medium", "large")  # the engine's (and both oracles') area order
 
 
 @dataclass

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reference_model.detclipv2.pretrained import MINILM_PACKAGE, RANDOM, timm_hub_architecture
+from reference_model.detclipv2.pretrained import RANDOM, timm_hub_architecture
 
 __all__ = ["DetCLIPv2Config"]
 
@@ -155,8 +155,7 @@ class DetCLIPv2Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetCLIPv2Config:
-        """Also reads configs written before ``backbone_init``/``text_init`` (see :func:`_upgrade_legacy`)."""
-        data = _upgrade_legacy(data)
+        """The config a checkpoint's ``config.json`` holds; an unknown key is refused, naming the known ones."""
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
@@ -170,39 +169,3 @@ class DetCLIPv2Config:
         if unknown:
             raise TypeError(f"unknown DetCLIPv2Config field(s) {unknown}; known: {sorted(names)}")
         return dataclasses.replace(self, **overrides)
-
-
-LEGACY_INIT_KEYS = ("backbone_pretrained", "backbone_weights", "text_model", "text_pretrained")
-
-
-def _upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
-    """Map the pre-``*_init`` keys of old checkpoint configs onto ``backbone_init``/``text_init``.
-
-    Those checkpoints were written without the Swin stage LayerNorm, so they get
-    ``backbone_stage_norm=False`` and their weights still load.
-    """
-    if not any(k in data for k in LEGACY_INIT_KEYS):
-        return data
-    data = dict(data)
-    pretrained, weights = data.pop("backbone_pretrained", False), data.pop("backbone_weights", "")
-    text_model, text_pretrained = data.pop("text_model", "clip-text-random"), data.pop("text_pretrained", True)
-    if "backbone_init" not in data:
-        data["backbone_init"] = weights or (_timm_default_hub_id(data.get("backbone", "")) if pretrained else RANDOM)
-    if "text_init" not in data:
-        if text_model == "clip-text-random":  # random CLIP-shaped tower; "" tokenizer meant the packaged BERT vocab
-            data["text_init"], data["text_tokenizer"] = RANDOM, data.get("text_tokenizer") or MINILM_PACKAGE
-        elif not text_pretrained:  # random weights; the checkpoint's text/ folder keeps the real architecture
-            data["text_init"], data["text_tokenizer"] = RANDOM, text_model
-        else:
-            data["text_init"], data["text_tokenizer"] = text_model, ""
-    data.setdefault("backbone_stage_norm", False)
-    return data
-
-
-def _timm_default_hub_id(backbone: str) -> str:
-    """What ``timm.create_model(backbone, pretrained=True)`` used to fetch, as a hub id."""
-    import timm
-
-    cfg = timm.models.get_pretrained_cfg(backbone, allow_unregistered=True) if backbone else None
-    hub_id = getattr(cfg, "hf_hub_id", None)
-    return hub_id or f"timm/{backbone}"

@@ -72,7 +72,6 @@ __all__ = [
     "OnnxDetector",
     "export_model",
     "load_onnx_detector",
-    "read_sidecar",
 ]
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "torch-export": "model.pt2"}
@@ -644,8 +643,3 @@ def _onnx_device(device: str) -> str:
     except ImportError:
         return "cpu"  # the session then says what to install
     return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available() else "cpu"
-
-
-def read_sidecar(source: str | Path) -> dict:
-    """The ``export.json`` of an export folder (or of the folder holding ``source``)."""
-    return _resolve(source)[1]

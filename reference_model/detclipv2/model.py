@@ -34,7 +34,6 @@ from reference_model.detclipv2.config import DetCLIPv2Config
 from reference_model.detclipv2.decode import (
     INFERENCE_REVISION,
     InferenceSettings,
-    postprocess_detections,
     run_dense_detector,
     score_outputs,
 )
@@ -382,24 +381,6 @@ class DetCLIPv2(nn.Module):
         )
         self.train(was_training)
         return results
-
-    def _postprocess(self, class_prob, centerness, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
-        """Per level: (anchor, class) pairs with class probability > ``thresh``, the top
-        ``pre_nms_topk`` of them by class probability; score = probability × centerness; class-wise NMS
-        (:func:`~reference_model.detclipv2.decode.postprocess_detections` with this model's settings)."""
-        return postprocess_detections(
-            class_prob,
-            centerness,
-            deltas,
-            anchors,
-            coder=self.coder,
-            pre_nms_topk=self.config.pre_nms_topk,
-            nms_iou=self.config.nms_iou,
-            thresh=thresh,
-            max_dets=max_dets,
-            scale=scale,
-            orig_size=orig_size,
-        )
 
     # ----------------------------------------------------------------- identity / checkpoints
     def init_summary(self) -> dict[str, object]:

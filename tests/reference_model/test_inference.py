@@ -9,6 +9,7 @@ from PIL import Image
 
 from detclip_bench.adapters import Detector, Prediction
 from reference_model.detclipv2 import DetCLIPv2
+from reference_model.detclipv2.decode import postprocess_detections
 
 from .conftest import tiny_config
 
@@ -16,6 +17,15 @@ from .conftest import tiny_config
 def _model(**overrides) -> DetCLIPv2:
     torch.manual_seed(0)
     return DetCLIPv2(tiny_config(**overrides))
+
+
+def _decode(model, class_prob, centerness, deltas, anchors, thresh, max_dets, scale, orig_size) -> Prediction:
+    """The decoding predict() runs, with the model's own box coder, per-level top-k and NMS IoU."""
+    cfg = model.config
+    return postprocess_detections(
+        class_prob, centerness, deltas, anchors, coder=model.coder, pre_nms_topk=cfg.pre_nms_topk,
+        nms_iou=cfg.nms_iou, thresh=thresh, max_dets=max_dets, scale=scale, orig_size=orig_size,
+    )  # fmt: skip
 
 
 def test_postprocess_classwise_nms_threshold_cap_and_rescale():
@@ -31,12 +41,12 @@ def test_postprocess_classwise_nms_threshold_cap_and_rescale():
         ]
     )
     ones = torch.ones(4)  # centerness 1: the class probability is the score
-    pred = model._postprocess(scores, ones, deltas, [level], 0.05, 10, 0.5, (80, 60))
+    pred = _decode(model, scores, ones, deltas, [level], 0.05, 10, 0.5, (80, 60))
     assert pred.labels.tolist() == [0, 2, 1]
     assert pred.scores.tolist() == pytest.approx([0.9, 0.8, 0.6])
     # scale 0.5 → original coordinates are twice the network's; clipped to the 80×60 image
     assert pred.boxes.tolist() == [[0, 0, 20, 20], [0, 0, 20, 20], [60, 60, 80, 60]]
-    capped = model._postprocess(scores, ones, deltas, [level], 0.05, 2, 0.5, (80, 60))
+    capped = _decode(model, scores, ones, deltas, [level], 0.05, 2, 0.5, (80, 60))
     assert capped.labels.tolist() == [0, 2]
 
 
@@ -46,10 +56,18 @@ def test_threshold_and_topk_use_the_class_probability_before_centerness():
     model = _model(pre_nms_topk=1)
     boxes = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60.0]])
     probs = torch.tensor([[0.06], [0.04]])
-    pred = model._postprocess(probs, torch.tensor([0.5, 1.0]), torch.zeros(2, 4), [boxes], 0.05, 10, 1.0, (99, 99))
+    pred = _decode(model, probs, torch.tensor([0.5, 1.0]), torch.zeros(2, 4), [boxes], 0.05, 10, 1.0, (99, 99))
     assert pred.scores.tolist() == pytest.approx([0.03])  # anchor 1's product 0.04 > 0.03, but 0.04 ≤ threshold
-    ranked = model._postprocess(
-        torch.tensor([[0.9], [0.8]]), torch.tensor([0.1, 1.0]), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (99, 99)
+    ranked = _decode(
+        model,
+        torch.tensor([[0.9], [0.8]]),
+        torch.tensor([0.1, 1.0]),
+        torch.zeros(2, 4),
+        [boxes],
+        0.0,
+        10,
+        1.0,
+        (99, 99),
     )
     assert ranked.scores.tolist() == pytest.approx([0.09])  # top-1 by probability (0.9), product 0.09 < 0.8
 
@@ -58,9 +76,9 @@ def test_pre_nms_topk_is_per_level():
     model = _model(pre_nms_topk=1)
     boxes = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60.0]])
     scores = torch.tensor([[0.9], [0.8]])
-    one_level = model._postprocess(scores, torch.ones(2), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (100, 100))
-    two_levels = model._postprocess(
-        scores, torch.ones(2), torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10, 1.0, (100, 100)
+    one_level = _decode(model, scores, torch.ones(2), torch.zeros(2, 4), [boxes], 0.0, 10, 1.0, (100, 100))
+    two_levels = _decode(
+        model, scores, torch.ones(2), torch.zeros(2, 4), [boxes[:1], boxes[1:]], 0.0, 10, 1.0, (100, 100)
     )
     assert len(one_level.scores) == 1 and len(two_levels.scores) == 2
 

