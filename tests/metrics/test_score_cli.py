@@ -113,4 +113,9 @@ def test_cli_bootstrap_puts_an_interval_beside_every_ap(files, protocol, capsys)
         bootstrap_seed=5,
     )
     assert result.intervals["AP"]["interval"] == [lo, hi]
-    assert main([*base, "--bootstrap", "-1"]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # a usage error: argparse's exit status 2, the option named
+        main([*base, "--bootstrap", "-1"])
+    assert (
+        exit_info.value.code == 2 and "--bootstrap must be 0 (off) or a number of resamples" in capsys.readouterr().err
+    )
