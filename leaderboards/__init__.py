@@ -1,7 +1,7 @@
 """The paper's published numbers and this toolkit's results, rendered side by side.
 
 ``leaderboards/data/*.json`` hold the paper's tables (one entry per printed row, with its
-source); ``leaderboards/results/`` (or any folder) holds result files written by
+source); ``runs/leaderboard/results/`` (or any folder given) holds result files written by
 :func:`add_result`. Metrics are percentages everywhere.
 """
 

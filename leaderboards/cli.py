@@ -8,7 +8,7 @@ from detclip_bench.cli.options import add_hidden_alias, add_out_option
 
 EPILOG = """\
 examples:
-  detclip-bench leaderboard                              # every table, results from leaderboards/results/
+  detclip-bench leaderboard                              # every table, filed results from runs/leaderboard/results/
   detclip-bench leaderboard --suite odinw13 --out runs/lb
   detclip-bench leaderboard --store runs/mini/results --out runs/mini/leaderboard
   detclip-bench leaderboard --no-plots                  # markdown + JSON only
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--store",
         metavar="DIR",
         default=None,
-        help="folder of filed toolkit result JSON files, the rows (default: leaderboards/results/; "
+        help="folder of filed toolkit result JSON files, the rows (default: runs/leaderboard/results/; "
         "reproduce files into OUT/results)",
     )
     add_hidden_alias(p, "--results", dest="store")

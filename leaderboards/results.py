@@ -45,9 +45,11 @@ from detclip_bench.provenance import git_hash
 from leaderboards.schema import Entry, EvaluatedBy, Scale, Setting, Source, canonical_dataset, suite_family
 from leaderboards.validate import build, to_jsonable
 
-__all__ = ["RESULTS_DIR", "ToolkitResult", "add_result", "load_result", "load_results", "result_filename"]
+__all__ = ["DEFAULT_STORE", "ToolkitResult", "add_result", "load_result", "load_results", "result_filename"]
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: where filed results go unless a folder is given: the user's working folder, beside `leaderboard`'s default
+#: output (never the installed package's own folder)
+DEFAULT_STORE = Path("runs/leaderboard/results")
 SCHEMA_VERSION = 1
 
 
@@ -149,12 +151,12 @@ def result_filename(result: ToolkitResult) -> str:
 
 
 def add_result(result: ToolkitResult, results_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``result`` atomically into ``results_dir`` (default ``leaderboards/results``); returns the path.
+    """Write ``result`` atomically into ``results_dir`` (default :data:`DEFAULT_STORE`); returns the path.
 
     The same (suite, model, checkpoint, setting, protocol) overwrites its previous file: a re-run replaces
     the old number rather than adding a duplicate row.
     """
-    path = Path(results_dir or RESULTS_DIR) / result_filename(result)
+    path = Path(results_dir or DEFAULT_STORE) / result_filename(result)
     atomic_write_json(path, to_jsonable(result))
     return path
 
@@ -166,9 +168,9 @@ def load_result(path: str | os.PathLike) -> ToolkitResult:
 
 def load_results(results_dir: str | os.PathLike | None = None) -> list[tuple[Path, ToolkitResult]]:
     """Every ``*.json`` in ``results_dir`` (sorted); a missing default folder simply has none."""
-    results_dir = Path(results_dir) if results_dir else RESULTS_DIR
+    results_dir = Path(results_dir) if results_dir else DEFAULT_STORE
     if not results_dir.exists():
-        if results_dir == RESULTS_DIR:
+        if results_dir == DEFAULT_STORE:
             return []
         raise DataError(str(results_dir), "-", "results folder does not exist")
     if not results_dir.is_dir():

@@ -194,5 +194,5 @@ def add_suite_run(
     results_dir: str | os.PathLike | None = None,
     **kwargs,
 ) -> list[Path]:
-    """File a suite run into ``results_dir`` (default ``leaderboards/results``); returns the written paths."""
+    """File a suite run into ``results_dir`` (default ``runs/leaderboard/results``); returns the written paths."""
     return [add_result(r, results_dir) for r in results_from_run(run_dir, model_label, **kwargs)]

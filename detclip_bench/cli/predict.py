@@ -97,6 +97,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _device_used(detector, requested: str) -> str:
+    """Where the model actually ran: a torch model's parameters, else the detector's own ``device``, else
+    what ``--device`` resolves to."""
+    import torch
+
+    from detclip_bench.dist import resolve_device
+
+    if isinstance(detector, torch.nn.Module):
+        weight = next(detector.parameters(), None)
+        if weight is not None:
+            return str(weight.device)
+    own = getattr(detector, "device", None)
+    return str(own) if own else resolve_device(requested)
+
+
 def run(args) -> int:
     import logging
     import sys
@@ -150,7 +165,8 @@ def run(args) -> int:
     detector = load_detector(args.model, device=args.device)
     info = {
         "model_spec": args.model,
-        "device": args.device,
+        "device": _device_used(detector, args.device),
+        "device_requested": args.device,
         "image_ids_from": args.image_ids_from,
         "out": str(out),
         "inputs_inside_out": len(inside),

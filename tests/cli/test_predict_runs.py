@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import detclip_bench.predict.images as predict_images_module
@@ -149,6 +150,8 @@ def test_drawings_use_the_vis_threshold_and_run_info_records_both(det, photos, t
     info = _info(out)
     assert info["score_threshold"] == MODEL_THRESHOLD and info["score_threshold_from"] == "the model"
     assert info["vis_threshold"] == 0.3
+    # the device the run used, not the option's "auto" (a fake detector without weights: what auto resolves to)
+    assert info["device_requested"] == "auto" and info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
 
     drawn.clear()
     out2 = tmp_path / "o2"

@@ -120,3 +120,17 @@ def test_acknowledged_mismatches_are_checked(tmp_path):
     tables = [dataclasses.replace(t7, entries=tuple(fixed)) if t is t7 else t for t in tables]
     with pytest.raises(DataError, match="now match"):
         write_leaderboard(tmp_path, tables, [], plots=False)
+
+
+def test_defaults_write_into_the_working_folder_never_the_package(tmp_path, full_odinw_result, monkeypatch):
+    from pathlib import Path
+
+    import leaderboards
+
+    monkeypatch.chdir(tmp_path)
+    path = add_result(full_odinw_result)  # no folder given: the default store, under the working folder
+    assert path.resolve().parent == tmp_path / "runs" / "leaderboard" / "results"
+    assert main(["leaderboard", "--no-plots"]) == 0
+    md = (tmp_path / "runs" / "leaderboard" / "leaderboard.md").read_text()
+    assert "**ours (this toolkit)**" in md  # the filed row was read back from the default store
+    assert not (Path(leaderboards.__file__).parent / "results").exists()
