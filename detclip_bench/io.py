@@ -115,3 +115,37 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.loads(raw)
         except ValueError as exc:
             raise DataError(str(path), "-", f"malformed JSON: {exc}") from exc
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def run_out_dir(
+    out: str | os.PathLike | None, *, exist_ok: bool = False, default: str | os.PathLike, replaces: str = "its files"
+) -> Path:
+    """The folder a run writes to, chosen so that two runs' files never mix and no earlier output is overwritten.
+
+    ``out=None``: ``default`` (e.g. ``runs/eval/mini-lvis``) when free (missing or empty), else the first free
+    one of ``<default>2``, ``<default>3``, … (as ``yolo predict`` numbers its runs); with ``exist_ok``,
+    ``default`` itself. A given ``out`` that holds files raises :class:`FileExistsError` unless ``exist_ok``
+    (then the run replaces ``replaces``). Nothing is created here.
+    """
+    if out is None:
+        base = Path(default)
+        if exist_ok or not _holds_files(base):
+            return base
+        n = 2
+        while _holds_files(base.with_name(f"{base.name}{n}")):
+            n += 1
+        return base.with_name(f"{base.name}{n}")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path} is a file, not a folder")
+    if _holds_files(path) and not exist_ok:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+        shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+        raise FileExistsError(
+            f"--out {path} already holds files ({shown}); give a new folder, or --exist-ok to replace {replaces}"
+        )
+    return path

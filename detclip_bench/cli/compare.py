@@ -61,8 +61,7 @@ def run(args) -> int:
     import sys
 
     from detclip_bench.compare import compare_runs, plot_comparison
-    from detclip_bench.io import atomic_write_json, atomic_write_text
-    from detclip_bench.predict.images import predict_out_dir
+    from detclip_bench.io import atomic_write_json, atomic_write_text, run_out_dir
 
     arms = [[f for f in spec.split(",") if f] for spec in args.runs]
     if len(arms) < 2:
@@ -75,7 +74,7 @@ def run(args) -> int:
         print(f"error: {len(args.label)} --label for {len(arms)} arms", file=sys.stderr)
         return 2
     try:
-        out = predict_out_dir(args.out, exist_ok=args.exist_ok, default="runs/compare")
+        out = run_out_dir(args.out, exist_ok=args.exist_ok, default="runs/compare", replaces="its comparison files")
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

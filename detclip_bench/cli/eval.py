@@ -15,6 +15,9 @@ from detclip_bench.cli.options import (
 )
 from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
 
+EVAL_DIR = "runs/eval"
+CACHE_DIR = f"{EVAL_DIR}/cache"  # shared by every run: a cached prediction is keyed by model, suite and settings
+
 EXAMPLES = """examples:
   # zero-shot ODinW13 (COCO AP per dataset on val/mini_val, unweighted Avg)
   detclip-bench eval --model runs/mini/o365_cc/checkpoint --suite odinw13 --data-root /data
@@ -31,6 +34,7 @@ EXAMPLES = """examples:
   # several processes, each a shard of the images, merged exactly
   torchrun --nproc-per-node 2 -m detclip_bench.cli.main eval --model ckpt/ --suite mini-lvis
 
+Each run gets its own folder (runs/eval/<suite>, then <suite>2, ...): an earlier run is never overwritten.
 Re-running with the same model, suite and split re-scores cached predictions without running the model.
 Every AP comes with a 95% image-bootstrap interval (--bootstrap 0: none); `detclip-bench compare RUN_A RUN_B`
 gives the paired difference of two runs.
@@ -62,10 +66,21 @@ def add_parser(sub) -> None:
     add_data_map_option(g)
     g.add_argument("--split", help="score another split than the suite's (e.g. test)")
     s = p.add_argument_group("evaluation settings")
-    add_out_option(s, "default runs/eval/<suite>")
+    add_out_option(s, "default runs/eval/<suite>, or runs/eval/<suite>2, 3, ... when it holds a run")
+    s.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="write into an --out that already holds files, replacing its results (without --out: reuse "
+        "runs/eval/<suite>)",
+    )
     add_batch_size_option(s)
     add_device_option(s)
-    s.add_argument("--no-cache", action="store_true", help="always re-run the model")
+    s.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"always re-run the model (default: predictions are cached in {CACHE_DIR}/, or in --out's cache/, "
+        "keyed by the model's identity, suite version, prompts and budget, so a re-run re-scores them)",
+    )
     add_bootstrap_options(s, default=DEFAULT_BOOTSTRAP)
     s.add_argument(
         "--model-option",
@@ -79,10 +94,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
     from detclip_bench.adapters.registry import load_detector, parse_model_options
     from detclip_bench.dist import init_distributed
+    from detclip_bench.io import run_out_dir
     from detclip_bench.suites import dataset_suite, get_suite, resolve_data_root
     from detclip_bench.suites.custom import parse_prompts
     from detclip_bench.suites.runner import evaluate_suite
@@ -95,18 +112,23 @@ def run(args) -> int:
     )
     if suite.setting == "finetune":
         print(
-            f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`"
+            f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`",
+            file=sys.stderr,
         )
         return 2
     root = resolve_data_root(suite, args.data_root, args.data_map)
-    out = Path(args.out) if args.out else Path("runs") / "eval" / suite.name
+    try:
+        out = run_out_dir(args.out, exist_ok=args.exist_ok, default=f"{EVAL_DIR}/{suite.name}", replaces="its results")
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     detector = load_detector(args.model, device=args.device, options=parse_model_options(args.model_option))
     result = evaluate_suite(
         detector,
         suite,
         root,
         out_dir=out,
-        cache_dir=None if args.no_cache else out / "cache",
+        cache_dir=None if args.no_cache else Path(CACHE_DIR) if args.out is None else out / "cache",
         batch_size=args.batch_size,
         split=args.split,
         bootstrap=bootstrap_from_args(args),

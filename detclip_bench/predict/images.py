@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from detclip_bench.errors import DataError
+from detclip_bench.io import run_out_dir
 
 __all__ = ["DEFAULT_OUT", "IMAGE_EXTENSIONS", "collect_images", "image_ids_from", "outside_folder", "predict_out_dir"]
 
@@ -79,36 +80,12 @@ def outside_folder(paths: Sequence[Path], folder: str | os.PathLike | None) -> t
     return kept, inside
 
 
-def _holds_files(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.iterdir())
-
-
 def predict_out_dir(out: str | os.PathLike | None, *, exist_ok: bool = False, default: str = DEFAULT_OUT) -> Path:
-    """The folder a ``predict`` run writes to, chosen so that two runs' files never mix.
-
-    ``out=None``: ``default`` (``runs/predict``) when free (missing or empty), else the first free one of
-    ``runs/predict2``, ``runs/predict3``, … (as ``yolo predict`` numbers its runs); with ``exist_ok``,
-    ``default`` itself. A given ``out`` that holds files raises :class:`FileExistsError` unless ``exist_ok``
-    (then the run replaces its files and its ``vis/`` pictures). Nothing is created here.
-    """
-    if out is None:
-        base = Path(default)
-        if exist_ok or not _holds_files(base):
-            return base
-        n = 2
-        while _holds_files(base.with_name(f"{base.name}{n}")):
-            n += 1
-        return base.with_name(f"{base.name}{n}")
-    path = Path(out).expanduser()
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"--out {path} is a file, not a folder")
-    if _holds_files(path) and not exist_ok:
-        shown = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())[:4])
-        raise FileExistsError(
-            f"--out {path} already holds files ({shown}{', …' if len(list(path.iterdir())) > 4 else ''}); "
-            "give a new folder, or --exist-ok to replace its predictions (its old vis/ pictures are removed)"
-        )
-    return path
+    """The folder a ``predict`` run writes to (:func:`detclip_bench.io.run_out_dir`: ``runs/predict``, then
+    ``runs/predict2``, …); ``exist_ok`` replaces a given folder's predictions and its old ``vis/`` pictures."""
+    return run_out_dir(
+        out, exist_ok=exist_ok, default=default, replaces="its predictions (its old vis/ pictures are removed)"
+    )
 
 
 def image_ids_from(coco_json: str | os.PathLike, paths: Sequence[Path]) -> list[int]:

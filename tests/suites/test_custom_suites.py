@@ -175,6 +175,16 @@ def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch,
     aps = [r["coco"]["metrics"]["AP"] for r in results["members"].values()]
     assert results["aggregate"]["metrics"]["AP"] == pytest.approx(sum(aps) / 2)
     assert results["suite_file"] == str(path.resolve()) and len(load_run(out, data_root=world).members) == 2
+    # a run never overwrites another: a given --out holding files is refused unless --exist-ok ...
+    again = ["eval", "--model", "hashfam:x", "--suite", str(path), "--data-root", str(world)]
+    before = (out / "results.json").read_bytes()
+    assert main([*again, "--out", str(out)]) == 2 and (out / "results.json").read_bytes() == before
+    assert main([*again, "--out", str(out), "--exist-ok"]) == 0
+    # ... and without --out each run gets the next free folder, all sharing one prediction cache
+    monkeypatch.chdir(tmp_path)
+    assert main(again) == 0 and main(again) == 0
+    assert sorted(p.name for p in (tmp_path / "runs" / "eval").iterdir()) == ["cache", "lab-suite", "lab-suite2"]
+    assert (tmp_path / "runs/eval/lab-suite/results.json").read_bytes() == before
     (tmp_path / "broken.yaml").write_text("name: x\nversion: 1\nmembers:\n  - name: a\n")
     with pytest.raises(DataError, match=r"broken.yaml.*members\[0\]"):
         load_suite_file(tmp_path / "broken.yaml")
