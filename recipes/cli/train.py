@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from detclip_bench.cli.options import add_data_map_option, add_data_root_option, add_device_option, add_out_option
 
@@ -17,7 +18,7 @@ EPILOG = """examples:
 
 
 # train reads the recipe's relative data paths under this folder (no suite to pick $DETCLIP_BENCH_DATA/_MINI by)
-TRAIN_ROOT_HELP = "the current folder; the recipe's relative data paths are read under it"
+TRAIN_ROOT_HELP = "$DETCLIP_BENCH_DATA, else the current folder; the recipe's relative data paths are read under it"
 
 
 def add_common_args(
@@ -64,7 +65,7 @@ def resolve_recipe(name: str, args: argparse.Namespace):
     from reference_model.train.config import apply_overrides, locate_data, with_data_root
 
     cfg = apply_overrides(get_recipe(name, args.scale), args.overrides)
-    root = args.data_root or "."  # TRAIN_ROOT_HELP
+    root = args.data_root or os.environ.get("DETCLIP_BENCH_DATA") or "."  # TRAIN_ROOT_HELP
     return with_data_root(locate_data(cfg, root, getattr(args, "data_map", None)), root)
 
 
