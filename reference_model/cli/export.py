@@ -82,6 +82,20 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _next_step(args) -> str | None:
+    """The command that runs this export (ONNX): on the suite it froze, or predict with the same prompts."""
+    import shlex
+
+    if args.format != "onnx":
+        return None  # TorchScript / torch.export graphs are loaded with torch, not by a --model family
+    if args.suite is not None:
+        return f"detclip-bench eval --model onnx:{args.out} --suite {args.suite}"
+    which = (
+        f"--prompts {shlex.quote(args.prompts)}" if args.prompts is not None else f"--vocab {shlex.quote(args.vocab)}"
+    )
+    return f"detclip-bench predict --model onnx:{args.out} --images PHOTOS {which}"
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -144,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 "opset": sidecar["opset"],
                 "prompts": len(prompts),
                 "check_max_abs_diff": worst,
-                "run": f"detclip-bench eval --model onnx:{args.out} --suite ...",
+                "run": _next_step(args),
             },
             indent=2,
         )

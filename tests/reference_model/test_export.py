@@ -264,3 +264,20 @@ def test_cli_exports_a_suites_vocabulary_and_eval_runs_it(world, tmp_path):
         )
         == 2
     )
+
+
+def test_the_printed_next_step_runs_what_was_exported():
+    from argparse import Namespace
+
+    from reference_model.cli.export import _next_step
+
+    base = dict(out="runs/export", format="onnx", suite=None, prompts=None, vocab=None)
+    assert _next_step(Namespace(**{**base, "suite": "mini-odinw13"})) == (
+        "detclip-bench eval --model onnx:runs/export --suite mini-odinw13"
+    )
+    # free prompts: predict on photos with the same prompts (an export answers only its frozen vocabulary)
+    assert _next_step(Namespace(**{**base, "prompts": "cat, red apple"})) == (
+        "detclip-bench predict --model onnx:runs/export --images PHOTOS --prompts 'cat, red apple'"
+    )
+    assert _next_step(Namespace(**{**base, "vocab": "classes.txt"})).endswith("--images PHOTOS --vocab classes.txt")
+    assert _next_step(Namespace(**{**base, "format": "torchscript", "suite": "mini-lvis"})) is None
