@@ -31,13 +31,14 @@ __all__ = ["Section", "build_sections", "how_evaluated", "markdown_table", "rend
 _METRIC_ORDER = ("AP", "APr", "APc", "APf", "AR", "ARs", "ARm", "ARl")
 _BY = {"paper": "paper", "ours": "**ours (this toolkit)**", "peer-adapter": "**peer via adapter**"}
 _LABELS = {"image_text_resolution": "Image-text res", "gpu_memory_gb": "GPU memory (GB)", "gpu_hours": "GPU hours"}
+OWN_TITLE = "Your datasets (own-dataset runs, no paper table)"
 MINI_TITLE = "Mini-world results (synthetic mini world — NOT comparable to the paper's numbers)"
 
 
 @dataclass
 class Section:
     title: str
-    kind: str  # "paper" | "toolkit-full" | "toolkit-mini"
+    kind: str  # "paper" | "toolkit-full" | "toolkit-own" | "toolkit-mini"
     entries: list[Entry]
     description: list[str] = field(default_factory=list)
 
@@ -48,7 +49,8 @@ def _matches(entry: Entry, table: PaperTable) -> bool:
 
 
 def build_sections(tables: Sequence[PaperTable], results: Sequence[Entry], suite: str | None = None) -> list[Section]:
-    """Paper tables (with matching full-scale toolkit rows appended), then unmatched full rows, then mini rows."""
+    """Paper tables (with matching full-scale toolkit rows appended), then unmatched full rows, own-dataset rows,
+    then mini rows."""
     want = suite_family(suite) if suite else None
 
     def keep(e: Entry) -> bool:
@@ -71,6 +73,16 @@ def build_sections(tables: Sequence[PaperTable], results: Sequence[Entry], suite
     rest = [r for r in full if r.key not in placed]
     if rest:
         sections.append(Section("Toolkit results (full scale) with no matching paper table", "toolkit-full", rest))
+    own = [r for r in results if r.scale == "own" and keep(r)]
+    if own:
+        sections.append(
+            Section(
+                OWN_TITLE,
+                "toolkit-own",
+                own,
+                ["Runs on datasets of your own (`eval --dataset`, `finetune --dataset`): no paper reports them."],
+            )
+        )
     for name in dict.fromkeys(r.suite for r in mini):
         rows = [r for r in mini if r.suite == name]
         sections.append(

@@ -30,7 +30,8 @@ __all__ = [
 Document = Literal["appendix", "main", "results"]
 Setting = Literal["zero-shot", "fine-tuned", "supervised"]
 EvaluatedBy = Literal["paper", "ours", "peer-adapter"]
-Scale = Literal["full", "mini"]
+#: full: a paper benchmark on real data; mini: the generated mini world; own: a dataset of the user's (eval --dataset)
+Scale = Literal["full", "mini", "own"]
 
 #: suite families the paper reports; toolkit suite names map onto them with :func:`suite_family`.
 SUITES: dict[str, str] = {

@@ -161,7 +161,7 @@ def results_from_run(
                     suite_version=str(run["version"]),
                     protocol=protocol,
                     setting=run["setting"],
-                    scale=_scale(run["suite"]),
+                    scale="own" if run.get("dataset") else _scale(run["suite"]),
                     metrics=row.metrics,
                     per_dataset=row.per_dataset,
                     intervals=row.intervals,

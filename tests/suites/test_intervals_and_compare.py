@@ -295,3 +295,24 @@ def test_leaderboard_intervals_are_checked():
         Entry(**base, intervals={"AP": (42.0, 38.0)})
     with pytest.raises(ValueError, match="prints no intervals"):
         Entry(**{**base, "evaluated_by": "paper", "suite": "lvis-minival", "scale": "full"}, intervals={"AP": (1, 2)})
+
+
+def test_an_own_dataset_run_gets_its_own_leaderboard_section(runs, tmp_path):
+    """A run of `eval --dataset` (results.json names its dataset) is neither a paper benchmark nor the mini world."""
+    import shutil
+
+    from leaderboards.paper import load_paper_tables
+    from leaderboards.render import OWN_TITLE, write_leaderboard
+    from leaderboards.suite_runs import results_from_run
+
+    run_dir = tmp_path / "own"
+    shutil.copytree(runs["mini-lvis"][0], run_dir)
+    run = _results(run_dir)
+    run.update(suite="dataset-widgets", dataset="widgets.v3i.coco")  # what dataset_suite's manifest records
+    (run_dir / "results.json").write_text(json.dumps(run))
+    results = results_from_run(run_dir, "noisy")
+    assert {r.scale for r in results} == {"own"}
+    write_leaderboard(tmp_path / "lb", load_paper_tables(), [r.to_entry("own.json") for r in results], plots=False)
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    own = md.split(f"## {OWN_TITLE}")[1].split("\n## ")[0]
+    assert "| noisy |" in own and "Toolkit results (full scale)" not in md
