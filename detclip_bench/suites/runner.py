@@ -237,7 +237,8 @@ def _log_notes(suite: Suite, target: EvalTarget, result: EvalResult) -> None:
     pool), so they are logged as info unless the model returned no detections at all."""
     loud = not suite.mini or result.num_detections_evaluated == 0
     for note in result.warnings:
-        log.log(logging.WARNING if loud else logging.INFO, "%s [%s]: %s", target.member, result.protocol, note)
+        where = suite.name if target.member == suite.name else f"{suite.name} {target.member}"
+        log.log(logging.WARNING if loud else logging.INFO, "%s [%s]: %s", where, result.protocol, note)
 
 
 def score_target(

@@ -223,6 +223,7 @@ def test_evaluator_notes_are_said_once_in_the_log_and_the_results(tmp_path, capl
     notes = [(r.levelno, r.getMessage()) for r in caplog.records if "fewer than K" in r.getMessage()]
     # a 3-image mini split cannot fill the 10,000-per-category pool: said as info; on a real suite, a warning
     assert [level for level, _ in notes] == [logging.INFO, logging.WARNING]
-    assert notes[0][1].startswith("lvis-minival [lvis-fixed]: 3 of 3 categories have fewer than K=10000")
+    # the suite named beside its member (mini-lvis's member is called lvis-minival, like the real suite it mirrors)
+    assert notes[0][1].startswith("mini-lvis lvis-minival [lvis-fixed]: 3 of 3 categories have fewer than K=10000")
     md = (tmp_path / "mini" / "results.md").read_text()
     assert "Notes from the evaluator:" in md and "- lvis-minival: 3 of 3 categories have fewer than K=10000" in md
