@@ -110,7 +110,7 @@ def run(args) -> int:
         if args.dataset
         else get_suite(args.suite)
     )
-    if suite.setting == "finetune":
+    if suite.setting == "fine-tuned":
         print(
             f"error: {suite.name} fine-tunes per dataset; use `detclip-bench finetune --model ... --suite {suite.name}`",
             file=sys.stderr,

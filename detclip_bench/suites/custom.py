@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,7 @@ def dataset_suite(
         metrics=("coco",),
         prompt_style="verbatim",
         max_dets_per_image=100,
-        setting="finetune" if finetune else "zero-shot",
+        setting="fine-tuned" if finetune else "zero-shot",
         aggregate="single",
         download=f"--dataset {spec}",
         dataset={"spec": spec, "finetune": finetune, "prompts": list(prompts) if prompts is not None else None},
@@ -196,6 +197,8 @@ def is_suite_file(name: str) -> bool:
 
 
 _MEMBER_KEYS = {"name", "format", "eval_split", "files", "class_names"}
+# a suite file's old spelling of a setting -> today's (results.json's and the leaderboards'); still read, with a note
+OLD_SETTINGS = {"finetune": "fine-tuned"}
 _SUITE_KEYS = {
     "name",
     "version",
@@ -265,7 +268,7 @@ def load_suite_file(path: str | os.PathLike, *, builtin: bool = False) -> Suite:
             metrics=tuple(raw.get("metrics", ("coco",))),
             prompt_style=raw.get("prompt_style", "verbatim"),
             max_dets_per_image=int(raw.get("max_dets_per_image", 100)),
-            setting=raw.get("setting", "zero-shot"),
+            setting=_setting(path, raw.get("setting", "zero-shot")),
             aggregate=raw.get("aggregate", "mean" if len(members) > 1 else "single"),
             topk_per_category=int(raw.get("topk_per_category", 10000)),
             score_threshold=raw.get("score_threshold"),
@@ -275,6 +278,19 @@ def load_suite_file(path: str | os.PathLike, *, builtin: bool = False) -> Suite:
         )
     except (TypeError, ValueError) as exc:
         raise DataError(str(path), "-", str(exc)) from exc
+
+
+def _setting(path: Path, setting: Any) -> Any:
+    """A suite file's ``setting``, its old spelling (``finetune``) read as today's with a deprecation note."""
+    if setting not in OLD_SETTINGS:
+        return setting
+    warnings.warn(
+        f"{path}: 'setting: {setting}' is the old spelling of 'setting: {OLD_SETTINGS[setting]}' (what results "
+        "and leaderboards say); it is still read, but will not be in a later release: change the file",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return OLD_SETTINGS[setting]
 
 
 def _is_pair(value: Any) -> bool:

@@ -113,11 +113,11 @@ def finetune_suite(
         raise ValueError(
             f"no member of {suite.name} matches {members}; members: {', '.join(m.name for m in suite.members)}"
         )
-    selects_on_val = suite.setting == "finetune"
+    selects_on_val = suite.setting == "fine-tuned"  # a zero-shot suite fine-tuned: no selection on val
     splits = ("train", "val", None) if selects_on_val else ("train", None)
-    scored = dataclasses.replace(suite, members=tuple(chosen))
+    scored = dataclasses.replace(suite, members=tuple(chosen), setting="fine-tuned")
     scored.check_files(root, splits)
-    result = SuiteResult(scored, model, "", setting="fine-tuned", bootstrap=bootstrap)
+    result = SuiteResult(scored, model, "", bootstrap=bootstrap)
     if held_out is not None:
         held_out.suite.check_files(held_out.root)
         result.held_out = {

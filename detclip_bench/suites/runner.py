@@ -10,6 +10,7 @@ Leaderboards and ``analyze`` read only these files; the prediction cache is an o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -27,7 +28,7 @@ from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.predict.loop import EXIF_TRANSPOSE
 from detclip_bench.provenance import device_description, git_hash, library_versions
 from detclip_bench.suites.predictions import predict_target
-from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
+from detclip_bench.suites.suite import EvalTarget, Setting, Suite, member_file_stem
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -74,8 +75,6 @@ class SuiteResult:
     members: dict[str, dict[str, EvalResult]] = field(default_factory=dict)  # member -> protocol -> result
     prompts: dict[str, list[str]] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # the detector's own record of its weights (model_provenance)
-    # "zero-shot": the model as given; "fine-tuned": weights trained on the suite's train split(s) first
-    setting: str = "zero-shot"
     finetune: dict[str, dict] = field(default_factory=dict)  # member -> how its weights were fine-tuned
     splits: dict[str, str] = field(default_factory=dict)  # member -> the split that was scored
     # fine-tuning only: zero-shot AP on a held-out suite before and after (what fine-tuning costs elsewhere)
@@ -87,6 +86,12 @@ class SuiteResult:
     @property
     def primary(self) -> str:
         return self.suite.metrics[0]
+
+    @property
+    def setting(self) -> Setting:
+        """``"zero-shot"``: the model as given; ``"fine-tuned"``: weights trained on the suite's train split(s)
+        first. The suite's own: :func:`evaluate_suite` and ``finetune_suite`` score a suite in their setting."""
+        return self.suite.setting
 
     def aggregate(self) -> dict[str, float]:
         """The suite number(s), recomputed from the member rows (unweighted mean for 'mean' suites)."""
@@ -142,11 +147,20 @@ class SuiteResult:
         return f"{self.suite.name} [{self.primary}] {label}: " + " ".join(parts)
 
     def to_dict(self) -> dict:
-        return {
+        """``results.json``: the model, the suite's manifest, then the numbers.
+
+        The manifest's ``"members"`` (each member's split and files) gives its place to the members' numbers (the
+        scored splits are under ``"splits"``); any other key the result adds must be new to the manifest or agree
+        with it: a clash raises instead of quietly overwriting how the number was produced.
+        """
+        manifest = self.suite.manifest()
+        manifest["members"] = {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()}
+        head = {
             "model": self.model,
             "model_identity": self.identity,
             **({"model_provenance": self.provenance} if self.provenance else {}),
-            **self.suite.manifest(),
+        }
+        tail = {
             "setting": self.setting,
             "aggregate": {
                 "protocol": self.primary,
@@ -154,12 +168,19 @@ class SuiteResult:
                 **({"intervals": self.aggregate_intervals()} if self.bootstrap else {}),
             },
             **({"bootstrap": self.bootstrap.record()} if self.bootstrap else {}),
-            "members": {m: {p: r.to_dict() for p, r in res.items()} for m, res in self.members.items()},
             "splits": self.splits,
             **({"finetune": self.finetune} if self.finetune else {}),
             **({"held_out": self.held_out} if self.held_out else {}),
             "summary": self.summary_line(),
         }
+        own = {**head, **tail}
+        clash = sorted(k for k in own.keys() & manifest.keys() if own[k] != manifest[k])
+        if clash:
+            raise ValueError(
+                f"{self.suite.name}: the result's {clash} would overwrite the suite manifest's "
+                f"({', '.join(f'{k}: {manifest[k]!r} vs {own[k]!r}' for k in clash)})"
+            )
+        return {**head, **manifest, **tail}
 
     def to_markdown(self) -> str:
         lines = [
@@ -327,12 +348,15 @@ def evaluate_suite(
 ) -> SuiteResult | None:
     """Run ``detector`` zero-shot on every member of ``suite``; returns the result on rank 0 (None elsewhere).
 
+    The result is zero-shot whatever the suite's setting (a fine-tuning suite's eval split scored as given).
+
     With ``out_dir``, writes the results files and ``predictions/`` (see :func:`write_results`); ``cache_dir``
     only saves re-running the model. ``bootstrap``: intervals beside every AP (None: point estimates only).
     """
     suite.check_files(data_root, (split,))
+    zero_shot = suite if suite.setting == "zero-shot" else dataclasses.replace(suite, setting="zero-shot")
     result = SuiteResult(
-        suite, detector.name, detector.identity(), provenance=model_provenance(detector), bootstrap=bootstrap
+        zero_shot, detector.name, detector.identity(), provenance=model_provenance(detector), bootstrap=bootstrap
     )
     for target in suite.targets(data_root, split):
         scored = evaluate_target(

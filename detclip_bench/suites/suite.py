@@ -17,10 +17,13 @@ from detclip_bench.datasets.layouts import resolve_dataset_roots
 from detclip_bench.errors import DataError, UnknownNameError
 from detclip_bench.metrics.protocols import COMPUTED_PROTOCOLS, ComputedProtocol
 
-__all__ = ["EvalTarget", "Suite", "SuiteMember", "member_file_stem", "resolve_data_root"]
+__all__ = ["SETTINGS", "EvalTarget", "Setting", "Suite", "SuiteMember", "member_file_stem", "resolve_data_root"]
 
 Metric = ComputedProtocol  # a suite reports only protocols the toolkit computes
 PromptStyle = Literal["name-definition", "verbatim"]
+# what is done to the weights before scoring, spelled as results.json and the leaderboards spell it
+Setting = Literal["zero-shot", "fine-tuned"]
+SETTINGS: tuple[Setting, ...] = ("zero-shot", "fine-tuned")
 
 DATA_ENV = "DETCLIP_BENCH_DATA"
 MINI_ENV = "DETCLIP_BENCH_MINI"
@@ -106,10 +109,11 @@ class Suite:
             definition"``, LVIS) or ``"verbatim"`` (the dataset's names as they are, ODinW).
         max_dets_per_image: the model's output budget per image, also the per-image cap of the
             ``coco`` and ``lvis-standard`` evaluators (Fixed AP has none; see :meth:`evaluator_budget`).
-        setting: ``"zero-shot"`` (the model is scored as given) or ``"finetune"`` (a per-member
+        setting: ``"zero-shot"`` (the model is scored as given) or ``"fine-tuned"`` (a per-member
             fine-tuning protocol: :func:`~detclip_bench.suites.finetune.finetune_suite` trains on each
             member's train split and selects the weights on its val split before scoring ``eval_split``;
-            fine-tuning a zero-shot suite trains without that selection).
+            fine-tuning a zero-shot suite trains without that selection). A result is stamped with the
+            setting it was scored in (``results.json``'s ``"setting"``, the leaderboards' spelling).
         aggregate: ``"single"`` (exactly one member; its numbers are the suite's) or ``"mean"``
             (unweighted mean over members, recomputed from the rows).
         mini: a suite over the generated mini world (its data root defaults to ``$DETCLIP_BENCH_MINI``
@@ -135,7 +139,7 @@ class Suite:
     metrics: tuple[Metric, ...]
     prompt_style: PromptStyle
     max_dets_per_image: int
-    setting: Literal["zero-shot", "finetune"] = "zero-shot"
+    setting: Setting = "zero-shot"
     aggregate: Literal["single", "mean"] = "single"
     mini: bool = False
     download: str = ""
@@ -153,6 +157,8 @@ class Suite:
             raise ValueError(f"suite {self.name} has no members")
         if self.aggregate == "single" and len(self.members) != 1:
             raise ValueError(f"suite {self.name}: 'single' aggregation needs exactly one member")
+        if self.setting not in SETTINGS:
+            raise ValueError(f"suite {self.name}: setting {self.setting!r} is not one of {list(SETTINGS)}")
         unknown = [m for m in self.metrics if m not in COMPUTED_PROTOCOLS]
         if unknown:
             raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_an_export_folder_scores_as_the_registered_odinw_member(world, odinw_aqu
     ours = dataset_suite(str(world / EXPORT), finetune=True)
     (member,) = ours.members
     assert member.eval_split == "test" and set(member.files) == {"train", "val", "test"}
-    assert ours.version.startswith("sha256-") and ours.setting == "finetune"
+    assert ours.version.startswith("sha256-") and ours.setting == "fine-tuned"
     detector = HashDetector(odinw_aquarium.targets(world, "test"))
     got = evaluate_suite(detector, ours, world, out_dir=tmp_path / "run", progress=False)
     want = evaluate_suite(detector, odinw_aquarium, world, progress=False)
@@ -188,3 +189,28 @@ def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch,
     (tmp_path / "broken.yaml").write_text("name: x\nversion: 1\nmembers:\n  - name: a\n")
     with pytest.raises(DataError, match=r"broken.yaml.*members\[0\]"):
         load_suite_file(tmp_path / "broken.yaml")
+
+
+def test_the_old_setting_spelling_in_a_suite_file_is_read_with_a_note(world, tmp_path):
+    member = next(m for m in get_suite("mini-odinw13-finetune").members if m.name.endswith("/Aquarium"))
+    files = {s: [str(a), str(i)] for s, ((a, i), *_) in member.files.items()}
+    body = {"name": "lab", "version": "1", "members": [{"name": "Aquarium", "files": files}]}
+    for setting, note in (("fine-tuned", False), ("finetune", True)):
+        path = tmp_path / f"{setting}.json"
+        path.write_text(json.dumps({**body, "setting": setting}))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            suite = load_suite_file(path)
+        assert suite.setting == "fine-tuned" and suite.manifest()["setting"] == "fine-tuned"
+        said = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+        assert said == (
+            [
+                f"{path}: 'setting: finetune' is the old spelling of 'setting: fine-tuned' (what results "
+                "and leaderboards say); it is still read, but will not be in a later release: change the file"
+            ]
+            if note
+            else []
+        )
+    (tmp_path / "bad.json").write_text(json.dumps({**body, "setting": "few-shot"}))
+    with pytest.raises(DataError, match=r"bad.json.*setting 'few-shot' is not one of \['zero-shot', 'fine-tuned'\]"):
+        load_suite_file(tmp_path / "bad.json")

@@ -227,3 +227,33 @@ def test_evaluator_notes_are_said_once_in_the_log_and_the_results(tmp_path, capl
     assert notes[0][1].startswith("mini-lvis lvis-minival [lvis-fixed]: 3 of 3 categories have fewer than K=10000")
     md = (tmp_path / "mini" / "results.md").read_text()
     assert "Notes from the evaluator:" in md and "- lvis-minival: 3 of 3 categories have fewer than K=10000" in md
+
+
+def test_results_json_stamps_the_manifest_and_never_overwrites_it(tmp_path, monkeypatch):
+    from detclip_bench.suites.suite import Suite
+
+    root, gt = _make_root(tmp_path)
+    det, _ = _detector_from(root, gt, noise_seed=2)
+    suite = get_suite("mini-lvis-val")
+    written = evaluate_suite(det, suite, root, progress=False).to_dict()
+    manifest = suite.manifest()
+    # every manifest key in its place, each with the manifest's value but "members", which holds the numbers
+    assert list(written)[2 : 2 + len(manifest)] == list(manifest)
+    assert {k: written[k] for k in manifest if k != "members"} == {k: v for k, v in manifest.items() if k != "members"}
+    assert written["setting"] == "zero-shot" and set(written["members"]["lvis-val"]) == {"lvis-fixed", "lvis-standard"}
+    # a fine-tuning suite scored as given is a zero-shot result, and its manifest says so
+    ft = replace(suite, setting="fine-tuned")
+    result = evaluate_suite(det, ft, root, progress=False)
+    assert result.setting == "zero-shot" and result.to_dict()["setting"] == "zero-shot"
+    # a key the result adds that the manifest already holds with another value is refused, not overwritten
+    monkeypatch.setattr(Suite, "manifest", lambda self: {**manifest, "summary": "how it was produced"})
+    with pytest.raises(ValueError, match=r"\['summary'\] would overwrite the suite manifest's"):
+        result.to_dict()
+    monkeypatch.setattr(Suite, "manifest", lambda self: {**manifest, "setting": "fine-tuned"})
+    with pytest.raises(ValueError, match=r"\['setting'\].*'fine-tuned' vs 'zero-shot'"):
+        result.to_dict()
+
+
+def test_a_suite_setting_is_spelled_as_results_spell_it():
+    with pytest.raises(ValueError, match=r"setting 'finetune' is not one of \['zero-shot', 'fine-tuned'\]"):
+        replace(get_suite("mini-lvis"), setting="finetune")
