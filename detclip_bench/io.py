@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,15 @@ from typing import Any
 
 from detclip_bench.errors import DataError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json"]
+__all__ = [
+    "atomic_link",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json",
+    "shared_json_reads",
+]
 
 
 @contextlib.contextmanager
@@ -62,6 +71,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put ``source``'s file at ``path`` without writing it again: a hard link (one inode, so ``path`` stays whole
+    when ``source`` is deleted), or a byte copy where the file system cannot link (another device); never a symlink.
+
+    Both names must only ever be replaced (:func:`atomic_path`), never written in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
 
@@ -95,9 +125,44 @@ def gc_paused():
             gc.enable()
 
 
+# inside shared_json_reads(): (resolved path, size, mtime) -> the parsed file, handed to every reader
+_shared_reads: dict[tuple[str, int, int], Any] | None = None
+
+
+@contextlib.contextmanager
+def shared_json_reads() -> Iterator[None]:
+    """Inside, :func:`read_json` parses each file version (path, size, mtime) once and hands every reader the same
+    object (readers must not modify it); the parses are let go on leaving. A suite target's loader index and its
+    scoring ground truth read one annotation file this way. Nested, the outermost scope's parses serve."""
+    global _shared_reads
+    if _shared_reads is not None:
+        yield
+        return
+    _shared_reads = {}
+    try:
+        yield
+    finally:
+        _shared_reads = None
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    """Load JSON (orjson when installed), turning every failure into a DataError naming the file."""
+    """Load JSON (orjson when installed), turning every failure into a DataError naming the file.
+
+    Inside :func:`shared_json_reads`, a file already parsed there is not parsed again."""
     path = Path(path)
+    if _shared_reads is None:
+        return _parse_json(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_json(path)  # the DataError naming the file comes from there
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _shared_reads:
+        _shared_reads[key] = _parse_json(path)
+    return _shared_reads[key]
+
+
+def _parse_json(path: Path) -> Any:
     try:
         raw = path.read_bytes()
     except OSError as exc:

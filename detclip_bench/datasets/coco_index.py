@@ -174,8 +174,8 @@ def _load(path: Path, spec: IndexSpec, chunk_bytes: int, chunk_min: int):
         or not isinstance(data.get("annotations"), list)
     ):
         raise DataError(str(path), "-", "not a COCO-style json (needs 'images' and 'annotations' lists)")
-    anns = data.pop("annotations")
-    return data["images"], data.get("categories") or [], _ann_columns(path, anns, spec)
+    # read, never modified: the parse may be shared with the scoring GT (detclip_bench.io.shared_json_reads)
+    return data["images"], data.get("categories") or [], _ann_columns(path, data["annotations"], spec)
 
 
 def build(

@@ -31,6 +31,7 @@ from detclip_bench.suites.runner import (
     evaluate_suite,
     evaluate_target,
     model_provenance,
+    open_for_scoring,
     score_target,
     write_results,
 )
@@ -67,8 +68,11 @@ class MemberTrainer(Protocol):
 
 def primary_ap(detector: Detector, suite: Suite, target: EvalTarget, batch_size: int = 8) -> float:
     """The suite's first metric's AP on ``target`` (no prediction cache: the weights keep changing)."""
-    arrays, _ = predict_target(detector, suite, target, cache_dir=None, batch_size=batch_size, progress=False)
     primary = suite.metrics[0]
+    dataset = open_for_scoring(suite, target, (primary,))
+    arrays, _ = predict_target(
+        detector, suite, target, cache_dir=None, batch_size=batch_size, progress=False, dataset=dataset
+    )
     return float(score_target(suite, target, arrays, protocols=(primary,))[primary].metrics["AP"])
 
 

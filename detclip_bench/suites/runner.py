@@ -20,7 +20,7 @@ from pathlib import Path
 
 from detclip_bench import dist
 from detclip_bench.adapters.base import Detector, model_provenance
-from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text
+from detclip_bench.io import atomic_path, atomic_write_json, atomic_write_text, shared_json_reads
 from detclip_bench.metrics import EvalResult, canonical_protocol, make_evaluator
 from detclip_bench.metrics.gt import GroundTruth
 from detclip_bench.metrics.intervals import bootstrap_pool, member_mean, seed_offset
@@ -38,6 +38,7 @@ __all__ = [
     "evaluate_suite",
     "evaluate_target",
     "model_provenance",
+    "open_for_scoring",
     "predictions_path",
     "score_target",
     "write_results",
@@ -262,6 +263,18 @@ def _log_notes(suite: Suite, target: EvalTarget, result: EvalResult) -> None:
         log.log(logging.WARNING if loud else logging.INFO, "%s [%s]: %s", where, result.protocol, note)
 
 
+def open_for_scoring(suite: Suite, target: EvalTarget, protocols: tuple[str, ...] | None = None):
+    """``target``'s dataset, with (rank 0) the ground truth :func:`score_target` reads loaded from the same parse
+    of the annotation file: the loader reads it only to build its index, and both happen before the model runs,
+    so the parsed JSON is let go before inference (:func:`detclip_bench.io.shared_json_reads`)."""
+    with shared_json_reads():
+        dataset = target.open()
+        if dist.is_main_process():
+            for protocol in protocols or suite.metrics:
+                GroundTruth.cached(target.annotations, lvis=canonical_protocol(protocol) != "coco")
+    return dataset
+
+
 def score_target(
     suite: Suite,
     target: EvalTarget,
@@ -313,22 +326,17 @@ def evaluate_target(
     Returns (protocol → result, prompts) on rank 0 and None elsewhere.
     """
     arrays, prompts = predict_target(
-        detector, suite, target, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+        detector,
+        suite,
+        target,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=progress,
+        dataset=open_for_scoring(suite, target),
+        keep=predictions_path(out_dir, target) if out_dir is not None else None,
     )
     if not dist.is_main_process():
         return None
-    if out_dir is not None:
-        arrays.save(
-            predictions_path(out_dir, target),
-            {
-                "model": detector.name,
-                "identity": detector.identity(),
-                "suite": suite.name,
-                "version": suite.version,
-                "member": target.member,
-                "split": target.split,
-            },
-        )
     results = score_target(suite, target, arrays, bootstrap=bootstrap)
     log.info("%s", " | ".join(f"{target.member}: {r.summary_line()}" for r in results.values()))
     return results, prompts

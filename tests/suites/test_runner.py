@@ -257,3 +257,72 @@ def test_results_json_stamps_the_manifest_and_never_overwrites_it(tmp_path, monk
 def test_a_suite_setting_is_spelled_as_results_spell_it():
     with pytest.raises(ValueError, match=r"setting 'finetune' is not one of \['zero-shot', 'fine-tuned'\]"):
         replace(get_suite("mini-lvis"), setting="finetune")
+
+
+def test_each_annotation_file_is_parsed_once_for_the_loader_and_the_scoring(tmp_path, monkeypatch):
+    import detclip_bench.io as io
+
+    root, gt = _make_root(tmp_path)
+    parsed: list[str] = []
+    parse = io._parse_json
+    monkeypatch.setattr(io, "_parse_json", lambda path: parsed.append(path.name) or parse(path))
+    ann = root / "lvis" / "lvis_v1_val.json"
+    index = ann.with_name(ann.name + ".index.npz")
+    # first run: the loader builds its index from the json and the two LVIS protocols' GT reads it, one parse
+    res = evaluate_suite(_detector_from(root, gt, noise_seed=3)[0], get_suite("mini-lvis-val"), root, progress=False)
+    assert index.is_file() and set(res.members["lvis-val"]) == {"lvis-fixed", "lvis-standard"}
+    assert parsed == ["lvis_v1_val.json"]
+    # a rewritten file (new mtime) is another version: parsed again, once, for both readers
+    parsed.clear()
+    ann.write_text(ann.read_text())
+    index.unlink()
+    again = evaluate_suite(_detector_from(root, gt, noise_seed=3)[0], get_suite("mini-lvis-val"), root, progress=False)
+    assert parsed == ["lvis_v1_val.json"] and again.aggregate() == res.aggregate()
+    # outside an evaluation nothing is shared: each read parses
+    parsed.clear()
+    io.read_json(ann), io.read_json(ann)
+    assert parsed == ["lvis_v1_val.json"] * 2
+
+
+def test_predictions_are_written_once_the_run_keeps_a_hard_link_to_the_cache(tmp_path, monkeypatch):
+    from detclip_bench.predict.arrays import PredictionArrays
+    from detclip_bench.suites.predictions import cache_path
+    from detclip_bench.suites.runner import predictions_path
+
+    root, gt = _make_root(tmp_path)
+    det, _ = _detector_from(root, gt, noise_seed=1)
+    suite = get_suite("mini-lvis")
+    (target,) = suite.targets(root)
+    saved: list[str] = []
+    save = PredictionArrays.save
+    monkeypatch.setattr(PredictionArrays, "save", lambda self, path, meta: saved.append(path) or save(self, path, meta))
+    cache = cache_path(tmp_path / "cache", det.identity(), suite, target)
+    for run in ("a", "b"):  # computed and cached, then read from the cache: one serialisation in all
+        evaluate_suite(det, suite, root, out_dir=tmp_path / run, cache_dir=tmp_path / "cache", progress=False)
+        kept = predictions_path(tmp_path / run, target)
+        assert kept.stat().st_ino == cache.stat().st_ino and not kept.is_symlink()
+    assert saved == [cache] and det.calls > 0
+    _, meta = PredictionArrays.load(cache)
+    assert (meta["suite"], meta["member"], meta["split"], meta["identity"]) == (
+        "mini-lvis",
+        "lvis-minival",
+        "val",
+        det.identity(),
+    )
+    # the run folder stays whole without the cache
+    before = predictions_path(tmp_path / "a", target).read_bytes()
+    cache.unlink()
+    arrays, _ = PredictionArrays.load(predictions_path(tmp_path / "a", target))
+    assert len(arrays) > 0 and predictions_path(tmp_path / "a", target).read_bytes() == before
+    # without a cache, or with one holding another record (an older cache), the run's file is written
+    saved.clear()
+    evaluate_suite(det, suite, root, out_dir=tmp_path / "c", progress=False)
+    assert saved == [predictions_path(tmp_path / "c", target)]
+    assert predictions_path(tmp_path / "c", target).read_bytes() == before
+    old_arrays, old_meta = PredictionArrays.load(predictions_path(tmp_path / "c", target))
+    save(old_arrays, cache, {k: v for k, v in old_meta.items() if k not in ("suite", "version", "member", "split")})
+    saved.clear()
+    calls = det.calls
+    evaluate_suite(det, suite, root, out_dir=tmp_path / "d", cache_dir=tmp_path / "cache", progress=False)
+    assert det.calls == calls and saved == [predictions_path(tmp_path / "d", target)]
+    assert predictions_path(tmp_path / "d", target).read_bytes() == before
