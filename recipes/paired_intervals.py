@@ -25,6 +25,7 @@ from detclip_bench.mini_world.vocabulary import category_groups, concept_groups
 from detclip_bench.predict.arrays import PredictionArrays
 from detclip_bench.suites import get_suite
 from detclip_bench.suites.runner import predictions_path
+from recipes.report import ReproductionReport
 
 __all__ = ["REPLICATES", "concept_groups", "paired_intervals"]
 
@@ -50,15 +51,15 @@ def _column(key: str) -> str:
     return f"group:{key[3:-1]}" if key.startswith("AP[") else key
 
 
-def paired_intervals(report: dict[str, Any], out: Path, root: Path, *, n_replicates: int = REPLICATES) -> dict:
+def paired_intervals(report: ReproductionReport, out: Path, root: Path, *, n_replicates: int = REPLICATES) -> dict:
     """``{suite: {"per_seed": {seed: {column: {...}}}, "mean": {column: {...}}}}`` for a report whose runs carry
     ``arm`` and ``seed``; columns as in the paired table (AP, APr, APc, APf, group:<name>)."""
     runs: dict[tuple[str, int], str] = {}
     suites: set[str] = set()
-    for run in report["runs"]:
-        if run.get("arm"):
-            runs[(run["arm"], run["seed"])] = run["run"]
-            suites.update(k.removeprefix("zero-shot ") for k in run if k.startswith("zero-shot "))
+    for run in report.runs:
+        if run.arm:
+            runs[(run.arm, run.seed)] = run.run
+            suites.update(e.suite for e in run.zero_shot())
     arms = list(dict.fromkeys(arm for arm, _ in runs))
     if len(arms) != 2:
         return {}

@@ -13,6 +13,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from detclip_bench.io import atomic_write_json, atomic_write_text
+from recipes.report import Evaluation, ReproductionReport
 
 __all__ = ["paired_summary", "write_paired_report"]
 
@@ -22,21 +23,21 @@ GROUP_ORDER = ("caption", "grounding", "detection")  # the mini world's vocabula
 GROUP_LABEL = {"caption": "caption-only", "grounding": "grounding-only", "detection": "detection"}
 
 
-def _values(evaluation: dict[str, Any]) -> dict[str, float]:
-    out = {k: evaluation["metrics"][k] for k in METRICS if k in evaluation["metrics"]}
-    out.update({f"group:{g}": v for g, v in evaluation.get("groups", {}).items()})
+def _values(evaluation: Evaluation) -> dict[str, float]:
+    """The paired table's columns of one evaluation, in its unit (percent)."""
+    out = {k: evaluation.metrics[k] for k in METRICS if k in evaluation.metrics}
+    out.update({f"group:{g}": v for g, v in evaluation.groups.items()})
     return out
 
 
-def paired_summary(report: dict[str, Any]) -> dict[str, Any]:
+def paired_summary(report: ReproductionReport) -> dict[str, Any]:
     """{suite: {"arms": {arm: {seed: values}}, "mean": {arm: values}, "delta": {seed|"mean": values}}}."""
     table: dict[str, dict[str, dict[int, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
-    for run in report["runs"]:
-        if not run.get("arm"):
+    for run in report.runs:
+        if not run.arm:
             continue
-        for key, evaluation in run.items():
-            if key.startswith("zero-shot ") and isinstance(evaluation, dict):
-                table[key.removeprefix("zero-shot ")][run["arm"]][run["seed"]] = _values(evaluation)
+        for evaluation in run.zero_shot():
+            table[evaluation.suite][run.arm][run.seed] = _values(evaluation)
     summary: dict[str, Any] = {}
     for suite, arms in table.items():
         names = list(arms)
@@ -76,28 +77,28 @@ def _label(column: str) -> str:
 
 
 def write_paired_report(
-    report: dict[str, Any], out: Path, plots: bool = True, data_root: Path | None = None
+    report: ReproductionReport, out: Path, plots: bool = True, data_root: Path | None = None
 ) -> Path | None:
     """``<experiment>-paired.md``/``.json`` (and the caption-only plot); with ``data_root`` (the data the
     evaluations scored), also paired image-bootstrap intervals of every Δ (:mod:`recipes.paired_intervals`)."""
     summary = paired_summary(report)
     if not summary:
         return None
-    if data_root is not None and report.get("scale") == "mini":
+    if data_root is not None and report.scale == "mini":
         from recipes.paired_intervals import paired_intervals
 
         for suite, entry in paired_intervals(report, Path(out), Path(data_root)).items():
             if suite in summary:
                 summary[suite]["intervals"] = entry
-    name = report["experiment"]
+    name = report.experiment
     md = [
-        f"# {report['title']}: paired arms per training seed",
+        f"# {report.title}: paired arms per training seed",
         "",
         "AP in % (Fixed AP, LVIS-like protocol); group = mean AP over the categories of a concept group of the "
         "mini world (caption-only concepts are never boxed in training). Δ = treatment − control on the same seed.",
         "",
     ]
-    md += [f"- {n}" for n in report.get("notes", [])]
+    md += [f"- {n}" for n in report.notes]
     for suite, entry in summary.items():
         first = next(iter(next(iter(entry["arms"].values())).values()))
         cols = _columns(first)
@@ -146,7 +147,7 @@ def write_paired_report(
     atomic_write_text(path, "\n".join(md) + "\n")
     atomic_write_json(out / f"{name}-paired.json", summary)
     if plots:
-        _plot(summary, out / f"{name}-caption-only.png", report["title"])
+        _plot(summary, out / f"{name}-caption-only.png", report.title)
     return path
 
 
@@ -169,9 +170,9 @@ TRAINING_COLUMNS = (
 )
 
 
-def _training_table(report: dict[str, Any]) -> list[str]:
+def _training_table(report: ReproductionReport) -> list[str]:
     """Per run: the alignment gauges on held-out pairs and the training facts (recipes/contrastive_gauges.py)."""
-    runs = [r for r in report["runs"] if r.get("arm") and r.get("training")]
+    runs = [r for r in report.runs if r.arm and r.training]
     if not runs:
         return []
     md = [
@@ -188,9 +189,9 @@ def _training_table(report: dict[str, Any]) -> list[str]:
         "|" + "---|" * (len(TRAINING_COLUMNS) + 2),
     ]
     for run in runs:
-        facts = run["training"]
+        facts = run.training or {}
         cells = [fmt.format(facts[key]) if facts.get(key) is not None else "–" for key, _, fmt in TRAINING_COLUMNS]
-        md.append(f"| {run['arm']} | {run.get('seed', '')} | " + " | ".join(cells) + " |")
+        md.append(f"| {run.arm} | {run.seed} | " + " | ".join(cells) + " |")
     return md
 
 

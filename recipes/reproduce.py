@@ -36,6 +36,7 @@ from detclip_bench.suites.runner import Bootstrap, SuiteResult, evaluate_suite
 from leaderboards.results import ToolkitResult
 from leaderboards.suite_runs import results_from_run
 from recipes.experiment import Experiment, Pretrain
+from recipes.report import Evaluation, ReproductionReport, RunRow
 from reference_model.train.build import build_model, open_sources
 from reference_model.train.checkpoint import unwrap
 from reference_model.train.config import (
@@ -180,7 +181,7 @@ class Reproduction:
         self.costs[run.key] = cost
         return run_dir / "model"
 
-    def evaluate(self, run: Pretrain, suite_name: str, model_dir: Path) -> dict | None:
+    def evaluate(self, run: Pretrain, suite_name: str, model_dir: Path) -> Evaluation | None:
         """Zero-shot ``suite_name`` with the run's weights; the run folder is ``OUT/eval/<run>-zero-shot-<suite>``."""
         suite = get_suite(suite_name)
         detector = load_detector(str(model_dir), device=str(self.ctx.device))
@@ -195,9 +196,9 @@ class Reproduction:
             progress=self.progress,
             bootstrap=Bootstrap(),
         )
-        return None if result is None else self._record(run, run_dir, result)
+        return None if result is None else self._record(run, suite_name, run_dir, result)
 
-    def finetune(self, run: Pretrain, suite_name: str, recipe, model_dir: Path) -> dict | None:
+    def finetune(self, run: Pretrain, suite_name: str, recipe, model_dir: Path) -> Evaluation | None:
         """Fine-tune the run's weights with ``recipe`` on ``suite_name`` (``OUT/finetune/<run>-<suite>``)."""
         suite = get_suite(suite_name)
         cfg = apply_overrides(recipe, self.run_overrides[f"finetune:{run.key}"])
@@ -215,7 +216,7 @@ class Reproduction:
             progress=self.progress,
             bootstrap=Bootstrap(),
         )
-        return None if result is None else self._record(run, run_dir, result)
+        return None if result is None else self._record(run, suite_name, run_dir, result)
 
     def training_facts(self, run: Pretrain) -> dict[str, Any]:
         """The run's held-out alignment gauges and training facts (:mod:`recipes.contrastive_gauges`)."""
@@ -244,9 +245,9 @@ class Reproduction:
                 out.setdefault(group[row.name], []).append(row.ap)
         return {g: 100 * sum(v) / len(v) for g, v in sorted(out.items())}
 
-    def _record(self, run: Pretrain, run_dir: Path, result: SuiteResult) -> dict:
+    def _record(self, run: Pretrain, suite_name: str, run_dir: Path, result: SuiteResult) -> Evaluation:
         """File the run folder's leaderboard rows (the same path as ``leaderboard --add-run``) and return the
-        table cell: the suite's metrics (%), per-dataset AP and AP per mini-world concept group."""
+        table cell: the suite's metrics, per-dataset AP and AP per mini-world concept group, in percent."""
         rows = results_from_run(
             run_dir,
             run.model or self.exp.model,
@@ -257,15 +258,22 @@ class Reproduction:
             + (f", training seed {run.seed}" if run.seed is not None else ""),
         )
         self.results.extend((run.key, row) for row in rows)
-        metrics = {k: 100 * v for k, v in result.aggregate().items() if v >= 0}
-        cell: dict[str, Any] = {"metrics": metrics, "groups": self._group_ap(result)}
-        if result.suite.aggregate == "mean":
-            cell["per_dataset"] = {m: {"AP": 100 * r[result.primary].metrics["AP"]} for m, r in result.members.items()}
-        return cell
+        # the result's numbers are fractions; the table's, percent
+        return Evaluation(
+            setting=result.setting,
+            suite=suite_name,
+            metrics={k: 100 * v for k, v in result.aggregate().items() if v >= 0},
+            groups=self._group_ap(result),
+            per_dataset=(
+                {m: {"AP": 100 * r[result.primary].metrics["AP"]} for m, r in result.members.items()}
+                if result.suite.aggregate == "mean"
+                else None
+            ),
+        )
 
     # ------------------------------------------------------------------ all
 
-    def random_init(self, suite_name: str) -> dict[str, Any]:
+    def random_init(self, suite_name: str) -> RunRow:
         """The first run's model before any training step: the floor every trained row must clear."""
         import torch
 
@@ -275,47 +283,54 @@ class Reproduction:
         if not (model_dir / "config.json").is_file() and self.ctx.is_main:
             torch.manual_seed(first.config.seed)
             build_model(first.config).save_pretrained(model_dir)
-        return {
-            "run": run.key,
-            "row": "",
-            "pretrain_data": run.pretrain_data,
-            "model": run.model or self.exp.model,
-            "cost": {},
-            "config": first.config.name,
-            f"zero-shot {suite_name}": self.evaluate(run, suite_name, model_dir),
-        }
+        row = RunRow(
+            run=run.key,
+            row="",
+            pretrain_data=run.pretrain_data,
+            model=run.model or self.exp.model,
+            cost={},
+            config=first.config.name,
+            random_init=True,
+        )
+        _add(row, self.evaluate(run, suite_name, model_dir))
+        return row
 
-    def run(self) -> dict[str, Any]:
-        rows: dict[str, dict[str, Any]] = {}
+    def run(self) -> ReproductionReport:
+        """Every step of the experiment; the report is complete on rank 0 (elsewhere it lacks the evaluations)."""
+        rows: dict[str, RunRow] = {}
         if self.exp.random_init_baseline:
             rows["random-init"] = self.random_init(self.exp.random_init_baseline)
         for run in self.exp.pretrain:
             self.model_dirs[run.key] = self.pretrain(run)
-            rows[run.key] = {
-                "run": run.key,
-                "row": run.row,
-                "pretrain_data": run.pretrain_data,
-                "model": run.model or self.exp.model,
-                "cost": self.costs[run.key],
-                "config": run.config.name,
-                "seed": run.config.seed,
-                "arm": run.arm,
-            }
+            rows[run.key] = RunRow(
+                run=run.key,
+                row=run.row,
+                pretrain_data=run.pretrain_data,
+                model=run.model or self.exp.model,
+                cost=self.costs[run.key],
+                config=run.config.name,
+                seed=run.config.seed,
+                arm=run.arm,
+            )
         if self.exp.contrastive_gauges:
             for run in self.exp.pretrain:
-                rows[run.key]["training"] = self.training_facts(run)
+                rows[run.key].training = self.training_facts(run)
         for z in self.exp.zero_shot:
-            rows[z.run][f"zero-shot {z.suite}"] = self.evaluate(self.exp.run(z.run), z.suite, self.model_dirs[z.run])
+            _add(rows[z.run], self.evaluate(self.exp.run(z.run), z.suite, self.model_dirs[z.run]))
         for f in self.exp.finetune:
-            rows[f.run][f"fine-tuned {f.suite}"] = self.finetune(
-                self.exp.run(f.run), f.suite, f.config, self.model_dirs[f.run]
-            )
-        return {
-            "experiment": self.exp.name,
-            "title": self.exp.title,
-            "scale": self.scale,
-            "measure_cost": self.exp.measure_cost,
-            "paper_table": self.exp.paper_table,
-            "notes": list(self.exp.notes),
-            "runs": list(rows.values()),
-        }
+            _add(rows[f.run], self.finetune(self.exp.run(f.run), f.suite, f.config, self.model_dirs[f.run]))
+        return ReproductionReport(
+            experiment=self.exp.name,
+            title=self.exp.title,
+            scale=self.scale,
+            measure_cost=self.exp.measure_cost,
+            paper_table=self.exp.paper_table,
+            notes=list(self.exp.notes),
+            runs=list(rows.values()),
+        )
+
+
+def _add(row: RunRow, evaluation: Evaluation | None) -> None:
+    """An evaluation into its run's row (None: not rank 0, which alone scores)."""
+    if evaluation is not None:
+        row.add(evaluation)

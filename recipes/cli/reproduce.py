@@ -125,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def publish(report: dict, results: list, out, paper_table_id: str, plots: bool = True, data_root=None) -> dict:
-    """``results``: (run key, ToolkitResult) pairs → result files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
+def publish(report, results: list, out, paper_table_id: str, plots: bool = True, data_root=None) -> dict:
+    """``report``: the :class:`~recipes.report.ReproductionReport`; ``results``: (run key, ToolkitResult) pairs → result
+    files + the paper-layout table + the leaderboard (markdown, JSON, plots) under ``out``."""
     from detclip_bench.suites import get_suite
     from leaderboards.paper import load_paper_tables
     from leaderboards.render import write_leaderboard
