@@ -1,7 +1,7 @@
 """A small typed name → object registry with lazy ``"module:attr"`` targets (or data files, read on first use).
 
 The registries of the project: dataset formats (``detclip_bench.datasets.DATASET_FORMATS``),
-suites (``detclip_bench.suites.SUITES``), benchmarked models (``detclip_bench.adapters.registry.MODELS``)
+suites (``detclip_bench.suites.SUITES``), benchmarked models (``detclip_bench.adapters.models.MODELS``)
 and the reference model's variants (``reference_model.detclipv2.variants.VARIANTS``); layers and
 losses are imported, never registered. Lazy targets keep ``--help`` and ``ls`` fast: heavy modules are
 imported only when their name is asked for.

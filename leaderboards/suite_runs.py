@@ -32,7 +32,7 @@ from leaderboards.schema import EvaluatedBy
 
 __all__ = ["HF_PREFIX", "add_suite_run", "results_from_run"]
 
-HF_PREFIX = "hf:"  # the --model prefix of transformers peer detectors (detclip_bench.adapters.registry)
+HF_PREFIX = "hf:"  # the --model prefix of transformers peer detectors (detclip_bench.adapters.models)
 # the metrics the paper's tables print; AP50/AP75/APs/... stay in the run directory
 KEPT_METRICS = ("AP", "APr", "APc", "APf")
 # results.json "setting": what was done to the weights before scoring (leaderboard vocabulary)

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from detclip_bench.adapters.registry import load_detector
+from detclip_bench.adapters.models import load_detector
 from detclip_bench.dist import init_distributed
 from detclip_bench.io import atomic_write_json, read_json
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.finetune import finetune_suite
+from detclip_bench.suites.finetune_protocol import finetune_suite
 from detclip_bench.suites.runner import Bootstrap, SuiteResult, evaluate_suite
 from leaderboards.results import ToolkitResult
 from leaderboards.suite_runs import results_from_run
@@ -47,7 +47,7 @@ from reference_model.train.config import (
     with_data_root,
 )
 from reference_model.train.engine import Trainer
-from reference_model.train.suite_finetune import DetCLIPv2MemberTrainer
+from reference_model.train.member_trainer import DetCLIPv2MemberTrainer
 
 __all__ = ["Reproduction", "config_digest", "plan_overrides"]
 

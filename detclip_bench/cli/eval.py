@@ -97,7 +97,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from detclip_bench.adapters.registry import load_detector, parse_model_options
+    from detclip_bench.adapters.models import load_detector, parse_model_options
     from detclip_bench.dist import init_distributed
     from detclip_bench.io import run_out_dir
     from detclip_bench.suites import dataset_suite, get_suite, resolve_data_root

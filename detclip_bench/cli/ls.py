@@ -23,7 +23,7 @@ EXAMPLES = """examples:
 LISTING_GROUP = "detclip_bench.listings"
 # what -> "module:attr" of a Registry or dict whose names are listed
 CORE_LISTINGS: dict[str, str] = {
-    "models": "detclip_bench.adapters.registry:MODELS",
+    "models": "detclip_bench.adapters.models:MODELS",
     "formats": "detclip_bench.datasets:DATASET_FORMATS",
     "suites": "detclip_bench.suites:SUITES",
 }
@@ -40,7 +40,7 @@ def list_names(what: str) -> list[str]:
 
 
 def _model_usage(name: str) -> str:
-    from detclip_bench.adapters.registry import DEFAULT_FAMILY, checkpoint_families
+    from detclip_bench.adapters.models import DEFAULT_FAMILY, checkpoint_families
 
     if name == DEFAULT_FAMILY:
         return "--model <checkpoint dir or hub id>"

@@ -116,7 +116,7 @@ def run(args) -> int:
     import logging
     import sys
 
-    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.adapters.models import load_detector
     from detclip_bench.errors import DataError
     from detclip_bench.predict.images import collect_images, image_ids_from, outside_folder, predict_out_dir
     from detclip_bench.predict.run import predict_images

@@ -157,7 +157,7 @@ def predict_images(
 
     Args:
         detector: any :class:`~detclip_bench.adapters.base.Detector` (e.g. from
-            :func:`~detclip_bench.adapters.registry.load_detector`).
+            :func:`~detclip_bench.adapters.models.load_detector`).
         paths: image files, predicted in this order (see :func:`~detclip_bench.predict.images.collect_images` for folders and globs); files
             inside ``out_dir`` are skipped (a run never reads its own output).
         prompts: a :class:`Vocabulary` (:mod:`detclip_bench.predict.vocabulary`), or

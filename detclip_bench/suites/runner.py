@@ -1,6 +1,6 @@
 """Evaluate a detector on a suite: predict (or reuse cached predictions), score, aggregate, write.
 
-Every evaluation (zero-shot here, fine-tuned in :mod:`detclip_bench.suites.finetune`) writes the same
+Every evaluation (zero-shot here, fine-tuned in :mod:`detclip_bench.suites.finetune_protocol`) writes the same
 run folder: ``results.json`` (suite manifest + version, setting, model identity, the model's own
 provenance record when it offers one, every metric named by its protocol, per-member rows, the
 recomputed aggregate), ``run_info.json``, ``prompts.json``, ``results.md``, one

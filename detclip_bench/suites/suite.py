@@ -110,7 +110,7 @@ class Suite:
         max_dets_per_image: the model's output budget per image, also the per-image cap of the
             ``coco`` and ``lvis-standard`` evaluators (Fixed AP has none; see :meth:`evaluator_budget`).
         setting: ``"zero-shot"`` (the model is scored as given) or ``"fine-tuned"`` (a per-member
-            fine-tuning protocol: :func:`~detclip_bench.suites.finetune.finetune_suite` trains on each
+            fine-tuning protocol: :func:`~detclip_bench.suites.finetune_protocol.finetune_suite` trains on each
             member's train split and selects the weights on its val split before scoring ``eval_split``;
             fine-tuning a zero-shot suite trains without that selection). A result is stamped with the
             setting it was scored in (``results.json``'s ``"setting"``, the leaderboards' spelling).

@@ -142,10 +142,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dump_config:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
-    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.adapters.models import load_detector
     from detclip_bench.dist import cleanup, init_distributed
-    from detclip_bench.suites.finetune import HeldOut, finetune_suite
-    from reference_model.train.suite_finetune import DetCLIPv2MemberTrainer
+    from detclip_bench.suites.finetune_protocol import HeldOut, finetune_suite
+    from reference_model.train.member_trainer import DetCLIPv2MemberTrainer
 
     root = resolve_data_root(suite, args.data_root, args.data_map)
     out = Path(args.out or f"runs/finetune/{suite.name}")

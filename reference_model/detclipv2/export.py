@@ -632,7 +632,7 @@ def load_onnx_detector(source: str, *, device: str = "cpu") -> OnnxDetector:
         raise DataError(source, "model", str(exc)) from exc
 
 
-load_onnx_detector.resolves_auto_device = True  # see detclip_bench.adapters.registry.load_detector
+load_onnx_detector.resolves_auto_device = True  # see detclip_bench.adapters.models.load_detector
 
 
 def _onnx_device(device: str) -> str:

@@ -5,7 +5,7 @@ schedule, evaluate on the validation split (``mini_val`` where the suite says so
 epoch through ``evaluate_val(model) -> AP``, keep the best-val checkpoint (``checkpoints/best``),
 stop by :class:`AutoStepEarlyStop` or at max epochs, then reload the best weights. The same
 hyper-parameters are used for all members. Scoring the test split and averaging the members is the
-suite's job (:func:`detclip_bench.suites.finetune.finetune_suite`).
+suite's job (:func:`detclip_bench.suites.finetune_protocol.finetune_suite`).
 """
 
 from __future__ import annotations

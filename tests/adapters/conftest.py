@@ -30,7 +30,7 @@ def model_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def detectors(model_dirs):
-    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.adapters.models import load_detector
 
     cache: dict = {}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from detclip_bench.adapters.registry import load_detector
+from detclip_bench.adapters.models import load_detector
 from detclip_bench.cli.main import main
 from tests.adapters.conftest import BUILDERS
 
@@ -50,7 +50,7 @@ def test_models_verb_prints_exactly_what_ls_models_prints(capsys):
     listing = capsys.readouterr().out
     assert main(["models"]) == 0
     assert capsys.readouterr().out == listing
-    from detclip_bench.adapters.registry import checkpoint_families
+    from detclip_bench.adapters.models import checkpoint_families
 
     lines = {ln.split()[0]: ln for ln in listing.splitlines()}
     assert sorted(lines) == sorted([*checkpoint_families(), *BUILDERS])

@@ -10,7 +10,7 @@ from detclip_bench.adapters import Detector, Prediction
 from detclip_bench.adapters.hf_grounding_dino import GroundingDinoDetector
 from detclip_bench.adapters.hf_omdet import OmDetDetector
 from detclip_bench.adapters.hf_owl import OwlDetector
-from detclip_bench.adapters.registry import hf_model_types, load_detector
+from detclip_bench.adapters.models import hf_model_types, load_detector
 from tests.adapters.conftest import BUILDERS
 from tests.adapters.tiny_models import random_images
 

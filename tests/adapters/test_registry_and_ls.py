@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from detclip_bench.adapters.registry import MODELS, load_detector
+from detclip_bench.adapters.models import MODELS, load_detector
 from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
 
@@ -77,13 +77,13 @@ def test_ls_lists_what_other_packages_register(capsys):
 
 
 def test_checkpoint_family_prefix_and_unknown_family(tmp_path, monkeypatch):
-    from detclip_bench.adapters import registry
+    from detclip_bench.adapters import models
 
     seen = []
-    monkeypatch.setattr(registry, "_FAMILIES", ("detclipv2", "toyfam"))
-    monkeypatch.setitem(registry.MODELS._entries, "toyfam", lambda source, device: seen.append(source) or "det")
+    monkeypatch.setattr(models, "_FAMILIES", ("detclipv2", "toyfam"))
+    monkeypatch.setitem(models.MODELS._entries, "toyfam", lambda source, device: seen.append(source) or "det")
     assert load_detector("toyfam:some/dir") == "det" and seen == ["some/dir"]
-    monkeypatch.setattr(registry, "_FAMILIES", ())
+    monkeypatch.setattr(models, "_FAMILIES", ())
     with pytest.raises(DataError, match="no 'detclipv2' model family is installed"):
         load_detector(str(tmp_path))
 
@@ -137,7 +137,7 @@ def test_a_bare_hub_id_in_the_cache_suggests_hf(tmp_path, monkeypatch):
 def test_a_bare_hub_id_the_hub_cannot_serve_says_what_to_write(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from detclip_bench.adapters import registry
+    from detclip_bench.adapters import models
 
     class ConnectError(Exception):  # httpx's, as huggingface_hub raises it offline
         pass
@@ -146,8 +146,8 @@ def test_a_bare_hub_id_the_hub_cannot_serve_says_what_to_write(tmp_path, monkeyp
         raise ConnectError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setattr(registry, "_FAMILIES", ("detclipv2",))
-    monkeypatch.setitem(registry.MODELS._entries, "detclipv2", offline)
+    monkeypatch.setattr(models, "_FAMILIES", ("detclipv2",))
+    monkeypatch.setitem(models.MODELS._entries, "detclipv2", offline)
     with pytest.raises(DataError, match=r"hub could not be reached .*\(ConnectError\).* --model hf:someorg/detector"):
         load_detector("someorg/detector")
     # a local folder's own failure is not rewritten

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from detclip_bench.adapters import hf_grounding_dino as gd
-from detclip_bench.adapters.registry import load_detector, parse_model_options
+from detclip_bench.adapters.models import load_detector, parse_model_options
 from detclip_bench.errors import DataError
 from detclip_bench.mini_world import generate
 from detclip_bench.suites import get_suite

@@ -238,7 +238,7 @@ def test_auto_device_is_what_torch_sees(monkeypatch):
 
 
 def test_load_detector_resolves_auto_unless_the_family_does(monkeypatch):
-    from detclip_bench.adapters import registry
+    from detclip_bench.adapters import models
 
     seen = {}
 
@@ -249,9 +249,9 @@ def test_load_detector_resolves_auto_unless_the_family_does(monkeypatch):
         seen["own"] = device
 
     own_family.resolves_auto_device = True
-    monkeypatch.setattr(registry, "_FAMILIES", {*registry._FAMILIES, "toyt", "toyo"})
-    monkeypatch.setattr(registry.MODELS, "get", lambda name: {"toyt": torch_family, "toyo": own_family}[name])
+    monkeypatch.setattr(models, "_FAMILIES", {*models._FAMILIES, "toyt", "toyo"})
+    monkeypatch.setattr(models.MODELS, "get", lambda name: {"toyt": torch_family, "toyo": own_family}[name])
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    registry.load_detector("toyt:x", device="auto")
-    registry.load_detector("toyo:x", device="auto")
+    models.load_detector("toyt:x", device="auto")
+    models.load_detector("toyo:x", device="auto")
     assert seen == {"torch": "cpu", "own": "auto"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detclip_bench.adapters import registry
+from detclip_bench.adapters import models
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
@@ -58,7 +58,7 @@ def expected_xywh(w, h, k):
 @pytest.fixture
 def fake(monkeypatch):
     det = FractionDetector()
-    monkeypatch.setattr(registry, "load_detector", lambda spec, device="cpu": det)
+    monkeypatch.setattr(models, "load_detector", lambda spec, device="cpu": det)
     return det
 
 
@@ -365,7 +365,7 @@ def world(tmp_path_factory):
 def test_detclipv2_predict_scores_like_score_files_and_the_suite_runner(world, tmp_path, capsys):
     import dataclasses
 
-    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.adapters.models import load_detector
     from detclip_bench.metrics.score import score_files
     from detclip_bench.suites import get_suite
     from detclip_bench.suites.runner import evaluate_suite

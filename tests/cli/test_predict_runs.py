@@ -14,7 +14,7 @@ from PIL import Image
 
 import detclip_bench.predict.images as predict_images_module
 import detclip_bench.predict.run as predict_run
-from detclip_bench.adapters import registry
+from detclip_bench.adapters import models
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli import predict as predict_cli
 from detclip_bench.cli.main import main
@@ -51,7 +51,7 @@ class LowThresholdDetector:
 @pytest.fixture
 def det(monkeypatch):
     d = LowThresholdDetector()
-    monkeypatch.setattr(registry, "load_detector", lambda spec, device="cpu": d)
+    monkeypatch.setattr(models, "load_detector", lambda spec, device="cpu": d)
     return d
 
 

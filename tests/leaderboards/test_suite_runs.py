@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from detclip_bench.adapters.registry import load_detector
+from detclip_bench.adapters.models import load_detector
 from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
 from detclip_bench.mini_world import generate

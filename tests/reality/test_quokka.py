@@ -239,7 +239,7 @@ def test_predict_eval_and_analyze_run_on_the_quokka(quokka, tmp_path, monkeypatc
     suite file over the quokka runs through `eval` into `analyze` (FiftyOne), with the verdicts counted by hand."""
     from PIL import Image
 
-    from detclip_bench.adapters import registry
+    from detclip_bench.adapters import models
     from detclip_bench.adapters.base import Prediction
     from detclip_bench.cli.main import main
 
@@ -257,8 +257,8 @@ def test_predict_eval_and_analyze_run_on_the_quokka(quokka, tmp_path, monkeypatc
             boxes = [[x, y, x + w, y + h], [far[0], far[1], far[0] + far[2], far[1] + far[3]]]
             return [Prediction(boxes, [0.9, 0.6], [k, k]) for _ in images]
 
-    monkeypatch.setattr(registry, "_FAMILIES", (*registry._FAMILIES, "quokkafam"))
-    monkeypatch.setitem(registry.MODELS._entries, "quokkafam", lambda source, device: QuokkaOracle())
+    monkeypatch.setattr(models, "_FAMILIES", (*models._FAMILIES, "quokkafam"))
+    monkeypatch.setitem(models.MODELS._entries, "quokkafam", lambda source, device: QuokkaOracle())
     root, coco = quokka["root"], quokka["files"]["coco"]
     pred = tmp_path / "pred"
     assert (

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import detclip_bench.suites.finetune as suite_ft
+import detclip_bench.suites.finetune_protocol as suite_ft
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli.main import main
 from detclip_bench.suites.custom import dataset_suite
-from detclip_bench.suites.finetune import HeldOut, TrainedMember, finetune_suite
+from detclip_bench.suites.finetune_protocol import HeldOut, TrainedMember, finetune_suite
 from recipes.cli import finetune as ft_cli
 
 GT_BOX = (8.0, 8.0, 40.0, 40.0)  # xyxy in every image of the export

@@ -135,7 +135,7 @@ def test_onnx_runtime_gives_predicts_boxes_and_scores(model, prompts, exported, 
 
 
 def test_eval_of_the_export_gives_the_pytorch_ap(model, exported, suite, world):
-    from detclip_bench.adapters.registry import load_detector
+    from detclip_bench.adapters.models import load_detector
 
     detector = load_detector(f"onnx:{exported}")  # through the detclip_bench.models entry point
     assert isinstance(detector, OnnxDetector) and detector.name == f"onnx:{exported}"

@@ -130,7 +130,7 @@ def test_bad_datasets_are_named(world, tmp_path):
 def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch, fmt):
     import yaml
 
-    from detclip_bench.adapters import registry
+    from detclip_bench.adapters import models
 
     members = []
     for name in ("Aquarium", "pothole"):
@@ -151,8 +151,8 @@ def test_a_suite_file_runs_like_a_registered_suite(world, tmp_path, monkeypatch,
     suite = load_suite_file(path)
     assert suite.name == "lab-suite" and suite.version == "3" and len(suite.members) == 2
     detector = HashDetector(suite.targets(world))
-    monkeypatch.setattr(registry, "_FAMILIES", (*registry._FAMILIES, "hashfam"))
-    monkeypatch.setitem(registry.MODELS._entries, "hashfam", lambda source, device: detector)
+    monkeypatch.setattr(models, "_FAMILIES", (*models._FAMILIES, "hashfam"))
+    monkeypatch.setitem(models.MODELS._entries, "hashfam", lambda source, device: detector)
     out = tmp_path / "ev"
     assert (
         main(

@@ -15,7 +15,7 @@ import pytest
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.analysis.run_dir import load_run
 from detclip_bench.suites import get_suite
-from detclip_bench.suites.finetune import TrainedMember, finetune_suite
+from detclip_bench.suites.finetune_protocol import TrainedMember, finetune_suite
 from detclip_bench.suites.runner import evaluate_suite
 from detclip_bench.suites.suite import member_file_stem
 from leaderboards.suite_runs import results_from_run

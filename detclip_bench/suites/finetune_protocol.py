@@ -9,7 +9,7 @@ evaluation (:func:`detclip_bench.suites.runner.write_results`, with ``setting: "
 member's fine-tuning facts), so leaderboards and ``analyze`` read it the same way.
 
 A model family plugs in by passing a :class:`MemberTrainer`; the DetCLIPv2 one lives with its
-trainer (``reference_model.train.suite_finetune``).
+trainer (``reference_model.train.member_trainer``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DetCLIPv2 as a fine-tunable model family: the :class:`~detclip_bench.suites.finetune.MemberTrainer`
+"""DetCLIPv2 as a fine-tunable model family: the :class:`~detclip_bench.suites.finetune_protocol.MemberTrainer`
 that ``detclip-bench finetune`` and ``reproduce`` hand to the suite's fine-tuning protocol.
 
 A fine-tuning recipe (appendix Tables 2–3) has one data source; for each member it is pointed at the
@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from detclip_bench.dist import DistContext
-from detclip_bench.suites.finetune import EvaluateVal, TrainedMember
+from detclip_bench.suites.finetune_protocol import EvaluateVal, TrainedMember
 from detclip_bench.suites.suite import EvalTarget, Suite, member_file_stem
 from reference_model.train.build import build_model, open_sources
 from reference_model.train.checkpoint import unwrap
