@@ -32,8 +32,15 @@ MINI = ("mini-lvis", "mini-lvis-val", "mini-odinw13", "mini-odinw13-finetune")
 RESPELLED = {"finetune": "fine-tuned"}
 
 
+# ... and the one spelling of the data-root flag in the download hints (`--root` is a hidden alias since then)
+RESPELLED_HINT = ("--root <root>", "--data-root <root>")
+
+
 def respelled(fields: dict) -> dict:
-    return {**fields, "setting": RESPELLED.get(fields["setting"], fields["setting"])}
+    out = {**fields, "setting": RESPELLED.get(fields["setting"], fields["setting"])}
+    if "download" in out:
+        out["download"] = out["download"].replace(*RESPELLED_HINT)
+    return out
 
 
 def python_definition(name: str) -> Suite:
