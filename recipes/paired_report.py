@@ -137,10 +137,7 @@ def write_paired_report(
                 "",
                 f"Δ intervals: 95 % paired image bootstrap ({ci['replicates']} replicates, bootstrap seed "
                 f"{ci['bootstrap_seed']}, {ci['protocol']}): per seed the same image resamples for both arms; for "
-                "the mean, seeds and images resampled together (docs/eval.md §7). Which source dominates the "
-                "mean's uncertainty (sd of the per-seed Δ vs the mean image standard error): "
-                + ", ".join(f"{_label(c)} {v['dominant']}" for c, v in ci.get("mean", {}).items())
-                + ".",
+                "the mean, seeds and images resampled together (docs/eval.md §7). " + _dominance(ci),
             ]
     md += _training_table(report)
     path = out / f"{name}-paired.md"
@@ -226,3 +223,15 @@ def _plot(summary: dict[str, Any], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _dominance(ci: dict) -> str:
+    """Which source dominates the mean's uncertainty; with one training seed only the images can vary."""
+    dominant = {c: v["dominant"] for c, v in ci.get("mean", {}).items() if v.get("dominant")}
+    if not dominant:
+        return "One training seed: the intervals cover image resampling only, not another training run."
+    return (
+        "Which source dominates the mean's uncertainty (sd of the per-seed Δ vs the mean image standard error): "
+        + ", ".join(f"{_label(c)} {d}" for c, d in dominant.items())
+        + "."
+    )

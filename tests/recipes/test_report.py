@@ -81,3 +81,14 @@ def test_evaluations_are_keyed_by_setting_and_suite_and_state_their_unit():
     summary = paired_summary(_report())
     assert set(summary) == {"mini-lvis"}
     assert summary["mini-lvis"]["delta"]["0"] == {"AP": 2.5, "APr": 1.25, "group:caption": 0.625}
+
+
+def test_the_paired_report_says_what_its_intervals_cover_with_one_seed_and_with_several():
+    from recipes.paired_report import _dominance
+
+    one_seed = {"mean": {"AP": {"dominant": None}, "group:caption": {"dominant": None}}}
+    assert _dominance(one_seed) == (
+        "One training seed: the intervals cover image resampling only, not another training run."
+    )
+    seeds = {"mean": {"AP": {"dominant": "seeds"}, "group:caption": {"dominant": "images"}}}
+    assert _dominance(seeds).endswith(": AP seeds, caption-only AP images.")
