@@ -36,6 +36,7 @@ from detclip_bench.suites.runner import Bootstrap, SuiteResult, evaluate_suite
 from leaderboards.results import ToolkitResult
 from leaderboards.suite_runs import results_from_run
 from recipes.experiment import Experiment, Pretrain
+from recipes.paired_intervals import REPLICATES  # the reproduction's evaluations draw as many as its paired report
 from recipes.report import Evaluation, ReproductionReport, RunRow
 from reference_model.train.build import build_model, open_sources
 from reference_model.train.checkpoint import unwrap
@@ -194,7 +195,7 @@ class Reproduction:
             cache_dir=self.out / "cache",
             batch_size=self.batch_size,
             progress=self.progress,
-            bootstrap=Bootstrap(),
+            bootstrap=Bootstrap(REPLICATES),
         )
         return None if result is None else self._record(run, suite_name, run_dir, result)
 
@@ -214,7 +215,7 @@ class Reproduction:
             members=self.members,
             batch_size=self.batch_size,
             progress=self.progress,
-            bootstrap=Bootstrap(),
+            bootstrap=Bootstrap(REPLICATES),
         )
         return None if result is None else self._record(run, suite_name, run_dir, result)
 
