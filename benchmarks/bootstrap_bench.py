@@ -221,6 +221,14 @@ def render(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(stem: str, report: dict, render) -> None:
+    """benchmarks/results/<stem>.json (every number) and .md (the tables), and the tables on stdout."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(render(report))
+    print(render(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=5000)
@@ -289,10 +297,7 @@ def main() -> None:
         "naive": naive,
         "summary": summary,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{args.stem}.md").write_text(render(report))
-    print(render(report))
+    write_report(args.stem, report, render)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ Writes benchmarks/results/<stem>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _timed(fn):
@@ -105,6 +102,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a sentence for the report (e.g. the machine's load)")
     args = parser.parse_args()
     import torch
+    from bootstrap_bench import write_report  # the sibling script (benchmarks/ is on the path when run)
 
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     suites = args.suite or ["mini-lvis", "mini-lvis-val", "mini-odinw13"]
@@ -118,10 +116,7 @@ def main() -> None:
         "note": args.note,
         "suites": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{args.stem}.md").write_text(render(report))
-    print(render(report))
+    write_report(args.stem, report, render)
 
 
 if __name__ == "__main__":

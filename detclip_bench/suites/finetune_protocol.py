@@ -155,8 +155,7 @@ def finetune_suite(
             bootstrap=bootstrap,
         )
         if outcome is not None:
-            result.members[member.name], result.prompts[member.name] = outcome
-            result.splits[member.name] = test_t.split
+            result.record(member.name, outcome, test_t.split)
             result.finetune[member.name] = {
                 **({"model": str(trained.model_dir)} if trained.model_dir is not None else {}),
                 "identity": identities[-1],

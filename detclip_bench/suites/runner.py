@@ -97,6 +97,11 @@ class SuiteResult:
         first. The suite's own: :func:`evaluate_suite` and ``finetune_suite`` score a suite in their setting."""
         return self.suite.setting
 
+    def record(self, member: str, scored: tuple[dict[str, EvalResult], list[str]], split: str) -> None:
+        """One member's results and prompts (what :func:`evaluate_target` returns) and the split it scored."""
+        self.members[member], self.prompts[member] = scored
+        self.splits[member] = split
+
     def aggregate(self) -> dict[str, float]:
         """The suite number(s), recomputed from the member rows (unweighted mean for 'mean' suites)."""
         out: dict[str, float] = {}
@@ -381,8 +386,7 @@ def evaluate_suite(
             bootstrap=bootstrap,
         )
         if scored is not None:
-            result.members[target.member], result.prompts[target.member] = scored
-            result.splits[target.member] = target.split
+            result.record(target.member, scored, target.split)
             plan = prompt_plan(detector, scored[1])
             if plan is not None:
                 result.prompt_plans[target.member] = plan

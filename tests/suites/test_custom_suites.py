@@ -2,49 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import warnings
 
-import numpy as np
 import pytest
 
-from detclip_bench.adapters.base import Prediction
 from detclip_bench.analysis.run_dir import load_run
 from detclip_bench.cli.main import main
 from detclip_bench.errors import DataError
 from detclip_bench.suites import dataset_suite, get_suite
 from detclip_bench.suites.custom import load_suite_file, parse_dataset_spec, parse_prompts
 from detclip_bench.suites.runner import evaluate_suite
+from tests.suites.detectors import JitteredGtDetector
 
 EXPORT = "odinw/Aquarium/Aquarium Combined.v2-raw-1024.coco"  # a Roboflow export as downloaded
 
 
-class HashDetector:
+def HashDetector(targets):
     """GT-derived detections keyed by pixel hash: any suite that shows it the same images gets the same boxes."""
-
-    name = "hash-test-detector"
-
-    def __init__(self, targets):
-        self.table = {}
-        for target in targets:
-            ds = target.open()
-            index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
-            for i in range(len(ds)):
-                s = ds[i]
-                rng = np.random.default_rng(int(s.record_id))
-                size = np.concatenate([s.boxes[:, 2:] - s.boxes[:, :2]] * 2, axis=1)
-                boxes = (s.boxes + rng.normal(0, 0.1, s.boxes.shape) * size).astype(np.float32)
-                labels = np.array([index[c.category_id] for c in s.box_concepts], np.int64)
-                scores = rng.uniform(0.1, 1, len(boxes)).astype(np.float32)
-                self.table[hashlib.sha256(s.load_image().tobytes()).hexdigest()] = (boxes, scores, labels)
-
-    def identity(self):
-        return "hash-test"
-
-    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None):
-        return [Prediction(*self.table[hashlib.sha256(im.tobytes()).hexdigest()]) for im in images]
+    return JitteredGtDetector(targets, noise=0.1, name="hash-test")
 
 
 @pytest.fixture(scope="module")

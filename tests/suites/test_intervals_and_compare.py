@@ -6,13 +6,11 @@ seed per "model"), on mini-lvis (one member, Fixed AP) and mini-odinw13 (13 memb
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from detclip_bench.adapters.base import Prediction
 from detclip_bench.cli.main import main
 from detclip_bench.compare import AVERAGE, compare_runs
 from detclip_bench.errors import DataError
@@ -23,37 +21,14 @@ from detclip_bench.metrics.intervals import bootstrap_pool, member_mean, pooled_
 from detclip_bench.mini_world.vocabulary import category_groups
 from detclip_bench.suites import get_suite
 from detclip_bench.suites.runner import Bootstrap, evaluate_suite
+from tests.suites.detectors import JitteredGtDetector
 
 REPLICATES = 60
 
 
-class NoisyDetector:
-    """GT boxes jittered, scores random and one false box per image, keyed by pixel hash; ``seed`` is the model."""
-
-    def __init__(self, targets, seed: int):
-        self.name = f"noisy-{seed}"
-        self.seed = seed
-        self.table = {}
-        for target in targets:
-            ds = target.open()
-            index = {c.category_id: k for k, c in enumerate(ds.vocabulary())}
-            for i in range(len(ds)):
-                s = ds[i]
-                rng = np.random.default_rng([seed, int(s.record_id) % 2**31])
-                size = np.concatenate([s.boxes[:, 2:] - s.boxes[:, :2]] * 2, axis=1)
-                boxes = (s.boxes + rng.normal(0, 0.15, s.boxes.shape) * size).astype(np.float32)
-                labels = np.array([index[c.category_id] for c in s.box_concepts], np.int64)
-                false = np.array([[1, 1, 30, 30]], np.float32)
-                boxes = np.concatenate([boxes, false])
-                labels = np.concatenate([labels, rng.integers(0, len(index), 1)])
-                scores = rng.uniform(0.1, 1, len(boxes)).astype(np.float32)
-                self.table[hashlib.sha256(s.load_image().tobytes()).hexdigest()] = (boxes, scores, labels)
-
-    def identity(self):
-        return self.name
-
-    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None):
-        return [Prediction(*self.table[hashlib.sha256(im.tobytes()).hexdigest()]) for im in images]
+def NoisyDetector(targets, seed: int):
+    """GT boxes jittered, scores random and one false box per image; ``seed`` is the model."""
+    return JitteredGtDetector(targets, seed=seed, noise=0.15, false_box=True)
 
 
 @pytest.fixture(scope="module")
