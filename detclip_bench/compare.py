@@ -26,11 +26,10 @@ import numpy as np
 from detclip_bench.analysis.run_dir import LoadedRun, load_run
 from detclip_bench.errors import DataError
 from detclip_bench.metrics.bootstrap import BootstrapState, bootstrap_ap
-from detclip_bench.metrics.factory import make_evaluator
-from detclip_bench.metrics.gt import GroundTruth
-from detclip_bench.metrics.intervals import bootstrap_pool, pooled_delta, seed_offset
+from detclip_bench.metrics.intervals import pooled_delta
 from detclip_bench.metrics.protocols import canonical_protocol
 from detclip_bench.mini_world.vocabulary import category_groups
+from detclip_bench.suites.runner import fed_evaluator, member_seed
 
 __all__ = ["AVERAGE", "Comparison", "compare_runs"]
 
@@ -164,19 +163,12 @@ def _member_replicates(
 ) -> dict[str, dict]:
     """Every key's point and replicates for one member of one run (re-scored from its predictions)."""
     member = run.members[index]
-    gt = GroundTruth.cached(member.target.annotations, lvis=protocol != "coco")
-    budget = run.suite.evaluator_budget(protocol)
-    ev = make_evaluator(
-        gt, protocol, **budget, pool_per_category=bootstrap_pool(protocol, budget.get("topk_per_category"))
-    )
-    p = member.predictions
-    ev.update(p.image_ids, p.boxes, p.scores, p.category_ids)
-    member_index = [m.name for m in run.suite.members].index(member.member)
+    ev = fed_evaluator(run.suite, member.target, member.predictions, protocol, for_bootstrap=True)
     return bootstrap_ap(
         BootstrapState(ev),
         n_replicates=n_replicates,
-        seed=seed_offset(seed, member_index),
-        groups=category_groups(run.data_root, gt.category_names) or None,
+        seed=member_seed(run.suite, member.member, seed),
+        groups=category_groups(run.data_root, ev.gt.category_names) or None,
         confidence=confidence,
         return_replicates=True,
     )

@@ -37,6 +37,8 @@ __all__ = [
     "SuiteResult",
     "evaluate_suite",
     "evaluate_target",
+    "fed_evaluator",
+    "member_seed",
     "model_provenance",
     "open_for_scoring",
     "predictions_path",
@@ -283,6 +285,22 @@ def open_for_scoring(suite: Suite, target: EvalTarget, protocols: tuple[str, ...
     return dataset
 
 
+def fed_evaluator(suite: Suite, target: EvalTarget, arrays: PredictionArrays, protocol: str, *, for_bootstrap: bool):
+    """The evaluator a suite scores ``target`` with under ``protocol``, fed with ``arrays``; ``for_bootstrap``
+    holds the deeper Fixed-AP pool that image resamples need (the scores are the same)."""
+    gt = GroundTruth.cached(target.annotations, lvis=protocol != "coco")
+    budget = suite.evaluator_budget(protocol)
+    pool = bootstrap_pool(protocol, budget.get("topk_per_category")) if for_bootstrap else None
+    ev = make_evaluator(gt, protocol, **budget, pool_per_category=pool)
+    ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
+    return ev
+
+
+def member_seed(suite: Suite, member: str, seed: int) -> int:
+    """The resampling seed of one member: ``seed`` + its index, so every run of the suite draws the same images."""
+    return seed_offset(seed, [m.name for m in suite.members].index(member))
+
+
 def score_target(
     suite: Suite,
     target: EvalTarget,
@@ -296,11 +314,7 @@ def score_target(
     results: dict[str, EvalResult] = {}
     for protocol in protocols or suite.metrics:
         protocol = canonical_protocol(protocol)
-        gt = GroundTruth.cached(target.annotations, lvis=protocol != "coco")
-        budget = suite.evaluator_budget(protocol)
-        pool = bootstrap_pool(protocol, budget.get("topk_per_category")) if bootstrap else None
-        ev = make_evaluator(gt, protocol, **budget, pool_per_category=pool)
-        ev.update(arrays.image_ids, arrays.boxes, arrays.scores, arrays.category_ids)
+        ev = fed_evaluator(suite, target, arrays, protocol, for_bootstrap=bootstrap is not None)
         with warnings.catch_warnings():  # the evaluator's notes go into the results and one log line, not a trace
             warnings.simplefilter("ignore", UserWarning)
             result = ev.compute()
@@ -308,9 +322,11 @@ def score_target(
         if bootstrap is not None:
             from detclip_bench.metrics.bootstrap import bootstrap_ap
 
-            index = [m.name for m in suite.members].index(target.member)
             entries = bootstrap_ap(
-                ev, n_replicates=bootstrap.replicates, seed=seed_offset(bootstrap.seed, index), return_replicates=True
+                ev,
+                n_replicates=bootstrap.replicates,
+                seed=member_seed(suite, target.member, bootstrap.seed),
+                return_replicates=True,
             )
             result.replicates = {k: e.pop("replicates") for k, e in entries.items()}
             result.intervals = entries
