@@ -24,13 +24,14 @@ the msgspec route's numpy) and declines a file with a negative width or height, 
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from detclip_bench.metrics.pages import fresh
 
 try:
     from detclip_bench.metrics import _fastjson
@@ -99,17 +100,10 @@ def _fix_hard(raw: memoryview, hard: np.ndarray, box: np.ndarray, score: np.ndar
     return True
 
 
-def _fresh(count: int, dtype) -> np.ndarray:
-    """``count`` zeros of ``dtype`` in an anonymous mapping: pages arrive on first touch, as with np.empty, but
-    without numpy's huge-page advice, whose faults stall in compaction (measured: a 555 MiB results file read
-    in 1.1-1.2 s this way, 1.3-2.3 s through np.empty)."""
-    return np.frombuffer(mmap.mmap(-1, max(count, 1) * np.dtype(dtype).itemsize), dtype)[:count]
-
-
 def _read(path: str | os.PathLike, pad: int) -> np.ndarray:
     """The file's bytes and ``pad`` NUL bytes, read straight into a numpy buffer."""
     size = os.stat(path).st_size
-    buf = _fresh(size + pad, np.uint8)
+    buf = fresh(size + pad, np.uint8)
     with open(path, "rb", buffering=0) as f:
         got = 0
         view = memoryview(buf)
@@ -138,8 +132,8 @@ def read_columns(path: str | os.PathLike, *, threads: int = 2) -> tuple[Columns 
         return None, raw
     cap = size // _MIN_RECORD + 1
     hard_cap = max(_HARD_MIN, size // 256)
-    img, cat, score = _fresh(cap, np.int64), _fresh(cap, np.int64), _fresh(cap, np.float64)
-    box = _fresh(4 * cap, np.float64).reshape(cap, 4)
+    img, cat, score = fresh(cap, np.int64), fresh(cap, np.int64), fresh(cap, np.float64)
+    box = fresh(cap, np.float64, 4)
     cols, n, hard = (img, cat, score, box), -1, None
     if threads > 1 and size > _SPLIT_ABOVE:
         # A record start near the middle, guessed from the bytes; the first half's scan must arrive exactly

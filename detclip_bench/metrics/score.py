@@ -4,7 +4,9 @@ The file becomes columns once; from there it is the same streaming evaluator the
 and array paths cannot disagree. Columns come from the compiled columnar reader
 (:mod:`detclip_bench.metrics.fastjson`: no Python object per detection) when it accepts the file, else from
 msgspec's typed records, which also word every error; the reader accepts only what msgspec decodes to the
-same values, so the two routes give identical columns.
+same values, so the two routes give identical columns. The columns enter the evaluator as one update, so what
+the protocol's cap discards (a file with 600 detections per image under LVIS's 300) is dropped on them, before
+the rest is written into the engine layout (``GroupTopK.batch_keep``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from detclip_bench.metrics.dense import dense_table_fits
+from detclip_bench.metrics.kbest import first_k_per_group
+from detclip_bench.metrics.pages import fresh
 
 __all__ = ["COLUMNS", "DetectionRows", "GroupTopK"]
 
@@ -66,6 +67,8 @@ class GroupTopK:
     _seq: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
     _filled: int = 0  # rows [0, _filled) are in use
     _staged: int = 0  # rows written after them by stage(), not yet committed
+    _staged_take: np.ndarray | None = field(default=None, repr=False)  # their positions in the staged batch
+    _staged_batch: int = 0  # that batch's length
     _held: int = 0  # of which rows [0, _held) survived the last selection
     # Fast path: while every group arrived in one chunk of at most k rows, nothing can be dropped,
     # so no selection (and no compaction) is needed (the per-image cap of LVIS/COCO, fed image by image).
@@ -80,9 +83,32 @@ class GroupTopK:
         uniform = len(key) == 1 or (n > 0 and bool((key == key[0]).all()))
         self.commit(n, np.asarray([key[0]]) if uniform and n else None, np.asarray([n]))
 
-    def stage(self, image_ids, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray) -> np.ndarray:
+    def batch_keep(self, image_ids: np.ndarray, scores: np.ndarray, category_ids: np.ndarray) -> np.ndarray | None:
+        """Positions (increasing) of the rows of one batch that may still survive, or None when all may: a row
+        that k rows of its own batch beat (a higher score, or an equal one that came first) stays beaten
+        whatever else arrives, so it need never be written (a results file with 600 detections per image
+        under a 300 cap). Scores must be finite."""
+        if self.k is None or len(scores) <= self.k:
+            return None
+        keep = first_k_per_group(category_ids if self.group == "category" else image_ids, scores, self.k)
+        return keep if len(keep) < len(scores) else None
+
+    def stage(
+        self,
+        image_ids,
+        boxes_xyxy: np.ndarray,
+        scores: np.ndarray,
+        category_ids: np.ndarray,
+        take: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Write rows after the kept ones, in the engine layout, without keeping them yet: the caller can check
-        the written rows (one pass over finished values) and then :meth:`commit` or drop them."""
+        the written rows (one pass over finished values) and then :meth:`commit` or drop them. ``take`` (from
+        :meth:`batch_keep`): write only those rows; committed, they keep their arrival numbers in the batch."""
+        self._staged_take, self._staged_batch = take, len(scores)
+        if take is not None:
+            image_ids, boxes_xyxy, scores, category_ids = (
+                np.asarray(col)[take] for col in (image_ids, boxes_xyxy, scores, category_ids)
+            )
         n = len(scores)
         start = self._filled
         if start + n > len(self._seq):
@@ -99,25 +125,29 @@ class GroupTopK:
     def commit(self, n: int, chunk_groups: np.ndarray | None = None, chunk_sizes: np.ndarray | None = None) -> None:
         """Keep the first ``n`` rows the last :meth:`stage` wrote. When they are consecutive chunks each of a single
         group, ``chunk_groups``/``chunk_sizes`` say so (the fast path); None means rows of any groups."""
-        if not 0 <= n <= self._staged:
-            raise ValueError(f"commit({n}) after staging {self._staged} rows")
+        take = self._staged_take
+        if not 0 <= n <= self._staged or (take is not None and n != self._staged):
+            raise ValueError(
+                f"commit({n}) after staging {self._staged} rows{'' if take is None else ' of a cut batch'}"
+            )
         start = self._filled
-        self._staged = 0
+        self._staged, self._staged_take = 0, None
         if n == 0:
             return
         self._note_groups(chunk_groups, chunk_sizes)
-        self._seq[start : start + n] = np.arange(self.num_seen, self.num_seen + n)
-        self.num_seen += n
+        self._seq[start : start + n] = self.num_seen + (np.arange(n) if take is None else take)
+        self.num_seen += n if take is None else self._staged_batch
         self._filled += n
         if self._needs_select and self._filled - self._held >= max(_MIN_BUFFER, self._held):
             self._compact()
 
     def reserve(self, rows: int) -> None:
-        """Make room for ``rows`` rows up front. Untouched capacity is only address space, while growing
-        later copies the buffer into freshly faulted pages, which costs more than the copy itself."""
+        """Make room for ``rows`` rows up front. Untouched capacity is only address space (pages without
+        huge-page advice, see :func:`~detclip_bench.metrics.pages.fresh`), while growing later copies the buffer
+        into freshly faulted pages, which costs more than the copy itself."""
         if rows <= len(self._seq):
             return
-        engine, seq = np.empty((rows, 7), np.float64), np.empty(rows, np.int64)
+        engine, seq = fresh(rows, np.float64, 7), fresh(rows, np.int64)
         engine[: self._filled] = self._engine[: self._filled]
         seq[: self._filled] = self._seq[: self._filled]
         self._engine, self._seq = engine, seq
@@ -153,35 +183,13 @@ class GroupTopK:
         self._held = self._filled
 
     def _select(self, engine: np.ndarray, seq: np.ndarray) -> np.ndarray:
-        """Indices (in arrival order) of the rows that survive: the first k of each group by (-score, arrival).
-
-        Only groups holding more than k rows need sorting; with small ids a count finds them in one pass
-        (Fixed AP on an LVIS-val pool: a dozen crowded categories out of 1,203)."""
+        """Indices (in arrival order, so k=None and k=∞ hand the engine the same sequence) of the rows that
+        survive: the first k of each group by (-score, arrival). Rows are held in arrival order (``seq``
+        increases), so their position breaks ties as ``seq`` would."""
         if self.k is None:
             return np.arange(len(seq))
         key = engine[:, CATEGORY if self.group == "category" else IMAGE]
-        ids = key.astype(np.int64)
-        if len(ids) and dense_table_fits(int(ids.min()), int(ids.max()), len(ids)):
-            counts = np.bincount(ids)
-            if counts.max() <= self.k:  # no group overflows (a results file fed at once: every image's <= 300)
-                return np.arange(len(seq))
-            crowded = counts[ids] > self.k
-            rows = np.flatnonzero(crowded)
-            keep = np.concatenate(
-                [np.flatnonzero(~crowded), rows[self._first_k(key[rows], engine[rows, SCORE], seq[rows])]]
-            )
-        else:
-            keep = self._first_k(key, engine[:, SCORE], seq)
-        keep.sort()  # back to arrival order, so k=None and k=∞ hand the engine the same sequence
-        return keep
-
-    def _first_k(self, key: np.ndarray, scores: np.ndarray, seq: np.ndarray) -> np.ndarray:
-        """Positions of the first k rows of each group, sorted by (group, -score, arrival)."""
-        order = np.lexsort((seq, -scores, key))
-        key_sorted = key[order]
-        starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
-        group_start = np.repeat(starts, np.diff(np.r_[starts, len(key_sorted)]))
-        return order[np.arange(len(order)) - group_start < self.k]
+        return first_k_per_group(key, engine[:, SCORE], self.k)
 
     def result(self) -> DetectionRows:
         """The kept rows, in arrival order (views into the buffer: valid until the next :meth:`add`)."""
