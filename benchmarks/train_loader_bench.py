@@ -5,19 +5,24 @@
 1. Image-text at 320² from 1600×1200 JPEGs in an img2dataset webdataset stream: the trainer's
    loader (whole shards per worker, JPEG draft decoding, keep-ratio resize, normalise, pad to
    320², plus the caption's noun phrases) vs webdataset + full PIL decode + torchvision doing the
-   same resize / normalise / pad. Also the training path with draft decoding switched off.
+   same resize / normalise / pad. The captions' spaCy noun chunks come from the shards' sidecars
+   (``detclip-bench data parse-captions``, run once, timed), or are parsed in the workers: one
+   ``nlp.pipe`` per block of records read ahead (the fallback), or per micro-batch (before
+   sidecars). Also the training path with draft decoding switched off.
 2. Detection at 1333×800 from an O365 json: the trainer's loader (compact index, resize,
    normalise, pad, box scaling, 150 sampled concepts) vs json + PIL + torchvision.
 3. The same stream read by 1 and by 2 simulated ranks (``rank=r, world_size=2``, no process
    group): the bytes of the shards each rank opens in one epoch, and its samples/s.
 
 Every pipeline runs with 2 DataLoader workers (the machine has 2 cores); rates are the best of
-interleaved rounds after a warm-up. Writes benchmarks/results/train_loader_bench.{json,md}.
+interleaved rounds after a warm-up. Writes benchmarks/results/train_loader_bench.{json,md}
+(``--smoke``: tiny sizes, prints the tables, writes nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import itertools
 import json
@@ -36,6 +41,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchvision.transforms import v2 as T
 
 from detclip_bench.datasets import open_dataset
+from detclip_bench.datasets.noun_chunks import DEFAULT_SPACY_MODEL, load_spacy, sidecar_path, write_sidecar
 from detclip_bench.datasets.sharding import consumer_plan
 from detclip_bench.datasets.webdataset_tars import Img2DatasetTars
 from detclip_bench.io import atomic_write_json, atomic_write_text
@@ -45,6 +51,7 @@ from reference_model.detclipv2.batching import IMAGENET_MEAN, IMAGENET_STD
 from reference_model.detclipv2.noun_phrases import NounPhraseExtractor
 from reference_model.train.config import DataSourceConfig
 from reference_model.train.loader import DetCLIPv2Collator, HybridLoader
+from reference_model.train.noun_chunks import PARSE_BLOCK
 from reference_model.train.sampler import HybridSampler
 
 RESULTS = Path(__file__).parent / "results"
@@ -199,11 +206,14 @@ class OpenLog(Img2DatasetTars):
         return super().iter_shard(shard, part)
 
 
-def _train_rate(dataset, source: DataSourceConfig, n_records: int, rank: int = 0, world: int = 1) -> float:
-    """Samples/s of this rank over one epoch of the trainer's HybridLoader with DetCLIPv2Collator."""
+def _train_rate(
+    dataset, source: DataSourceConfig, n_records: int, rank: int = 0, world: int = 1, collate=None
+) -> float:
+    """Samples/s of this rank over one epoch of the trainer's HybridLoader (DetCLIPv2Collator unless ``collate``)."""
     sampler = HybridSampler([n_records], [source.batch_size], seed=0)
+    collate = collate or DetCLIPv2Collator()
     loader = HybridLoader(
-        [dataset], [source], sampler, collate=DetCLIPv2Collator(), rank=rank, world_size=world, num_workers=WORKERS
+        [dataset], [source], sampler, collate=collate, rank=rank, world_size=world, num_workers=WORKERS
     )
     it = iter(loader)
     start = time.perf_counter()
@@ -251,6 +261,36 @@ class HeuristicPhrases(DetCLIPv2Collator):
         return NounPhraseExtractor("")
 
 
+class MicroBatchParsing(DetCLIPv2Collator):
+    """The trainer's collator as before sidecars: nothing parsed ahead, one spaCy pass per micro-batch."""
+
+    prepare_records = None
+
+
+class PerCaptionParsing(MicroBatchParsing):
+    """The trainer's collator parsing each caption alone (``nlp(caption)``), the cost batching saves."""
+
+    def noun_phrases(self):
+        return _Alone(super().noun_phrases())
+
+
+@dataclasses.dataclass
+class _Alone:
+    extractor: NounPhraseExtractor
+
+    def extract(self, caption: str) -> list[str]:
+        return self.extractor.extract(caption)
+
+
+def write_sidecars(shards_folder: Path, out: Path) -> float:
+    """What ``detclip-bench data parse-captions FOLDER --out OUT`` runs, once per dataset; CPU ms per caption."""
+    ds = open_dataset(shards_folder, "img2dataset-wds")
+    nlp = load_spacy(DEFAULT_SPACY_MODEL)
+    start = time.process_time()
+    n = sum(write_sidecar(s, ds.iter_shard(s), nlp, sidecar_path(s, out)).records for s in ds.shards())
+    return round((time.process_time() - start) / n * 1000, 2)
+
+
 def _no_draft(sample, size, draft):
     return _full_load(sample, size, False)
 
@@ -271,7 +311,10 @@ def _best(runs: dict, rounds: int) -> dict:
 
 def bench_image_text(tmp: Path, n_images: int, rounds: int) -> dict:
     shards = write_wds(tmp / "wds_1600x1200", n_images, (1600, 1200), n_shards=8)
-    src = DataSourceConfig("cc", str(tmp), "img2dataset-wds", DataKind.IMAGE_TEXT, TXT_BATCH, (320, 320), flip=False)
+    parse_once = write_sidecars(shards[0].parent, tmp / "noun_chunks")
+    # no sidecar beside the shards: parsed in the workers; src reads the sidecars from their own folder
+    parsed = DataSourceConfig("cc", str(tmp), "img2dataset-wds", DataKind.IMAGE_TEXT, TXT_BATCH, (320, 320), flip=False)
+    src = dataclasses.replace(parsed, noun_chunks=str(tmp / "noun_chunks"))
     ds = open_dataset(shards[0].parent, "img2dataset-wds")
 
     def without_draft():
@@ -286,7 +329,11 @@ def bench_image_text(tmp: Path, n_images: int, rounds: int) -> dict:
             "plain_pil_torchvision": lambda: _plain_rate(
                 PlainWebdataset([str(s) for s in shards]), plain_txt_collate, TXT_BATCH, n_images
             ),
-            "training_path": lambda: _train_rate(ds, src, n_images),
+            "training_path_sidecars": lambda: _train_rate(ds, src, n_images),
+            "training_path_parsed_in_workers": lambda: _train_rate(ds, parsed, n_images),
+            "training_path_parsed_per_micro_batch": lambda: _train_rate(
+                ds, parsed, n_images, collate=MicroBatchParsing()
+            ),
             "training_path_without_draft": without_draft,
         },
         rounds,
@@ -294,8 +341,18 @@ def bench_image_text(tmp: Path, n_images: int, rounds: int) -> dict:
     plain = PlainWebdataset([str(s) for s in shards])
     cpu = {
         "plain_pil_torchvision": _cpu_ms(lambda: [plain_txt_collate(b) for b in _chunks(plain, TXT_BATCH)], n_images),
-        "training_path": _cpu_ms(lambda: _train_cpu(ds, src, n_images, DetCLIPv2Collator()), n_images),
+        "training_path_sidecars": _cpu_ms(lambda: _train_cpu(ds, src, n_images, DetCLIPv2Collator()), n_images),
+        "training_path_parsed_in_workers": _cpu_ms(
+            lambda: _train_cpu(ds, parsed, n_images, DetCLIPv2Collator()), n_images
+        ),
+        "training_path_parsed_per_micro_batch": _cpu_ms(
+            lambda: _train_cpu(ds, parsed, n_images, MicroBatchParsing()), n_images
+        ),
+        "training_path_parsed_per_caption": _cpu_ms(
+            lambda: _train_cpu(ds, parsed, n_images, PerCaptionParsing()), n_images
+        ),
         "training_path_heuristic_phrases": _cpu_ms(lambda: _train_cpu(ds, src, n_images, HeuristicPhrases()), n_images),
+        "parse_captions_once_per_caption": parse_once,
     }
     return {**rates, "cpu_ms_per_sample": cpu}
 
@@ -350,60 +407,51 @@ def bench_ranks(tmp: Path, n_images: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--full", action="store_true", help="larger sizes (the default --quick takes about 2 minutes)")
-    ap.add_argument("--quick", action="store_true", help="the default")
-    args = ap.parse_args()
-    sizes = (
-        {"txt_images": 768, "det_images": 96, "rank_images": 768, "rounds": 3}
-        if args.full
-        else {"txt_images": 256, "det_images": 32, "rank_images": 256, "rounds": 2}
-    )
-    torch.set_num_threads(1)
-    NounPhraseExtractor().extract("a warm-up caption")  # load spaCy once; the workers fork with it loaded
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        txt = bench_image_text(tmp, sizes["txt_images"], sizes["rounds"])
-        det = bench_detection(tmp, sizes["det_images"], sizes["rounds"])
-        ranks = bench_ranks(tmp, sizes["rank_images"])
-    txt["speedup"] = round(txt["training_path"] / txt["plain_pil_torchvision"], 2)
+TXT_ROWS = (  # (key, what the row measures) of the image-text variants, best set-up first
+    ("training_path_sidecars", "captions' noun chunks from sidecars (`data parse-captions`, run once)"),
+    ("training_path_parsed_in_workers", f"no sidecar: one spaCy pass per {PARSE_BLOCK} records read ahead"),
+    ("training_path_parsed_per_micro_batch", f"no sidecar, one spaCy pass per micro-batch of {TXT_BATCH} (before)"),
+)
+CPU_ROWS = (
+    ("plain_pil_torchvision", "plain PIL + torchvision"),
+    *((key, f"training path, {what}") for key, what in TXT_ROWS),
+    ("training_path_parsed_per_caption", "training path, no sidecar, each caption parsed alone (`nlp(caption)`)"),
+    ("training_path_heuristic_phrases", "training path, heuristic phrases (no spaCy: the floor)"),
+    ("parse_captions_once_per_caption", "`data parse-captions`, once per dataset, per caption"),
+)
+
+
+def markdown(txt: dict, det: dict, ranks: list[dict], sizes: dict) -> list[str]:
     cpu = txt["cpu_ms_per_sample"]
-    det["speedup"] = round(det["training_path"] / det["plain_pil_torchvision"], 2)
-    result = {
-        "machine": {"cpus": os.cpu_count(), "workers": WORKERS, "torch": torch.__version__},
-        "sizes": sizes,
-        "image_text_320_from_1600x1200_samples_per_s": txt,
-        "detection_1333x800_samples_per_s": det,
-        "stream_ranks": ranks,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / "train_loader_bench.json", result)
-    md = [
+    plain = txt["plain_pil_torchvision"]
+    return [
         "# Training input benchmark",
         "",
         f"HybridLoader + DetCLIPv2Collator (the trainer's own input path) vs plain PIL + torchvision doing the same "
         f"resize / normalise / pad; {WORKERS} DataLoader workers on {os.cpu_count()} CPUs, torch {torch.__version__}; "
         f"sizes: {sizes}.",
         "",
-        "| samples/s | plain PIL + torchvision | training path | speed-up | training path, no draft |",
-        "|---|---|---|---|---|",
-        f"| image-text 320² from 1600×1200 JPEGs (batch {TXT_BATCH}) | {txt['plain_pil_torchvision']} | "
-        f"{txt['training_path']} | {txt['speedup']}× | {txt['training_path_without_draft']} |",
-        f"| detection 1333×800 (batch {DET_BATCH}) | {det['plain_pil_torchvision']} | {det['training_path']} | "
-        f"{det['speedup']}× | - |",
-        "",
-        "The training path's image-text rate includes spaCy noun-phrase extraction of every caption; the plain "
-        "pipeline only decodes and transforms. Rates are wall-clock, best of interleaved rounds; on a shared "
-        "machine they move with its load. CPU time per sample in one process (no workers, no IPC) is steadier:",
-        "",
-        "| image-text 320² from 1600×1200, CPU ms/sample | plain PIL + torchvision | training path (spaCy phrases) "
-        "| training path (heuristic phrases) |",
+        "| samples/s | plain PIL + torchvision | training path | speed-up |",
         "|---|---|---|---|",
-        f"| one process | {cpu['plain_pil_torchvision']} | {cpu['training_path']} | "
-        f"{cpu['training_path_heuristic_phrases']} |",
+        *(
+            f"| image-text 320² from 1600×1200 JPEGs (batch {TXT_BATCH}), {what} | {plain} | {txt[key]} | "
+            f"{round(txt[key] / plain, 2)}× |"
+            for key, what in TXT_ROWS
+        ),
+        f"| image-text, sidecars, draft decoding off | {plain} | {txt['training_path_without_draft']} | "
+        f"{round(txt['training_path_without_draft'] / plain, 2)}× |",
+        f"| detection 1333×800 (batch {DET_BATCH}) | {det['plain_pil_torchvision']} | {det['training_path']} | "
+        f"{det['speedup']}× |",
         "",
-        "Sharded stream (8 shards of 1600×1200 JPEGs), one epoch per simulated rank, 2 workers each:",
+        "The plain pipeline only decodes and transforms; the training path also finds every caption's noun "
+        "phrases. Rates are wall-clock, best of interleaved rounds; on a shared machine they move with its load. "
+        "CPU time per sample in one process (no workers, no IPC) is steadier:",
+        "",
+        "| image-text 320² from 1600×1200, one process | CPU ms/sample |",
+        "|---|---|",
+        *(f"| {what} | {cpu[key]} |" for key, what in CPU_ROWS),
+        "",
+        "Sharded stream (8 shards of 1600×1200 JPEGs, no sidecars), one epoch per simulated rank, 2 workers each:",
         "",
         "| world size | rank | shards opened | bytes read | fraction of all bytes | samples | samples/s |",
         "|---|---|---|---|---|---|---|",
@@ -413,8 +461,45 @@ def main() -> None:
             for r in ranks
         ),
     ]
-    atomic_write_text(RESULTS / "train_loader_bench.md", "\n".join(md) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="larger sizes (the default --quick takes about 3 minutes)")
+    ap.add_argument("--quick", action="store_true", help="the default")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks the script, writes nothing")
+    args = ap.parse_args()
+    if args.full:
+        sizes = {"txt_images": 768, "det_images": 96, "rank_images": 768, "rounds": 3}
+    elif args.smoke:
+        sizes = {"txt_images": 64, "det_images": 8, "rank_images": 64, "rounds": 1}
+    else:
+        sizes = {"txt_images": 256, "det_images": 32, "rank_images": 256, "rounds": 2}
+    torch.set_num_threads(1)
+    NounPhraseExtractor().extract("a warm-up caption")  # load spaCy once; the workers fork with it loaded
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        txt = bench_image_text(tmp, sizes["txt_images"], sizes["rounds"])
+        det = bench_detection(tmp, sizes["det_images"], sizes["rounds"])
+        ranks = bench_ranks(tmp, sizes["rank_images"])
+    plain = txt["plain_pil_torchvision"]
+    txt["speedup"] = round(txt["training_path_sidecars"] / plain, 2)
+    txt["speedup_parsed_in_workers"] = round(txt["training_path_parsed_in_workers"] / plain, 2)
+    det["speedup"] = round(det["training_path"] / det["plain_pil_torchvision"], 2)
+    md = markdown(txt, det, ranks, sizes)
     print("\n".join(md))
+    if args.smoke:
+        return
+    result = {
+        "machine": {"cpus": os.cpu_count(), "workers": WORKERS, "torch": torch.__version__},
+        "sizes": sizes,
+        "image_text_320_from_1600x1200_samples_per_s": txt,
+        "detection_1333x800_samples_per_s": det,
+        "stream_ranks": ranks,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(RESULTS / "train_loader_bench.json", result)
+    atomic_write_text(RESULTS / "train_loader_bench.md", "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

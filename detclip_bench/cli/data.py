@@ -1,4 +1,5 @@
-"""``detclip-bench data inspect|validate|make-mini|make-dictionary|download|verify``: look at, check, generate or fetch datasets."""
+"""``detclip-bench data inspect|validate|make-mini|make-dictionary|parse-captions|download|verify``: look at, check,
+generate or fetch datasets."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ EXAMPLES_BY_VERB = {
     "make-dictionary": """\
   detclip-bench data make-dictionary --o365 data/o365/annotations/zhiyuan_objv2_train.json \\
       --goldg data/goldg/mdetr_annotations/final_mixed_train_no_coco.json --out data  # concept_dictionary.json
+""",
+    "parse-captions": """\
+  detclip-bench data parse-captions data/cc12m-wds                  # <shard>.noun-chunks.jsonl beside each shard
+  detclip-bench data parse-captions data/cc12m-wds/00042.tar        # one shard (run several at once, one per core)
+  # read-only data: write the sidecars elsewhere and point the training source at them
+  detclip-bench data parse-captions /mnt/cc12m-wds --out cache/cc12m  # then: train ... --set data.cc12m.noun_chunks=cache/cc12m
 """,
     "download": """\
   detclip-bench data download odinw13 lvis-minival coco-val2017 --data-root data   # resumable; pinned in a manifest
@@ -221,6 +228,35 @@ def _make_dictionary(args) -> int:
     return 0
 
 
+def _parse_captions(args) -> int:
+    from detclip_bench.datasets import detect_format, open_dataset
+    from detclip_bench.datasets.noun_chunks import load_spacy, sidecar_path, write_sidecar
+    from detclip_bench.errors import DataError
+    from detclip_bench.schema import DataKind
+
+    fmt = args.format or detect_format(args.path)
+    source = open_dataset(args.path, fmt, **_options(args.option))
+    if source.kind is not DataKind.IMAGE_TEXT or not hasattr(source, "shards"):
+        raise DataError(
+            args.path, "-", f"{fmt} is not an image-text stream: noun-chunk sidecars are written per shard of one"
+        )
+    try:
+        nlp = load_spacy(args.spacy_model)
+    except (ImportError, OSError) as exc:
+        raise DataError(args.spacy_model, "-", f"spaCy model unavailable ({exc})") from exc
+    total = 0
+    for shard in source.shards():
+        path = sidecar_path(shard, args.out)  # a shard in object storage needs --out
+        try:
+            written = write_sidecar(shard, source.iter_shard(shard), nlp, path)
+        except PermissionError as exc:
+            raise DataError(str(path), "-", f"cannot write the sidecar ({exc.strerror}); pass --out DIR") from exc
+        total += written.records
+        print(f"{shard}: {written.records} captions -> {written.path}")
+    print(f"{total} captions parsed with {args.spacy_model}; {source.skips.report()}")
+    return 0
+
+
 def _download_root(args) -> str:
     import os
 
@@ -285,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
         "validate": _validate,
         "make-mini": _make_mini,
         "make-dictionary": _make_dictionary,
+        "parse-captions": _parse_captions,
         "download": _download,
         "verify": _verify,
     }[args.data_cmd](args)
@@ -395,6 +432,30 @@ def add_parser(subparsers) -> None:
         help="keep a multi-word phrase as its own entry when seen this often (default 3; heads always kept)",
     )
     p.add_argument("--max-phrases", type=int, default=0, help="keep at most this many phrases, most frequent first")
+    from detclip_bench.datasets.noun_chunks import DEFAULT_SPACY_MODEL  # light: no spaCy
+
+    p = sub.add_parser(
+        "parse-captions",
+        help="parse every caption of an image-text stream once: a noun-chunk sidecar per shard, read by training",
+        description="spaCy noun chunks of each shard's captions, written to <shard>.noun-chunks.jsonl beside the "
+        "shard (or into --out DIR) with the spaCy and model versions; training reads them instead of parsing, and "
+        "parses again where a sidecar is stale. See docs/training_input.md.",
+        epilog=_examples("parse-captions"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "path", help="shard folder or one shard of an image-text stream (img2dataset, webdataset, parquet, TSV)"
+    )
+    p.add_argument("--format", help="dataset format (see `detclip-bench ls formats`); detected when omitted")
+    p.add_argument(
+        "--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="loader option (repeatable)"
+    )
+    add_out_option(p, "default: beside each shard; name a folder when the shard folder is read-only")
+    p.add_argument(
+        "--spacy-model",
+        default=DEFAULT_SPACY_MODEL,
+        help="spaCy model; training uses the sidecars only when the model's noun_phrase_model is this one",
+    )
     from detclip_bench.datasets.download import MIRROR_ENV, TARGET_NAMES  # light: no torch/pandas
 
     p = sub.add_parser(

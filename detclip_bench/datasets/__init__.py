@@ -15,16 +15,18 @@ name                     ``path`` points at                                     
 ``mdetr``                MDETR ``final_mixed_train*.json`` / ``final_flickr_*``   grounding
 ``odvg``                 ODVG jsonl (detection or grounding; label_map option)    detection/grounding
 ``cc-tsv``               CC3M (caption,url) or CC12M (url,caption) TSV            image_text (no pixels)
-``img2dataset-wds``      a folder of img2dataset webdataset tars (or one tar)     image_text
+``img2dataset-wds``      img2dataset webdataset tars: a folder, one tar, a URL   image_text
 ``img2dataset-parquet``  a folder of img2dataset parquet shards (or one file)     image_text
-``hf-webdataset``        a local copy of a hub webdataset repo (pixparse layout)  image_text
+``hf-webdataset``        a hub webdataset repo (pixparse layout): copy or URL    image_text
 ``imagenet-folder``      ILSVRC root with ``train/<wnid>/*.JPEG`` (``split=``)    classification
 ``imagenet-kaggle``      Kaggle root with ``LOC_synset_mapping.txt``              classification
 ``imagenet-hf-parquet``  a folder of HF ``imagenet-1k`` parquet shards            classification
 =======================  ======================================================  =================
 
 Options that name folders (``image_root``, ``vg_root``, ``coco_root``, ``label_map``,
-``synset_mapping``) are relative to the manifest's folder when they come from a manifest.
+``synset_mapping``) are relative to the manifest's folder when they come from a manifest. The two
+webdataset formats also read fsspec URLs (``s3://``, ``gs://``, ``http(s)://``, ``hf://``, brace patterns;
+options ``storage_options``, ``retries``, ``backoff_s``): docs/data.md §3.4.
 """
 
 from __future__ import annotations

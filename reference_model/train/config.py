@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from detclip_bench.datasets.layouts import resolve_dataset_roots
+from detclip_bench.datasets.object_store import is_url
 from detclip_bench.datasets.validate import PATH_OPTIONS
 from detclip_bench.errors import UnknownNameError
 from detclip_bench.schema import DataKind
@@ -93,6 +94,8 @@ class DataSourceConfig:
     forward pass (0 = the whole per-rank share at once); the engine derives the number of
     gradient-accumulation steps from it. ``repeat`` replicates the dataset within an epoch
     (IN1k ×3 in the paper's Table 5). ``epoch_size`` is required for streams without ``len``.
+    ``noun_chunks`` is a folder of caption noun-chunk sidecars (``detclip-bench data parse-captions --out``) for a
+    stream whose shard folder holds none (read-only data); empty = beside the shards only.
     """
 
     name: str
@@ -112,6 +115,7 @@ class DataSourceConfig:
     # LVIS-style (federated) images: fill up to concepts_per_image from the whole vocabulary (True, appendix
     # Table 2's M = 150) or take only their verified-absent categories (False); see InputSpec.federated_fill
     federated_fill: bool = True
+    noun_chunks: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DataKind(self.kind))
@@ -273,11 +277,14 @@ def with_data_root(cfg: TrainConfig, root: str) -> TrainConfig:
     from pathlib import Path
 
     def anchor(value: str) -> str:
-        return value if not value or Path(value).is_absolute() else str(Path(root) / value)
+        return value if not value or is_url(value) or Path(value).is_absolute() else str(Path(root) / value)
 
     data = tuple(
         dataclasses.replace(
-            d, path=anchor(d.path), options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options)
+            d,
+            path=anchor(d.path),
+            noun_chunks=anchor(d.noun_chunks),
+            options=tuple((k, anchor(v) if k in PATH_OPTIONS else v) for k, v in d.options),
         )
         for d in cfg.data
     )
@@ -290,7 +297,7 @@ def locate_data(cfg, data_root: str, data_map=None):
     roots = resolve_dataset_roots(data_root, data_map)
 
     def where(value: str) -> str:
-        if not value or Path(value).is_absolute():
+        if not value or is_url(value) or Path(value).is_absolute():
             return value
         found = roots.resolve(value)
         return value if found == Path(data_root) / value else str(found)

@@ -9,7 +9,9 @@ order. A resumed run restarts each stream reader at the exact record its interru
 reached, given the same world size and ``num_workers`` (docs/training_input.md). Every collate
 gets its own generator seeded from
 ``(seed, epoch, position, rank, micro)``, so augmentation and negative sampling do not depend on
-which worker ran them or on whether the run was resumed.
+which worker ran them or on whether the run was resumed. A collator may offer
+``prepare_records(pairs, source)``: a stream reader's ``(shard, record)`` pairs pass through it, in the
+worker, before they are cut into steps (:class:`DetCLIPv2Collator` attaches caption noun chunks there).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from detclip_bench.datasets.noun_chunks import NOUN_CHUNKS_META
 from detclip_bench.datasets.sharding import consumer_plan
 from detclip_bench.schema import DataKind
 from reference_model.train.config import DataSourceConfig
+from reference_model.train.noun_chunks import with_noun_chunks
 from reference_model.train.sampler import HybridSampler, PlannedStep, rank_share
 
 __all__ = ["Collator", "DetCLIPv2Collator", "HybridLoader", "StepBatch", "StreamSteps", "is_map_style", "source_length"]
@@ -59,7 +63,8 @@ class DetCLIPv2Collator:
     once per process, lazily, so the collator pickles cheaply into DataLoader workers. Grounding
     sources draw their negatives from the dictionary's concepts [A] (a flat training dictionary
     only, see :attr:`ConceptDictionary.can_sample_negatives`). ``noun_phrase_model`` is the spaCy
-    model for image-text captions (the model config's ``noun_phrase_model``; None = the default).
+    model for image-text captions (the model config's ``noun_phrase_model``; None = the default); a stream's
+    captions are parsed ahead, in :meth:`prepare_records`, or read from the shards' noun-chunk sidecars.
     """
 
     def __init__(self, concept_dictionary: str = "", noun_phrase_model: str | None = None) -> None:
@@ -108,6 +113,15 @@ class DetCLIPv2Collator:
                 NounPhraseExtractor() if self.noun_phrase_model is None else NounPhraseExtractor(self.noun_phrase_model)
             )
         return self._noun_phrases
+
+    def prepare_records(self, pairs: Iterator[tuple[Any, Any]], source: DataSourceConfig) -> Iterator:
+        """A stream reader's ``(shard, record)`` pairs → its records; image-text records get their captions' noun
+        chunks here, in the worker that reads the shard: from the shard's sidecar (``source.noun_chunks`` names
+        a folder of them; else beside the shard) when current, else one spaCy parse per block read ahead."""
+        extractor = self.noun_phrases() if source.kind is DataKind.IMAGE_TEXT else None
+        if getattr(extractor, "identity", None) is None:  # not image-text, or the heuristic (nothing to parse)
+            return (record for _, record in pairs)
+        return with_noun_chunks(pairs, extractor, source.noun_chunks)
 
     def check_definitions(self, samples: list, source: DataSourceConfig) -> None:
         """Warn (once per source) when the configured dictionary leaves most positives of a detection/grounding
@@ -162,8 +176,9 @@ class DetCLIPv2Collator:
         )
         self.check_definitions(samples, source)
         noun_phrases = self.noun_phrases() if source.kind is DataKind.IMAGE_TEXT else None
-        if hasattr(noun_phrases, "batch"):  # parse the batch's captions in one spaCy pass
-            noun_phrases = noun_phrases.batch([s.caption for s in samples])
+        if hasattr(noun_phrases, "batch"):  # chunks parsed ahead (prepare_records), the rest in one spaCy pass
+            ahead = {s.caption: s.meta[NOUN_CHUNKS_META] for s in samples if NOUN_CHUNKS_META in s.meta}
+            noun_phrases = noun_phrases.batch([s.caption for s in samples], chunks=ahead)
         return collate_train(
             samples,
             spec,
@@ -358,17 +373,19 @@ class StreamSteps(torch.utils.data.IterableDataset):
         consumer, consumers = loader.rank * self.readers + reader, loader.world_size * self.readers
         plan = [(shards[int(order[i])], part) for i, part in consumer_plan(len(shards), consumer, consumers)]
 
-        def cycle() -> Iterator:
+        def cycle() -> Iterator[tuple[Any, Any]]:
             while True:
                 count = 0
                 for shard, part in plan:
                     for record in _read_shard(dataset, shard, part):
                         count += 1
-                        yield record
+                        yield shard, record
                 if count == 0:
                     raise ValueError(f"data source {name!r}: stream reader {consumer} of {consumers} got no records")
 
-        return itertools.islice(cycle(), skip, None)
+        pairs = itertools.islice(cycle(), skip, None)  # skipped records are read, never prepared nor decoded
+        prepare = getattr(loader.collate, "prepare_records", None)
+        return prepare(pairs, loader.sources[self.source]) if prepare is not None else (r for _, r in pairs)
 
 
 def _sharded(dataset: Any) -> bool:

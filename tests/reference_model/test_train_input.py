@@ -1,4 +1,4 @@
-"""The training input path: draft JPEG decoding, to_tensor, pad_stack and batched noun phrases.
+"""The training input path: draft JPEG decoding, to_tensor, pad_stack, image_batch and batched noun phrases.
 
 collate_train decodes image-text / classification JPEGs at a draft (DCT-scaled) size.
 
@@ -127,15 +127,16 @@ def test_to_tensor_is_bit_identical_to_the_float_formula():
 
 
 class _PadInWorker(torch.utils.data.Dataset):
-    def __init__(self, tensors):
-        self.tensors = tensors
+    def __init__(self, tensors, images):
+        self.tensors, self.images = tensors, images
 
     def __len__(self):
         return 1
 
     def __getitem__(self, i):
         out = batching.pad_stack(self.tensors, 4, (10, 3))
-        return out, out.is_shared()
+        batch = batching.image_batch(self.images, 4, (10, 3))
+        return out, out.is_shared(), batch, batch.is_shared()
 
 
 def test_pad_stack_zero_pads_and_builds_worker_batches_in_shared_memory():
@@ -143,8 +144,14 @@ def test_pad_stack_zero_pads_and_builds_worker_batches_in_shared_memory():
     want = torch.zeros(2, 3, 12, 8)
     want[0, :, :5, :7], want[1, :, :9, :4] = tensors
     assert torch.equal(batching.pad_stack(tensors, 4, (10, 3)), want)
-    ((out, shared),) = list(torch.utils.data.DataLoader(_PadInWorker(tensors), batch_size=None, num_workers=1))
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in ((5, 7), (9, 4), (12, 8))]
+    normalised = batching.pad_stack([batching.to_tensor(im) for im in images], 4, (10, 3))
+    assert torch.equal(batching.image_batch(images, 4, (10, 3)), normalised)  # normalised in place, same values
+    loader = torch.utils.data.DataLoader(_PadInWorker(tensors, images), batch_size=None, num_workers=1)
+    ((out, shared, batch, batch_shared),) = list(loader)
     assert shared and torch.equal(out, want)
+    assert batch_shared and torch.equal(batch, normalised)
 
 
 def test_batched_noun_phrases_equal_one_by_one():
