@@ -20,6 +20,10 @@ class DataError(ValueError):
         self.reason = message
         super().__init__(f"{_where(self.path, record)}: {message}")
 
+    def __reduce__(self):
+        # rebuilt from its three parts, so one raised in a DataLoader worker crosses the process boundary intact
+        return (type(self), (self.path, self.record, self.reason))
+
 
 class UnknownNameError(KeyError):
     """A name no registry or table knows (a suite, model, recipe, split, ...); the message lists the known ones.

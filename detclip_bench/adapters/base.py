@@ -39,6 +39,9 @@ class Detector(Protocol):
 
     Optional, not part of the protocol: a ``provenance()`` method returning a JSON-able dict (e.g.
     which parts started from random weights); suites copy it into results.json as ``model_provenance``.
+    And the pair ``input_transform()`` (a picklable ``image -> input`` callable: resize, normalise, pad) and
+    ``predict_inputs(inputs, prompts, ...)``: the prediction loop then prepares images in its DataLoader
+    workers, ahead of the model (:mod:`detclip_bench.predict.loop`).
     """
 
     name: str

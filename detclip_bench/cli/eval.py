@@ -11,6 +11,7 @@ from detclip_bench.cli.options import (
     add_data_root_option,
     add_device_option,
     add_out_option,
+    add_workers_option,
     bootstrap_from_args,
 )
 from detclip_bench.suites.runner import DEFAULT_BOOTSTRAP
@@ -74,6 +75,7 @@ def add_parser(sub) -> None:
         "runs/eval/<suite>)",
     )
     add_batch_size_option(s)
+    add_workers_option(s)
     add_device_option(s)
     s.add_argument(
         "--no-cache",
@@ -130,6 +132,7 @@ def run(args) -> int:
         out_dir=out,
         cache_dir=None if args.no_cache else Path(CACHE_DIR) if args.out is None else out / "cache",
         batch_size=args.batch_size,
+        workers=args.workers,
         split=args.split,
         bootstrap=bootstrap_from_args(args),
     )

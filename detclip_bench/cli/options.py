@@ -21,6 +21,7 @@ __all__ = [
     "add_hidden_alias",
     "add_out_option",
     "add_run_dir_argument",
+    "add_workers_option",
     "bootstrap_from_args",
     "out_file",
     "run_dir_from_args",
@@ -66,6 +67,10 @@ DEVICE_DEFAULT = "auto"
 DEVICE_HELP = "auto (default): CUDA when available, else the CPU; or cpu, cuda, cuda:N"
 BATCH_SIZE_DEFAULT = 4
 BATCH_SIZE_HELP = f"images per forward pass at inference (default {BATCH_SIZE_DEFAULT}; the scores do not depend on it)"
+WORKERS_HELP = (
+    "processes reading and preparing images ahead of the model (default auto: one fewer than the CPU cores, "
+    "at most 8, none below 32 images; 0: in this process; the scores do not depend on it)"
+)
 DATA_ROOT_DEFAULT_HELP = "$DETCLIP_BENCH_DATA, or $DETCLIP_BENCH_MINI for mini suites; else ./data, ./mini_world"
 DATA_MAP_HELP = (
     "per-dataset folders in our, GLIP's or mmdetection's layout, e.g. lvis=/mnt/coco,odinw=/mnt/odinw "
@@ -102,6 +107,23 @@ def add_device_option(parser) -> None:
 def add_batch_size_option(parser) -> None:
     """``--batch-size N``: images per inference forward pass (training batches are the recipe's, ``--set``)."""
     parser.add_argument("--batch-size", type=_positive, default=BATCH_SIZE_DEFAULT, metavar="N", help=BATCH_SIZE_HELP)
+
+
+def add_workers_option(parser) -> None:
+    """``--workers N|auto``: DataLoader workers of the prediction loop (``auto`` is stored as None)."""
+    parser.add_argument("--workers", type=_workers, default=None, metavar="N", help=WORKERS_HELP)
+
+
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--workers must be 'auto' or a number of processes (0 or more), got {text}")
+    return value
 
 
 def add_out_option(parser, what: str, *, default: str | None = None, required: bool = False) -> None:

@@ -34,7 +34,13 @@ An unreadable image is skipped with a warning and counted; if none can be read, 
 
 
 def add_parser(sub) -> None:
-    from detclip_bench.cli.options import add_batch_size_option, add_data_root_option, add_device_option, add_out_option
+    from detclip_bench.cli.options import (
+        add_batch_size_option,
+        add_data_root_option,
+        add_device_option,
+        add_out_option,
+        add_workers_option,
+    )
 
     p = sub.add_parser(
         "predict",
@@ -92,6 +98,7 @@ def add_parser(sub) -> None:
         "pictures are removed",
     )
     add_batch_size_option(s)
+    add_workers_option(s)
     add_device_option(s)
     s.add_argument("--no-draw", action="store_true", help="skip the vis/ pictures")
     p.set_defaults(func=run)
@@ -180,6 +187,7 @@ def run(args) -> int:
         score_thresh=threshold,
         max_dets=100 if max_dets is None else max_dets,
         batch_size=args.batch_size,
+        workers=args.workers,
         out_dir=out,
         draw=not args.no_draw,
         vis_thresh=args.vis_threshold,

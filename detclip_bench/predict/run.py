@@ -147,6 +147,7 @@ def predict_images(
     score_thresh: float | None = None,
     max_dets: int = 100,
     batch_size: int = 4,
+    workers: int | None = None,
     out_dir: str | os.PathLike | None = None,
     draw: bool = True,
     vis_thresh: float = DEFAULT_VIS_THRESHOLD,
@@ -165,6 +166,7 @@ def predict_images(
         image_ids: one id per path (e.g. :func:`~detclip_bench.predict.images.image_ids_from`); default ``1..N`` in the given order.
         score_thresh: drop detections scoring at or below it (None: the model's own threshold).
         max_dets: at most this many detections per image (the highest scores).
+        workers: DataLoader workers reading the images ahead of the model (None: automatic; 0: none).
         out_dir: write ``predictions.json``, ``inputs.json``, ``run_info.json`` and (``draw``) ``vis/`` here.
         vis_thresh: the drawings show only detections scoring above it (the results keep every one).
         info: extra entries for ``run_info.json`` (the CLI adds the ``--model`` spec and the device).
@@ -239,6 +241,7 @@ def predict_images(
         max_dets=max_dets,
         score_thresh=score_thresh,
         batch_size=batch_size,
+        workers=workers,
         enforce_budget=True,
         on_unreadable=skip,
         on_image=record,

@@ -41,12 +41,14 @@ def predict_target(
     *,
     cache_dir: Path | None,
     batch_size: int = 4,
+    workers: int | None = None,
     progress: bool = True,
     dataset: MapSource | None = None,
     keep: Path | None = None,
 ) -> tuple[PredictionArrays, list[str]]:
     """Predictions for every image of ``target`` (from cache when present) and the prompts used.
 
+    ``workers``: DataLoader workers reading and preparing the images (None: ``auto_workers``).
     ``dataset``: the target already opened (default: opened here). ``keep``: where the run keeps these
     predictions (its ``predictions/<member>-<split>.npz``, rank 0): a hard link to the cache file when the cache
     holds them with the same record, else written there.
@@ -101,6 +103,7 @@ def predict_target(
         max_dets=suite.max_dets_per_image,
         score_thresh=suite.score_threshold,
         batch_size=batch_size,
+        workers=workers,
         progress=progress and rank == 0,
         desc=f"{target.member} [{target.split}]",
     )

@@ -344,6 +344,7 @@ def evaluate_target(
     batch_size: int,
     progress: bool,
     bootstrap: Bootstrap | None = None,
+    workers: int | None = None,
 ) -> tuple[dict[str, EvalResult], list[str]] | None:
     """Predict ``target`` (every rank its shard), keep the predictions in ``out_dir`` and score them (rank 0).
 
@@ -355,6 +356,7 @@ def evaluate_target(
         target,
         cache_dir=cache_dir,
         batch_size=batch_size,
+        workers=workers,
         progress=progress,
         dataset=open_for_scoring(suite, target),
         keep=predictions_path(out_dir, target) if out_dir is not None else None,
@@ -374,6 +376,7 @@ def evaluate_suite(
     out_dir: Path | None = None,
     cache_dir: Path | None = None,
     batch_size: int = 4,
+    workers: int | None = None,
     split: str | None = None,
     progress: bool = True,
     bootstrap: Bootstrap | None = None,
@@ -384,6 +387,7 @@ def evaluate_suite(
 
     With ``out_dir``, writes the results files and ``predictions/`` (see :func:`write_results`); ``cache_dir``
     only saves re-running the model. ``bootstrap``: intervals beside every AP (None: point estimates only).
+    ``workers``: DataLoader workers reading and preparing the images ahead of the model (None: automatic).
     """
     suite.check_files(data_root, (split,))
     zero_shot = suite if suite.setting == "zero-shot" else dataclasses.replace(suite, setting="zero-shot")
@@ -398,6 +402,7 @@ def evaluate_suite(
             out_dir=out_dir,
             cache_dir=cache_dir,
             batch_size=batch_size,
+            workers=workers,
             progress=progress,
             bootstrap=bootstrap,
         )

@@ -9,15 +9,17 @@ Runtime, TorchScript, ``torch.export``) run exactly the same code before and aft
   ``test_size[0]`` and short side ≤ ``test_size[1]`` (PIL's default bicubic ``Image.resize``, sizes rounded),
   scaled to 0–1, normalised with ``pixel_mean`` / ``pixel_std``, then zero-padded bottom/right to the
   batch's largest height and width (at least ``min_hw``), rounded up to a multiple of ``size_divisor``;
-  :func:`run_dense_detector` only batches images of the same padded shape, so no image gets extra padding.
+  :func:`run_dense_prepared` only batches images of the same padded shape, so no image gets extra padding.
 * :func:`score_outputs`: the head's outputs → ``class_prob`` (B, K, M) = sigmoid(exp(s)·cos(f_P, f_T) + b),
   ``centerness`` (B, K) = sigmoid(centerness logit) and ``deltas`` (B, K, 4), all float32. K runs over the
   FPN levels P3, P4, … one after the other, each row-major over its ``(h, w)`` grid.
 * :func:`level_sizes` / :func:`anchors_for`: the per-level grids and anchors of a padded input.
 * :func:`postprocess_detections`: one image's dense outputs → a :class:`Prediction` (threshold and per-level
   top-k on the class probability, × centerness, class-wise NMS, rescale to original pixels, clip).
-* :func:`run_dense_detector`: the loop ``predict`` runs: images grouped by padded shape, chunks of
-  ``batch_size``, preprocess, a dense forward (any callable), postprocess.
+* :func:`prepare_image` / :class:`ImageTransform`: one image → a :class:`PreparedImage` (resized, normalised,
+  padded as if alone); the evaluation loop runs it in DataLoader workers.
+* :func:`run_dense_prepared`: prepared images grouped by padded shape, chunks of ``batch_size``, a dense
+  forward (any callable), postprocess.
 
 :class:`InferenceSettings` carries every number these need; an export writes it into its sidecar JSON.
 """
@@ -37,13 +39,16 @@ from reference_model.detclipv2.box_coder import DeltaBoxCoder, make_anchors
 __all__ = [
     "INFERENCE_REVISION",
     "DenseForward",
+    "ImageTransform",
     "InferenceSettings",
+    "PreparedImage",
+    "PreparedInputs",
     "anchors_for",
     "level_sizes",
-    "padded_shape",
     "postprocess_detections",
+    "prepare_image",
     "preprocess_images",
-    "run_dense_detector",
+    "run_dense_prepared",
     "score_outputs",
 ]
 
@@ -193,57 +198,105 @@ def postprocess_detections(
     return Prediction(boxes=boxes.cpu().numpy(), scores=sc[keep].cpu().numpy(), labels=labels[keep].cpu().numpy())
 
 
-def padded_shape(image, settings: InferenceSettings) -> tuple[int, int]:
-    """The ``(H, W)`` an image is zero-padded to when it is alone in its batch (or the fixed export size)."""
-    if settings.fixed_size is not None:
-        return tuple(settings.fixed_size)
-    s = resize_scale(*image.size, settings.test_size)
-    h, w = max(1, round(image.height * s)), max(1, round(image.width * s))
-    d = settings.size_divisor
-    return -(-h // d) * d, -(-w // d) * d
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image ready for the dense forward: ``pixels`` (3, H, W) float32, normalised and zero-padded to its own
+    padded shape (as if alone in its batch), the resize factor ``scale`` and the original ``orig_size`` (w, h).
+
+    :func:`prepare_image` makes it (in a DataLoader worker, off the forward's critical path); images of one
+    padded shape are stacked for a forward exactly as :func:`preprocess_images` would have padded them together.
+    """
+
+    pixels: torch.Tensor
+    scale: float
+    orig_size: tuple[int, int]
+
+    def pin_memory(self) -> PreparedImage:
+        """A copy in page-locked memory (torch's DataLoader ``pin_memory=True`` calls this)."""
+        return PreparedImage(self.pixels.pin_memory(), self.scale, self.orig_size)
 
 
-def run_dense_detector(
+def prepare_image(image, settings: InferenceSettings) -> PreparedImage:
+    """A PIL RGB image → :class:`PreparedImage` under ``settings`` (resize, normalise, pad as if alone)."""
+    batch, scales = preprocess_images(
+        [image],
+        settings.test_size,
+        settings.pixel_mean,
+        settings.pixel_std,
+        settings.size_divisor,
+        settings.fixed_size or (0, 0),
+    )
+    if settings.fixed_size is not None and tuple(batch.shape[-2:]) != tuple(settings.fixed_size):
+        raise ValueError(
+            f"a resized image does not fit the fixed input size {settings.fixed_size} (H, W): "
+            f"it pads to {tuple(batch.shape[-2:])}; export with a larger --image-size"
+        )
+    return PreparedImage(batch[0], scales[0], tuple(image.size))
+
+
+class ImageTransform:
+    """``image -> PreparedImage`` under fixed settings: a picklable callable that DataLoader workers run
+    (what a detector's ``input_transform()`` returns)."""
+
+    def __init__(self, settings: InferenceSettings) -> None:
+        self.settings = settings
+
+    def __call__(self, image) -> PreparedImage:
+        return prepare_image(image, self.settings)
+
+
+class PreparedInputs:
+    """``predict`` for a detector that offers ``input_transform()`` and ``predict_inputs()``: the images prepared
+    here, in this process (the evaluation loop prepares them in its workers and calls ``predict_inputs``)."""
+
+    def predict(
+        self,
+        images: Sequence,
+        prompts: Sequence[str],
+        *,
+        max_dets_per_image: int | None = None,
+        score_thresh: float | None = None,
+    ) -> list[Prediction]:
+        transform = self.input_transform()
+        inputs = [transform(image) for image in images]
+        return self.predict_inputs(inputs, prompts, max_dets_per_image=max_dets_per_image, score_thresh=score_thresh)
+
+
+def _stacked(pixels: list[torch.Tensor], pin: bool) -> torch.Tensor:
+    """Same-shape images as one batch; in page-locked memory when ``pin`` (then copied to the GPU without
+    blocking the host)."""
+    out = torch.empty((len(pixels), *pixels[0].shape), dtype=pixels[0].dtype, pin_memory=pin)
+    return torch.stack(pixels, out=out)
+
+
+def run_dense_prepared(
     forward: DenseForward,
-    images: Sequence,
+    inputs: Sequence[PreparedImage],
     settings: InferenceSettings,
     *,
     thresh: float,
     max_dets: int,
     coder: DeltaBoxCoder | None = None,
+    pin: bool = False,
 ) -> list[Prediction]:
-    """``predict``'s loop: images grouped by padded shape, ``settings.batch_size`` at a time →
-    :func:`preprocess_images` → ``forward`` → :func:`postprocess_detections` per image; results in input order.
+    """Prepared images grouped by padded shape, ``settings.batch_size`` at a time → ``forward`` →
+    :func:`postprocess_detections` per image; results in input order.
 
     Only images of the same padded shape share a forward, so every image is padded exactly as if it were alone:
     padding changes what the backbone sees (GroupNorm statistics, Swin windows), and a batch padded to its
     largest image would make a score depend on the batch size and on which images share a batch.
-    ``forward`` gets the CPU batch and returns tensors on any device.
+    ``forward`` gets the CPU batch (page-locked with ``pin``) and returns tensors on any device.
     """
     coder = coder or DeltaBoxCoder(settings.box_coder_weights)
-    min_hw = settings.fixed_size or (0, 0)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for index, image in enumerate(images):
-        groups.setdefault(padded_shape(image, settings), []).append(index)
-    results: list[Prediction | None] = [None] * len(images)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, prepared in enumerate(inputs):
+        groups.setdefault(tuple(prepared.pixels.shape), []).append(index)
+    results: list[Prediction | None] = [None] * len(inputs)
     for indices in groups.values():
         for start in range(0, len(indices), settings.batch_size):
             chunk = indices[start : start + settings.batch_size]
-            batch, scales = preprocess_images(
-                [images[i] for i in chunk],
-                settings.test_size,
-                settings.pixel_mean,
-                settings.pixel_std,
-                settings.size_divisor,
-                min_hw,
-            )
-            if settings.fixed_size is not None and tuple(batch.shape[-2:]) != tuple(settings.fixed_size):
-                raise ValueError(
-                    f"a resized image does not fit the fixed input size {settings.fixed_size} (H, W): "
-                    f"the batch pads to {tuple(batch.shape[-2:])}; export with a larger --image-size"
-                )
-            class_prob, centerness, deltas, anchors = forward(batch)
-            for row, (i, s) in enumerate(zip(chunk, scales, strict=True)):
+            class_prob, centerness, deltas, anchors = forward(_stacked([inputs[i].pixels for i in chunk], pin))
+            for row, i in enumerate(chunk):
                 results[i] = postprocess_detections(
                     class_prob[row],
                     centerness[row],
@@ -254,7 +307,7 @@ def run_dense_detector(
                     nms_iou=settings.nms_iou,
                     thresh=thresh,
                     max_dets=max_dets,
-                    scale=s,
-                    orig_size=images[i].size,
+                    scale=inputs[i].scale,
+                    orig_size=inputs[i].orig_size,
                 )
     return results  # type: ignore[return-value]

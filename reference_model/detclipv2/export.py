@@ -55,10 +55,13 @@ from torch import nn
 from detclip_bench.adapters.base import Prediction
 from detclip_bench.errors import DataError
 from reference_model.detclipv2.decode import (
+    ImageTransform,
     InferenceSettings,
+    PreparedImage,
+    PreparedInputs,
     anchors_for,
     level_sizes,
-    run_dense_detector,
+    run_dense_prepared,
     score_outputs,
 )
 
@@ -529,12 +532,12 @@ def _resolve(source: str | Path) -> tuple[Path, dict]:
     return folder, sidecar
 
 
-class OnnxDetector:
+class OnnxDetector(PreparedInputs):
     """An exported DetCLIPv2 (``export_model`` / ``detclip-bench export``) as a :class:`Detector`.
 
     Runs ``model.onnx`` with ONNX Runtime (the sidecar's format decides: the ``torchscript`` and ``torch-export``
     artefacts of the same verb run too, through torch), with exactly ``predict``'s pre- and post-processing
-    (:func:`~reference_model.detclipv2.decode.run_dense_detector`) and the settings in ``export.json``.
+    (:func:`~reference_model.detclipv2.decode.run_dense_prepared`) and the settings in ``export.json``.
 
     ``predict(images, prompts)``: ``prompts`` must be the frozen vocabulary, or prompts taken from it (any
     order: the class columns are selected, which gives what ``predict`` gives for those prompts, since each
@@ -592,9 +595,13 @@ class OnnxDetector:
             )
         return [self._column[p] for p in prompts]
 
-    def predict(
+    def input_transform(self) -> ImageTransform:
+        """Resize, normalise, pad as the sidecar's settings say (run by the evaluation loop's workers)."""
+        return ImageTransform(self.settings)
+
+    def predict_inputs(
         self,
-        images: Sequence,
+        inputs: Sequence[PreparedImage],
         prompts: Sequence[str],
         *,
         max_dets_per_image: int | None = None,
@@ -619,7 +626,7 @@ class OnnxDetector:
             return class_prob, centerness, deltas, anchors_for(h, w, settings, device=class_prob.device)
 
         with torch.inference_mode():
-            return run_dense_detector(forward, list(images), settings, thresh=thresh, max_dets=max_dets)
+            return run_dense_prepared(forward, list(inputs), settings, thresh=thresh, max_dets=max_dets)
 
 
 def load_onnx_detector(source: str, *, device: str = "cpu") -> OnnxDetector:

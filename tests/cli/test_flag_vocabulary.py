@@ -21,6 +21,7 @@ from detclip_bench.cli.main import build_parser, main
 EXPECTED = {
     "--device": {"eval", "predict", "train", "finetune", "reproduce"},
     "--batch-size": {"eval", "predict", "finetune", "reproduce"},
+    "--workers": {"eval", "predict"},
     "--data-root": {
         "eval",
         "predict",
@@ -40,6 +41,7 @@ EXPECTED = {
 IDENTICAL = {
     "--device": (options.DEVICE_DEFAULT, "DEVICE", options.DEVICE_HELP),
     "--batch-size": (options.BATCH_SIZE_DEFAULT, "N", options.BATCH_SIZE_HELP),
+    "--workers": (None, "N", options.WORKERS_HELP),
     "--data-map": ([], "NAME=FOLDER[,...]", options.DATA_MAP_HELP),
 }
 STANDARD_DATA_ROOT_HELP = f"data root (default: {options.DATA_ROOT_DEFAULT_HELP})"

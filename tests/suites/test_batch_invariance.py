@@ -13,6 +13,7 @@ import torch
 
 from detclip_bench.schema import DataKind
 from detclip_bench.suites import get_suite
+from detclip_bench.suites.predictions import predict_target
 from detclip_bench.suites.runner import evaluate_suite
 from reference_model.detclipv2 import InputSpec, collate_train, create_model
 
@@ -84,3 +85,16 @@ def test_suite_ap_is_identical_for_batch_sizes_1_4_16(model, small_world):
     metrics = [next(iter(r.members.values()))["lvis-fixed"].metrics for r in results]
     assert metrics[0]["AP"] > MIN_AP  # the model detects, so equal numbers below mean equal detections
     assert metrics[0] == metrics[1] == metrics[2]
+
+
+def test_predictions_do_not_depend_on_loader_workers(model, small_world):
+    """The pipelined loop prepares images in DataLoader workers; the predictions are the in-process ones, bit for
+    bit."""
+    suite = get_suite("mini-lvis")
+    target = suite.targets(small_world)[0]
+    runs = [
+        predict_target(model, suite, target, cache_dir=None, batch_size=4, workers=w, progress=False)[0] for w in (0, 2)
+    ]
+    assert len(runs[0]) > 0
+    for field in ("image_ids", "boxes", "scores", "category_ids"):
+        np.testing.assert_array_equal(getattr(runs[0], field), getattr(runs[1], field))
