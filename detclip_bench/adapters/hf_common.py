@@ -306,6 +306,10 @@ class HFDetector:
         """What results.json records under ``model_provenance``: the settings that produced the numbers."""
         return {"adapter": self.settings()}
 
+    @property
+    def device(self) -> str:
+        return self.options.device
+
     def identity(self) -> str:
         """sha256 over the adapter settings, the model config and every weight (see ``weights_fingerprint``)."""
         if self._identity is None:

@@ -68,8 +68,8 @@ DEVICE_HELP = "auto (default): CUDA when available, else the CPU; or cpu, cuda, 
 BATCH_SIZE_DEFAULT = 4
 BATCH_SIZE_HELP = f"images per forward pass at inference (default {BATCH_SIZE_DEFAULT}; the scores do not depend on it)"
 WORKERS_HELP = (
-    "processes reading and preparing images ahead of the model (default auto: one fewer than the CPU cores, "
-    "at most 8, none below 32 images; 0: in this process; the scores do not depend on it)"
+    "processes reading and preparing images ahead of the model (default auto: for a model on CUDA one fewer "
+    "than the CPU cores, at most 8; none for a model on the CPU or below 32 images; the scores do not depend on it)"
 )
 DATA_ROOT_DEFAULT_HELP = "$DETCLIP_BENCH_DATA, or $DETCLIP_BENCH_MINI for mini suites; else ./data, ./mini_world"
 DATA_MAP_HELP = (

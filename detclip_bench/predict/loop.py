@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from detclip_bench.adapters.base import Detector, Prediction
@@ -56,11 +55,13 @@ MIN_IMAGES_FOR_WORKERS = 32
 MAX_AUTO_WORKERS = 8
 
 
-def auto_workers(count: int) -> int:
-    """``--workers auto``: one core fewer than the machine has (the main process runs the model), at most
-    :data:`MAX_AUTO_WORKERS`; none for fewer than :data:`MIN_IMAGES_FOR_WORKERS` images or where processes
-    cannot be forked (the loaders are closures over opened datasets; forking shares them without pickling)."""
-    if count < MIN_IMAGES_FOR_WORKERS or not sys.platform.startswith("linux"):
+def auto_workers(count: int, device: object = "cpu") -> int:
+    """``--workers auto``: for a model on CUDA, one worker fewer than the machine has cores (the main process
+    feeds the GPU), at most :data:`MAX_AUTO_WORKERS`. None for a model on the CPU, whose forward already uses
+    every core (on 2 cores, workers made detclipv2-mini 6–18 % slower: docs/benchmarks.md), for fewer than
+    :data:`MIN_IMAGES_FOR_WORKERS` images, or where processes cannot be forked (the loaders are closures over
+    opened datasets; forking shares them without pickling)."""
+    if count < MIN_IMAGES_FOR_WORKERS or not sys.platform.startswith("linux") or not str(device).startswith("cuda"):
         return 0
     return max(0, min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) - 1))
 
@@ -78,7 +79,10 @@ class _Loaded:
     error: DataError | None = None
 
 
-class _ImageReader(Dataset):
+class _ImageReader:
+    """The loop's map-style dataset (torch's DataLoader takes any object with ``__len__``/``__getitem__``; torch is
+    imported only when the loop runs, so the CLI's verbs load without it)."""
+
     def __init__(self, count: int, load: LoadImage, transform: Callable | None, keep_image: bool) -> None:
         self.count, self.load, self.transform, self.keep_image = count, load, transform, keep_image
 
@@ -133,7 +137,8 @@ def predict_arrays(
         load: reads image ``k`` (see :data:`LoadImage`); runs in the DataLoader workers.
         prompts: the texts the model sees; its labels index them and map to ``category_ids``.
         workers: DataLoader worker processes reading (and, where the detector offers it, preparing) the images
-            ahead of the model; 0 reads them in this process; None is :func:`auto_workers`.
+            ahead of the model; 0 reads them in this process; None is :func:`auto_workers` for the detector's
+            ``device`` (an optional attribute; none is the CPU).
         enforce_budget: apply the threshold and the cap here too, best scores first (:func:`keep_budget`), for
             detectors that do not; off, the detections are kept as the detector returned them.
         on_unreadable: called with ``(k, error)`` for an image ``load`` cannot read, which is then skipped; without
@@ -142,9 +147,11 @@ def predict_arrays(
 
     A label outside the prompt list, or a batch answered with another number of predictions, is a DataError.
     """
+    from torch.utils.data import DataLoader
+
     cat_ids = np.asarray(category_ids, np.int64)
     transform, run = _prepared_path(detector)
-    workers = auto_workers(count) if workers is None else workers
+    workers = auto_workers(count, getattr(detector, "device", "cpu")) if workers is None else workers
     loader = DataLoader(
         _ImageReader(count, load, transform, keep_image=on_image is not None),
         batch_size=batch_size,

@@ -348,6 +348,11 @@ class DetCLIPv2(PreparedInputs, nn.Module):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (the prediction loop starts DataLoader workers for a model on CUDA)."""
+        return next(self.parameters()).device
+
     def input_transform(self) -> ImageTransform:
         """What the evaluation loop runs on each image in its DataLoader workers: resize, normalise, pad as if
         alone (:func:`~reference_model.detclipv2.decode.prepare_image`); :meth:`predict_inputs` takes the result."""
@@ -376,7 +381,7 @@ class DetCLIPv2(PreparedInputs, nn.Module):
         thresh = cfg.score_thresh if score_thresh is None else score_thresh
         was_training = self.training
         self.eval()
-        device = next(self.parameters()).device
+        device = self.device
         texts = self.text_encoder.encode_cached(list(prompts))
 
         def forward(batch: torch.Tensor):

@@ -122,9 +122,10 @@ def test_an_unreadable_image_raises_its_data_error_from_a_worker(tmp_path):
     assert info.value.path.endswith("003.jpg") and info.value.record == "image 4"
 
 
-def test_auto_workers_reads_small_runs_in_process(monkeypatch):
+def test_auto_workers_start_only_for_a_model_on_cuda(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 16)
-    assert auto_workers(MIN_IMAGES_FOR_WORKERS - 1) == 0
-    assert auto_workers(5000) == 8
+    assert auto_workers(MIN_IMAGES_FOR_WORKERS - 1, "cuda") == 0
+    assert auto_workers(5000, "cuda:0") == 8
+    assert auto_workers(5000, "cpu") == 0  # the forward already uses every core
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert auto_workers(5000) == 1
+    assert auto_workers(5000, "cuda") == 1
