@@ -37,7 +37,7 @@ from detclip_bench.adapters.base import Prediction
 from detclip_bench.predict.loop import EXIF_TRANSPOSE, predict_arrays
 from detclip_bench.schema import ImageRef
 from reference_model.detclipv2 import create_model, get_config
-from reference_model.detclipv2.decode import ImageTransform, InferenceSettings
+from reference_model.detclipv2.decode import ImageTransform, InferenceSettings, PreparedInputs
 
 PROMPTS = [f"concept number {i}" for i in range(1203)]
 # (width, height) of COCO images and how often each shape occurs (640 px long side, mostly 4:3)
@@ -62,7 +62,7 @@ def write_workload(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-class NullDetector:
+class NullDetector(PreparedInputs):
     """Prepares images as ``detclipv2-swin-t`` does, then answers 300 fixed detections per image: the loop's cost
     without a model's."""
 
@@ -86,10 +86,6 @@ class NullDetector:
 
     def predict_inputs(self, inputs, prompts, *, max_dets_per_image=100, score_thresh=None) -> list[Prediction]:
         return [self.fixed for _ in inputs]
-
-    def predict(self, images, prompts, *, max_dets_per_image=100, score_thresh=None) -> list[Prediction]:
-        transform = self.input_transform()
-        return self.predict_inputs([transform(im) for im in images], prompts)
 
 
 def run_loop(detector, paths: list[Path], workers: int, batch_size: int):

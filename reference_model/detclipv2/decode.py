@@ -33,7 +33,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from detclip_bench.adapters.base import Prediction
-from reference_model.detclipv2.batching import pad_stack, resize_scale, to_tensor
+from reference_model.detclipv2.batching import image_batch, resize_scale
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, make_anchors
 
 __all__ = [
@@ -124,15 +124,11 @@ def preprocess_images(
 ) -> tuple[torch.Tensor, list[float]]:
     """PIL RGB images → ``(batch (B, 3, H, W) float32, resize factor per image)``; see the module docstring."""
     scales = [resize_scale(*im.size, test_size) for im in images]
-    tensors = [
-        to_tensor(
-            im.resize((max(1, round(im.width * s)), max(1, round(im.height * s)))),
-            pixel_mean,
-            pixel_std,
-        )
+    resized = [
+        im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))))
         for im, s in zip(images, scales, strict=True)
     ]
-    return pad_stack(tensors, size_divisor, min_hw), scales
+    return image_batch(resized, size_divisor, min_hw, pixel_mean, pixel_std), scales
 
 
 def score_outputs(head, outputs, texts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
