@@ -5,8 +5,9 @@ Layout per FPN level (weights shared across levels, [I] where method.md says so)
 * regression tower (``head_convs`` × conv3×3-GN-ReLU) → per-level ``Scale`` × delta conv,
   plus the centerness conv (ATSS puts centerness on the regression branch);
 * deformable module [P]: a 3×3 conv on the regression tower predicts 18 offsets + 9 masks,
-  which drive a modulated deformable 3×3 conv (DCNv2, ``torchvision.ops.DeformConv2d``) over
-  the FPN feature, so classification gradients also reach the regression tower;
+  which drive a modulated deformable 3×3 conv (DCNv2, ``torchvision.ops.DeformConv2d``'s weights, run by
+  :func:`~reference_model.detclipv2.deform.modulated_deform_conv3x3`) over the FPN feature, so
+  classification gradients also reach the regression tower;
 * classification tower → a 3×3 projection to the D-dimensional region embedding f_P.
 
 The head owns its loss (like torchvision's ``FCOSHead.compute_loss``).
@@ -25,6 +26,7 @@ from torchvision.ops import DeformConv2d, generalized_box_iou_loss
 from reference_model.detclipv2.alignment import FocalTargets, RegionTextLogits, focal_alignment_loss
 from reference_model.detclipv2.assigner import atss_assign, centerness_targets
 from reference_model.detclipv2.box_coder import DeltaBoxCoder, anchors_inside
+from reference_model.detclipv2.deform import modulated_deform_conv3x3
 from reference_model.detclipv2.distributed import mean_over_ranks
 
 __all__ = ["ATSSHead", "HeadOutputs", "Scale"]
@@ -110,7 +112,8 @@ class ATSSHead(nn.Module):
         if self.deformable:
             om = self.offset_mask(reg)
             offset, mask = om[:, :18], om[:, 18:].sigmoid()
-            cls_in = self.dcn_norm(self.dcn(feat, offset.to(feat.dtype), mask.to(feat.dtype)))
+            deformed = modulated_deform_conv3x3(feat, offset.to(feat.dtype), mask.to(feat.dtype), self.dcn.weight)
+            cls_in = self.dcn_norm(deformed)
         emb = self.embed(self.cls_tower(cls_in))
         return emb, deltas, ctr
 

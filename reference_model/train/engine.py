@@ -456,15 +456,20 @@ class Trainer:
         dist.all_reduce(t)
         return {k: float(v) / self.ctx.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
-    def _optimizer_step(self, anchored: bool = True) -> None:
+    def _optimizer_step(self, anchored: bool = True) -> dict[str, float]:
+        """One AdamW step; with ``optim.grad_clip`` the update's gradient norm before clipping is returned
+        (``grad_norm``, and ``grad_clipped`` = 1 when the clip scaled it down) for the log."""
+        clip: dict[str, float] = {}
         if self.cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip))
+            clip = {"grad_norm": norm, "grad_clipped": float(norm > self.cfg.optim.grad_clip)}
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         if anchored:
             self.scheduler.step()
+        return clip
 
     def _log(self, batch: StepBatch, losses: dict[str, float], lrs: dict[str, float], seconds: float) -> None:
         if not self.ctx.is_main:
@@ -539,7 +544,7 @@ class Trainer:
             else:
                 losses = self._forward_backward(batch, sync=not defer)
             if not defer:
-                self._optimizer_step(anchored=batch.anchored or folded)
+                losses.update(self._optimizer_step(anchored=batch.anchored or folded))
                 self.optimizer_steps += 1
                 if self.ema is not None:
                     self.ema.update(self.model, step=self.optimizer_steps)
