@@ -1,6 +1,6 @@
 """The mini λ rule: measure ‖image-text gradient‖ / ‖detection-gradient‖ at λ = 1 and print the λ that meets it.
 
-The rule (recipes/claims.py, ``MINI_GRAD_SHARE``), fixed before any claims run: over the first 20 folded
+The rule (recipes/mini_design.py, ``MINI_GRAD_SHARE``), fixed before any claims run: over the first 20 folded
 updates of the with-pairs arm (world seed 0, training seed 0), the image-text gradient's norm is
 ``MINI_GRAD_SHARE`` times the detection/grounding gradient's (all parameters). The gradient is linear in λ,
 so λ = share / ratio(λ = 1). Runs 40 iterations (20 folded updates) of the arm's own config on CPU.
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from detclip_bench.io import atomic_write_json, read_json
     from detclip_bench.provenance import git_hash
-    from recipes.claims import MINI, MINI_GRAD_SHARE, MINI_LAMBDA
+    from recipes.claims import MINI
     from recipes.experiment import with_model_overrides
+    from recipes.mini_design import MINI_GRAD_SHARE, MINI_LAMBDA
     from reference_model.train.build import build_model, open_sources
     from reference_model.train.config import with_data_root
     from reference_model.train.engine import Trainer

@@ -7,8 +7,10 @@ recipe on lvis_v1_train and scored again. Mini: the mini model on the mini world
 from __future__ import annotations
 
 from recipes import table2_lvis_finetune as table2
+from recipes.claims import MINI_WITH_PAIRS
 from recipes.experiment import Experiment, Finetune, Pretrain, ZeroShot
-from recipes.table1_pretrain import FULL_L, FULL_T, MINI_T
+from recipes.mini_design import MINI_DESIGN_NOTES
+from recipes.table1_pretrain import FULL_L, FULL_T
 
 FULL = Experiment(
     name="table6-full",
@@ -30,7 +32,8 @@ MINI = Experiment(
     paper_table="appendix-6",
     model="DetCLIPv2-mini",
     backbone="mini",
-    pretrain=(Pretrain("t", MINI_T, "O365+GoldG+CC15M"),),
+    pretrain=(Pretrain("t", MINI_WITH_PAIRS, "O365+GoldG+CC15M"),),  # the claims' arm with pairs, mini design
+    notes=MINI_DESIGN_NOTES,
     zero_shot=(ZeroShot("t", "mini-lvis-val"),),
     finetune=(Finetune("t", "mini-lvis-val", table2.MINI),),
 )

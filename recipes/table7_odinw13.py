@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from recipes import table3_odinw_finetune as table3
+from recipes.claims import MINI_WITH_PAIRS
 from recipes.experiment import Experiment, Finetune, Pretrain
-from recipes.table1_pretrain import FULL_L, FULL_T, MINI_T
+from recipes.mini_design import MINI_DESIGN_NOTES
+from recipes.table1_pretrain import FULL_L, FULL_T
 
 FULL = Experiment(
     name="table7-full",
@@ -25,6 +27,7 @@ MINI = Experiment(
     paper_table="appendix-7",
     model="DetCLIPv2-mini",
     backbone="mini",
-    pretrain=(Pretrain("t", MINI_T, "O365+GoldG+CC15M"),),
+    pretrain=(Pretrain("t", MINI_WITH_PAIRS, "O365+GoldG+CC15M"),),  # the claims' arm with pairs, mini design
+    notes=MINI_DESIGN_NOTES,
     finetune=(Finetune("t", "mini-odinw13-finetune", table3.MINI),),
 )

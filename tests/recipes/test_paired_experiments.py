@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recipes import get_experiment
-from recipes.claims import MINI_LAMBDA
+from recipes.mini_design import MINI_LAMBDA
 from recipes.reproduce import plan_overrides
 
 
