@@ -129,3 +129,17 @@ def test_head_training_step_matches_torchvision(monkeypatch):
     assert ours.keys() == theirs.keys() and "dcn.weight" in ours and "offset_mask.weight" in ours
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], rtol=1e-9, atol=1e-11, msg=name)
+
+
+def test_gather_path_is_bitwise_repeatable_with_threads():
+    """Same inputs, same threads: bit-identical values and gradients (the mini runs' determinism rests on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tensors, upstream = _inputs((8, 16, 20, 24), 2.0, dtype=torch.float32)
+        first = _value_and_grads(modulated_deform_conv3x3, tensors, upstream)
+        second = _value_and_grads(modulated_deform_conv3x3, tensors, upstream)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(first[0], second[0])
+    assert all(torch.equal(a, b) for a, b in zip(first[1], second[1], strict=True))
