@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class TrainedMember:
     detector: Detector
     model_dir: Path | None = None
     facts: dict = field(default_factory=dict)
+
+
+def _json_facts(facts: dict) -> dict:
+    """A non-finite number (a best val AP where no val split selected) becomes null: results.json stays JSON."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in facts.items()}
 
 
 class MemberTrainer(Protocol):
@@ -159,7 +165,7 @@ def finetune_suite(
             result.finetune[member.name] = {
                 **({"model": str(trained.model_dir)} if trained.model_dir is not None else {}),
                 "identity": identities[-1],
-                **trained.facts,
+                **_json_facts(trained.facts),
             }
             result.provenance = result.provenance or model_provenance(trained.detector)
         if held_out is not None:

@@ -104,3 +104,25 @@ def test_a_member_that_is_not_in_the_suite_is_refused(world, tmp_path):
     suite = get_suite("mini-odinw13-finetune")
     with pytest.raises(ValueError, match="no member of mini-odinw13-finetune matches"):
         finetune_suite(ChooseOnVal([]), suite, world, tmp_path, model="x", members=["NoSuchSet"])
+
+
+def test_fixed_schedule_without_val_writes_readable_results(world, tmp_path):
+    """A member trained on a fixed schedule has no best val AP: results.json gets null, never NaN."""
+    import json
+    import math
+
+    suite = get_suite("mini-odinw13-finetune")
+    detector = JitterDetector(suite, world, 0.02)
+
+    def fixed_schedule(suite, member, train, out_dir, *, evaluate_val):
+        return TrainedMember(detector, None, {"best_val_ap": math.nan, "best_epoch": 2, "epochs_run": 3})
+
+    out = tmp_path / "ft"
+    finetune_suite(fixed_schedule, suite, world, out, model="toy", members=MEMBERS[:1], batch_size=3, progress=False)
+    facts = next(iter(json.loads((out / "results.json").read_text(), parse_constant=_reject)["finetune"].values()))
+    assert facts["best_val_ap"] is None and facts["epochs_run"] == 3
+    load_run(out, data_root=world)  # the readers take it
+
+
+def _reject(token):
+    raise ValueError(f"non-JSON constant {token} in results.json")
