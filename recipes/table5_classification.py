@@ -67,27 +67,28 @@ def _mini_rows() -> list[tuple[str, str, tuple, tuple]]:
     ]
 
 
-def _config(base, name: str, keep: tuple, extra: tuple):
+def _config(base, name: str, keep: tuple, extra: tuple, ce_weight: float | None):
+    """``base`` on these sources; a run with classification data gets ``ce_weight`` when one is given."""
     cfg = with_sources(base, name, keep, extra)
-    if any(d.kind is DataKind.CLASSIFICATION for d in extra) and base is not FULL_T:
-        # the paper weighs IN1k's CE like the contrastive loss (both 0.1); the mini keeps them equal
-        cfg = replace(cfg, model=with_model_overrides(cfg.model, loss_classification=MINI_LAMBDA))
+    if ce_weight is not None and any(d.kind is DataKind.CLASSIFICATION for d in extra):
+        cfg = replace(cfg, model=with_model_overrides(cfg.model, loss_classification=ce_weight))
     return cfg
 
 
 def _experiment(scale: str) -> Experiment:
     full = scale == "full"
-    base, rows, suite = (
-        (FULL_T, _rows(CC3M_FULL, IN1K_FULL), "lvis-minival")
+    # the paper weighs IN1k's CE like the contrastive loss (both 0.1); the mini keeps them equal
+    base, rows, suite, ce_weight = (
+        (FULL_T, _rows(CC3M_FULL, IN1K_FULL), "lvis-minival", None)
         if full
-        else (mini_design(MINI_T), _mini_rows(), "mini-lvis")
+        else (mini_design(MINI_T), _mini_rows(), "mini-lvis", MINI_LAMBDA)
     )
     runs = [
         Pretrain(
             key=f"t-{row[1:]}",
             pretrain_data=data,
             row=row,
-            config=_config(base, f"{base.name}-{data.lower().replace('+', '-')}", keep, extra),
+            config=_config(base, f"{base.name}-{data.lower().replace('+', '-')}", keep, extra, ce_weight),
         )
         for row, data, keep, extra in rows
     ]
