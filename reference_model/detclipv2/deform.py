@@ -4,9 +4,10 @@ torchvision's ``deform_conv2d`` is the reference. Its CPU backward walks every s
 scalar code: on the mini model it was 43 % of a training step's CPU time (0.18 s per call at
 8 × 64 × 20 × 24, about 0.6 s of a 1.2 s step). :func:`modulated_deform_conv3x3` computes the same function
 as bilinear gathers plus one matmul, so autograd's backward is a few vectorised scatter-adds: several
-times faster on those shapes (``benchmarks/deform_bench.py``, results in ``benchmarks/results/``). It follows torchvision's sampling exactly: per-corner zero padding, and at integer
-positions the right-sided derivative for the offsets (floor of the coordinate), so values and all four
-gradients agree with torchvision to float rounding (``tests/reference_model/test_deform.py``).
+times faster on those shapes (``benchmarks/deform_bench.py``, results in ``benchmarks/results/``).
+It follows torchvision's sampling exactly: per-corner zero padding, and at integer positions the
+right-sided derivative for the offsets (floor of the coordinate), so values and all four gradients agree
+with torchvision to float rounding (``tests/reference_model/test_deform.py``).
 
 The gather path is used only where it pays and cannot change a graph someone exports: a CPU tensor,
 autograd recording, and no tracing, ONNX export or ``torch.compile``. Inference, CUDA and export call

@@ -9,7 +9,6 @@ The selected weights are kept as a ``save_pretrained`` folder, loadable by ``--m
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 from detclip_bench.dist import DistContext
@@ -71,7 +70,7 @@ class DetCLIPv2MemberTrainer:
         if self.ctx is None or self.ctx.is_main:
             detector.save_pretrained(out_dir / "model")
         facts = {
-            "best_val_ap": None if math.isnan(outcome.best_val_ap) else outcome.best_val_ap,  # null: no val split
+            "best_val_ap": outcome.best_val_ap,  # NaN without a val split; the protocol writes it as null
             "best_epoch": outcome.best_epoch,
             "epochs_run": outcome.epochs_run,
             "stopped_early": outcome.stopped_early,
